@@ -1,0 +1,47 @@
+# eoe_nb: `make reproduce` (set up + run the main job) and `make test` (the whole test suite).
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Where data sets live (EOE_DATA). Default: ./data, filled from ../shared/data when that folder exists.
+EOE_DATA ?= $(CURDIR)/data
+SHARED ?= $(CURDIR)/../shared
+PRESET ?= cpu
+OUT ?= $(CURDIR)/outputs
+export EOE_DATA
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: install data reproduce test test-notebooks test-pytest sync clean-venv
+
+install: $(VENV)/.installed
+
+# torch is pinned to the build this project is tested with; pip takes it from the local disk where it lies there.
+$(VENV)/.installed: setup.py settings.ini
+	test -x $(BIN)/python || python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+# Unpack the JPEG copy of CIFAR-10 into $(EOE_DATA) when it is available beside the checkout and not yet unpacked.
+data:
+	@mkdir -p "$(EOE_DATA)"
+	@if [ ! -d "$(EOE_DATA)/cifar10-jpg" ] && [ -f "$(SHARED)/data/cifar10-jpg.tar.gz" ]; then \
+	  echo "unpacking $(SHARED)/data/cifar10-jpg.tar.gz into $(EOE_DATA)"; \
+	  tar xzf "$(SHARED)/data/cifar10-jpg.tar.gz" -C "$(EOE_DATA)"; fi
+
+reproduce: install data
+	$(BIN)/python -m eoe_nb.reproduce --preset $(PRESET) --out "$(OUT)"
+
+# Notebook tests: plain cells always; cells flagged `data` too when CIFAR-10 is under $(EOE_DATA).
+test-notebooks: install data
+	@flags=""; if [ -d "$(EOE_DATA)/cifar10-jpg" ] || [ -d "$(EOE_DATA)/cifar-10-batches-py" ]; then flags="--flags data"; fi; \
+	echo "nbdev_test $$flags (EOE_DATA=$(EOE_DATA))"; \
+	$(BIN)/nbdev_test --n_workers 2 --timing $$flags
+
+test-pytest: install data
+	$(BIN)/python -m pytest -q tests
+
+test: test-notebooks test-pytest
+
+clean-venv:
+	rm -rf $(VENV)
