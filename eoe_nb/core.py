@@ -66,6 +66,8 @@ class RunConfig:
     clean_class_names: bool = False       # CLIP prompts: official raw names ("american_alligator") or cleaned ones
     allow_oe_overlap: bool = False        # allow OE classes that are also normal classes
     imagenet1k_oe_leak: bool = False      # official bug: ImageNet-1k OE keeps the ImageNet-30 test classes
+    train_limit: int | None = None       # not official: use at most this many normal training images (seeded subset; smoke tests)
+    test_limit: int | None = None        # not official: use at most this many test images (seeded, stratified by label)
     workers: int = 2
     device: str = "auto"
     data_root: str | None = None

@@ -1,0 +1,72 @@
+"""The command-line tools as a user runs them: exit codes, messages without tracebacks, outputs, resume."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+BIN = Path(sys.executable).parent
+
+
+def run(cmd, data_root, timeout=600):
+    env = dict(os.environ, EOE_DATA=str(data_root), HF_HUB_OFFLINE="1")
+    return subprocess.run([str(BIN / cmd[0]), *cmd[1:]], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def test_eoe_data_check_json(fake_data_root):
+    r = run(["eoe-data", "check", "cifar10", "--json"], fake_data_root)
+    assert r.returncode == 0, r.stderr
+    counts = json.loads(r.stdout)
+    assert set(counts) == {"train", "test"}
+    assert counts["train"]["cat"] == 24 and counts["test"]["truck"] == 8
+
+
+def test_eoe_data_errors_are_one_line(fake_data_root, tmp_path):
+    r = run(["eoe-data", "check", "cifar11"], fake_data_root)
+    assert r.returncode == 2 and "unknown data set" in r.stderr and "Traceback" not in r.stderr
+    r = run(["eoe-data", "check", "cifar10", "--data-root", str(tmp_path / "empty")], fake_data_root)
+    assert r.returncode == 2 and "cifar10-jpg" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_eoe_train_runs_and_resumes(fake_data_root, tmp_path):
+    out = tmp_path / "hsc"
+    cmd = ["eoe-train", "--dataset", "cifar10[0-1]", "--mode", "ovr", "--oe", "cifar10[2-3]", "--objective", "hsc",
+           "--model", "cnn32", "--epochs", "2", "--milestones", "1", "--batch-size", "16", "--seeds", "0",
+           "--workers", "0", "--device", "cpu", "--out", str(out)]
+    r = run(cmd, fake_data_root)
+    assert r.returncode == 0, r.stderr[-3000:]
+    df = pd.read_csv(out / "runs.csv")
+    for col in ("dataset", "mode", "objective", "model", "normal_class", "seed", "oe", "oe_size", "epochs", "auroc",
+                "ap", "fpr95", "train_seconds"):
+        assert col in df.columns
+    assert sorted(df["normal_class"]) == [0, 1] and df["auroc"].between(0, 1).all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert abs(summary["auroc"]["mean"] - df.groupby("normal_class")["auroc"].mean().mean()) < 1e-9
+    manifest = json.loads((out / "runs" / "cls0_seed0" / "manifest.json").read_text())
+    assert manifest["seed"] == 0 and "torch" in manifest["packages"] and manifest["data_source"]
+    assert (out / "plots" / "cls0_roc_pr.png").exists() and (out / "plots" / "cls0_seed0_extremes.pdf").exists()
+    finished = (out / "runs" / "cls0_seed0" / "result.json").read_text()
+    r2 = run(cmd, fake_data_root)                           # the same command again: nothing is redone
+    assert r2.returncode == 0, r2.stderr[-3000:]
+    assert "2 finished run(s) kept, 0 to run" in r2.stderr + r2.stdout
+    assert (out / "runs" / "cls0_seed0" / "result.json").read_text() == finished
+    r3 = run(cmd[:-1] + [str(out), "--lr", "0.1"], fake_data_root)   # another configuration into the same folder
+    assert r3.returncode == 2 and "another configuration" in r3.stderr
+
+
+def test_eoe_train_bad_input(fake_data_root, tmp_path):
+    base = ["eoe-train", "--dataset", "cifar10[0-1]", "--epochs", "1", "--seeds", "0", "--workers", "0", "--device", "cpu"]
+    cases = [
+        (["--oe", "cifar10[2-3]", "--oe-size", "-1"], "oe_size"),
+        (["--oe", "cifar10[2-3]", "--oe-size", "100000"], "pool"),
+        (["--oe", "cifar10[2-3]", "--objective", "dsvdd"], "--oe none"),
+        (["--oe", "none", "--objective", "hsc"], "needs outlier exposure"),
+        (["--oe", "cifar10", "--objective", "hsc"], "overlap"),
+        (["--oe", "cifar10[2-3]", "--classes", "7"], "7"),
+    ]
+    for i, (extra, needle) in enumerate(cases):
+        r = run(base + extra + ["--out", str(tmp_path / f"bad{i}")], fake_data_root)
+        assert r.returncode == 2, (extra, r.stderr[-2000:])
+        assert "Traceback" not in r.stderr and needle.lower() in r.stderr.lower(), (extra, r.stderr[-2000:])
