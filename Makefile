@@ -29,8 +29,9 @@ data:
 	  echo "unpacking $(SHARED)/data/cifar10-jpg.tar.gz into $(EOE_DATA)"; \
 	  tar xzf "$(SHARED)/data/cifar10-jpg.tar.gz" -C "$(EOE_DATA)"; fi
 
+# The main job: every table and figure of the paper, next to the published numbers (OUT/report.md).
 reproduce: install data
-	$(BIN)/python -m eoe_nb.reproduce --preset $(PRESET) --out "$(OUT)"
+	$(BIN)/eoe-figures --preset $(PRESET) --out "$(OUT)"
 
 # Notebook tests: plain cells always; cells flagged `data` too when CIFAR-10 is under $(EOE_DATA).
 test-notebooks: install data

@@ -23,8 +23,8 @@ from torch import nn
 from .core import ConfigError, DataMissingError, get_device
 
 # %% auto #0
-__all__ = ['MODELS', 'CNN28', 'CNN32', 'CBAM', 'ResNet18CBAM', 'WRN', 'ClipModel', 'load_clip', 'register_tiny_clip',
-           'build_model', 'weight_reset']
+__all__ = ['TINY_CLIP_NAME', 'MODELS', 'CNN28', 'CNN32', 'CBAM', 'ResNet18CBAM', 'WRN', 'ClipModel', 'load_clip',
+           'register_tiny_clip', 'build_model', 'weight_reset']
 
 # %% ../nbs/02_models.ipynb #c005
 def _check_input(x: torch.Tensor, shape: tuple[int, int, int], model: str) -> None:
@@ -372,9 +372,10 @@ class ClipModel(nn.Module):
 def load_clip(model_name: str = "ViT-B-32-quickgelu", pretrained: str | None = "openai", device: str | torch.device = "cpu",
               precision: str = "fp32", cache_dir: str | None = None) -> ClipModel:
     "Build an open_clip model with weights from a tag ('openai'), a local file, or None (random); never waits for a download offline."
+    if model_name == TINY_CLIP_NAME: register_tiny_clip()     # the tiny test model is available by name, e.g. from eoe-train
     if model_name not in open_clip.list_models():
         raise ConfigError(f"unknown open_clip model {model_name!r}; e.g. 'ViT-B-32-quickgelu' (the official ViT-B/32), "
-                          f"or call register_tiny_clip() for a tiny test model")
+                          f"or {TINY_CLIP_NAME!r} (a tiny test model)")
     if precision not in ("fp32", "fp16", "bf16"): raise ConfigError(f"precision must be fp32, fp16 or bf16, got {precision!r}")
     weights, tag_preprocess = (None, {}) if pretrained is None else _resolve_clip_weights(model_name, str(pretrained), cache_dir)
     noise = _DropOpenClipNoise()
@@ -386,7 +387,9 @@ def load_clip(model_name: str = "ViT-B-32-quickgelu", pretrained: str | None = "
     clip = ClipModel(model, open_clip.get_tokenizer(model_name), model_name, None if pretrained is None else str(pretrained), preprocess)
     return clip.to(get_device(device))
 
-def register_tiny_clip(name: str = "eoe-tiny-clip") -> str:
+TINY_CLIP_NAME = "eoe-tiny-clip"
+
+def register_tiny_clip(name: str = TINY_CLIP_NAME) -> str:
     "Register (once) a tiny open_clip config (ViT 2x64 on 32x32 images, text 2x32, embed 32) for fast tests; returns its name."
     if name in open_clip.list_models(): return name
     cfg = {"embed_dim": 32, "quick_gelu": True,

@@ -19,17 +19,18 @@ import torch.nn.functional as TF
 import torchvision.transforms as T
 from PIL import Image
 
-from .core import ConfigError, atomic_write_json, seed_worker, sha256_tensor
+from .core import ConfigError, atomic_torch_save, atomic_write_json, seed_worker, sha256_tensor
 from .data import ImageSet, pil_to_uint8
 
 # %% auto #0
-__all__ = ['JITTER', 'CLIP_MEAN', 'CLIP_STD', 'TRANSFORM_PRESETS', 'STATS_CACHE_FILE', 'OE_REPLACEMENT_THRESHOLD', 'MAX_REDRAWS',
-           'FLAT_REDRAW_DATASETS', 'Resize', 'CenterCrop', 'RandomCrop', 'HorizontalFlip', 'ColorJitter', 'Grayscale',
-           'ConvertRGB', 'ClipResize', 'TransformPreset', 'get_preset', 'gray_l', 'pil_blend', 'adjust_brightness',
-           'adjust_contrast', 'adjust_saturation', 'pil_rgb_to_hsv', 'pil_hsv_to_rgb', 'adjust_hue', 'draw_params',
-           'apply_op', 'running_mean_std', 'gcn_l1', 'raw_batches', 'data_fingerprint', 'stats_key',
-           'compute_normalization_stats', 'normalization_stats', 'PILPipeline', 'ADTransform', 'get_transforms',
-           'derive_seed', 'oe_epoch_indices', 'transform_with_redraw', 'serving_mode', 'BalancedBatches', 'TestBatches']
+__all__ = ['JITTER', 'CLIP_MEAN', 'CLIP_STD', 'TRANSFORM_PRESETS', 'HUE_TABLES_FILE', 'STATS_CACHE_FILE',
+           'OE_REPLACEMENT_THRESHOLD', 'MAX_REDRAWS', 'FLAT_REDRAW_DATASETS', 'Resize', 'CenterCrop', 'RandomCrop',
+           'HorizontalFlip', 'ColorJitter', 'Grayscale', 'ConvertRGB', 'ClipResize', 'TransformPreset', 'get_preset',
+           'gray_l', 'pil_blend', 'adjust_brightness', 'adjust_contrast', 'adjust_saturation', 'pil_rgb_to_hsv',
+           'pil_hsv_to_rgb', 'hue_tables_path', 'adjust_hue', 'draw_params', 'apply_op', 'running_mean_std', 'gcn_l1',
+           'raw_batches', 'data_fingerprint', 'stats_key', 'compute_normalization_stats', 'normalization_stats',
+           'PILPipeline', 'ADTransform', 'get_transforms', 'derive_seed', 'oe_epoch_indices', 'transform_with_redraw',
+           'serving_mode', 'BalancedBatches', 'TestBatches']
 
 # %% ../nbs/01c_transforms.ipynb #c005
 _INTERP = {"bilinear": T.InterpolationMode.BILINEAR, "bicubic": T.InterpolationMode.BICUBIC}
@@ -201,19 +202,40 @@ _HUE_TABLES: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 def _pack(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return (a.to(torch.int32) << 16) | (b.to(torch.int32) << 8) | c.to(torch.int32)
 
+HUE_TABLES_FILE = "pil_hue_tables_v1.pt"
+
+def hue_tables_path() -> Path:
+    "Where the hue lookup tables are kept between processes: `$EOE_CACHE`, else `~/.cache/eoe_nb`."
+    return Path(os.environ.get("EOE_CACHE") or "~/.cache/eoe_nb").expanduser() / HUE_TABLES_FILE
+
+def _build_hue_tables() -> tuple[torch.Tensor, torch.Tensor]:
+    n, chunk = 1 << 24, 1 << 20
+    to_hsv, to_rgb = torch.empty(n, dtype=torch.int32), torch.empty(n, dtype=torch.int32)
+    for s in range(0, n, chunk):
+        i = torch.arange(s, s + chunk, dtype=torch.int64)
+        a, b, c = (i >> 16).float(), ((i >> 8) & 255).float(), (i & 255).float()
+        to_hsv[s:s + chunk] = _pack(*pil_rgb_to_hsv(a, b, c))
+        to_rgb[s:s + chunk] = _pack(*pil_hsv_to_rgb(a.double(), b.double(), c.double()).unbind(-1))
+    return to_hsv, to_rgb
+
 def _hue_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    "(packed rgb -> packed hsv, packed hsv -> packed rgb) as int32 tables of 2^24 entries on `device`, built once per process."
+    """(packed rgb -> packed hsv, packed hsv -> packed rgb) as int32 tables of 2^24 entries on `device`.
+    Built once per machine (a few seconds) and kept in `hue_tables_path()` (128 MB); later processes load the file."""
     key = str(device)
     if key not in _HUE_TABLES:
         if "cpu" not in _HUE_TABLES:
-            n, chunk = 1 << 24, 1 << 20
-            to_hsv, to_rgb = torch.empty(n, dtype=torch.int32), torch.empty(n, dtype=torch.int32)
-            for s in range(0, n, chunk):
-                i = torch.arange(s, s + chunk, dtype=torch.int64)
-                a, b, c = (i >> 16).float(), ((i >> 8) & 255).float(), (i & 255).float()
-                to_hsv[s:s + chunk] = _pack(*pil_rgb_to_hsv(a, b, c))
-                to_rgb[s:s + chunk] = _pack(*pil_hsv_to_rgb(a.double(), b.double(), c.double()).unbind(-1))
-            _HUE_TABLES["cpu"] = (to_hsv, to_rgb)
+            path, tables = hue_tables_path(), None
+            if path.exists():
+                try:
+                    d = torch.load(path, weights_only=True)
+                    tables = (d["to_hsv"], d["to_rgb"])
+                    if any(t.shape != (1 << 24,) or t.dtype != torch.int32 for t in tables): tables = None
+                except Exception: tables = None                     # a broken cache file is rebuilt
+            if tables is None:
+                tables = _build_hue_tables()
+                try: atomic_torch_save({"to_hsv": tables[0], "to_rgb": tables[1]}, path)
+                except OSError: pass                                  # a read-only cache folder: rebuild per process
+            _HUE_TABLES["cpu"] = tables
         _HUE_TABLES[key] = tuple(t.to(device) for t in _HUE_TABLES["cpu"])
     return _HUE_TABLES[key]
 
