@@ -59,11 +59,11 @@ def test_eoe_train_runs_and_resumes(fake_data_root, tmp_path):
 def test_eoe_train_bad_input(fake_data_root, tmp_path):
     base = ["eoe-train", "--dataset", "cifar10[0-1]", "--epochs", "1", "--seeds", "0", "--workers", "0", "--device", "cpu"]
     cases = [
-        (["--oe", "cifar10[2-3]", "--oe-size", "-1"], "oe_size"),
-        (["--oe", "cifar10[2-3]", "--oe-size", "100000"], "pool"),
+        (["--oe", "cifar10[2-3]", "--oe-size", "-1"], "OE size must be"),
+        (["--oe", "cifar10[2-3]", "--oe-size", "100000"], "larger than"),
         (["--oe", "cifar10[2-3]", "--objective", "dsvdd"], "--oe none"),
         (["--oe", "none", "--objective", "hsc"], "needs outlier exposure"),
-        (["--oe", "cifar10", "--objective", "hsc"], "overlap"),
+        (["--oe", "cifar10", "--objective", "hsc"], "shares class"),
         (["--oe", "cifar10[2-3]", "--classes", "7"], "7"),
     ]
     for i, (extra, needle) in enumerate(cases):
