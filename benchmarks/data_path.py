@@ -4,7 +4,7 @@ batches of 128 normal + 128 OE, `cifar10` preset (ColorJitter, flip, crop with p
 Usage: python benchmarks/data_path.py [--epochs 5] [--threads N]
 Uses the real CIFAR-10 from the data root ($EOE_DATA) if present (normal = class 0, OE = class 1 training images),
 else random uint8 tensors of the same size. Prints median seconds per epoch of
-  1. the batched on-device path used for sets in RAM (eoe_nb.transforms.BalancedBatches), and
+  1. the batched on-device path used for sets in RAM (eoe_nb.batches.BalancedBatches), and
   2. for comparison, the official-style per-image torchvision pipeline run in this process (what the official code's
      two DataLoader workers do on the CPU, in parallel with the model).
 """
@@ -19,7 +19,8 @@ import torch
 
 from eoe_nb.core import EOEError
 from eoe_nb.data import ImageSet, load_split
-from eoe_nb.transforms import BalancedBatches, TestBatches, compute_normalization_stats, get_transforms
+from eoe_nb.batches import BalancedBatches, TestBatches
+from eoe_nb.transforms import compute_normalization_stats, get_transforms
 
 
 def cifar_like_sets() -> tuple[ImageSet, ImageSet, str]:

@@ -14,12 +14,13 @@ import time
 
 import torch
 
-from eoe_nb.core import DataMissingError, RunConfig, get_device, resolve_data_root, seed_everything
+from eoe_nb.core import DataMissingError, get_device, resolve_data_root, seed_everything
 from eoe_nb.data import ImageSet
 from eoe_nb.models import build_model, weight_reset
 from eoe_nb.objectives import get_objective
 from eoe_nb.train import build_optimizer
-from eoe_nb.transforms import BalancedBatches, get_transforms, normalization_stats
+from eoe_nb.batches import BalancedBatches
+from eoe_nb.transforms import get_transforms, normalization_stats
 
 
 def data(data_root, n=5000):

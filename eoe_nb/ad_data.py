@@ -9,7 +9,6 @@ import re
 import warnings
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np

@@ -28,7 +28,7 @@ __all__ = ['IMAGE_EXTENSIONS', 'ANOMALY_FOLDERS', 'CACHE_DIR_NAME', 'DATASETS', 
            'image_names', 'count_images_cached', 'SynsetTreeReader', 'read_synset_tree', 'DatasetInfo',
            'register_dataset', 'dataset_info', 'load_split', 'image_folder_root', 'load_folder_split', 'make_loader',
            'one_line_error', 'torchvision_download', 'url_download', 'read_cifar_pickles', 'make_cifar_loader',
-           'synthetic_images']
+           'write_fake_cifar10_folder', 'synthetic_images']
 
 # %% ../nbs/01_data.ipynb #c005
 @dataclass
@@ -417,12 +417,26 @@ for _name, _cls, _folder, _classes in (("cifar10", "CIFAR10", "cifar-10-batches-
                     f"`python -c \"import torchvision; torchvision.datasets.{_cls}('DATA_ROOT', download=True)\"`), "
                     f"or unpack an image-folder copy so that DATA_ROOT/{_name}-jpg/{{train,test}}/<class>/*.jpg exists"
                     + (" (e.g. `tar xzf shared/data/cifar10-jpg.tar.gz -C DATA_ROOT`)." if _name == "cifar10" else ".")),
-        description=(f"CIFAR-10: 10 classes, 5000 train / 1000 test images per class, 32x32 RGB" if _name == "cifar10" else
+        description=("CIFAR-10: 10 classes, 5000 train / 1000 test images per class, 32x32 RGB" if _name == "cifar10" else
                      "CIFAR-100 (fine labels): 100 classes, 500 train / 100 test images per class, 32x32 RGB; official OE for Fashion-MNIST"),
         download=torchvision_download(_cls),
         checksums={"cifar10-jpg.tar.gz": "7efb3fa528138d91f307130768610880e592f95463a7d6a0be63a874d1ce680f"} if _name == "cifar10" else {}))
 
-# %% ../nbs/01_data.ipynb #c035
+# %% ../nbs/01_data.ipynb #c029
+def write_fake_cifar10_folder(root: str | Path, n_train: int = 20, n_test: int = 6, seed: int = 0) -> Path:
+    "Write a tiny fake CIFAR-10 image-folder tree under `root` (the data root) and return `root`; class 0 is dark, the others bright."
+    root, rng = Path(root), np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("test", n_test)):
+        for label, name in enumerate(CIFAR10_CLASSES):
+            folder = root / "cifar10-jpg" / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            mean = 40 if label == 0 else 150 + 8 * label
+            for i in range(n):
+                pixels = np.clip(rng.normal(mean, 25, (32, 32, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i:04d}.png")
+    return root
+
+# %% ../nbs/01_data.ipynb #c038
 SYNTHETIC_SIZE = 10000
 
 def synthetic_images(kind: str, n: int, size: int = 32, channels: int = 3, seed: int = 0) -> torch.Tensor:

@@ -5,13 +5,12 @@
 # %% ../nbs/05b_runner.ipynb #c002
 from __future__ import annotations
 
-import dataclasses
 import hashlib
+import io
 import json
-import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .core import (ConfigError, RunConfig, atomic_write_bytes, atomic_write_json, atomic_write_text, run_manifest)
+from .data import pil_to_uint8
 from .ad_data import parse_dataset_spec
 from .train import FeatureCache, RunOutput, train_and_score
 from .evaluate import (evaluate_scores, plot_extreme_images, plot_roc_pr, plot_score_histogram, save_figure, summarize)
@@ -52,7 +52,6 @@ class ResultsStore:
 
     def write_run(self, rid: str, row: dict, scores: dict[str, np.ndarray], manifest: dict) -> None:
         "Store one finished run: scores and manifest first, `result.json` (the 'finished' mark) last."
-        import io
         d = self.run_dir(rid); d.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO(); np.savez_compressed(buf, **scores)
         atomic_write_bytes(d / "scores.npz", buf.getvalue())
@@ -166,11 +165,12 @@ def _plot_run(root: Path, c: int, s: int, result: RunOutput) -> None:
     pdir = root / "plots"
     save_figure(plot_score_histogram(result.labels, result.scores, title=f"class {c}, seed {s}"), pdir / f"cls{c}_seed{s}_scores")
     test = result.ad.test
+    # Pick the 16 lowest and 16 highest scores here, so that a file-backed test set decodes only these 32 images;
+    # plot_extreme_images then sorts the 32 again and shows the same 16 + 16.
     order = np.argsort(result.scores)
     pick = np.concatenate([order[:16], order[-16:]])
     if test.images is not None: imgs = test.images[torch.as_tensor(pick)]
     else:
-        from eoe_nb.data import pil_to_uint8
         imgs = torch.stack([pil_to_uint8(test.pil(int(i)).resize((96, 96))) for i in pick])
     fig = plot_extreme_images(imgs, result.scores[pick], result.labels[pick], k=16, title=f"class {c}, seed {s}")
     save_figure(fig, pdir / f"cls{c}_seed{s}_extremes")

@@ -5,20 +5,23 @@
 # %% ../nbs/04_train.ipynb #c002
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import ConfigError, RunConfig, atomic_torch_save, get_device, resolve_data_root, seed_everything
+from .core import ConfigError, RunConfig, atomic_torch_save, get_device, resolve_data_root, seed_everything, sha256_tensor
 from .data import dataset_info
 from .ad_data import ADData, make_ad_data, parse_dataset_spec
-from .transforms import BalancedBatches, TestBatches, get_transforms, normalization_stats
+from .transforms import get_transforms, normalization_stats
+from .batches import BalancedBatches, TestBatches
 from .models import build_model, weight_reset
 from .objectives import ClipObjective, Objective, get_objective
 
@@ -92,7 +95,6 @@ class FeatureCache:
         self.computed = 0                                     # how many times `compute` ran (for tests and logs)
 
     def _path(self, key: str) -> Path | None:
-        import hashlib
         return None if self.directory is None else self.directory / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.pt"
 
     def get(self, key: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
@@ -133,7 +135,6 @@ def objective_for(cfg: RunConfig, ad: ADData) -> Objective:
 
 def limit_ad_data(ad: ADData, train_limit: int | None, test_limit: int | None, seed: int) -> ADData:
     "A seeded subset of at most `train_limit` normal training images and `test_limit` test images (stratified by label)."
-    import dataclasses as dc
     rng = np.random.default_rng([seed, 7919])
     changes = {}
     if train_limit is not None and len(ad.train) > train_limit:
@@ -147,7 +148,7 @@ def limit_ad_data(ad: ADData, train_limit: int | None, test_limit: int | None, s
             keep.append(rng.choice(idx, min(k, len(idx)), replace=False))
         keep = np.sort(np.concatenate(keep))
         changes["test"], changes["test_labels"] = ad.test.subset(keep), ad.test_labels[torch.as_tensor(keep)]
-    return dc.replace(ad, **changes) if changes else ad
+    return dataclasses.replace(ad, **changes) if changes else ad
 
 def model_for(cfg: RunConfig, objective: Objective, channels: int) -> nn.Module:
     "The model of `cfg`, with the one-logit head when the objective needs it."
@@ -165,7 +166,6 @@ def check_oe(objective: Objective, cfg: RunConfig, ad: ADData) -> None:
         raise ConfigError(f"objective {cfg.objective!r} ignores labels, so OE images would be pulled to the centre like normal ones; run it with --oe none (as the official code must)")
 
 def _test_key(cfg: RunConfig, ad: ADData) -> str:
-    from eoe_nb.core import sha256_tensor
     t = ad.test
     content = sha256_tensor(t.images) if t.images is not None else f"{t.source}|{sha256_tensor(np.asarray(t.ids))}"
     return f"{cfg.clip_model}|{cfg.clip_pretrained}|{cfg.transform}|{content}"
@@ -188,7 +188,7 @@ def _attempt(cfg, normal_class, seed, attempt, run_dir, feature_cache, progress,
     ad = make_ad_data(cfg.dataset, normal_class, mode=cfg.mode, oe=cfg.oe, oe_size=cfg.oe_size, seed=seed,
                       data_root=cfg.data_root, allow_oe_overlap=cfg.allow_oe_overlap, imagenet1k_leak=cfg.imagenet1k_oe_leak)
     ad = limit_ad_data(ad, cfg.train_limit, cfg.test_limit, seed)
-    generator = seed_everything(train_seed)
+    seed_everything(train_seed)          # model initialisation (global torch RNG); data order uses its own generators
     objective = objective_for(cfg, ad)
     check_oe(objective, cfg, ad)
     channels = dataset_info(parse_dataset_spec(cfg.dataset).name).channels

@@ -3,32 +3,18 @@ import os
 import tarfile
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+
+from eoe_nb.data import write_fake_cifar10_folder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")      # no 46 s download retries for weights that cannot be fetched here
 ROOT = Path(__file__).resolve().parents[1]
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-
-
-def write_fake_cifar10(root: Path, n_train: int = 24, n_test: int = 8, seed: int = 0) -> Path:
-    """DATA_ROOT/cifar10-jpg/{train,test}/<class>/NNNN.png with 32x32 images whose brightness depends on the class."""
-    rng = np.random.default_rng(seed)
-    for split, n in (("train", n_train), ("test", n_test)):
-        for label, c in enumerate(CIFAR10_CLASSES):
-            d = root / "cifar10-jpg" / split / c
-            d.mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                base = 20 + 22 * label
-                a = np.clip(rng.normal(base, 20, (32, 32, 3)), 0, 255).astype(np.uint8)
-                Image.fromarray(a).save(d / f"{i:04d}.png")
-    return root
 
 
 @pytest.fixture(scope="session")
 def fake_data_root(tmp_path_factory) -> Path:
-    return write_fake_cifar10(tmp_path_factory.mktemp("fake_data"))
+    """A tiny fake CIFAR-10 image-folder tree (24 train / 8 test images per class; class 0 dark, the others bright)."""
+    return write_fake_cifar10_folder(tmp_path_factory.mktemp("fake_data"), n_train=24, n_test=8)
 
 
 @pytest.fixture(scope="session")
