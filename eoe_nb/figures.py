@@ -187,6 +187,8 @@ def write_item_outputs(item: str | PaperItem, out_dir: str | Path, tables: dict[
                   status=item_status(rows), metric="auroc", unit="percent", spread=SPREAD, rows=list(rows),
                   tables=written_tables, figures=written_figures,
                   wall_seconds=None if started is None else round(time.time() - started, 1),
+                  n_runs=None if runs is None else int(len(runs)),
+                  train_seconds=None if runs is None or "train_seconds" not in runs else round(float(runs["train_seconds"].sum()), 1),
                   finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), git_commit=git_commit(),
                   eoe_nb_version=getattr(eoe_nb, "__version__", None))
     atomic_write_json(out / "result.json", result)
@@ -238,7 +240,9 @@ def report_blocks(out: str | Path, names: Sequence[str] | None = None, numbers: 
             if st.get("status") != "failed": blocks.append(("p", "Not run: no result.json yet."))
             continue
         blocks.append(("p", f"Reproduces {res['reproduces']}. Preset {res['preset']}: {res['preset_note']}. Data root {res['data_root']}."
-                            + (f" Wall time {res['wall_seconds']:.0f} s." if res.get("wall_seconds") is not None else "")))
+                            + (f" Wall time of the last notebook run {res['wall_seconds']:.0f} s." if res.get("wall_seconds") is not None else "")
+                            + (f" Training time of the {res.get('n_runs')} finished runs {res['train_seconds']:.0f} s (earlier runs of a resumed item included)."
+                               if res.get("train_seconds") is not None else "")))
         curve = any(r.get("curve") for r in res["rows"])
         header = ["setting", "dataset", "method", *(["OE images"] if curve else []), "status", "reproduced", "published", "diff",
                   "flag", "classes × seeds", "comparable"]
@@ -360,8 +364,9 @@ class RunProgress:
     "A tqdm bar of an item's finished runs, updated from the results folder by a background thread while the notebook runs."
     def __init__(self, name: str, units: Sequence[Unit], interval: float = 5.0, disable: bool = False):
         self.units, self.interval = list(units), interval
-        self.bar = tqdm(total=len(self.units), desc=f"{name} runs", unit="run", leave=False, disable=disable or not self.units)
-        self.done = 0                          # finished runs seen so far
+        self.done = self.finished()            # finished runs seen so far (a resumed item starts there)
+        self.bar = tqdm(total=len(self.units), initial=self.done, desc=f"{name} runs", unit="run", leave=False,
+                        disable=disable or not self.units)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
