@@ -19,7 +19,7 @@ from .data import ImageSet, dataset_info, load_split
 import eoe_nb.datasets  # noqa: F401  (registers MNIST, ImageNet, MVTec-AD, CUB, DTD, 80MTI, ... in the data-set registry)
 
 # %% auto #0
-__all__ = ['MVTEC_ENLARGE', 'AD_MODES', 'DatasetSpec', 'format_classes', 'parse_dataset_spec', 'ADSplit', 'normal_classes_for',
+__all__ = ['MVTEC_ENLARGE', 'DatasetSpec', 'format_classes', 'parse_dataset_spec', 'ADSplit', 'normal_classes_for',
            'make_ad_split', 'oe_dataset_name', 'is_none_spec', 'oe_pool', 'draw_oe_indices', 'select_oe', 'ADData',
            'make_ad_data']
 
@@ -108,7 +108,6 @@ class ADSplit:
         return dict(train=len(self.train), test=len(self.test), test_normal=len(self.test) - n_anom, test_anomalous=n_anom)
 
 # %% ../nbs/01b_ad_data.ipynb #c012
-AD_MODES = ("ovr", "loco")
 _MODE_ALIASES = {"ovr": "ovr", "one_vs_rest": "ovr", "loco": "loco", "loo": "loco", "leave_one_out": "loco"}
 
 def normal_classes_for(spec: DatasetSpec, normal_class: int | None, mode: str = "ovr",
@@ -167,7 +166,6 @@ def make_ad_split(dataset: str | DatasetSpec, normal_class: int | None = None, m
                           f"leave at least one class of the universe out of the normal classes")
     train = train_all.subset(tr_idx)
     test = test_all.subset(te_idx)
-    train.checksum, test.checksum = train_all.checksum, test_all.checksum   # checksums of the splits they were cut from
     return ADSplit(str(spec), train, test, labels, ncs, universe, mode, repeats)
 
 # %% ../nbs/01b_ad_data.ipynb #c022
@@ -198,7 +196,7 @@ def oe_pool(oe: str | DatasetSpec, normal: DatasetSpec | str, normal_classes: Se
         mask = full.anomaly.numpy() == 1
         if classes is not None: mask &= np.isin(full.targets.numpy(), np.asarray(classes, dtype=np.int64))
         if not mask.any(): raise ConfigError(f"{spec.name} has no anomalous training images of class(es) {classes} to use as OE")
-        pool = full.subset(np.flatnonzero(mask)); pool.checksum = full.checksum
+        pool = full.subset(np.flatnonzero(mask))
         return spec, pool
     if spec.name == normal.name:
         shared = sorted(set(spec.universe()) & {int(c) for c in normal_classes})
@@ -212,7 +210,6 @@ def oe_pool(oe: str | DatasetSpec, normal: DatasetSpec | str, normal_classes: Se
                           f"this is the oracle setting (OE = test anomalies), not Outlier Exposure")
     if spec.classes is None: return spec, full
     pool = full.subset(_indices_of(full.targets, spec.classes))
-    pool.checksum = full.checksum
     return spec, pool
 
 def draw_oe_indices(pool_size: int, n: int | None, seed: int, key: int, indices: Sequence[int] | None = None,
@@ -252,7 +249,6 @@ def _select_oe(oe, n, seed, key, normal, normal_classes, data_root=None, indices
                 indices=None if idx is None else idx.tolist())
     if idx is None: return pool, info
     chosen = pool.subset(idx)
-    chosen.checksum = pool.checksum
     return chosen, info
 
 # %% ../nbs/01b_ad_data.ipynb #c036
@@ -268,10 +264,9 @@ class ADData(ADSplit):
 
     def describe(self) -> dict:
         "What the run manifest records about the data."
-        part = lambda s: None if s is None else dict(name=s.name, split=s.split, n=len(s), source=s.source, checksum=s.checksum)
         return dict(benchmark=self.name, mode=self.mode, normal_classes=self.normal_classes, universe=self.universe,
                     seed=self.seed, counts=self.counts(), train_repeats=self.train_repeats,
-                    train=part(self.train), test=part(self.test), oe=dict(self.oe_info, n=0 if self.oe is None else len(self.oe)))
+                    train=self.train.describe(), test=self.test.describe(), oe=dict(self.oe_info, n=0 if self.oe is None else len(self.oe)))
 
 # %% ../nbs/01b_ad_data.ipynb #c037
 def make_ad_data(dataset: str | DatasetSpec, normal_class: int | None, mode: str = "ovr", oe: str | None = "none",

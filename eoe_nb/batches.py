@@ -14,7 +14,7 @@ from PIL import Image
 
 from .core import ConfigError, seed_worker
 from .data import ImageSet, pil_to_uint8
-from .transforms import TRANSFORM_PRESETS, ADTransform, get_preset
+from .transforms import ADTransform
 
 # %% auto #0
 __all__ = ['OE_REPLACEMENT_THRESHOLD', 'MAX_REDRAWS', 'FLAT_REDRAW_DATASETS', 'derive_seed', 'oe_epoch_indices',
@@ -79,8 +79,7 @@ def _make_loader(sets, pipelines, redraw, workers, seed, device) -> tuple[torch.
 def serving_mode(images: ImageSet, transform: ADTransform) -> str:
     "'ram', 'decode' or 'per_image': how `images` are fed through `transform`."
     if images.in_memory: return "ram"
-    per_image = get_preset(transform.preset).per_image if transform.preset in TRANSFORM_PRESETS else True
-    return "per_image" if per_image else "decode"
+    return "per_image" if transform.per_image else "decode"
 
 class _Feeder:
     "Fetch and transform the images of one or two sets for given keys (shared by the train and test iterators)."

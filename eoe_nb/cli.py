@@ -9,7 +9,10 @@ import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from .core import ConfigError, RunConfig, run_cli
+from .evaluate import aggregate_runs
 from .runner import run_configuration
 
 # %% auto #0
@@ -96,10 +99,11 @@ def eoe_train_main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(args)
     df = run_configuration(cfg, Path(args.out), progress=not args.quiet, plots=args.plots)
     if len(df):
-        per_class = df.groupby("normal_class")["auroc"].agg(["mean", "std", "count"])
-        print((100 * per_class[["mean", "std"]]).round(2).assign(seeds=per_class["count"]).to_string())
-        means = df.groupby("normal_class")["auroc"].mean()
-        print(f"mean AUROC over {len(means)} class(es): {100 * means.mean():.2f} +- {100 * means.std(ddof=0):.2f}  "
+        agg = aggregate_runs(df, "auroc")        # the numbers of summary.json (official aggregation, np.std)
+        per_class = pd.DataFrame(agg["per_class"]).T.rename_axis("normal_class")
+        print(pd.DataFrame(dict(mean=100 * per_class["mean"], std=100 * per_class["std"])).round(2)
+              .assign(seeds=per_class["n"].astype(int)).to_string())
+        print(f"mean AUROC over {agg['n_classes']} class(es): {100 * agg['mean']:.2f} +- {100 * agg['std']:.2f}  "
               f"(median {df['seconds_per_epoch'].median():.1f} s per epoch); results in {args.out}")
     return 0
 

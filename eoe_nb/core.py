@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DEFAULT_DATA_ROOT', 'MANIFEST_PACKAGES', 'EOEError', 'DataMissingError', 'ConfigError', 'RunConfig',
-           'seed_everything', 'seed_worker', 'get_device', 'resolve_data_root', 'atomic_write_bytes',
+__all__ = ['DEFAULT_DATA_ROOT', 'MANIFEST_PACKAGES', 'RESULT_INVARIANT_FIELDS', 'EOEError', 'DataMissingError', 'ConfigError',
+           'RunConfig', 'seed_everything', 'seed_worker', 'get_device', 'resolve_data_root', 'atomic_write_bytes',
            'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'sha256_file', 'sha256_tensor', 'git_commit',
-           'package_versions', 'run_manifest', 'run_cli']
+           'package_versions', 'run_manifest', 'run_id', 'config_fingerprint', 'run_cli']
 
 # %% ../nbs/00_core.ipynb #c005
 class EOEError(Exception):
@@ -216,6 +216,18 @@ def run_manifest(config: Any, seed: int | None = None, data_source: dict | None 
                 data_source=data_source or {}, **extra)
 
 # %% ../nbs/00_core.ipynb #c030
+RESULT_INVARIANT_FIELDS = ("classes", "seeds", "device", "workers", "data_root")
+
+def run_id(normal_class: int, seed: int) -> str:
+    "The folder name of one run (one normal class and seed)."
+    return f"cls{normal_class}_seed{seed}"
+
+def config_fingerprint(cfg: RunConfig, n_digits: int = 16) -> str:
+    "Hex digits of the sha256 of every setting that shapes the numbers (all fields but `RESULT_INVARIANT_FIELDS`)."
+    d = {k: v for k, v in cfg.to_dict().items() if k not in RESULT_INVARIANT_FIELDS}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:n_digits]
+
+# %% ../nbs/00_core.ipynb #c033
 def run_cli(main, argv=None) -> int:
     "Call `main(argv)`; print an `EOEError` as `error: ...` on stderr and return 2 instead of raising. Returns the exit status."
     try:

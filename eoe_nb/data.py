@@ -43,7 +43,7 @@ class ImageSet:
     ids: np.ndarray | None = None                          # storage id of each image (sets read from disk)
     anomaly: torch.Tensor | None = None                    # int64 (N,): ground-truth anomaly flag (MVTec-AD), else None
     source: str = ""                                       # where the data came from (for manifests)
-    checksum: str | None = None                            # content checksum where known
+    checksum: str | None = None                            # content checksum of the split (kept by `subset`: the split it was cut from)
 
     def __post_init__(self):
         self.targets = torch.as_tensor(self.targets, dtype=torch.long)
@@ -61,12 +61,12 @@ class ImageSet:
     def in_memory(self) -> bool: return self.images is not None
 
     def subset(self, indices: Sequence[int] | np.ndarray | torch.Tensor, name: str | None = None) -> "ImageSet":
-        "The images at `indices` (positions in this set), with the same class names."
+        "The images at `indices` (positions in this set), with the same class names and the checksum of the split they come from."
         idx = torch.as_tensor(np.asarray(indices), dtype=torch.long).reshape(-1)
         return replace(self, name=name or self.name, targets=self.targets[idx],
                        images=None if self.images is None else self.images[idx],
                        ids=None if self.ids is None else self.ids[idx.numpy()],
-                       anomaly=None if self.anomaly is None else self.anomaly[idx], checksum=None)
+                       anomaly=None if self.anomaly is None else self.anomaly[idx])
 
     def pil(self, i: int) -> Image.Image:
         "Image `i` as a PIL image (mode 'L' for one channel, 'RGB' for three)."

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import io
 import itertools
 import json
@@ -25,13 +24,13 @@ import torch
 from tqdm.auto import tqdm
 
 from .core import (ConfigError, DataMissingError, EOEError, RunConfig, atomic_write_json, atomic_write_text,
-                         get_device, run_manifest)
+                         config_fingerprint, get_device, run_id, run_manifest)
 
 # %% auto #0
-__all__ = ['FOLDER_INVARIANT_FIELDS', 'UnitFn', 'SUMMARY_COLUMNS', 'EXECUTORS', 'SUBMITIT_SHARED_PARAMETERS', 'expand_grid',
-           'folder_fingerprint', 'config_slug', 'Unit', 'unit_classes', 'Experiment', 'write_experiment_manifest',
-           'read_experiment_manifest', 'execute_unit', 'failure_record', 'experiment_table', 'load_experiment',
-           'summary_table', 'ExperimentFailedError', 'submitit_parameters', 'SlurmUnitTask', 'run_experiment']
+__all__ = ['UnitFn', 'SUMMARY_COLUMNS', 'EXECUTORS', 'SUBMITIT_SHARED_PARAMETERS', 'expand_grid', 'config_slug', 'Unit',
+           'unit_classes', 'Experiment', 'write_experiment_manifest', 'read_experiment_manifest', 'execute_unit',
+           'failure_record', 'experiment_table', 'load_experiment', 'summary_table', 'ExperimentFailedError',
+           'submitit_parameters', 'SlurmUnitTask', 'run_experiment']
 
 # %% ../nbs/06_experiments.ipynb #c006
 def expand_grid(grid: dict[str, list] | list[dict[str, list]]) -> list[dict[str, Any]]:
@@ -50,13 +49,6 @@ def expand_grid(grid: dict[str, list] | list[dict[str, list]]) -> list[dict[str,
     return settings
 
 # %% ../nbs/06_experiments.ipynb #c009
-FOLDER_INVARIANT_FIELDS = ("classes", "seeds", "device", "workers", "data_root")
-
-def folder_fingerprint(cfg: RunConfig, n_digits: int = 8) -> str:
-    "Hex digits of the sha256 of every setting that shapes the numbers (all fields but `FOLDER_INVARIANT_FIELDS`)."
-    d = {k: v for k, v in cfg.to_dict().items() if k not in FOLDER_INVARIANT_FIELDS}
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:n_digits]
-
 def _slug_value(v: Any) -> str:
     if v is None: return "none"
     if isinstance(v, bool): return str(v).lower()
@@ -68,7 +60,7 @@ def config_slug(values: dict[str, Any], cfg: RunConfig, max_chars: int = 120) ->
     "Folder name of a configuration: its grid values as `key=value` joined by '__', then '__' and its fingerprint."
     readable = "__".join(f"{k}={_slug_value(v)}" for k, v in values.items()) or "base"
     if len(readable) > max_chars: readable = readable[:max_chars].rstrip("_-.")
-    return f"{readable}__{folder_fingerprint(cfg)}"
+    return f"{readable}__{config_fingerprint(cfg, 8)}"
 
 # %% ../nbs/06_experiments.ipynb #c013
 class Unit(NamedTuple):
@@ -80,8 +72,8 @@ class Unit(NamedTuple):
 
     @property
     def run_id(self) -> str:
-        "Folder name of the run inside the configuration folder (as `eoe_nb.runner.run_id`)."
-        return f"cls{self.normal_class}_seed{self.seed}"
+        "Folder name of the run inside the configuration folder (`eoe_nb.core.run_id`)."
+        return run_id(self.normal_class, self.seed)
 
     def result_path(self) -> Path: return self.folder / "runs" / self.run_id / "result.json"
     def is_finished(self) -> bool: return self.result_path().exists()

@@ -20,7 +20,7 @@ import eoe_nb
 from .core import ConfigError, DataMissingError, RunConfig, resolve_data_root
 from .data import dataset_info
 from .ad_data import is_none_spec, oe_dataset_name, parse_dataset_spec
-from .experiments import Experiment, ExperimentFailedError, load_experiment, run_experiment
+from .experiments import Experiment, ExperimentFailedError, load_experiment, run_experiment, unit_classes
 
 try: import eoe_nb.datasets  # noqa: F401  (registers every data set beyond CIFAR-10 and the synthetic ones)
 except ImportError: pass
@@ -337,8 +337,9 @@ def describe_plan(exp: Experiment | None, missing: Sequence[dict]) -> str:
 # %% ../nbs/07_paper_items.ipynb #c035
 CIFAR10_TRAIN_PER_CLASS = 5000
 
-def estimate_minutes(exp: Experiment, seconds_per_10k: float = 17.0, seconds_per_run: float = 6.0) -> float:
-    "Rough minutes the CIFAR-10 runs of `exp` take on a CPU (other data sets are not counted)."
+def estimate_minutes(exp: Experiment, seconds_per_10k: float = 13.0, clip_seconds_per_10k: float = 2.2,
+                     seconds_per_run: float = 5.0) -> float:
+    "Rough minutes the CIFAR-10 runs of `exp` take on a 2-core CPU (other data sets are not counted)."
     total = 0.0
     for cfg in exp.configs():
         spec = parse_dataset_spec(cfg.dataset)
@@ -346,9 +347,9 @@ def estimate_minutes(exp: Experiment, seconds_per_10k: float = 17.0, seconds_per
         n_normal_classes = 1 if cfg.mode == "ovr" else len(spec.universe()) - 1
         n_train = n_normal_classes * CIFAR10_TRAIN_PER_CLASS
         if cfg.train_limit: n_train = min(n_train, cfg.train_limit)
-        per_epoch = n_train * (1 if is_none_spec(cfg.oe) else 2) / 10000 * seconds_per_10k
-        n_runs = len(cfg.classes if cfg.classes is not None else spec.universe()) * len(cfg.seeds)
-        total += n_runs * (cfg.epochs * per_epoch + seconds_per_run)
+        rate = clip_seconds_per_10k if cfg.model == "clip" else seconds_per_10k
+        per_epoch = n_train * (1 if is_none_spec(cfg.oe) else 2) / 10000 * rate
+        total += len(unit_classes(cfg)) * len(cfg.seeds) * (cfg.epochs * per_epoch + seconds_per_run)
     return total / 60
 
 # %% ../nbs/07_paper_items.ipynb #c039

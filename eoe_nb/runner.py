@@ -5,7 +5,6 @@
 # %% ../nbs/05b_runner.ipynb #c002
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from datetime import datetime, timezone
@@ -17,32 +16,21 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .core import (ConfigError, RunConfig, atomic_write_bytes, atomic_write_json, atomic_write_text, run_manifest)
+from .core import (RESULT_INVARIANT_FIELDS, ConfigError, RunConfig, atomic_write_bytes, atomic_write_json, atomic_write_text,
+                         config_fingerprint, run_id, run_manifest)
 from .data import pil_to_uint8
 from .ad_data import parse_dataset_spec
 from .train import FeatureCache, RunOutput, train_and_score
 from .evaluate import (evaluate_scores, plot_extreme_images, plot_roc_pr, plot_score_histogram, save_figure, summarize)
 
 # %% auto #0
-__all__ = ['RUN_COLUMNS', 'run_id', 'config_fingerprint', 'ResultsStore', 'load_runs', 'default_classes',
-           'prepare_results_folder', 'run_unit', 'run_configuration', 'refresh_summary', 'plot_classes']
+__all__ = ['RUN_COLUMNS', 'ResultsStore', 'load_runs', 'default_classes', 'prepare_results_folder', 'run_unit',
+           'run_configuration', 'refresh_summary', 'plot_classes']
 
 # %% ../nbs/05b_runner.ipynb #c005
 RUN_COLUMNS = ["dataset", "mode", "objective", "model", "normal_class", "seed", "oe", "oe_size", "epochs",
                "auroc", "ap", "fpr95", "train_seconds", "seconds_per_epoch", "attempts", "n_train", "n_oe", "n_test",
                "run_id", "finished_at"]
-
-def run_id(normal_class: int, seed: int) -> str:
-    "The folder name of one run."
-    return f"cls{normal_class}_seed{seed}"
-
-# Fields that do not change a run's numbers: they may differ between a run and its resumption.
-_NON_RESULT_FIELDS = ("classes", "seeds", "device", "workers", "data_root")
-
-def config_fingerprint(cfg: RunConfig) -> str:
-    "A hash of every setting that shapes the numbers (not classes, seeds, device, workers, data root)."
-    d = {k: v for k, v in cfg.to_dict().items() if k not in _NON_RESULT_FIELDS}
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 class ResultsStore:
     "A folder of runs: `runs/<run_id>/{result.json, scores.npz, manifest.json, checkpoint.pt}` and the table `runs.csv`."
@@ -106,7 +94,7 @@ def _check_config(root: Path, cfg: RunConfig) -> None:
         old = json.loads(path.read_text())
         if old.get("fingerprint") != config_fingerprint(cfg):
             diff = {k: (old["config"].get(k), v) for k, v in cfg.to_dict().items()
-                    if k not in _NON_RESULT_FIELDS and old["config"].get(k) != v}
+                    if k not in RESULT_INVARIANT_FIELDS and old["config"].get(k) != v}
             raise ConfigError(f"{root} holds results of another configuration (differences, old -> new: {diff}); "
                               f"use another --out folder or delete {root}")
     atomic_write_json(path, {"fingerprint": config_fingerprint(cfg), "config": cfg.to_dict()})

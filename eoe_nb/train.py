@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +18,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import ConfigError, RunConfig, atomic_torch_save, get_device, resolve_data_root, seed_everything, sha256_tensor
-from .data import dataset_info
+from .core import ConfigError, RunConfig, atomic_torch_save, get_device, resolve_data_root, seed_everything
+from .data import CACHE_DIR_NAME, dataset_info
 from .ad_data import ADData, make_ad_data, parse_dataset_spec
-from .transforms import get_transforms, normalization_stats
+from .transforms import data_fingerprint, get_preset, get_transforms, normalization_stats
 from .batches import BalancedBatches, TestBatches
 from .models import build_model, weight_reset
 from .objectives import ClipObjective, Objective, get_objective
@@ -54,18 +55,19 @@ def train_epochs(model: nn.Module, objective: Objective, batches: Iterable, opti
     for epoch in bar:
         model.train()
         if hasattr(batches, "set_epoch"): batches.set_epoch(epoch)
-        total, count = 0.0, 0
+        total, count = torch.zeros((), dtype=torch.float64, device=device), 0   # summed on the device: no sync per step
         for x, y in batches:
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
                 loss = objective.loss(model(x), y)
-            if not torch.isfinite(loss): raise NonFiniteError(f"non-finite loss {loss.item()} in epoch {epoch}")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            total += loss.item() * len(y); count += len(y)
+            total += loss.detach().double() * len(y); count += len(y)
+        mean_loss = total.item() / max(count, 1)                  # one sync per epoch; a NaN or inf of any step shows here
+        if not math.isfinite(mean_loss): raise NonFiniteError(f"non-finite loss ({mean_loss}) in epoch {epoch}")
         scheduler.step()
-        losses.append(total / max(count, 1))
+        losses.append(mean_loss)
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
         if on_epoch_end is not None: on_epoch_end(epoch, losses[-1])
     return losses
@@ -152,6 +154,9 @@ def limit_ad_data(ad: ADData, train_limit: int | None, test_limit: int | None, s
 
 def model_for(cfg: RunConfig, objective: Objective, channels: int) -> nn.Module:
     "The model of `cfg`, with the one-logit head when the objective needs it."
+    if (cfg.model == "clip") != (get_preset(cfg.transform).norm == "clip"):
+        raise ConfigError(f"model {cfg.model!r} does not fit transform {cfg.transform!r}: the CLIP model needs a clip_* transform "
+                          f"(e.g. transform='clip_cifar10'), the other models a non-CLIP one (e.g. transform='cifar10')")
     if cfg.model == "clip":
         if cfg.objective != "clip": raise ConfigError(f"the CLIP model is trained with --objective clip, not {cfg.objective!r} (as in the official code)")
         return build_model("clip", model_name=cfg.clip_model, pretrained=cfg.clip_pretrained)
@@ -166,9 +171,8 @@ def check_oe(objective: Objective, cfg: RunConfig, ad: ADData) -> None:
         raise ConfigError(f"objective {cfg.objective!r} ignores labels, so OE images would be pulled to the centre like normal ones; run it with --oe none (as the official code must)")
 
 def _test_key(cfg: RunConfig, ad: ADData) -> str:
-    t = ad.test
-    content = sha256_tensor(t.images) if t.images is not None else f"{t.source}|{sha256_tensor(np.asarray(t.ids))}"
-    return f"{cfg.clip_model}|{cfg.clip_pretrained}|{cfg.transform}|{content}"
+    "What zero-shot test features depend on: the CLIP model, the transform and the test images (bytes, or files' names, sizes, times)."
+    return f"{cfg.clip_model}|{cfg.clip_pretrained}|{cfg.transform}|{data_fingerprint(ad.test)}"
 
 def train_and_score(cfg: RunConfig, normal_class: int, seed: int, run_dir: str | Path | None = None,
                     feature_cache: FeatureCache | None = None, progress: bool = True, keep_model: bool = False) -> RunOutput:
@@ -197,11 +201,10 @@ def _attempt(cfg, normal_class, seed, attempt, run_dir, feature_cache, progress,
     model.to(device)
     clip_kw = {}
     if cfg.model == "clip": clip_kw = dict(clip_image_size=model.image_size, clip_mean=model.image_mean, clip_std=model.image_std)
-    stats = normalization_stats(ad.train, cfg.transform, data_root / ".eoe_cache")
+    stats = normalization_stats(ad.train, cfg.transform, data_root / CACHE_DIR_NAME)
     train_tf, test_tf = get_transforms(cfg.transform, stats, **clip_kw)
     batches = BalancedBatches(ad.train, ad.oe, cfg.batch_size, train_tf, device, seed=train_seed, workers=cfg.workers)
     test_batches = TestBatches(ad.test, test_tf, cfg.batch_size, device, workers=cfg.workers)
-    objective.prepare(model, BalancedBatches(ad.train, None, cfg.batch_size, train_tf, device, seed=train_seed, workers=cfg.workers), device)
     optimizer, scheduler = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.milestones)
 
     ckpt_path = Path(run_dir) / "checkpoint.pt" if run_dir is not None else None
@@ -212,6 +215,8 @@ def _attempt(cfg, normal_class, seed, attempt, run_dir, feature_cache, progress,
             model.load_state_dict(ck["model"]); optimizer.load_state_dict(ck["optimizer"]); scheduler.load_state_dict(ck["scheduler"])
             objective.load_extra_state(ck.get("objective", {})); torch.set_rng_state(ck["torch_rng"])
             start_epoch, losses, epoch_seconds = ck["epoch"] + 1, ck["losses"], ck["epoch_seconds"]
+    if start_epoch == 0:   # e.g. the Deep SVDD centre (normal images only); a resumed run has it from the checkpoint
+        objective.prepare(model, BalancedBatches(ad.train, None, cfg.batch_size, train_tf, device, seed=train_seed, workers=cfg.workers), device)
 
     t_epoch = [time.perf_counter()]
     def on_epoch_end(epoch: int, loss: float) -> None:
@@ -230,7 +235,7 @@ def _attempt(cfg, normal_class, seed, attempt, run_dir, feature_cache, progress,
         if not np.all(np.isfinite(scores)): raise NonFiniteError("non-finite zero-shot scores")
     else:
         scores = anomaly_scores(model, objective, test_batches, device, cfg.amp)
-    if ckpt_path is not None:   # the final checkpoint keeps the model (and objective state), not the optimiser
+    if ckpt_path is not None and cfg.epochs > 0:   # the trained model (and objective state), not the optimiser; zero-shot CLIP is unchanged
         atomic_torch_save(dict(model=model.state_dict(), objective=objective.extra_state(), epoch=cfg.epochs - 1,
                                attempt=attempt, losses=losses, epoch_seconds=epoch_seconds, optimizer=None), ckpt_path)
     return RunOutput(scores=scores, labels=ad.test_labels.numpy(), test_targets=ad.test.targets.numpy(),

@@ -20,7 +20,7 @@ import torchvision.transforms as T
 from PIL import Image
 
 from .core import ConfigError, atomic_torch_save, atomic_write_json, sha256_tensor
-from .data import ImageSet
+from .data import ImageSet, files_fingerprint
 
 # %% auto #0
 __all__ = ['JITTER', 'CLIP_MEAN', 'CLIP_STD', 'TRANSFORM_PRESETS', 'HUE_TABLES_FILE', 'STATS_CACHE_FILE', 'Resize', 'CenterCrop',
@@ -367,9 +367,7 @@ def data_fingerprint(images: ImageSet) -> str:
     h = hashlib.sha256(f"{images.name}|{images.source}|{len(images)}".encode())
     h.update(np.ascontiguousarray(np.asarray(images.ids)).tobytes())
     files = getattr(images.reader, "files", None)
-    if files is not None:
-        for i in np.asarray(images.ids):
-            st = os.stat(files[int(i)]); h.update(f"{files[int(i)]}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    if files is not None: h.update(files_fingerprint([files[int(i)] for i in np.asarray(images.ids)]).encode())
     return h.hexdigest()[:32]
 
 def stats_key(images: ImageSet, preset: TransformPreset) -> dict:
@@ -428,9 +426,11 @@ class PILPipeline:
 
 class ADTransform(torch.nn.Module):
     "One side of a preset: batched ops on uint8 batches, then /255, noise and normalisation (mean/std, GCN, CLIP or none)."
-    def __init__(self, preset: str, ops: tuple, noise: float, norm: str, mean=None, std=None, train: bool = True):
+    def __init__(self, preset: str, ops: tuple, noise: float, norm: str, mean=None, std=None, train: bool = True,
+                 per_image: bool = True):
         super().__init__()
         self.preset, self.ops, self.noise, self.norm, self.train_side = preset, tuple(ops), float(noise), norm, train
+        self.per_image = per_image          # file-backed images go through per-image PIL transforms (else: decode, then batched ops)
         self.mean = None if mean is None else torch.as_tensor(mean, dtype=torch.float32)
         self.std = None if std is None else torch.as_tensor(std, dtype=torch.float32)
 
@@ -488,5 +488,5 @@ def get_transforms(preset: str | TransformPreset, stats: dict | None = None, cli
     else: mean = std = None
     train_ops = tuple(_with_clip_size(o, clip_image_size) for o in p.train_ops)
     test_ops = tuple(_with_clip_size(o, clip_image_size) for o in p.test_ops)
-    return (ADTransform(p.name, train_ops, p.train_noise, p.norm, mean, std, True),
-            ADTransform(p.name, test_ops, 0.0, p.norm, mean, std, False))
+    return (ADTransform(p.name, train_ops, p.train_noise, p.norm, mean, std, True, p.per_image),
+            ADTransform(p.name, test_ops, 0.0, p.norm, mean, std, False, p.per_image))

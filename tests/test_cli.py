@@ -64,7 +64,7 @@ def test_eoe_train_bad_input(fake_data_root, tmp_path):
         (["--oe", "cifar10[2-3]", "--objective", "dsvdd"], "--oe none"),
         (["--oe", "none", "--objective", "hsc"], "needs outlier exposure"),
         (["--oe", "cifar10", "--objective", "hsc"], "shares class"),
-        (["--oe", "cifar10[2-3]", "--classes", "7"], "7"),
+        (["--oe", "cifar10[2-3]", "--classes", "7"], "class 7 is not in the universe of cifar10[0-1]"),
     ]
     for i, (extra, needle) in enumerate(cases):
         r = run(base + extra + ["--out", str(tmp_path / f"bad{i}")], fake_data_root)
