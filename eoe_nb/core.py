@@ -17,16 +17,16 @@ import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 import torch
 
 # %% auto #0
 __all__ = ['DEFAULT_DATA_ROOT', 'MANIFEST_PACKAGES', 'RESULT_INVARIANT_FIELDS', 'EOEError', 'DataMissingError', 'ConfigError',
-           'RunConfig', 'seed_everything', 'seed_worker', 'get_device', 'resolve_data_root', 'atomic_write_bytes',
-           'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'sha256_file', 'sha256_tensor', 'git_commit',
-           'package_versions', 'run_manifest', 'run_id', 'config_fingerprint', 'run_cli']
+           'RunConfig', 'seed_everything', 'seed_worker', 'get_device', 'resolve_data_root', 'atomic_write',
+           'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'sha256_file',
+           'sha256_tensor', 'git_commit', 'package_versions', 'run_manifest', 'run_id', 'config_fingerprint', 'run_cli']
 
 # %% ../nbs/00_core.ipynb #c005
 class EOEError(Exception):
@@ -125,14 +125,14 @@ def resolve_data_root(data_root: str | Path | None = None) -> Path:
     return Path(data_root).expanduser().resolve()
 
 # %% ../nbs/00_core.ipynb #c023
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    "Write `data` to `path` atomically (temporary file in the same folder, fsync, rename)."
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
+    "Write `path` atomically: `write(f)` fills a temporary file in the same folder, which is fsynced, then renamed to `path`."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -140,6 +140,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         if os.path.exists(tmp): os.unlink(tmp)
         raise
     return path
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    "Write `data` to `path` atomically."
+    return atomic_write(path, lambda f: f.write(data))
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     "Write `text` (UTF-8) to `path` atomically."
@@ -160,17 +164,7 @@ def atomic_write_json(path: str | Path, obj: Any, indent: int = 2) -> Path:
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     "`torch.save` to `path` atomically."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 # %% ../nbs/00_core.ipynb #c027
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

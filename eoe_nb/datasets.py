@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .core import ConfigError, DataMissingError, sha256_tensor
+from .core import ConfigError, DataMissingError, atomic_write, sha256_tensor
 from .data import (CACHE_DIR_NAME, DatasetInfo, FileReader, ImageSet, files_fingerprint, image_names, list_image_files,
                          load_folder_split, make_loader, one_line_error, read_image_folder, read_synset_tree, register_dataset,
                          subfolders, torchvision_download, url_download)
@@ -343,8 +343,7 @@ def tinyimages_kept_ids(bin_path: Path, idx_path: Path, n: int, cache_dir: Path 
         part = np.flatnonzero(keep[a:a + (1 << 24)]) + a; ids[pos:pos + len(part)] = part; pos += len(part)
     if cache is not None:
         try:
-            cache.parent.mkdir(parents=True, exist_ok=True); tmp = cache.with_suffix(".tmp.npy")
-            np.save(tmp, ids); os.replace(tmp, cache)
+            atomic_write(cache, lambda f: np.save(f, ids))     # unique temporary file, fsync, rename
         except OSError: pass
     return ids
 
