@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DEFAULT_DATA_ROOT', 'MANIFEST_PACKAGES', 'RESULT_INVARIANT_FIELDS', 'EOEError', 'DataMissingError', 'ConfigError',
-           'RunConfig', 'seed_everything', 'seed_worker', 'get_device', 'resolve_data_root', 'atomic_write',
-           'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'sha256_file',
+__all__ = ['PRESET_FIELDS', 'DEFAULT_DATA_ROOT', 'MANIFEST_PACKAGES', 'RESULT_INVARIANT_FIELDS', 'EOEError', 'DataMissingError',
+           'ConfigError', 'RunConfig', 'seed_everything', 'seed_worker', 'get_device', 'resolve_data_root',
+           'atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save',
            'sha256_tensor', 'git_commit', 'package_versions', 'run_manifest', 'run_id', 'config_fingerprint', 'run_cli']
 
 # %% ../nbs/00_core.ipynb #c005
@@ -39,35 +39,40 @@ class ConfigError(EOEError):
     "A configuration value is invalid (unknown name, impossible size, conflicting options)."
 
 # %% ../nbs/00_core.ipynb #c009
+PRESET_FIELDS = ("dataset", "objective", "model", "oe", "epochs", "milestones", "lr", "weight_decay", "batch_size", "seeds", "transform",
+                 "optimizer", "clip_model", "clip_pretrained")
+
 @dataclass
 class RunConfig:
-    "All settings of one configuration, run over `classes` x `seeds`. Defaults: official `train_cifar.py` with HSC."
-    dataset: str = "cifar10"              # data set name, optionally with a class subset: "cifar10[0-4]"
+    "All settings of one configuration, run over `classes` x `seeds`; `None` in a `PRESET_FIELDS` field: the preset's value."
+    dataset: str | None = None            # data set name, optionally with a class subset: "cifar10[0-4]"
     mode: str = "ovr"                     # "ovr" (one-vs-rest) or "loco" (leave-one-class-out)
     classes: list[int] | None = None      # the classes to run (original labels); None: every class of the data set
-    objective: str = "hsc"                # hsc, bce, focal, dsad, dsvdd, clip (zero-shot when epochs=0), oe (multiclass)
-    model: str = "cnn32"                  # cnn28, cnn32, resnet18cbam, wrn40_2, clip
-    oe: str = "tinyimages"                # OE data set spec, or "none"
+    objective: str | None = None          # a name of eoe_nb.objectives.OBJECTIVES
+    objective_args: dict[str, Any] = field(default_factory=dict)  # objective hyper-parameters, e.g. {"gamma": 2.0}
+    preset: str | None = None             # runner preset (eoe_nb.presets); None: the data set's official one
+    model: str | None = None              # a name of eoe_nb.models.MODELS
+    oe: str | None = None                 # OE data set spec, or "none"
     oe_size: int | None = None            # number of OE images drawn per (class, seed); None: all
-    epochs: int = 200
-    milestones: list[int] = field(default_factory=lambda: [100, 150])
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 128                 # B normal + B OE images per step
-    seeds: list[int] = field(default_factory=lambda: list(range(10)))
-    transform: str = "cifar10"            # transform preset (the official runner whose preprocessing is used)
+    epochs: int | None = None
+    milestones: list[int] | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    batch_size: int | None = None         # B normal + B OE images per step
+    seeds: list[int] | None = None
+    transform: str | None = None          # transform pipeline (eoe_nb.transforms): the official runner's preprocessing
+    optimizer: str | None = None          # adam (official non-CLIP) or sgd (official CLIP: Nesterov, momentum 0.9)
     rep_dim: int | None = None            # representation size; None: the model's official default
-    optimizer: str = "adam"               # adam (official non-CLIP) or sgd (official CLIP: Nesterov, momentum 0.9)
     weight_reset: bool = True             # official: reset all Conv/Linear/BN parameters before each (class, seed)
     nan_retries: int = 5                  # official: rebuild data and retrain up to 5 times on NaN scores
-    amp: bool = True                      # mixed precision on CUDA (ignored on CPU)
-    clip_model: str = "ViT-B-32-quickgelu"  # open_clip model name
-    clip_pretrained: str | None = "openai"  # open_clip pretrained tag, a local checkpoint path, or None (random weights)
+    amp: bool = False                     # not official: mixed precision on CUDA (bf16 where supported); default fp32
+    clip_model: str | None = None         # open_clip model name
+    clip_pretrained: str | None = None    # open_clip weights tag, a local checkpoint file, or "none" (random weights)
     clean_class_names: bool = False       # CLIP prompts: official raw names ("american_alligator") or cleaned ones
     allow_oe_overlap: bool = False        # allow OE classes that are also normal classes
     imagenet1k_oe_leak: bool = False      # official bug: ImageNet-1k OE keeps the ImageNet-30 test classes
-    train_limit: int | None = None       # not official: use at most this many normal training images (seeded subset; smoke tests)
-    test_limit: int | None = None        # not official: use at most this many test images (seeded, stratified by label)
+    train_limit: int | None = None        # not official: use at most this many normal training images (seeded subset)
+    test_limit: int | None = None         # not official: use at most this many test images (seeded, stratified by label)
     workers: int = 2
     device: str = "auto"
     data_root: str | None = None
@@ -82,6 +87,11 @@ class RunConfig:
         return cls(**d)
 
     def replace(self, **changes) -> "RunConfig": return dataclasses.replace(self, **changes)
+
+    @property
+    def resolved(self) -> bool:
+        "Whether every preset field is set (see `eoe_nb.presets.resolve_config`)."
+        return self.preset is not None and all(getattr(self, k) is not None for k in PRESET_FIELDS)
 
 # %% ../nbs/00_core.ipynb #c013
 def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
@@ -167,13 +177,6 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     return atomic_write(path, lambda f: torch.save(obj, f))
 
 # %% ../nbs/00_core.ipynb #c027
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    "Hex sha256 of a file."
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""): h.update(block)
-    return h.hexdigest()
-
 def sha256_tensor(t: torch.Tensor | np.ndarray) -> str:
     "Hex sha256 of an array's bytes (shape and dtype included), e.g. of a data set decoded into RAM."
     a = t.numpy() if isinstance(t, torch.Tensor) else np.asarray(t)

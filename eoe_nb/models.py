@@ -12,6 +12,7 @@ import os
 import socket
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +25,8 @@ from .core import ConfigError, DataMissingError, get_device
 
 # %% auto #0
 __all__ = ['TINY_CLIP_NAME', 'MODELS', 'CNN28', 'CNN32', 'CBAM', 'ResNet18CBAM', 'WRN', 'ClipModel', 'load_clip',
-           'register_tiny_clip', 'build_model', 'weight_reset']
+           'register_tiny_clip', 'ModelArgs', 'ModelSpec', 'register_model', 'model_spec', 'build_model',
+           'weight_reset']
 
 # %% ../nbs/02_models.ipynb #c005
 def _check_input(x: torch.Tensor, shape: tuple[int, int, int], model: str) -> None:
@@ -401,32 +403,81 @@ def register_tiny_clip(name: str = TINY_CLIP_NAME) -> str:
     return name
 
 # %% ../nbs/02_models.ipynb #c033
-def _build_cnn28(clf, rep_dim, in_channels, **kw): return CNN28(rep_dim=rep_dim or 32, bias=True, clf=clf, in_channels=in_channels or 1)
-def _build_cnn32(clf, rep_dim, in_channels, **kw): return CNN32(rep_dim=rep_dim or 256, bias=True, clf=clf, in_channels=in_channels or 3)
+@dataclass(frozen=True)
+class ModelArgs:
+    "What a builder gets: the one-logit head, the feature size and input channels, and (pretrained models) architecture and weights."
+    clf: bool = False
+    rep_dim: int | None = None
+    in_channels: int | None = None
+    arch: str | None = None                # pretrained models: the architecture name (e.g. an open_clip model)
+    weights: str | None = None             # pretrained models: a weights tag, a local file, or "none" (random weights)
 
-def _build_resnet18cbam(clf, rep_dim, in_channels, **kw):
-    if in_channels not in (None, 3): raise ConfigError(f"resnet18cbam takes RGB images (in_channels=3), got in_channels={in_channels}")
-    return ResNet18CBAM(rep_dim=rep_dim or 256, clf=clf)
+@dataclass(frozen=True)
+class ModelSpec:
+    "A registered model: its builder and what it declares to the training layer."
+    name: str
+    build: Callable[[ModelArgs], nn.Module]
+    description: str = ""
+    image_size: int | None = None          # input side it expects; None: set by the weights (CLIP) or any
+    channels: tuple[int, ...] = (3,)       # input channel counts it accepts
+    clf_head: bool = True                  # can add the one-logit head (BCE, focal)
+    text_encoder: bool = False             # offers `encode_text` (CLIP prompts)
+    pretrained: bool = False               # keeps its own weights: no per-run weight reset
+    norm: str = "dataset"                  # input normalisation it expects: "dataset" (the pipeline's own) or "clip"
+    multiclass: bool = False               # a K-class classifier (Hendrycks' OE), not an anomaly-detection network
+    aliases: tuple[str, ...] = ()
 
-def _build_wrn40_2(clf, rep_dim, in_channels, **kw):
-    if clf: raise ConfigError("wrn40_2 is a multiclass classifier (objective 'oe'); it has no one-logit head (clf=True)")
-    if in_channels not in (None, 3): raise ConfigError(f"wrn40_2 takes RGB images (in_channels=3), got in_channels={in_channels}")
-    return WRN(depth=40, widen_factor=2, num_classes=rep_dim or 10, dropout=kw.get("dropout", 0.3))
+MODELS: dict[str, ModelSpec] = {}
+_MODEL_ALIASES: dict[str, str] = {}
 
-def _build_clip(clf, rep_dim, in_channels, **kw):
-    if clf or rep_dim is not None: raise ConfigError("clip has no one-logit head and a fixed feature size; use the 'clip' objective")
-    return load_clip(**kw)
+def register_model(spec: ModelSpec) -> ModelSpec:
+    "Add a model to the registry (users register their own the same way); returns `spec`."
+    MODELS[spec.name] = spec
+    for a in spec.aliases: _MODEL_ALIASES[a] = spec.name
+    return spec
 
-MODELS: dict[str, Callable[..., nn.Module]] = {
-    "cnn28": _build_cnn28, "cnn32": _build_cnn32, "resnet18cbam": _build_resnet18cbam,
-    "wideresnet": _build_resnet18cbam, "wrn40_2": _build_wrn40_2, "clip": _build_clip}
-
-def build_model(name: str, clf: bool = False, rep_dim: int | None = None, in_channels: int | None = None, **clip_kw) -> nn.Module:
-    "Build the model `name` (see `MODELS`) with the official defaults; `clf` adds the one-logit head; extra kwargs go to `load_clip`."
-    key = name.lower()
+def model_spec(name: str) -> ModelSpec:
+    "The registered `ModelSpec` of `name` (or an alias); unknown names raise a ConfigError listing the models."
+    key = _MODEL_ALIASES.get(name.lower(), name.lower()) if isinstance(name, str) else None
     if key not in MODELS: raise ConfigError(f"unknown model {name!r}; valid names: {sorted(MODELS)}")
-    if clip_kw and key not in ("clip", "wrn40_2"): raise ConfigError(f"unexpected arguments {sorted(clip_kw)} for model {name!r}")
-    return MODELS[key](clf, rep_dim, in_channels, **clip_kw)
+    return MODELS[key]
+
+# %% ../nbs/02_models.ipynb #41ae924a
+def _no_head(spec_name: str, a: ModelArgs) -> None:
+    if a.clf: raise ConfigError(f"{spec_name} has no one-logit head (clf=True); use an objective without it (e.g. hsc)")
+
+def _build_clip(a: ModelArgs) -> nn.Module:
+    _no_head("clip", a)
+    if a.rep_dim is not None: raise ConfigError("clip has a fixed feature size; leave rep_dim unset")
+    weights = None if a.weights in (None, "none") else a.weights
+    return load_clip(a.arch or "ViT-B-32-quickgelu", pretrained=weights)
+
+def _build_wrn40_2(a: ModelArgs) -> nn.Module:
+    _no_head("wrn40_2", a)
+    return WRN(depth=40, widen_factor=2, num_classes=a.rep_dim or 10, dropout=0.3)
+
+for _spec in [
+    ModelSpec("cnn28", lambda a: CNN28(rep_dim=a.rep_dim or 32, bias=True, clf=a.clf, in_channels=a.in_channels or 1),
+              "official CNN for 28x28 images (MNIST, Fashion-MNIST)", image_size=28, channels=(1, 3)),
+    ModelSpec("cnn32", lambda a: CNN32(rep_dim=a.rep_dim or 256, bias=True, clf=a.clf, in_channels=a.in_channels or 3),
+              "official CNN for 32x32 images (CIFAR-10)", image_size=32, channels=(1, 3)),
+    ModelSpec("resnet18cbam", lambda a: ResNet18CBAM(rep_dim=a.rep_dim or 256, clf=a.clf),
+              "ResNet-18 with CBAM for 224x224 images (the official 'WideResNet')", image_size=224, aliases=("wideresnet",)),
+    ModelSpec("wrn40_2", _build_wrn40_2, "Hendrycks' WRN-40-2 classifier (dropout 0.3)", image_size=32, clf_head=False,
+              multiclass=True),
+    ModelSpec("clip", _build_clip, "CLIP image and text encoders (open_clip)", clf_head=False, text_encoder=True,
+              pretrained=True, norm="clip"),
+]: register_model(_spec)
+
+def build_model(name: str, clf: bool = False, rep_dim: int | None = None, in_channels: int | None = None,
+                arch: str | None = None, weights: str | None = None) -> nn.Module:
+    "Build the registered model `name` with the official defaults; `clf` adds the one-logit head."
+    spec = model_spec(name)
+    if clf and not spec.clf_head: raise ConfigError(f"{spec.name} has no one-logit head (clf=True); use an objective without it (e.g. hsc)")
+    if in_channels is not None and in_channels not in spec.channels:
+        raise ConfigError(f"{spec.name} takes images with {' or '.join(map(str, spec.channels))} channel(s), got {in_channels}")
+    if (arch or weights) and not spec.pretrained: raise ConfigError(f"{spec.name} has no pretrained weights: drop arch/weights")
+    return spec.build(ModelArgs(clf, rep_dim, in_channels, arch, weights))
 
 # %% ../nbs/02_models.ipynb #c036
 def weight_reset(model: nn.Module) -> nn.Module:

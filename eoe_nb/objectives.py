@@ -5,8 +5,10 @@
 # %% ../nbs/03_objectives.ipynb #c002
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
-from typing import Iterable
+from dataclasses import dataclass
+from typing import Any, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -15,18 +17,29 @@ from torch import nn
 from .core import ConfigError
 
 # %% auto #0
-__all__ = ['OE_USES', 'ANOMALOUS_PROMPT', 'OBJECTIVES', 'Objective', 'pseudo_huber', 'hsc_score', 'HSC', 'BCE', 'Focal',
-           'DeepSAD', 'dsvdd_center', 'DeepSVDD', 'clip_prompts', 'clip_probabilities', 'clip_zero_shot_scores',
-           'ClipObjective', 'oe_multiclass_loss', 'msp_score', 'ce_to_uniform_score', 'MulticlassOE', 'get_objective']
+__all__ = ['OE_USES', 'ANOMALOUS_PROMPT', 'OBJECTIVES', 'ObjectiveContext', 'Objective', 'pseudo_huber', 'hsc_score', 'HSC',
+           'BCE', 'Focal', 'DeepSAD', 'dsvdd_center', 'DeepSVDD', 'clip_prompts', 'clip_probabilities',
+           'clip_zero_shot_scores', 'ClipObjective', 'oe_multiclass_loss', 'msp_score', 'ce_to_uniform_score',
+           'MulticlassOE', 'register_objective', 'objective_class', 'get_objective', 'is_zero_shot']
 
 # %% ../nbs/03_objectives.ipynb #c005
 OE_USES = ("required", "optional", "forbidden")
 
+@dataclass(frozen=True)
+class ObjectiveContext:
+    "What an objective may need to know about a run: the data set's class names and the normal classes."
+    class_names: tuple[str, ...] = ()
+    normal_classes: tuple[int, ...] = ()
+    clean_names: bool = False
+
 class Objective(ABC):
     "An anomaly-detection objective: a training `loss(outputs, labels)` and a test `score(outputs)` (higher = more anomalous)."
     name: str = ""
-    clf_head: bool = False          # the model needs the Linear(rep_dim, 1) head
-    oe_use: str = "required"        # one of OE_USES
+    clf_head: bool = False              # the model needs the Linear(rep_dim, 1) head
+    oe_use: str = "required"            # one of OE_USES
+    needs_text_encoder: bool = False    # prompts: the model must offer `encode_text`
+    zero_shot: bool = False             # can score a frozen model without training (epochs = 0)
+    prepare_on_raw_inputs: bool = False # `prepare` reads the training batches before normalisation
 
     @abstractmethod
     def loss(self, outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -46,8 +59,29 @@ class Objective(ABC):
     def load_extra_state(self, state: dict) -> None:
         "Restore the state returned by `extra_state`."
 
+    @classmethod
+    def hyper_parameters(cls) -> dict[str, Any]:
+        "The constructor's keyword arguments and their defaults (what `objective_args` may set)."
+        sig = inspect.signature(cls.__init__)
+        return {k: p.default for k, p in sig.parameters.items() if k != "self" and p.default is not inspect.Parameter.empty}
+
+    @classmethod
+    def check_args(cls, args: dict | None) -> dict:
+        "`args` as a dict if every name is a hyper-parameter; else a ConfigError listing the valid ones."
+        args = dict(args or {})
+        unknown = sorted(set(args) - set(cls.hyper_parameters()))
+        if unknown: raise ConfigError(f"objective {cls.name!r} has no hyper-parameter(s) {unknown}; "
+                                      f"valid: {cls.hyper_parameters() or 'none'}")
+        return args
+
+    @classmethod
+    def build(cls, args: dict | None = None, context: ObjectiveContext | None = None) -> "Objective":
+        "The objective with hyper-parameters `args` (the run's `context` is unused by most objectives)."
+        return cls(**cls.check_args(args))
+
     def __repr__(self) -> str: return f"{type(self).__name__}(name={self.name!r}, oe_use={self.oe_use!r})"
 
+# %% ../nbs/03_objectives.ipynb #9ce0ad38
 def _normal_mask(labels: torch.Tensor, n: int) -> torch.Tensor:
     if labels.shape != (n,): raise ConfigError(f"labels must have shape ({n},) to match the outputs, got {tuple(labels.shape)}")
     return labels == 0
@@ -113,13 +147,15 @@ class Focal(Objective):
 
 # %% ../nbs/03_objectives.ipynb #c015
 class DeepSAD(Objective):
-    "Deep SAD (centre 0, eta 1): `||z||^2` for normal, `1/(||z||^2 + 1e-9)` for OE; score = the HSC score (official)."
+    "Deep SAD (centre 0): `||z||^2` for normal, `eta / (||z||^2 + 1e-9)` for OE (official eta 1); score = the HSC score (official)."
     name, clf_head, oe_use = "dsad", False, "required"
+
+    def __init__(self, eta: float = 1.0): self.eta = float(eta)
 
     def loss(self, outputs, labels):
         z = _features(outputs, self.name)
         sq = z.pow(2).sum(dim=1)
-        return torch.where(_normal_mask(labels, len(z)), sq, 1.0 / (sq + 1e-9)).mean()
+        return torch.where(_normal_mask(labels, len(z)), sq, self.eta / (sq + 1e-9)).mean()
 
     def score(self, outputs): return hsc_score(_features(outputs, self.name))
 
@@ -146,7 +182,13 @@ class DeepSVDD(Objective):
     "Deep SVDD: mean `||z - c||^2` over the batch (labels ignored); score `||z - c||^2`; `c` from `prepare`."
     name, clf_head, oe_use = "dsvdd", False, "forbidden"
 
-    def __init__(self, eps: float = 0.1): self.eps, self.center = eps, None
+    def __init__(self, eps: float = 0.1, center_inputs: str = "raw"):
+        if center_inputs not in ("raw", "normalised"):
+            raise ConfigError(f"center_inputs must be 'raw' (official) or 'normalised', got {center_inputs!r}")
+        self.eps, self.center_inputs, self.center = eps, center_inputs, None
+
+    @property
+    def prepare_on_raw_inputs(self) -> bool: return self.center_inputs == "raw"
 
     def prepare(self, model, train_batches=(), device="cpu"): self.center = dsvdd_center(model, train_batches, device, self.eps)
 
@@ -185,12 +227,19 @@ def clip_zero_shot_scores(image_features: torch.Tensor, text_features: torch.Ten
 
 class ClipObjective(Objective):
     "CLIP with the official prompts: zero-shot score p('something'); fine-tuning loss -max logp[normal] / -logp['something']."
-    name, clf_head, oe_use = "clip", False, "optional"
+    name, clf_head, oe_use, needs_text_encoder, zero_shot = "clip", False, "optional", True, True
 
     def __init__(self, class_names: list[str], normal_classes: list[int], clean_names: bool = False,
                  temperature: float = 100.0, anomalous_prompt: str = ANOMALOUS_PROMPT):
         self.prompts = clip_prompts(class_names, normal_classes, clean_names, anomalous_prompt)
         self.temperature, self.text_features = temperature, None
+
+    @classmethod
+    def build(cls, args=None, context=None):
+        "Prompts from the run's class names and normal classes (`context`); `args` may set temperature, anomalous_prompt, clean_names."
+        args, context = cls.check_args(args), context or ObjectiveContext()
+        args.setdefault("clean_names", context.clean_names)
+        return cls(list(context.class_names), list(context.normal_classes), **args)
 
     def prepare(self, model, train_batches=(), device="cpu"):
         "Encode the prompts once (no_grad) with `model.encode_text` and keep the L2-normalised text features."
@@ -227,30 +276,47 @@ def ce_to_uniform_score(logits: torch.Tensor) -> torch.Tensor:
     "Hendrycks' `--use_xent` score `mean_c z_c - logsumexp(z)` = -CE(uniform, softmax); higher = more anomalous, max -log K."
     return logits.mean(dim=1) - torch.logsumexp(logits, dim=1)
 
-class MulticlassOE(Objective):
-    "Multiclass OE as an objective: rows with label 0 are in-distribution (with `class_targets`), label 1 are OE."
-    name, clf_head, oe_use = "oe", False, "optional"
-
+class MulticlassOE:
+    "Hendrycks' OE on one concatenated batch: `targets` >= 0 are in-distribution classes, < 0 marks OE rows (pytorch-ood)."
     def __init__(self, lam: float = 0.5, score_fn: str = "msp"):
         if score_fn not in ("msp", "xent"): raise ConfigError(f"score_fn must be 'msp' or 'xent', got {score_fn!r}")
         self.lam, self.score_fn = lam, score_fn
 
-    def loss(self, outputs, labels, class_targets: torch.Tensor | None = None):
-        "`class_targets`: the class of each in-distribution row (label 0), in order; required."
-        normal = _normal_mask(labels, len(outputs))
-        if class_targets is None or len(class_targets) != int(normal.sum()):
-            raise ConfigError("the multiclass OE loss needs class_targets for every in-distribution row (label 0)")
-        return oe_multiclass_loss(outputs[normal], class_targets, outputs[~normal], self.lam)
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if targets.shape != (len(logits),): raise ConfigError(f"targets must have shape ({len(logits)},), got {tuple(targets.shape)}")
+        ood = targets < 0
+        if ood.all(): raise ConfigError("the multiclass OE loss needs in-distribution rows (targets >= 0)")
+        return oe_multiclass_loss(logits[~ood], targets[~ood], logits[ood], self.lam)
 
-    def score(self, outputs): return msp_score(outputs) if self.score_fn == "msp" else ce_to_uniform_score(outputs)
+    def score(self, logits: torch.Tensor) -> torch.Tensor:
+        "MSP or cross-entropy-to-uniform anomaly scores (higher = more anomalous)."
+        return msp_score(logits) if self.score_fn == "msp" else ce_to_uniform_score(logits)
+
 
 # %% ../nbs/03_objectives.ipynb #c039
-OBJECTIVES: dict[str, type[Objective]] = {
-    "hsc": HSC, "bce": BCE, "focal": Focal, "dsad": DeepSAD, "dsvdd": DeepSVDD, "clip": ClipObjective, "oe": MulticlassOE}
+OBJECTIVES: dict[str, type[Objective]] = {}
 
-def get_objective(name: str, **kwargs) -> Objective:
-    "Build the objective `name` (see `OBJECTIVES`) with `kwargs` (e.g. `class_names`, `normal_classes` for 'clip')."
-    key = name.lower()
+def register_objective(cls: type[Objective]) -> type[Objective]:
+    "Add an objective class to the registry under `cls.name` (usable as a decorator); users register their own the same way."
+    if not (isinstance(cls, type) and issubclass(cls, Objective)) or not cls.name:
+        raise ConfigError(f"register_objective needs an Objective subclass with a `name`, got {cls!r}")
+    if cls.oe_use not in OE_USES: raise ConfigError(f"{cls.__name__}.oe_use must be one of {OE_USES}, got {cls.oe_use!r}")
+    OBJECTIVES[cls.name.lower()] = cls
+    return cls
+
+for _cls in (HSC, BCE, Focal, DeepSAD, DeepSVDD, ClipObjective): register_objective(_cls)
+
+def objective_class(name: str) -> type[Objective]:
+    "The registered objective class `name`; unknown names raise a ConfigError listing the objectives."
+    key = name.lower() if isinstance(name, str) else name
     if key not in OBJECTIVES: raise ConfigError(f"unknown objective {name!r}; valid names: {sorted(OBJECTIVES)}")
-    try: return OBJECTIVES[key](**kwargs)
-    except TypeError as e: raise ConfigError(f"bad arguments for objective {name!r}: {e}") from e
+    return OBJECTIVES[key]
+
+def get_objective(name: str, args: dict | None = None, context: ObjectiveContext | None = None, **kwargs) -> Objective:
+    "Build objective `name` with hyper-parameters `args` (or keyword arguments) and the run's `context`."
+    return objective_class(name).build({**(args or {}), **kwargs}, context)
+
+def is_zero_shot(cfg) -> bool:
+    "Whether configuration `cfg` scores a frozen, untrained model: its objective declares `zero_shot` and it trains 0 epochs."
+    return objective_class(cfg.objective).zero_shot and cfg.epochs == 0
+
