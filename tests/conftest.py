@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from eoe_nb.data import write_fake_cifar10_folder
+from eoe_nb.testing import write_fake_cifar10_folder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")      # no 46 s download retries for weights that cannot be fetched here
 ROOT = Path(__file__).resolve().parents[1]
