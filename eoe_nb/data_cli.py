@@ -33,7 +33,8 @@ def _info_line(info: DatasetInfo, root: Path) -> str:
     try: ok = info.present(root)
     except OSError: ok = False
     size = "classes from disk" if info.classes_on_disk else f"{len(info.classes)} class{'es' if len(info.classes) != 1 else ''}"
-    head = f"{info.name:<18} {'present' if ok else 'missing':<8} {info.description} [{size}, {'RAM' if info.in_memory else 'disk'}{', OE only' if info.oe_only else ''}]"
+    kind = f"{size}, {'RAM' if info.in_memory else 'disk'}{', OE only' if info.oe_only else ''}{f', preset {info.preset}' if info.preset else ''}"
+    head = f"{info.name:<18} {'present' if ok else 'missing':<8} {info.description} [{kind}]"
     text = textwrap.fill(head, 118, subsequent_indent=" " * 28, break_on_hyphens=False)
     if not ok: text += "\n" + textwrap.fill(info.how_to_get, 118, initial_indent=" " * 4 + "how to get: ", subsequent_indent=" " * 6, break_on_hyphens=False)
     return text

@@ -23,12 +23,12 @@ from .core import ConfigError, atomic_torch_save, atomic_write_json, sha256_tens
 from .data import ImageSet, files_fingerprint
 
 # %% auto #0
-__all__ = ['JITTER', 'CLIP_MEAN', 'CLIP_STD', 'TRANSFORM_PRESETS', 'HUE_TABLES_FILE', 'STATS_CACHE_FILE', 'Resize', 'CenterCrop',
-           'RandomCrop', 'HorizontalFlip', 'ColorJitter', 'Grayscale', 'ConvertRGB', 'ClipResize', 'TransformPreset',
-           'get_preset', 'gray_l', 'pil_blend', 'adjust_brightness', 'adjust_contrast', 'adjust_saturation',
-           'pil_rgb_to_hsv', 'pil_hsv_to_rgb', 'hue_tables_path', 'adjust_hue', 'draw_params', 'apply_op',
-           'running_mean_std', 'gcn_l1', 'raw_batches', 'data_fingerprint', 'stats_key', 'compute_normalization_stats',
-           'normalization_stats', 'PILPipeline', 'ADTransform', 'get_transforms']
+__all__ = ['JITTER', 'CLIP_MEAN', 'CLIP_STD', 'TRANSFORM_PIPELINES', 'HUE_TABLES_FILE', 'STATS_CACHE_FILE', 'Resize',
+           'CenterCrop', 'RandomCrop', 'HorizontalFlip', 'ColorJitter', 'Grayscale', 'ConvertRGB', 'ClipResize',
+           'TransformPipeline', 'get_pipeline', 'gray_l', 'pil_blend', 'adjust_brightness', 'adjust_contrast',
+           'adjust_saturation', 'pil_rgb_to_hsv', 'pil_hsv_to_rgb', 'hue_tables_path', 'adjust_hue', 'draw_params',
+           'apply_op', 'running_mean_std', 'gcn_l1', 'raw_batches', 'data_fingerprint', 'stats_key',
+           'compute_normalization_stats', 'normalization_stats', 'PILPipeline', 'ADTransform', 'get_transforms']
 
 # %% ../nbs/01c_transforms.ipynb #c005
 _INTERP = {"bilinear": T.InterpolationMode.BILINEAR, "bicubic": T.InterpolationMode.BICUBIC}
@@ -102,7 +102,7 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 # %% ../nbs/01c_transforms.ipynb #c007
 @dataclass(frozen=True)
-class TransformPreset:
+class TransformPipeline:
     "The preprocessing of one official runner."
     name: str
     train_ops: tuple
@@ -115,32 +115,32 @@ class TransformPreset:
 
 _IN_TEST = (Resize(256), CenterCrop(224))
 _IN_STATS = (Resize(256), CenterCrop(224))
-TRANSFORM_PRESETS: dict[str, TransformPreset] = {p.name: p for p in [
-    TransformPreset("cifar10", (JITTER, HorizontalFlip(), RandomCrop(32, 4)), (), 0.001, "meanstd", (Resize(32),), False, "train_cifar.py"),
-    TransformPreset("imagenet", (Resize(256), HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS, True, "train_imagenet.py"),
-    TransformPreset("imagenet_fast", (Resize(256), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS, True, "train_imagenet_fast.py"),
-    TransformPreset("mvtec", (Resize(256), JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "gcn", (Resize(256),), True, "train_mvtec.py"),
-    TransformPreset("cub", (Resize(256), JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS, True, "train_cub.py"),
-    TransformPreset("dtd", (Resize(256), JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS, True, "train_dtd.py"),
-    TransformPreset("fmnist", (Grayscale(), HorizontalFlip(), RandomCrop(28, 3)), (), 0.001, "meanstd", (Resize(28),), False, "train_fmnist.py"),
-    TransformPreset("mnist", (), (), 0.0, "none", (), False, "train_mnist.py"),
-    TransformPreset("clip_cifar10", (Resize((32, 32)), JITTER, RandomCrop(32, 4), HorizontalFlip(), ClipResize()), (ClipResize(),), 0.001, "clip", (), False, "train_clip_cifar.py"),
-    TransformPreset("clip_imagenet", (Resize((256, 256)), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()), (ClipResize(),), 0.001, "clip", (), True, "train_clip_imagenet.py"),
-    TransformPreset("clip_mvtec", (Resize((256, 256)), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()), (ClipResize(),), 0.001, "clip", (), True, "train_clip_mvtec.py"),
-    TransformPreset("clip_cub", (Resize(256), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()), (ClipResize(),), 0.0, "clip", (), True, "train_clip_cub.py"),
-    TransformPreset("clip_dtd", (Resize(256), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()), (ClipResize(),), 0.0, "clip", (), True, "train_clip_dtd.py"),
-    TransformPreset("clip_fmnist", (Grayscale(), Resize((28, 28)), RandomCrop(28, 3), HorizontalFlip(), ClipResize()), (ClipResize(),), 0.001, "clip", (), False, "train_clip_fmnist.py"),
-    TransformPreset("clip_mnist", (ClipResize(),), (ClipResize(),), 0.0, "clip", (), False, "train_clip_mnist.py"),
-    TransformPreset("noaug_cifar10", (), (), 0.0, "meanstd", (Resize(32),), False, "evolve_oe_cifar.py / random_oe_cifar.py"),
-    TransformPreset("noaug_imagenet", (Resize(256), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS, True, "evolve_oe_imagenet.py / random_oe_imagenet.py"),
+TRANSFORM_PIPELINES: dict[str, TransformPipeline] = {p.name: p for p in [
+    TransformPipeline("cifar10", (JITTER, HorizontalFlip(), RandomCrop(32, 4)), (), 0.001, "meanstd", (Resize(32),), False, "train_cifar.py"),
+    TransformPipeline("imagenet", (Resize(256), HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS, True, "train_imagenet.py"),
+    TransformPipeline("imagenet_fast", (Resize(256), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS, True, "train_imagenet_fast.py"),
+    TransformPipeline("mvtec", (Resize(256), JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "gcn", (Resize(256),), True, "train_mvtec.py"),
+    TransformPipeline("cub", (Resize(256), JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS, True, "train_cub.py"),
+    TransformPipeline("dtd", (Resize(256), JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS, True, "train_dtd.py"),
+    TransformPipeline("fmnist", (Grayscale(), HorizontalFlip(), RandomCrop(28, 3)), (), 0.001, "meanstd", (Resize(28),), False, "train_fmnist.py"),
+    TransformPipeline("mnist", (), (), 0.0, "none", (), False, "train_mnist.py"),
+    TransformPipeline("clip_cifar10", (Resize((32, 32)), JITTER, RandomCrop(32, 4), HorizontalFlip(), ClipResize()), (ClipResize(),), 0.001, "clip", (), False, "train_clip_cifar.py"),
+    TransformPipeline("clip_imagenet", (Resize((256, 256)), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()), (ClipResize(),), 0.001, "clip", (), True, "train_clip_imagenet.py"),
+    TransformPipeline("clip_mvtec", (Resize((256, 256)), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()), (ClipResize(),), 0.001, "clip", (), True, "train_clip_mvtec.py"),
+    TransformPipeline("clip_cub", (Resize(256), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()), (ClipResize(),), 0.0, "clip", (), True, "train_clip_cub.py"),
+    TransformPipeline("clip_dtd", (Resize(256), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()), (ClipResize(),), 0.0, "clip", (), True, "train_clip_dtd.py"),
+    TransformPipeline("clip_fmnist", (Grayscale(), Resize((28, 28)), RandomCrop(28, 3), HorizontalFlip(), ClipResize()), (ClipResize(),), 0.001, "clip", (), False, "train_clip_fmnist.py"),
+    TransformPipeline("clip_mnist", (ClipResize(),), (ClipResize(),), 0.0, "clip", (), False, "train_clip_mnist.py"),
+    TransformPipeline("noaug_cifar10", (), (), 0.0, "meanstd", (Resize(32),), False, "evolve_oe_cifar.py / random_oe_cifar.py"),
+    TransformPipeline("noaug_imagenet", (Resize(256), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS, True, "evolve_oe_imagenet.py / random_oe_imagenet.py"),
 ]}
 
-def get_preset(preset: str | TransformPreset) -> TransformPreset:
-    "The preset named `preset` (or `preset` itself); unknown names raise ConfigError listing the known ones."
-    if isinstance(preset, TransformPreset): return preset
-    if preset not in TRANSFORM_PRESETS:
-        raise ConfigError(f"unknown transform preset {preset!r}; known presets: {', '.join(TRANSFORM_PRESETS)}")
-    return TRANSFORM_PRESETS[preset]
+def get_pipeline(pipeline: str | TransformPipeline) -> TransformPipeline:
+    "The pipeline named `pipeline` (or `pipeline` itself); unknown names raise ConfigError listing the known ones."
+    if isinstance(pipeline, TransformPipeline): return pipeline
+    if pipeline not in TRANSFORM_PIPELINES:
+        raise ConfigError(f"unknown transform pipeline {pipeline!r}; known pipelines: {', '.join(TRANSFORM_PIPELINES)}")
+    return TRANSFORM_PIPELINES[pipeline]
 
 # %% ../nbs/01c_transforms.ipynb #c010
 def gray_l(x: torch.Tensor) -> torch.Tensor:
@@ -370,48 +370,48 @@ def data_fingerprint(images: ImageSet) -> str:
     if files is not None: h.update(files_fingerprint([files[int(i)] for i in np.asarray(images.ids)]).encode())
     return h.hexdigest()[:32]
 
-def stats_key(images: ImageSet, preset: TransformPreset) -> dict:
+def stats_key(images: ImageSet, pipeline: TransformPipeline) -> dict:
     "What the statistics depend on (the cache key)."
     classes = sorted(set(images.targets.tolist()))
     return dict(dataset=images.name, classes=classes, n_images=len(images), data=data_fingerprint(images),
-                norm=preset.norm, preprocessing=[repr(op) for op in preset.stats_ops])
+                norm=pipeline.norm, preprocessing=[repr(op) for op in pipeline.stats_ops])
 
 # %% ../nbs/01c_transforms.ipynb #c033
-def compute_normalization_stats(images: ImageSet, preset: str | TransformPreset, workers: int = 0, batch_size: int = 64) -> dict:
+def compute_normalization_stats(images: ImageSet, pipeline: str | TransformPipeline, workers: int = 0, batch_size: int = 64) -> dict:
     "Mean/std (official running formula) or GCN min/max of the raw images of `images` (no cache)."
-    preset = get_preset(preset)
-    if preset.norm == "none": return dict(kind="none")
-    if preset.norm == "clip": return dict(kind="clip", mean=list(CLIP_MEAN), std=list(CLIP_STD))
+    pipeline = get_pipeline(pipeline)
+    if pipeline.norm == "none": return dict(kind="none")
+    if pipeline.norm == "clip": return dict(kind="clip", mean=list(CLIP_MEAN), std=list(CLIP_STD))
     if len(images) == 0: raise ConfigError("cannot compute normalisation statistics of an empty training set")
     if not images.in_memory:                       # repeated files (MVTec's 10x training set) count once, as official
         _, first = np.unique(np.asarray(images.ids), return_index=True)
         if len(first) < len(images): images = images.subset(np.sort(first))
     sums, sqs, counts, lo, hi = [], [], [], math.inf, -math.inf
-    for x in raw_batches(images, preset.stats_ops, batch_size, workers):
-        if preset.norm == "meanstd":
+    for x in raw_batches(images, pipeline.stats_ops, batch_size, workers):
+        if pipeline.norm == "meanstd":
             sums.append(x.sum((2, 3)).double()); sqs.append((x * x).sum((2, 3)).double())
             counts.append(torch.full((len(x),), x.shape[2] * x.shape[3]))
         else:
             g = gcn_l1(x.double())
             lo, hi = min(lo, g.min().item()), max(hi, g.max().item())
-    if preset.norm == "gcn": return dict(kind="gcn", min=lo, max=hi)
+    if pipeline.norm == "gcn": return dict(kind="gcn", min=lo, max=hi)
     mean, std = running_mean_std(torch.cat(sums), torch.cat(sqs), torch.cat(counts))
     return dict(kind="meanstd", mean=mean.tolist(), std=std.tolist())
 
-def normalization_stats(train: ImageSet, preset: str | TransformPreset, cache_dir: str | Path | None = None,
+def normalization_stats(train: ImageSet, pipeline: str | TransformPipeline, cache_dir: str | Path | None = None,
                         workers: int = 0) -> dict:
-    "Normalisation statistics of the normal training images `train` for `preset`, cached in `cache_dir` (None: no cache)."
-    preset = get_preset(preset)
-    if preset.norm in ("none", "clip") or cache_dir is None:
-        return dict(compute_normalization_stats(train, preset, workers), cached=False)
-    key = stats_key(train, preset)
+    "Normalisation statistics of the normal training images `train` for `pipeline`, cached in `cache_dir` (None: no cache)."
+    pipeline = get_pipeline(pipeline)
+    if pipeline.norm in ("none", "clip") or cache_dir is None:
+        return dict(compute_normalization_stats(train, pipeline, workers), cached=False)
+    key = stats_key(train, pipeline)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
     path = Path(cache_dir) / STATS_CACHE_FILE
     try: cache = json.loads(path.read_text()) if path.exists() else {}
     except (OSError, ValueError): cache = {}                     # an unreadable cache is rebuilt
     if digest in cache and cache[digest].get("key") == key:
         return dict(cache[digest]["stats"], cached=True)
-    stats = compute_normalization_stats(train, preset, workers)
+    stats = compute_normalization_stats(train, pipeline, workers)
     cache[digest] = dict(key=key, stats=stats)
     try: atomic_write_json(path, cache)
     except OSError: pass                                         # read-only cache folder: still works, only slower
@@ -425,11 +425,11 @@ class PILPipeline:
     def __repr__(self) -> str: return f"PILPipeline({self.compose})"
 
 class ADTransform(torch.nn.Module):
-    "One side of a preset: batched ops on uint8 batches, then /255, noise and normalisation (mean/std, GCN, CLIP or none)."
-    def __init__(self, preset: str, ops: tuple, noise: float, norm: str, mean=None, std=None, train: bool = True,
+    "One side of a pipeline: batched ops on uint8 batches, then /255, noise and normalisation (mean/std, GCN, CLIP or none)."
+    def __init__(self, pipeline: str, ops: tuple, noise: float, norm: str, mean=None, std=None, train: bool = True,
                  per_image: bool = True):
         super().__init__()
-        self.preset, self.ops, self.noise, self.norm, self.train_side = preset, tuple(ops), float(noise), norm, train
+        self.pipeline, self.ops, self.noise, self.norm, self.train_side = pipeline, tuple(ops), float(noise), norm, train
         self.per_image = per_image          # file-backed images go through per-image PIL transforms (else: decode, then batched ops)
         self.mean = None if mean is None else torch.as_tensor(mean, dtype=torch.float32)
         self.std = None if std is None else torch.as_tensor(std, dtype=torch.float32)
@@ -453,7 +453,7 @@ class ADTransform(torch.nn.Module):
         C = x.shape[1]
         if len(self.mean) not in (1, C):
             raise ConfigError(f"normalisation statistics have {len(self.mean)} channel(s) but the images have {C}: "
-                              f"compute the statistics with the same preset as the transform ({self.preset})")
+                              f"compute the statistics with the same pipeline as the transform ({self.pipeline})")
         return x.sub(self.mean.to(x.device).view(1, -1, 1, 1)).div_(self.std.to(x.device).view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -461,28 +461,32 @@ class ADTransform(torch.nn.Module):
 
     def pil_pipeline(self) -> PILPipeline: return PILPipeline(self.ops)
 
+    def without_normalisation(self) -> "ADTransform":
+        "A copy whose `finish` adds the noise but does not normalise (norm 'none'): the inputs the official Deep SVDD centre pass sees."
+        return ADTransform(self.pipeline, self.ops, self.noise, "none", None, None, self.train_side, self.per_image)
+
     def describe(self) -> dict:
-        return dict(preset=self.preset, side="train" if self.train_side else "test", ops=[repr(o) for o in self.ops],
+        return dict(pipeline=self.pipeline, side="train" if self.train_side else "test", ops=[repr(o) for o in self.ops],
                     noise=self.noise, norm=self.norm, mean=None if self.mean is None else self.mean.tolist(),
                     std=None if self.std is None else self.std.tolist())
 
-    def extra_repr(self) -> str: return f"{self.preset} ({'train' if self.train_side else 'test'}): {', '.join(map(repr, self.ops)) or 'ToTensor only'}"
+    def extra_repr(self) -> str: return f"{self.pipeline} ({'train' if self.train_side else 'test'}): {', '.join(map(repr, self.ops)) or 'ToTensor only'}"
 
 # %% ../nbs/01c_transforms.ipynb #c038
 def _with_clip_size(op, size: int):
     return ClipResize(size) if isinstance(op, ClipResize) else op
 
-def get_transforms(preset: str | TransformPreset, stats: dict | None = None, clip_image_size: int = 224,
+def get_transforms(pipeline: str | TransformPipeline, stats: dict | None = None, clip_image_size: int = 224,
                    clip_mean: Sequence[float] = CLIP_MEAN, clip_std: Sequence[float] = CLIP_STD) -> tuple[ADTransform, ADTransform]:
-    "The (train, test) transforms of `preset` with normalisation `stats` (from `normalization_stats`)."
-    p = get_preset(preset)
+    "The (train, test) transforms of `pipeline` with normalisation `stats` (from `normalization_stats`)."
+    p = get_pipeline(pipeline)
     if p.norm == "meanstd":
         if not stats or stats.get("kind") != "meanstd":
-            raise ConfigError(f"preset {p.name} normalises with the normal classes' mean/std: pass stats=normalization_stats(train, {p.name!r}, ...)")
+            raise ConfigError(f"pipeline {p.name} normalises with the normal classes' mean/std: pass stats=normalization_stats(train, {p.name!r}, ...)")
         mean, std = stats["mean"], stats["std"]
     elif p.norm == "gcn":
         if not stats or stats.get("kind") != "gcn":
-            raise ConfigError(f"preset {p.name} uses GCN + min-max: pass stats=normalization_stats(train, {p.name!r}, ...)")
+            raise ConfigError(f"pipeline {p.name} uses GCN + min-max: pass stats=normalization_stats(train, {p.name!r}, ...)")
         mean, std = [stats["min"]], [stats["max"] - stats["min"]]          # one value for every channel
     elif p.norm == "clip": mean, std = list(clip_mean), list(clip_std)
     else: mean = std = None

@@ -1,11 +1,11 @@
-"""Shared fixtures: a small fake CIFAR-10 image-folder tree, the real CIFAR-10 when present, offline hub settings."""
+"""Shared fixtures: a small fake CIFAR-10 image-folder tree, fake MNIST + EMNIST raw files, the real CIFAR-10 when present, offline hub settings."""
 import os
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from eoe_nb.testing import write_fake_cifar10_folder
+from eoe_nb.testing import write_fake_cifar10_folder, write_fake_mnist_raw
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")      # no 46 s download retries for weights that cannot be fetched here
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,3 +29,12 @@ def real_data_root(tmp_path_factory) -> Path:
     dest = tmp_path_factory.mktemp("real_data")
     with tarfile.open(archive) as t: t.extractall(dest, filter="data")
     return dest
+
+
+@pytest.fixture(scope="session")
+def fake_mnist_root(tmp_path_factory) -> Path:
+    """Fake MNIST and EMNIST letters in torchvision's raw IDX layout (MNIST: 20 train / 6 test images per class, class 0 dark)."""
+    root = tmp_path_factory.mktemp("fake_mnist")
+    write_fake_mnist_raw(root, "mnist", n_train=20, n_test=6)
+    write_fake_mnist_raw(root, "emnist", n_train=2, n_test=1)
+    return root
