@@ -234,9 +234,10 @@ def _select_images(images: Any, idx: np.ndarray, n: int) -> np.ndarray:
                           "undo the normalisation or pass the uint8 images")
     return a.transpose(0, 2, 3, 1)
 
-def plot_extreme_images(images: Any, scores: Any, labels: Any, k: int = 16, title: str | None = None, ncols: int = 8) -> Figure:
-    "Grid of the k most normal (lowest score) and k most anomalous (highest score) images, titled with score and true label."
-    y, s = _check_labels_scores(labels, scores)
+def plot_extreme_images(images: Any, scores: Any, labels: Any = None, k: int = 16, title: str | None = None, ncols: int = 8) -> Figure:
+    "Grid of the k most normal (lowest score) and k most anomalous (highest score) images, titled with score and true label (if known)."
+    if labels is None: y, s = None, _to_numpy(scores, "scores").astype(np.float64).ravel()
+    else: y, s = _check_labels_scores(labels, scores)
     k = max(1, min(int(k), len(s)))
     order = np.argsort(s, kind="stable")
     sections = (("most normal (lowest scores)", order[:k], 0), ("most anomalous (highest scores)", order[::-1][:k], 1))
@@ -251,6 +252,7 @@ def plot_extreme_images(images: Any, scores: Any, labels: Any, k: int = 16, titl
         for ax, i, picture in zip(axes, idx, pictures):
             gray = picture.shape[-1] == 1
             ax.imshow(picture[..., 0] if gray else picture, cmap="gray" if gray else None, vmin=0, vmax=1, interpolation="nearest")
+            if y is None: ax.set_title(f"{s[i]:.3g}", fontsize=7); continue
             truth = "anomalous" if y[i] else "normal"
             ax.set_title(f"{s[i]:.3g}\n{truth}", fontsize=7, color="tab:green" if y[i] == side else "tab:red")
     if title: fig.suptitle(title)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import itertools
 import json
@@ -17,7 +18,7 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import pandas as pd
 import torch
@@ -27,10 +28,10 @@ from .core import (ConfigError, DataMissingError, EOEError, RunConfig, atomic_wr
                          config_fingerprint, get_device, run_id, run_manifest)
 
 # %% auto #0
-__all__ = ['UnitFn', 'SUMMARY_COLUMNS', 'EXECUTORS', 'SUBMITIT_SHARED_PARAMETERS', 'expand_grid', 'config_slug', 'Unit',
-           'unit_classes', 'Experiment', 'write_experiment_manifest', 'read_experiment_manifest', 'execute_unit',
-           'failure_record', 'experiment_table', 'load_experiment', 'summary_table', 'ExperimentFailedError',
-           'submitit_parameters', 'SlurmUnitTask', 'run_experiment']
+__all__ = ['UnitFn', 'SUMMARY_COLUMNS', 'EXECUTORS', 'SUBMITIT_SHARED_PARAMETERS', 'EXECUTOR_FNS', 'expand_grid', 'config_slug',
+           'Unit', 'unit_classes', 'Experiment', 'write_experiment_manifest', 'read_experiment_manifest',
+           'execute_unit', 'failure_record', 'experiment_table', 'load_experiment', 'summary_table',
+           'ExperimentFailedError', 'submitit_parameters', 'ExecutorOptions', 'SlurmUnitTask', 'run_experiment']
 
 # %% ../nbs/06_experiments.ipynb #c006
 def expand_grid(grid: dict[str, list] | list[dict[str, list]]) -> list[dict[str, Any]]:
@@ -101,7 +102,8 @@ class Experiment:
         "(grid values, configuration, folder name) of each distinct configuration, in grid order."
         out, seen, slugs = [], set(), {}
         for values in expand_grid(self.grid):
-            try: cfg = RunConfig.from_dict(copy.deepcopy({**self.base, **values}))
+            from eoe_nb.presets import resolve_config      # the registries: imported where configurations are resolved
+            try: cfg = resolve_config(copy.deepcopy({**self.base, **values}))
             except ConfigError as e: raise ConfigError(f"experiment {self.name!r}: {e}") from None
             key = json.dumps(cfg.to_dict(), sort_keys=True)
             if key in seen: continue
@@ -165,6 +167,7 @@ def execute_unit(unit: Unit, unit_fn: UnitFn | None = None, progress: bool = Fal
     try:
         if unit_fn is None: from eoe_nb.runner import run_unit as unit_fn
         row = unit_fn(unit.config, unit.normal_class, unit.seed, unit.folder, progress=progress, plots=plots)
+        if dataclasses.is_dataclass(row): row = dataclasses.asdict(row)     # the runner's typed RunResult
         return dict(ok=True, row=row, error=None, traceback=None, seconds=time.perf_counter() - start)
     except Exception as e:
         return dict(ok=False, row=None, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(),
@@ -247,6 +250,19 @@ def submitit_parameters(options: dict[str, Any]) -> dict[str, Any]:
 # %% ../nbs/06_experiments.ipynb #c037
 def _plots_for(unit: Unit, plots: bool) -> bool: return plots and unit.seed == unit.config.seeds[0]   # as eoe-train: first seed
 
+@dataclass
+class ExecutorOptions:
+    "What every executor gets besides the units: the unit function, devices, workers, SLURM options, logging."
+    unit_fn: UnitFn | None = None
+    devices: list[str] | None = None
+    max_workers: int | None = None
+    slurm: dict[str, Any] | None = None
+    log_folder: Path | None = None
+    job_name: str = "eoe"
+    progress: bool = True
+    plots: bool = False
+    desc: str = ""
+
 def _report(unit: Unit, outcome: dict, failures: list[dict], progress: bool, verbose: bool) -> None:
     if not outcome["ok"]:
         failures.append(failure_record(unit, outcome))
@@ -256,10 +272,11 @@ def _report(unit: Unit, outcome: dict, failures: list[dict], progress: bool, ver
         tqdm.write(f"{unit.folder.name} class {unit.normal_class} seed {unit.seed}: "
                    + (f"AUROC {100 * auroc:.2f}" if isinstance(auroc, (int, float)) else "done"))
 
-def _run_inprocess(todo, unit_fn, devices, progress, plots, failures, desc) -> None:
-    for unit in tqdm(todo, desc=desc, unit="run", disable=not progress):
-        if devices: unit = unit.with_device(devices[0])
-        _report(unit, execute_unit(unit, unit_fn, progress=progress, plots=_plots_for(unit, plots)), failures, progress, False)
+def _run_inprocess(todo: list[Unit], o: ExecutorOptions) -> Iterator[tuple[Unit, dict]]:
+    "Run the units one after the other in this process; yields (unit, outcome)."
+    for unit in tqdm(todo, desc=o.desc, unit="run", disable=not o.progress):
+        if o.devices: unit = unit.with_device(o.devices[0])
+        yield unit, execute_unit(unit, o.unit_fn, progress=o.progress, plots=_plots_for(unit, o.plots))
 
 _WORKER_DEVICE: str | None = None
 
@@ -273,22 +290,24 @@ def _pool_task(unit: Unit, unit_fn: UnitFn | None, plots: bool) -> dict:
     if _WORKER_DEVICE is not None: unit = unit.with_device(_WORKER_DEVICE)
     return execute_unit(unit, unit_fn, progress=False, plots=plots)
 
-def _run_pool(todo, unit_fn, devices, max_workers, progress, plots, failures, desc) -> None:
-    n_workers = max(1, min(max_workers or (len(devices) if devices else os.cpu_count() or 1), len(todo)))
+def _run_pool(todo: list[Unit], o: ExecutorOptions) -> Iterator[tuple[Unit, dict]]:
+    "Run the units on a local pool of processes (one device each, if given); yields (unit, outcome) as they finish."
+    devices = o.devices
+    n_workers = max(1, min(o.max_workers or (len(devices) if devices else os.cpu_count() or 1), len(todo)))
     ctx = multiprocessing.get_context("spawn")
     device_queue = ctx.Queue()
     for k in range(n_workers): device_queue.put(devices[k % len(devices)] if devices else None)
     n_threads = max(1, (os.cpu_count() or 1) // n_workers)
     with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_init_pool_worker, initargs=(device_queue, n_threads)) as pool:
-        futures = {pool.submit(_pool_task, unit, unit_fn, _plots_for(unit, plots)): unit for unit in todo}
+        futures = {pool.submit(_pool_task, unit, o.unit_fn, _plots_for(unit, o.plots)): unit for unit in todo}
         try:
-            for future in tqdm(as_completed(futures), total=len(futures), desc=desc, unit="run", disable=not progress):
+            for future in tqdm(as_completed(futures), total=len(futures), desc=o.desc, unit="run", disable=not o.progress):
                 unit = futures[future]
                 try: outcome = future.result()
                 except Exception as e:           # the worker process died (out of memory, killed): not the unit's own error
                     outcome = dict(ok=False, row=None, error=f"worker process failed: {type(e).__name__}: {e}",
                                    traceback=traceback.format_exc(), seconds=None)
-                _report(unit, outcome, failures, progress, True)
+                yield unit, outcome
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)   # units already running finish and keep their results
             raise
@@ -320,22 +339,23 @@ def _slurm_executor(log_folder: Path, options: dict[str, Any], job_name: str):
     except (NameError, AssertionError) as e: raise ConfigError(f"invalid slurm parameter: {e}") from None
     return executor
 
-def _run_slurm(todo, unit_fn, options, log_folder, job_name, progress, plots, failures, desc) -> None:
+def _run_slurm(todo: list[Unit], o: ExecutorOptions) -> Iterator[tuple[Unit, dict]]:
+    "Run the units as one SLURM array job (submitit); yields (unit, outcome) as the tasks finish."
     from submitit.helpers import as_completed as jobs_as_completed
-    options = dict(options or {})
-    executor = _slurm_executor(log_folder, options, job_name)
+    options, log_folder, progress = dict(o.slurm or {}), o.log_folder, o.progress
+    executor = _slurm_executor(log_folder, options, o.job_name)
     poll = float(options.get("poll_seconds", 1.0 if options.get("cluster") in ("local", "debug") else 30.0))
-    jobs = executor.map_array(SlurmUnitTask(unit_fn, progress, plots), todo)
+    jobs = executor.map_array(SlurmUnitTask(o.unit_fn, progress, o.plots), todo)
     by_job = {id(job): unit for job, unit in zip(jobs, todo)}
     if progress: tqdm.write(f"submitted {len(jobs)} task(s) as job {jobs[0].job_id.split('_')[0]}; logs in {log_folder}")
     try:
-        for job in tqdm(jobs_as_completed(jobs, poll_frequency=poll), total=len(jobs), desc=desc, unit="run", disable=not progress):
+        for job in tqdm(jobs_as_completed(jobs, poll_frequency=poll), total=len(jobs), desc=o.desc, unit="run", disable=not progress):
             unit = by_job[id(job)]
             try: outcome = job.result()
             except Exception as e:           # the job itself failed: timeout without requeue, out of memory, node failure
                 outcome = dict(ok=False, row=None, error=f"SLURM job {job.job_id} failed: {type(e).__name__}: {str(e)[-2000:]}",
                                traceback=None, seconds=None, log=str(job.paths.stderr))
-            _report(unit, outcome, failures, progress, True)
+            yield unit, outcome
     except KeyboardInterrupt:
         tqdm.write(f"stopped waiting: the SLURM job {jobs[0].job_id.split('_')[0]} keeps running. Let it finish and call "
                    f"run_experiment again to collect the results (finished units are not rerun), or cancel it with scancel")
@@ -368,6 +388,9 @@ def _refresh_configuration_folders(exp: Experiment, out: str | Path, plots: bool
         refresh_summary(store, cfg)
         if plots: plot_classes(store, unit_classes(cfg), cfg.seeds)
 
+EXECUTOR_FNS: dict[str, Callable[[list[Unit], ExecutorOptions], Iterator[tuple[Unit, dict]]]] = {
+    "inprocess": _run_inprocess, "pool": _run_pool, "slurm": _run_slurm}
+
 def run_experiment(exp: Experiment, out: str | Path, executor: str = "inprocess", max_workers: int | None = None,
                    devices: Sequence[str] | None = None, slurm: dict[str, Any] | None = None, progress: bool = True,
                    plots: bool = False, unit_fn: UnitFn | None = None) -> pd.DataFrame:
@@ -385,10 +408,10 @@ def run_experiment(exp: Experiment, out: str | Path, executor: str = "inprocess"
                             f"{len(units) - len(todo)} finished, {len(todo)} to run ({executor}); results in {root}")
     failures: list[dict] = []
     completed = False
+    options = ExecutorOptions(unit_fn, devices, max_workers, slurm, root / "slurm_logs", f"eoe_{exp.name}", progress, plots, exp.name)
     try:
-        if todo and executor == "inprocess": _run_inprocess(todo, unit_fn, devices, progress, plots, failures, exp.name)
-        elif todo and executor == "pool": _run_pool(todo, unit_fn, devices, max_workers, progress, plots, failures, exp.name)
-        elif todo: _run_slurm(todo, unit_fn, slurm, root / "slurm_logs", f"eoe_{exp.name}", progress, plots, failures, exp.name)
+        for unit, outcome in (EXECUTOR_FNS[executor](todo, options) if todo else ()):
+            _report(unit, outcome, failures, progress, verbose=executor != "inprocess")
         completed = True
     finally:                                                  # also on an interrupt: keep everything that finished
         if unit_fn is None: _refresh_configuration_folders(exp, out, plots)

@@ -70,3 +70,34 @@ def test_eoe_train_bad_input(fake_data_root, tmp_path):
         r = run(base + extra + ["--out", str(tmp_path / f"bad{i}")], fake_data_root)
         assert r.returncode == 2, (extra, r.stderr[-2000:])
         assert "Traceback" not in r.stderr and needle.lower() in r.stderr.lower(), (extra, r.stderr[-2000:])
+
+
+def test_eoe_train_defaults_follow_the_data(tmp_path):
+    """MNIST in torchvision's raw layout, no --preset: the mnist preset (CNN28, mnist pipeline) is applied and reported."""
+    from eoe_nb.testing import write_fake_mnist_raw
+    root = tmp_path / "data"
+    write_fake_mnist_raw(root, "mnist", n_train=6, n_test=4)
+    out = tmp_path / "out"
+    r = run(["eoe-train", "--dataset", "mnist[0-4]", "--mode", "ovr", "--classes", "0", "--oe", "mnist[5-9]",
+             "--objective", "hsc", "--epochs", "1", "--seeds", "0", "--workers", "0", "--device", "cpu", "--no-plots",
+             "--out", str(out)], root)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "preset mnist (train_mnist.py)" in r.stdout
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert (config["preset"], config["model"], config["transform"], config["milestones"]) == ("mnist", "cnn28", "mnist", [100, 150])
+    df = pd.read_csv(out / "runs.csv")
+    assert df["preset"].tolist() == ["mnist"] and df["auroc"].between(0, 1).all()
+
+
+def test_eoe_train_objective_args_are_recorded(fake_data_root, tmp_path):
+    out = tmp_path / "focal"
+    r = run(["eoe-train", "--dataset", "cifar10[0-1]", "--classes", "0", "--oe", "cifar10[2-3]", "--objective", "focal",
+             "--objective-arg", "gamma=1", "--epochs", "1", "--batch-size", "16", "--seeds", "0", "--workers", "0",
+             "--device", "cpu", "--no-plots", "--out", str(out)], fake_data_root)
+    assert r.returncode == 0, r.stderr[-3000:]
+    manifest = json.loads((out / "runs" / "cls0_seed0" / "manifest.json").read_text())
+    assert manifest["config"]["objective_args"] == {"gamma": 1}
+    r = run(["eoe-train", "--dataset", "cifar10[0-1]", "--objective", "focal", "--objective-arg", "gama=1",
+             "--out", str(tmp_path / "bad")], fake_data_root)
+    assert r.returncode == 2 and "no hyper-parameter(s) ['gama']" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "bad").exists()                  # refused before anything is written
