@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 # Where data sets live (EOE_DATA). Default: ./data, filled from ../shared/data when that folder exists.
 EOE_DATA ?= $(CURDIR)/data
 SHARED ?= $(CURDIR)/../shared
-PRESET ?= cpu
+# Size of the experiments of `make reproduce`: paper, cpu or smoke (eoe_nb.paper_items.SCALES).
+SCALE ?= cpu
 OUT ?= $(CURDIR)/outputs
 export EOE_DATA
 export HF_HUB_OFFLINE ?= 1
@@ -31,7 +32,7 @@ data:
 
 # The main job: every table and figure of the paper, next to the published numbers (OUT/report.md).
 reproduce: install data
-	$(BIN)/eoe-figures --preset $(PRESET) --out "$(OUT)"
+	$(BIN)/eoe-figures --scale $(SCALE) --out "$(OUT)"
 
 # Notebook tests: plain cells always; cells flagged `data` too when CIFAR-10 is under $(EOE_DATA).
 test-notebooks: install data

@@ -6,13 +6,16 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import html
 import json
 import math
 import os
+import re
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
@@ -24,117 +27,126 @@ from tqdm.auto import tqdm
 
 import eoe_nb
 from .core import ConfigError, EOEError, atomic_write_json, atomic_write_text, git_commit, resolve_data_root, run_cli
-from .ad_data import parse_dataset_spec
 from .evaluate import aggregate_runs, plot_curve_with_band, save_figure
 from .experiments import EXECUTORS, Experiment, Unit
-from .paper_items import (FIGURE_PRESETS, ITEMS, METHOD_LABELS, PaperItem, check_preset, default_notebooks_dir, get_item,
-                                item_experiment, load_paper_numbers, oe_text, published_number, row_comparable, row_identity,
-                                row_name)
+from .paper_items import (ITEMS, METHOD_LABELS, SCALES, ItemRow, ItemSpec, RowStatus, check_scale, default_notebooks_dir,
+                                get_item, item_experiment, item_row, load_paper_numbers, published_number)
 
 # %% auto #0
-__all__ = ['SPREAD', 'collect_rows', 'lookup_setting', 'compare_row', 'results_table', 'plot_table_rows', 'plot_fewshot',
-           'markdown_table', 'item_status', 'write_item_outputs', 'read_run_status', 'read_item_result',
-           'report_blocks', 'render_markdown', 'render_html', 'write_report', 'notebook_parameters', 'item_is_complete',
-           'item_units', 'RunProgress', 'execute_item', 'eoe_figures_main', 'eoe_figures_cli']
+__all__ = ['SPREAD', 'run_deviations', 'collect_rows', 'lookup_setting', 'compare_row', 'row_note', 'results_table',
+           'plot_table_rows', 'plot_fewshot', 'markdown_table', 'item_status', 'write_item_outputs', 'Block',
+           'read_run_status', 'read_item_result', 'summary_blocks', 'item_blocks', 'report_blocks', 'render_markdown',
+           'render_html', 'write_report', 'image_sources', 'notebook_parameters', 'item_is_complete', 'item_units',
+           'RunProgress', 'execute_item', 'eoe_figures_main', 'eoe_figures_cli']
 
 # %% ../nbs/08_figures.ipynb #c006
-def collect_rows(item: str | PaperItem, preset: str, exp: Experiment | None, df: pd.DataFrame, missing: Sequence[dict] = (),
-                 failures: Sequence[dict] = (), metric: str = "auroc") -> list[dict]:
-    "One dict per configuration of the item: identity, status, mean and std (percent), classes, seeds, comparable, note."
-    rows, curve = [], get_item(item).kind == "curve"
+def run_deviations(runs: pd.DataFrame) -> list[str]:
+    "The distinct deviations recorded by the runs of a table (a list per run, or its text in runs.csv)."
+    out: list[str] = []
+    for v in runs["deviations"] if "deviations" in runs.columns else []:
+        if isinstance(v, str) and v.startswith("["):
+            try: v = ast.literal_eval(v)
+            except (ValueError, SyntaxError): pass
+        if isinstance(v, str): v = [s for s in v.split("; ") if s]
+        if isinstance(v, (list, tuple, np.ndarray)): out += [str(s) for s in v]
+    return list(dict.fromkeys(out))
+
+def collect_rows(spec: ItemSpec, exp: Experiment | None, df: pd.DataFrame, missing: Sequence[ItemRow] = (),
+                 failures: Sequence[dict] = (), metric: str = "auroc") -> list[ItemRow]:
+    "One `ItemRow` per configuration of `exp` (done, partial or failed, from the runs table `df`), then the missing rows."
+    rows = []
     for _, cfg, slug in (exp.settings() if exp is not None else []):
-        d = cfg.to_dict()
         runs = df[df["config"] == slug] if len(df) and "config" in df.columns else pd.DataFrame()
-        expected = len(cfg.classes if cfg.classes is not None else parse_dataset_spec(cfg.dataset).universe()) * len(cfg.seeds)
         fails = [f for f in failures if Path(f["folder"]).name == slug]
-        comparable, note = row_comparable(d, preset)
-        row = dict(row_identity(d, curve), status="done", mean=None, std=None, n_classes=0, n_seeds=0, n_runs=int(len(runs)),
-                   expected_runs=expected, n_oe=None, preset=preset, comparable=comparable, note=note, how_to_get=None,
-                   error=None, config=slug)
+        row = item_row(cfg.to_dict(), spec.scale, spec.curve, run_deviations(runs), status=RowStatus.done,
+                       n_runs=int(len(runs)), config=slug)
         if len(runs) and runs[metric].notna().any():
             agg = aggregate_runs(runs, metric)
-            row.update(mean=100 * agg["mean"], std=100 * agg["std"], n_classes=agg["n_classes"],
-                       n_seeds=min(c["n"] for c in agg["per_class"].values()))
-            if "n_oe" in runs.columns and runs["n_oe"].notna().any(): row["n_oe"] = int(runs["n_oe"].median())
-        if fails or len(runs) < expected:
-            row["status"] = "failed"
-            row["error"] = (f"{len(fails)} of {expected} run(s) failed: {fails[0]['error']}" if fails
-                            else f"{expected - len(runs)} of {expected} run(s) did not finish")
+            row.mean, row.std, row.n_classes = 100 * float(agg["mean"]), 100 * float(agg["std"]), int(agg["n_classes"])
+            row.n_seeds = int(min(c["n"] for c in agg["per_class"].values()))
+            if "n_oe" in runs.columns and runs["n_oe"].notna().any(): row.n_oe = int(runs["n_oe"].median())
+        expected = row.expected_runs or 0
+        if fails: row.status, row.error = RowStatus.failed, f"{len(fails)} of {expected} run(s) failed: {fails[0]['error']}"
+        elif len(runs) < expected:
+            row.status, row.error = RowStatus.partial, f"{expected - len(runs)} of {expected} run(s) not finished; run again to resume"
         rows.append(row)
-    return rows + [dict(m) for m in missing]
+    return rows + list(missing)
 
-def lookup_setting(row: dict) -> str:
+# %% ../nbs/08_figures.ipynb #c006c
+def lookup_setting(row: ItemRow) -> str:
     "The `setting` of the published number a row compares to: 'ovr'/'loco', or 'ovr, oe_size=N' for a limited OE size on a curve."
-    n = row.get("oe_size")
-    return row["setting"] if not row.get("curve") or n in (None, 0) else f"{row['setting']}, oe_size={n}"
+    return row.setting if not row.curve or row.oe_size in (None, 0) else f"{row.setting}, oe_size={row.oe_size}"
 
-
-def compare_row(row: dict, numbers: pd.DataFrame | None, metric: str = "auroc") -> dict:
+def compare_row(row: ItemRow, numbers: pd.DataFrame | None, metric: str = "auroc") -> dict:
     "published, diff (reproduced - published) and flag (|diff| > the row's std across class means) of a row."
-    pub = None if numbers is None else published_number(numbers, lookup_setting(row), row["dataset"], row["method"], metric)
+    pub = None if numbers is None else published_number(numbers, lookup_setting(row), row.dataset, row.method, metric)
     out = dict(published=None if pub is None else pub["value"], diff=None, flag=None)
-    if pub is not None and row.get("mean") is not None:
-        out["diff"] = row["mean"] - pub["value"]
-        out["flag"] = bool(abs(out["diff"]) > (row.get("std") or 0.0))
+    if pub is not None and row.mean is not None:
+        out["diff"] = row.mean - pub["value"]
+        out["flag"] = bool(abs(out["diff"]) > (row.std or 0.0))
     return out
 
-def results_table(rows: Sequence[dict], numbers: pd.DataFrame | None = None, curve: bool | None = None) -> pd.DataFrame:
+def _numbers(numbers: pd.DataFrame | None) -> pd.DataFrame | None:
+    if numbers is not None: return numbers
+    try: return load_paper_numbers()
+    except EOEError: return None
+
+def row_note(row: ItemRow) -> str:
+    "A row's note: what is missing, its error (failed, partial), or its deviations from the official setting."
+    if row.status == RowStatus.missing: return "missing: " + ", ".join(row.missing)
+    if row.error: return f"{row.status.value}: {row.error}"
+    return "; ".join(row.deviations)
+
+def results_table(rows: Sequence[ItemRow], numbers: pd.DataFrame | None = None, curve: bool | None = None) -> pd.DataFrame:
     "The item's table: one line per row with reproduced mean/std, published value, difference and flag (percent)."
-    if numbers is None:
-        try: numbers = load_paper_numbers()
-        except EOEError: numbers = None
-    if curve is None: curve = any(r.get("curve") for r in rows)
-    cols = ["setting", "dataset", "method_label", *(["oe_size", "n_oe"] if curve else []), "status", "mean", "std",
+    numbers, curve = _numbers(numbers), any(r.curve for r in rows) if curve is None else curve
+    cols = ["setting", "dataset", "method", *(["oe_size", "n_oe"] if curve else []), "status", "mean", "std",
             "published", "diff", "flag", "n_classes", "n_seeds", "comparable", "note"]
-    lines = [{**r, **compare_row(r, numbers)} for r in rows]
-    for l in lines:
-        if l["status"] == "missing": l["note"] = "missing: " + l["how_to_get"]
-        elif l["status"] == "failed": l["note"] = "failed: " + l["error"]
-    return pd.DataFrame(lines, columns=cols).rename(columns={"method_label": "method"})
+    lines = [dict(setting=r.setting, dataset=r.dataset, method=r.method_label, oe_size=r.oe_size, n_oe=r.n_oe, status=r.status.value,
+                  mean=r.mean, std=r.std, **compare_row(r, numbers), n_classes=r.n_classes, n_seeds=r.n_seeds,
+                  comparable=r.comparable, note=row_note(r)) for r in rows]
+    return pd.DataFrame(lines, columns=cols)
 
 # %% ../nbs/08_figures.ipynb #c010
-def plot_table_rows(rows: Sequence[dict], title: str = "", numbers: pd.DataFrame | None = None) -> Figure | None:
-    "Per data set: reproduced mean AUROC ± std (dots) and the published value (crosses) of each method; None if nothing is done."
-    done = [r for r in rows if r.get("mean") is not None]
+def plot_table_rows(rows: Sequence[ItemRow], title: str = "", numbers: pd.DataFrame | None = None) -> Figure | None:
+    "Per data set: reproduced mean AUROC ± std (dots) and the published value (crosses) of each method; None if nothing ran."
+    done = [r for r in rows if r.mean is not None]
     if not done: return None
-    if numbers is None:
-        try: numbers = load_paper_numbers()
-        except EOEError: numbers = None
-    groups = list(dict.fromkeys((r["dataset"], r["setting"]) for r in done))
-    fig = Figure(figsize=(5.5, 0.45 * max(len([r for r in done if (r["dataset"], r["setting"]) == g]) for g in groups) + 1.2),
-                 layout="constrained")
+    numbers = _numbers(numbers)
+    groups = list(dict.fromkeys((r.dataset, r.setting) for r in done))
+    fig = Figure(figsize=(5.5, 0.45 * max(sum((r.dataset, r.setting) == g for r in done) for g in groups) + 1.2), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(groups), sharex=True, squeeze=False)[0])
     for ax, (ds, setting) in zip(axes, groups):
-        rs = [r for r in done if (r["dataset"], r["setting"]) == (ds, setting)]
+        rs = [r for r in done if (r.dataset, r.setting) == (ds, setting)]
         y = np.arange(len(rs))
-        ax.errorbar([r["mean"] for r in rs], y, xerr=[r["std"] for r in rs], fmt="o", capsize=3, label="reproduced")
+        ax.errorbar([r.mean for r in rs], y, xerr=[r.std for r in rs], fmt="o", capsize=3, label="reproduced")
         pub = [compare_row(r, numbers)["published"] for r in rs]
         if any(p is not None for p in pub):
             ax.plot([np.nan if p is None else p for p in pub], y, "x", color="tab:red", label="published")
-        ax.set_yticks(y, [r["method_label"] for r in rs])
+        ax.set_yticks(y, [r.method_label for r in rs])
         ax.invert_yaxis()
         ax.set(title=f"{ds} ({setting})", xlabel="mean AUROC (%)")
         ax.legend(fontsize="small")
     if title: fig.suptitle(title)
     return fig
 
-def plot_fewshot(rows: Sequence[dict], title: str = "") -> Figure | None:
-    "Mean AUROC against #OE images (log2 axis, ± std band), one curve per method, per data set; None if nothing is done."
-    done = [r for r in rows if r.get("mean") is not None]
+def plot_fewshot(rows: Sequence[ItemRow], title: str = "") -> Figure | None:
+    "Mean AUROC against #OE images (log2 axis, ± std band), one curve per method, per data set; None if nothing ran."
+    done = [r for r in rows if r.mean is not None]
     if not done: return None
-    datasets = list(dict.fromkeys(r["dataset"] for r in done))
+    datasets = list(dict.fromkeys(r.dataset for r in done))
     fig = Figure(figsize=(5.5 * len(datasets), 4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(datasets), squeeze=False)[0])
     for ax, ds in zip(axes, datasets):
-        rs = [r for r in done if r["dataset"] == ds]
-        for method in dict.fromkeys(r["method"] for r in rs if r["oe_size"] != 0):
-            pts = sorted(((r["oe_size"] or r["n_oe"] or np.nan), r["mean"], r["std"]) for r in rs if r["method"] == method and r["oe_size"] != 0)
+        rs = [r for r in done if r.dataset == ds]
+        for method in dict.fromkeys(r.method for r in rs if r.oe_size != 0):
+            pts = sorted(((r.oe_size or r.n_oe or np.nan), r.mean, r.std) for r in rs if r.method == method and r.oe_size != 0)
             x, m, s = (np.array(v, dtype=float) for v in zip(*pts))
             plot_curve_with_band(x, m, s, label=METHOD_LABELS.get(method, method), ax=ax)
-        for r in (r for r in rs if r["oe_size"] == 0):
-            line = ax.axhline(r["mean"], linestyle="--", linewidth=1, color="grey" if r["method"] == "dsvdd" else "tab:purple",
-                              label=f"{r['method_label']} (0 OE images)")
-            ax.axhspan(r["mean"] - r["std"], r["mean"] + r["std"], color=line.get_color(), alpha=0.1, linewidth=0)
+        for r in (r for r in rs if r.oe_size == 0):
+            line = ax.axhline(r.mean, linestyle="--", linewidth=1, color="grey" if r.method == "dsvdd" else "tab:purple",
+                              label=f"{r.method_label} (0 OE images)")
+            ax.axhspan(r.mean - r.std, r.mean + r.std, color=line.get_color(), alpha=0.1, linewidth=0)
         ax.set(title=ds, xlabel="number of OE images (per class and seed)", ylabel="mean AUROC (%)")
         ax.legend(fontsize="small")
     if title: fig.suptitle(title)
@@ -158,18 +170,18 @@ def markdown_table(df: pd.DataFrame, digits: int = 2) -> str:
     body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join([head, sep, *body]) + "\n"
 
-def item_status(rows: Sequence[dict]) -> str:
-    "done / missing / partial / failed (any failed row) for the rows of an item."
-    st = {r["status"] for r in rows}
-    if "failed" in st: return "failed"
-    if not st: return "missing"
-    return "done" if st == {"done"} else "missing" if st == {"missing"} else "partial"
+def item_status(rows: Sequence[ItemRow]) -> RowStatus:
+    "An item's status from its rows: failed (a row failed), missing (no row ran), done (every row done), else partial."
+    st = {r.status for r in rows}
+    if RowStatus.failed in st: return RowStatus.failed
+    if st <= {RowStatus.missing}: return RowStatus.missing
+    return RowStatus.done if st == {RowStatus.done} else RowStatus.partial
 
-def write_item_outputs(item: str | PaperItem, out_dir: str | Path, tables: dict[str, pd.DataFrame], figures: dict[str, Figure | None],
-                       rows: Sequence[dict], preset: str, data_root: str | Path | None = None, params: dict | None = None,
-                       runs: pd.DataFrame | None = None, started: float | None = None) -> dict:
-    "Write tables (CSV + MD), figures (PNG + PDF), runs.csv and result.json of an item into `out_dir`; returns the result dict."
-    item, out = get_item(item), Path(out_dir)
+# %% ../nbs/08_figures.ipynb #c014b
+def write_item_outputs(spec: ItemSpec, out_dir: str | Path, rows: Sequence[ItemRow], tables: dict[str, pd.DataFrame],
+                       figures: dict[str, Figure | None], runs: pd.DataFrame | None = None) -> dict:
+    "Write tables (CSV + MD), figures (PNG + PDF), runs.csv and result.json of the item of `spec` into `out_dir`; returns the result."
+    item, out = spec.item, Path(out_dir)
     written_tables, written_figures = [], []
     for name, df in tables.items():
         atomic_write_text(out / "tables" / f"{name}.csv", df.to_csv(index=False))
@@ -178,15 +190,12 @@ def write_item_outputs(item: str | PaperItem, out_dir: str | Path, tables: dict[
     if runs is not None:
         atomic_write_text(out / "tables" / "runs.csv", runs.to_csv(index=False)); written_tables.append("tables/runs.csv")
     for name, fig in figures.items():
-        if fig is None: continue
-        written_figures += [str(p.relative_to(out)) for p in save_figure(fig, out / "figures" / name)]
-    preset_info = check_preset(preset)
+        if fig is not None: written_figures += [str(p.relative_to(out)) for p in save_figure(fig, out / "figures" / name)]
     result = dict(item=item.name, title=item.title, reproduces=item.reproduces, notebook=f"papers_figures/{item.notebook}",
-                  preset=preset, preset_note=preset_info.note, comparable=bool(rows) and all(r["comparable"] for r in rows),
-                  data_root=None if data_root is None else str(resolve_data_root(data_root)), params=params or {},
-                  status=item_status(rows), metric="auroc", unit="percent", spread=SPREAD, rows=list(rows),
-                  tables=written_tables, figures=written_figures,
-                  wall_seconds=None if started is None else round(time.time() - started, 1),
+                  scale=spec.scale, scale_note=check_scale(spec.scale).note, comparable=bool(rows) and all(r.comparable for r in rows),
+                  data_root=None if spec.data_root is None else str(resolve_data_root(spec.data_root)), params=dict(spec.params),
+                  status=item_status(rows).value, metric="auroc", unit="percent", spread=SPREAD, rows=[r.to_dict() for r in rows],
+                  tables=written_tables, figures=written_figures, wall_seconds=round(time.time() - spec.started, 1),
                   n_runs=None if runs is None else int(len(runs)),
                   train_seconds=None if runs is None or "train_seconds" not in runs else round(float(runs["train_seconds"].sum()), 1),
                   finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), git_commit=git_commit(),
@@ -195,113 +204,155 @@ def write_item_outputs(item: str | PaperItem, out_dir: str | Path, tables: dict[
     return result
 
 # %% ../nbs/08_figures.ipynb #c017
+@dataclass
+class Block:
+    "One piece of the report: a heading (h1, h2), a paragraph (p), a list (ul), a table, links or images (img)."
+    kind: str
+    text: str = ""                                   # h1, h2, p
+    items: list = field(default_factory=list)       # ul: strings; table: rows; links, img: (label, path relative to OUT)
+    header: list[str] = field(default_factory=list) # table
+
 def read_run_status(out: str | Path) -> dict[str, dict]:
     "How each item's notebook run ended (OUT/executed/status.json): {item: {status, executed, error, seconds}}."
     p = Path(out) / "executed" / "status.json"
     return json.loads(p.read_text()) if p.exists() else {}
 
 def read_item_result(out: str | Path, name: str) -> dict | None:
-    "An item's result.json under OUT, or None."
+    "An item's result.json under OUT, its rows as `ItemRow`s; None if there is none."
     p = Path(out) / name / "result.json"
-    return json.loads(p.read_text()) if p.exists() else None
+    if not p.exists(): return None
+    res = json.loads(p.read_text())
+    return {**res, "rows": [ItemRow.from_dict(r) for r in res.get("rows", [])]}
 
-def report_blocks(out: str | Path, names: Sequence[str] | None = None, numbers: pd.DataFrame | None = None) -> list[tuple]:
-    "The report as blocks: ('h1'|'h2'|'p', text), ('ul', [text]), ('table', header, rows), ('links', [(label, relative path)])."
-    out = Path(out)
-    if numbers is None:
-        try: numbers = load_paper_numbers()
-        except EOEError: numbers = None
-    status = read_run_status(out)
-    names = list(ITEMS) if names is None else list(names)
-    results = {n: read_item_result(out, n) for n in names}
-    blocks: list[tuple] = [("h1", "Exposing Outlier Exposure: reproduced against published numbers"),
-                           ("p", f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} from {out}. "
-                                 f"Values are mean AUROC in percent; reproduced = mean ± std, where std is the {SPREAD}. "
-                                 f"diff = reproduced − published; flag '!' where |diff| > std. Rows that are not comparable "
-                                 f"(cpu/smoke presets, substituted data or weights) are expected to differ.")]
-    summary = []
-    for n in names:
-        res, st = results[n], status.get(n, {})
-        if st.get("status") == "failed": s = "notebook failed"
-        elif res is None: s = "not run"
-        else: s = res["status"]
-        counts = "" if res is None else ", ".join(f"{s} {c}" for s in ("done", "failed", "missing")
-                                                   if (c := sum(r["status"] == s for r in res["rows"])))
-        summary.append([n, ITEMS[n].title if n in ITEMS else (res or {}).get("title", ""), s, (res or {}).get("preset", ""),
-                        "" if res is None else _fmt(res["comparable"]), counts])
-    blocks.append(("table", ["item", "title", "status", "preset", "comparable", "rows"], summary))
-    for n in names:
-        res, st = results[n], status.get(n, {})
-        blocks.append(("h2", f"{n}: {ITEMS[n].title if n in ITEMS else (res or {}).get('title', '')}"))
-        if st.get("status") == "failed":
-            blocks.append(("p", f"FAILED: the notebook raised {st.get('error', 'an error')}. Open the executed copy {st.get('executed')} "
-                                f"to see the cell and traceback."))
-        if res is None:
-            if st.get("status") != "failed": blocks.append(("p", "Not run: no result.json yet."))
-            continue
-        blocks.append(("p", f"Reproduces {res['reproduces']}. Preset {res['preset']}: {res['preset_note']}. Data root {res['data_root']}."
-                            + (f" Wall time of the last notebook run {res['wall_seconds']:.0f} s." if res.get("wall_seconds") is not None else "")
-                            + (f" Training time of the {res.get('n_runs')} finished runs {res['train_seconds']:.0f} s (earlier runs of a resumed item included)."
-                               if res.get("train_seconds") is not None else "")))
-        curve = any(r.get("curve") for r in res["rows"])
-        header = ["setting", "dataset", "method", *(["OE images"] if curve else []), "status", "reproduced", "published", "diff",
-                  "flag", "classes × seeds", "comparable"]
-        table = []
-        for r in res["rows"]:
-            c = compare_row(r, numbers)
-            repro = "" if r.get("mean") is None else f"{r['mean']:.2f} ± {r['std']:.2f}"
-            oe = [oe_text(r)] if curve else []
-            table.append([r["setting"], r["dataset"], r.get("method_label") or r["method"], *oe, r["status"], repro, _fmt(c["published"]),
-                          "" if c["diff"] is None else f"{c['diff']:+.2f}", "!" if c["flag"] else "",
-                          f"{r.get('n_classes', 0)} × {r.get('n_seeds', 0)}" if r["status"] != "missing" else "", _fmt(r["comparable"])])
-        blocks.append(("table", header, table))
-        notes = sorted({r["note"] for r in res["rows"] if r.get("note")})
-        if notes: blocks.append(("ul", [f"note: {t}" for t in notes]))
-        failed = [r for r in res["rows"] if r["status"] == "failed"]
-        if failed: blocks.append(("ul", [f"failed: {row_name(r)}: {r['error']} (see {n}/runs/*/failures.json)" for r in failed]))
-        missing = [r for r in res["rows"] if r["status"] == "missing"]
-        if missing:
-            blocks.append(("p", "Missing (not run; get the data or weights, then run the same command again):"))
-            groups: dict[tuple, list[str]] = {}
-            for r in missing:
-                what = (r.get("method_label") or r["method"]) + (f" ({oe_text(r)} OE images)" if r.get("curve") else "")
-                groups.setdefault((r["setting"], r["dataset"], r["how_to_get"]), []).append(what)
-            blocks.append(("ul", [f"{s} {d}: {', '.join(w)}: {how}" for (s, d, how), w in groups.items()]))
-        links = [(p, f"{n}/{p}") for p in res.get("tables", []) + res.get("figures", []) if p.endswith((".md", ".png", ".csv"))]
-        if st.get("executed"): links.append(("executed notebook", os.path.relpath(st["executed"], out)))
-        if links: blocks.append(("links", links))
+def _title(name: str, res: dict | None) -> str: return ITEMS[name].title if name in ITEMS else (res or {}).get("title", "")
+
+def _state(res: dict | None, st: dict) -> str:
+    return "notebook failed" if st.get("status") == "failed" else "not run" if res is None else res["status"]
+
+# %% ../nbs/08_figures.ipynb #c017c
+def summary_blocks(results: dict[str, dict | None], status: dict[str, dict]) -> tuple[list[Block], dict[str, str]]:
+    "The summary: a line per item, what was reproduced, what is missing and why (once per data set), the numbered deviations."
+    rows = [(n, r) for n, res in results.items() for r in (res or {}).get("rows", [])]
+    counts = lambda n: ", ".join(f"{s.value} {c}" for s in RowStatus if (c := sum(r.status == s for m, r in rows if m == n)))
+    table = [[n, _title(n, res), _state(res, status.get(n, {})), (res or {}).get("scale", ""),
+              "" if res is None else _fmt(res["comparable"]), counts(n)] for n, res in results.items()]
+    ran = [(n, r) for n, r in rows if r.status != RowStatus.missing]
+    done = [(n, r) for n, r in ran if r.status == RowStatus.done]
+    needs: dict[str, tuple[str, list]] = {}
+    for n, r in rows:
+        for what, why in r.missing.items(): needs.setdefault(what, (why, []))[1].append(n)
+    legend = {d: f"D{i + 1}" for i, d in enumerate(dict.fromkeys(d for _, r in rows for d in r.deviations))}
+    deviating = [(n, r) for n, r in ran if r.deviations]
+    lines = [f"Reproduced: {len(done)} of {len(rows)} rows done"
+             + "".join(f"; {n} {sum(m == n for m, _ in done)} of {sum(m == n for m, _ in rows)}" for n in results if results[n]) + "."]
+    if len(ran) > len(done): lines.append(f"Not finished: {len(ran) - len(done)} row(s) failed or partial: "
+                                          + ", ".join(f"{n}: {r.label}" for n, r in ran if r.status != RowStatus.done) + ".")
+    if needs: lines.append(f"Missing: {len(rows) - len(ran)} row(s) not run, because these data sets or weights are not here: "
+                           f"{', '.join(needs)} (how to get each: Missing data, below).")
+    failed_nbs = [n for n in results if status.get(n, {}).get("status") == "failed"]
+    if failed_nbs: lines.append(f"Notebooks that failed: {', '.join(failed_nbs)} (see their sections).")
+    lines.append(f"Deviating from the official setting: {len(deviating)} of the {len(ran)} rows that ran"
+                 + (" (marked D1, D2, ... in the tables; listed below)." if deviating else "."))
+    blocks = [Block("h2", "Summary"), Block("table", items=table, header=["item", "title", "status", "scale", "comparable", "rows"]),
+              Block("ul", items=lines)]
+    if needs:
+        blocks += [Block("h2", "Missing data"), Block("ul", items=[
+            f"{what} (needed by {len(ns)} row(s) of {', '.join(dict.fromkeys(ns))}): {why}" for what, (why, ns) in needs.items()])]
+    if legend:
+        blocks += [Block("h2", "Deviations from the official setting"), Block("ul", items=[
+            f"{code}: {d} ({sum(d in r.deviations for _, r in rows)} row(s) of "
+            f"{', '.join(dict.fromkeys(n for n, r in rows if d in r.deviations))})" for d, code in legend.items()])]
+    return blocks, legend
+
+# %% ../nbs/08_figures.ipynb #c017e
+def _table_line(r: ItemRow, numbers: pd.DataFrame | None, legend: dict[str, str], curve: bool) -> list[str]:
+    c = compare_row(r, numbers)
+    return [r.setting, r.dataset, r.method_label, *([r.oe_text] if curve else []), r.status.value,
+            "" if r.mean is None else f"{r.mean:.2f} ± {r.std:.2f}", _fmt(c["published"]), "" if c["diff"] is None else f"{c['diff']:+.2f}",
+            "!" if c["flag"] else "", f"{r.n_classes} × {r.n_seeds}" if r.status != RowStatus.missing else "",
+            " ".join(legend.get(d, d) for d in r.deviations) or "none"]
+
+def item_blocks(name: str, res: dict | None, st: dict, numbers: pd.DataFrame | None, legend: dict[str, str], out: Path) -> list[Block]:
+    "One item's section of the report: what it reproduces, its figures (paths relative to OUT), its rows, failures and missing rows."
+    blocks = [Block("h2", f"{name}: {_title(name, res)}")]
+    if st.get("status") == "failed":
+        blocks.append(Block("p", f"FAILED: the notebook raised {st.get('error', 'an error')}. Open the executed copy {st.get('executed')} "
+                                 f"to see the cell and traceback."))
+    if res is None: return blocks + ([] if st.get("status") == "failed" else [Block("p", "Not run: no result.json yet.")])
+    blocks.append(Block("p", f"Reproduces {res['reproduces']}. Scale {res['scale']}: {res['scale_note']}. Data root {res['data_root']}."
+                        + (f" Wall time of the last notebook run {res['wall_seconds']:.0f} s." if res.get("wall_seconds") is not None else "")
+                        + (f" Training time of the {res.get('n_runs')} finished runs {res['train_seconds']:.0f} s (earlier runs of a resumed item included)."
+                           if res.get("train_seconds") is not None else "")))
+    figures = [p for p in res.get("figures", []) if p.endswith(".png")]
+    if figures: blocks.append(Block("img", items=[(f"{name}: {Path(p).stem}", f"{name}/{p}") for p in figures]))
+    rows, curve = res["rows"], any(r.curve for r in res["rows"])
+    blocks.append(Block("table", items=[_table_line(r, numbers, legend, curve) for r in rows], header=[
+        "setting", "dataset", "method", *(["OE images"] if curve else []), "status", "reproduced", "published", "diff", "flag",
+        "classes × seeds", "deviations"]))
+    unfinished = [r for r in rows if r.status in (RowStatus.failed, RowStatus.partial)]
+    if unfinished: blocks.append(Block("ul", items=[f"{r.status.value}: {r.label}: {r.error} (see {name}/runs/*/failures.json)" for r in unfinished]))
+    groups: dict[tuple, list[str]] = {}
+    for r in (r for r in rows if r.status == RowStatus.missing):
+        groups.setdefault((r.setting, r.dataset, tuple(r.missing)), []).append(r.method_label + (f" ({r.oe_text} OE images)" if r.curve else ""))
+    if groups:
+        blocks.append(Block("p", "Missing (not run; get the data or weights named under Missing data, then run the same command again):"))
+        blocks.append(Block("ul", items=[f"{s} {d}: {', '.join(w)}: needs {', '.join(needs)}" for (s, d, needs), w in groups.items()]))
+    links = [(p, f"{name}/{p}") for p in res.get("tables", []) + res.get("figures", []) if p.endswith((".md", ".png", ".csv"))]
+    if st.get("executed"): links.append(("executed notebook", os.path.relpath(st["executed"], out)))
+    if links: blocks.append(Block("links", items=links))
     return blocks
 
-def render_markdown(blocks: Sequence[tuple]) -> str:
-    "Markdown of report blocks."
+# %% ../nbs/08_figures.ipynb #c017g
+def report_blocks(out: str | Path, names: Sequence[str] | None = None, numbers: pd.DataFrame | None = None) -> list[Block]:
+    "The report as blocks: title, summary (reproduced, missing data, deviations), then each item's section."
+    out, numbers, status = Path(out), _numbers(numbers), read_run_status(out)
+    names = list(ITEMS) if names is None else list(names)
+    results = {n: read_item_result(out, n) for n in names}
+    blocks = [Block("h1", "Exposing Outlier Exposure: reproduced against published numbers"),
+              Block("p", f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} from {out}. "
+                         f"Values are mean AUROC in percent; reproduced = mean ± std, where std is the {SPREAD}. "
+                         f"diff = reproduced − published; flag '!' where |diff| > std. Rows that deviate from the official "
+                         f"setting (cpu/smoke scales, other data or weights) are expected to differ.")]
+    summary, legend = summary_blocks(results, status)
+    blocks += summary
+    for n in names: blocks += item_blocks(n, results[n], status.get(n, {}), numbers, legend, out)
+    return blocks
+
+# %% ../nbs/08_figures.ipynb #c017h
+def render_markdown(blocks: Sequence[Block]) -> str:
+    "Markdown of report blocks (images as `![label](path)`, paths relative to the report)."
     md = []
     for b in blocks:
-        if b[0] == "h1": md.append(f"# {b[1]}\n")
-        elif b[0] == "h2": md.append(f"## {b[1]}\n")
-        elif b[0] == "p": md.append(f"{b[1]}\n")
-        elif b[0] == "ul": md.append("".join(f"- {t}\n" for t in b[1]))
-        elif b[0] == "table": md.append(markdown_table(pd.DataFrame(b[2], columns=b[1])) if b[2] else "(no rows)\n")
-        elif b[0] == "links": md.append(" · ".join(f"[{label}]({path})" for label, path in b[1]) + "\n")
+        if b.kind == "h1": md.append(f"# {b.text}\n")
+        elif b.kind == "h2": md.append(f"## {b.text}\n")
+        elif b.kind == "p": md.append(f"{b.text}\n")
+        elif b.kind == "ul": md.append("".join(f"- {t}\n" for t in b.items))
+        elif b.kind == "table": md.append(markdown_table(pd.DataFrame(b.items, columns=b.header)) if b.items else "(no rows)\n")
+        elif b.kind == "img": md.append("\n".join(f"![{label}]({path})" for label, path in b.items) + "\n")
+        elif b.kind == "links": md.append(" · ".join(f"[{label}]({path})" for label, path in b.items) + "\n")
     return "\n".join(md)
 
 _CSS = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;line-height:1.4}table{border-collapse:collapse;margin:.5em 0}"
         "td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}th{background:#f3f3f3}td.flag{color:#b00;font-weight:bold}"
-        "tr.missing td{color:#777}tr.failed td{background:#fdd}")
+        "tr.missing td{color:#777}tr.failed td{background:#fdd}img{max-width:100%;border:1px solid #eee;margin:.3em 0}")
 
-def render_html(blocks: Sequence[tuple]) -> str:
-    "A self-contained HTML page of report blocks (no dependency beyond the standard library)."
+def _html_table(b: Block) -> str:
+    e, rows = html.escape, []
+    for r in b.items:
+        cls = next((s for s in ("missing", "failed") if s in r), "")
+        rows.append(f"<tr class='{cls}'>" + "".join(f"<td class='flag'>{e(str(v))}</td>" if v == "!" else f"<td>{e(str(v))}</td>" for v in r) + "</tr>")
+    return "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in b.header) + "</tr>" + "".join(rows) + "</table>"
+
+def render_html(blocks: Sequence[Block]) -> str:
+    "A self-contained HTML page of report blocks; figures are `<img>` tags whose paths resolve relative to the page."
     e = html.escape
     parts = [f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>eoe-figures report</title><style>{_CSS}</style></head><body>"]
     for b in blocks:
-        if b[0] in ("h1", "h2", "p"): parts.append(f"<{b[0]}>{e(b[1])}</{b[0]}>")
-        elif b[0] == "ul": parts.append("<ul>" + "".join(f"<li>{e(t)}</li>" for t in b[1]) + "</ul>")
-        elif b[0] == "table":
-            rows = []
-            for r in b[2]:
-                cls = next((s for s in ("missing", "failed") if s in r), "")
-                rows.append(f"<tr class='{cls}'>" + "".join(f"<td class='flag'>{e(str(v))}</td>" if v == "!" else f"<td>{e(str(v))}</td>" for v in r) + "</tr>")
-            parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in b[1]) + "</tr>" + "".join(rows) + "</table>")
-        elif b[0] == "links": parts.append("<p>" + " · ".join(f"<a href='{e(p)}'>{e(l)}</a>" for l, p in b[1]) + "</p>")
+        if b.kind in ("h1", "h2", "p"): parts.append(f"<{b.kind}>{e(b.text)}</{b.kind}>")
+        elif b.kind == "ul": parts.append("<ul>" + "".join(f"<li>{e(t)}</li>" for t in b.items) + "</ul>")
+        elif b.kind == "table": parts.append(_html_table(b))
+        elif b.kind == "img": parts.append("".join(f"<p><img src='{e(p)}' alt='{e(label)}'></p>" for label, p in b.items))
+        elif b.kind == "links": parts.append("<p>" + " · ".join(f"<a href='{e(p)}'>{e(l)}</a>" for l, p in b.items) + "</p>")
     return "\n".join(parts) + "\n</body></html>\n"
 
 def write_report(out: str | Path, names: Sequence[str] | None = None, numbers: pd.DataFrame | None = None) -> tuple[Path, Path]:
@@ -309,6 +360,10 @@ def write_report(out: str | Path, names: Sequence[str] | None = None, numbers: p
     blocks = report_blocks(out, names, numbers)
     return (atomic_write_text(Path(out) / "report.md", render_markdown(blocks)),
             atomic_write_text(Path(out) / "report.html", render_html(blocks)))
+
+def image_sources(html_text: str) -> list[str]:
+    "The `src` of every `<img>` tag of an HTML page (to check that the report's figures resolve)."
+    return [html.unescape(m) for m in re.findall(r"<img[^>]*\ssrc='([^']*)'", html_text)]
 
 # %% ../nbs/08_figures.ipynb #c021
 class _Parser(argparse.ArgumentParser):
@@ -318,33 +373,33 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="eoe-figures", description="Regenerate the tables and figures of 'Exposing Outlier Exposure' next to the "
                 "published numbers: runs the notebooks of papers_figures/ and writes OUT/report.md and OUT/report.html.")
-    p.add_argument("--preset", default="smoke", help=f"one of {', '.join(FIGURE_PRESETS)} (default: smoke)")
+    p.add_argument("--scale", default="smoke", help=f"size of the experiments: {', '.join(SCALES)} (default: smoke)")
     p.add_argument("--only", nargs="+", metavar="NAME", help=f"run only these items: {', '.join(ITEMS)}")
     p.add_argument("--out", default="eoe-figures-out", help="output folder (rerun with the same folder to resume)")
     p.add_argument("--executor", default="inprocess", help=f"how runs are executed: {', '.join(EXECUTORS)}")
     p.add_argument("--max-workers", type=int, help="worker processes for --executor pool")
     p.add_argument("--data-root", help="data root (default: $EOE_DATA, else ~/.cache/eoe_nb/data)")
-    p.add_argument("--clip-model", help="open_clip model name for the CLIP rows (default: the preset's)")
+    p.add_argument("--clip-model", help="open_clip model name for the CLIP rows (default: the scale's)")
     p.add_argument("--clip-pretrained", help="open_clip pretrained tag or weights file for the CLIP rows; 'none' for random weights")
     p.add_argument("--notebooks", help="folder of the item notebooks (default: papers_figures/ of the checkout)")
-    p.add_argument("--threads", type=int, help="torch threads in each notebook (default: the preset's; smoke: 1)")
+    p.add_argument("--threads", type=int, help="torch threads in each notebook (default: the scale's; smoke: 1)")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel that runs the notebooks")
     p.add_argument("--force", action="store_true", help="rerun items whose result.json is already complete")
     p.add_argument("--verbose", action="store_true", help="stream the notebooks' output and papermill's cell progress")
     return p
 
-def notebook_parameters(name: str, preset: str, out: Path, data_root: str, executor: str, max_workers: int | None,
-                        clip_model: str | None = None, clip_pretrained: str | None = None, threads: int | None = None) -> dict:
-    "The papermill parameters of item `name`."
-    params = dict(preset=preset, out_dir=str(out / name), data_root=data_root, executor=executor, max_workers=max_workers, threads=threads)
-    for k, v in (("clip_model", clip_model), ("clip_pretrained", clip_pretrained)):
-        if v is not None and k in ITEMS[name].params: params[k] = v
+def notebook_parameters(name: str, args: argparse.Namespace, out: Path, data_root: str) -> dict:
+    "The papermill parameters of item `name` from the parsed command line (CLIP options only where given and the item takes them)."
+    params = dict(scale=args.scale, out_dir=str(out / name), data_root=data_root, executor=args.executor, max_workers=args.max_workers,
+                  threads=args.threads)
+    for k in ("clip_model", "clip_pretrained"):
+        if getattr(args, k) is not None and k in ITEMS[name].params: params[k] = getattr(args, k)
     return params
 
 def item_is_complete(out: Path, name: str, params: dict) -> bool:
-    "True if OUT/<name>/result.json has every row done, for the same preset, data root and item parameters."
+    "True if OUT/<name>/result.json has every row done, for the same scale, data root and item parameters."
     res = read_item_result(out, name)
-    if res is None or res.get("status") != "done" or res.get("preset") != params["preset"] or res.get("data_root") != params["data_root"]:
+    if res is None or res.get("status") != "done" or res.get("scale") != params["scale"] or res.get("data_root") != params["data_root"]:
         return False
     item_params = {k: v for k, v in params.items() if k in ITEMS[name].params}
     return all(res.get("params", {}).get(k) == v for k, v in item_params.items())
@@ -357,7 +412,7 @@ def _one_line(e: BaseException) -> str:
 def item_units(name: str, params: dict) -> list[Unit]:
     "The runs (units) the notebook of item `name` will run with `params`, at their folders under `out_dir/runs`; [] if none can run."
     item_params = {k: v for k, v in params.items() if k in ITEMS[name].params}
-    exp, _ = item_experiment(name, params["preset"], data_root=params["data_root"], **item_params)
+    exp, _ = item_experiment(name, params["scale"], data_root=params["data_root"], **item_params)
     return [] if exp is None else exp.units(Path(params["out_dir"]) / "runs")
 
 class RunProgress:
@@ -410,7 +465,7 @@ def execute_item(name: str, nb_dir: Path, out: Path, params: dict, kernel: str =
 def eoe_figures_main(argv: list[str] | None = None) -> int:
     "Entry point of `eoe-figures`; returns the exit status (1 if a notebook or a row failed)."
     args = _parser().parse_args(argv)
-    check_preset(args.preset)
+    check_scale(args.scale)
     names = list(dict.fromkeys(args.only or ITEMS))
     for n in names: get_item(n)
     if args.executor not in EXECUTORS: raise ConfigError(f"unknown executor {args.executor!r}; choose one of {', '.join(EXECUTORS)}")
@@ -422,13 +477,12 @@ def eoe_figures_main(argv: list[str] | None = None) -> int:
     out = Path(args.out).expanduser().resolve()
     data_root = str(resolve_data_root(args.data_root))
     status = read_run_status(out)
-    print(f"eoe-figures: preset {args.preset}, {len(names)} item(s), data root {data_root}, output {out}", file=sys.stderr)
+    print(f"eoe-figures: scale {args.scale}, {len(names)} item(s), data root {data_root}, output {out}", file=sys.stderr)
     for name in tqdm(names, desc="eoe-figures", unit="item"):
-        params = notebook_parameters(name, args.preset, out, data_root, args.executor, args.max_workers, args.clip_model,
-                                     args.clip_pretrained, args.threads)
+        params = notebook_parameters(name, args, out, data_root)
         if not args.force and item_is_complete(out, name, params):
             status[name] = dict(status="skipped", executed=status.get(name, {}).get("executed"), error=None, seconds=0.0)
-            tqdm.write(f"{name}: complete for preset {args.preset}, kept (pass --force to rerun)")
+            tqdm.write(f"{name}: complete for scale {args.scale}, kept (pass --force to rerun)")
         else:
             status[name] = execute_item(name, nb_dir, out, params, kernel=args.kernel, verbose=args.verbose)
             res = read_item_result(out, name)

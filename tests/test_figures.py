@@ -1,4 +1,4 @@
-"""End to end tests of `eoe-figures`: every item at the smoke preset on the real CIFAR-10, an empty data root (every item
+"""End to end tests of `eoe-figures`: every item at the smoke scale on the real CIFAR-10, an empty data root (every item
 reports missing data), a deliberately failing notebook, and the one-line error of a bad argument."""
 import json
 import os
@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+
+from eoe_nb.figures import image_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "papers_figures"
@@ -30,6 +32,14 @@ def summary_status(report: str) -> dict:
     return out
 
 
+def images_resolve(out: Path) -> list[str]:
+    "The <img> sources of OUT/report.html; each must be a data: URI or a file relative to the report."
+    srcs = image_sources((out / "report.html").read_text())
+    for src in srcs:
+        assert src.startswith("data:") or (out / src).is_file(), f"report.html shows {src}, which does not resolve"
+    return srcs
+
+
 def sources_untouched():
     for name in ITEMS:
         nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
@@ -38,7 +48,7 @@ def sources_untouched():
 
 def test_smoke_every_item_on_real_cifar10(real_data_root, tmp_path):
     out = tmp_path / "figs"
-    r = eoe_figures("--preset", "smoke", "--out", str(out), "--data-root", str(real_data_root))
+    r = eoe_figures("--scale", "smoke", "--out", str(out), "--data-root", str(real_data_root))
     assert r.returncode == 0, r.stderr[-3000:]
     report = (out / "report.md").read_text()
     # CIFAR-10 rows ran; ImageNet-30 and the other data sets are not here: their rows are missing
@@ -47,10 +57,11 @@ def test_smoke_every_item_on_real_cifar10(real_data_root, tmp_path):
     for name in ITEMS:
         assert (out / "executed" / f"{name}.ipynb").exists()
         res = json.loads((out / name / "result.json").read_text())
-        assert res["preset"] == "smoke" and res["comparable"] is False
+        assert res["scale"] == "smoke" and res["comparable"] is False
         done = [row for row in res["rows"] if row["status"] == "done"]
         assert all(row["dataset"] == "cifar10" and 0 <= row["mean"] <= 100 and row["n_classes"] == 2 for row in done)
-        assert all(row["how_to_get"] for row in res["rows"] if row["status"] == "missing")
+        assert all(row["missing"] for row in res["rows"] if row["status"] == "missing")
+        assert all(row["deviations"] for row in res["rows"])                  # the smoke scale deviates from the paper
     ovr = json.loads((out / "ovr_table" / "result.json").read_text())
     assert [row["method"] for row in ovr["rows"] if row["status"] == "done"] == ["hsc", "bce", "focal", "dsad", "dsvdd",
                                                                                "clip_zeroshot", "bce_clip"]
@@ -63,18 +74,25 @@ def test_smoke_every_item_on_real_cifar10(real_data_root, tmp_path):
     # the published numbers are beside the reproduced ones, with the difference
     assert "| ovr | cifar10 | CLIP zero-shot | done |" in report and "| 98.50 |" in report
     assert "NOT COMPARABLE" in report
+    # the figures are shown inline in report.html, and the instructions for a missing data set appear once
+    srcs = images_resolve(out)
+    assert {"ovr_table/figures/ovr_table.png", "fewshot/figures/fewshot.png"} <= set(srcs), srcs
+    html = (out / "report.html").read_text()
+    assert html.count("imagenet30 (needed by") == 1 and "Reproduced: " in html
     sources_untouched()
 
 
 def test_empty_data_root_reports_every_item_missing(tmp_path):
     empty, out = tmp_path / "empty", tmp_path / "figs"
     empty.mkdir()
-    r = eoe_figures("--preset", "smoke", "--out", str(out), "--data-root", str(empty))
+    r = eoe_figures("--scale", "smoke", "--out", str(out), "--data-root", str(empty))
     assert r.returncode == 0, r.stderr[-3000:]
     report = (out / "report.md").read_text()
     assert summary_status(report) == {name: "missing" for name in ITEMS}
     assert f"data set 'cifar10' not found under {empty.resolve()}" in report
     assert "Missing (not run; get the data or weights" in report
+    assert report.count(f"cifar10' not found under {empty.resolve()}") == 1        # once, not once per row
+    assert images_resolve(out) == []
     assert "(html" not in report and (out / "report.html").read_text().startswith("<!DOCTYPE html>")
 
 
@@ -85,7 +103,7 @@ def test_failing_notebook_is_named_and_others_still_run(tmp_path):
     nb = nbformat.read(nbs / "zeroshot_clip.ipynb", as_version=4)
     nb.cells.insert(2, nbformat.v4.new_code_cell('raise RuntimeError("deliberate failure for the test")'))
     nbformat.write(nb, nbs / "zeroshot_clip.ipynb")
-    r = eoe_figures("--preset", "smoke", "--only", "zeroshot_clip", "other_datasets", "--notebooks", str(nbs),
+    r = eoe_figures("--scale", "smoke", "--only", "zeroshot_clip", "other_datasets", "--notebooks", str(nbs),
                     "--out", str(out), "--data-root", str(empty))
     assert r.returncode == 1, r.stderr[-3000:]
     executed = out.resolve() / "executed" / "zeroshot_clip.ipynb"
@@ -99,6 +117,6 @@ def test_failing_notebook_is_named_and_others_still_run(tmp_path):
 
 
 def test_bad_arguments_print_one_line(tmp_path):
-    r = eoe_figures("--preset", "huge", "--out", str(tmp_path / "x"), timeout=300)
-    assert (r.returncode, r.stderr) == (2, "error: unknown preset 'huge'; choose one of paper, cpu, smoke\n")
+    r = eoe_figures("--scale", "huge", "--out", str(tmp_path / "x"), timeout=300)
+    assert (r.returncode, r.stderr) == (2, "error: unknown scale 'huge'; choose one of paper, cpu, smoke\n")
     assert not (tmp_path / "x").exists()
