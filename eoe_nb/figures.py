@@ -130,6 +130,7 @@ def plot_table_rows(rows: Sequence[ItemRow], title: str = "", numbers: pd.DataFr
     if title: fig.suptitle(title)
     return fig
 
+# %% ../nbs/08_figures.ipynb #c010a
 def plot_fewshot(rows: Sequence[ItemRow], title: str = "") -> Figure | None:
     "Mean AUROC against #OE images (log2 axis, ± std band), one curve per method, per data set; None if nothing ran."
     done = [r for r in rows if r.mean is not None]
@@ -332,6 +333,7 @@ def render_markdown(blocks: Sequence[Block]) -> str:
         elif b.kind == "links": md.append(" · ".join(f"[{label}]({path})" for label, path in b.items) + "\n")
     return "\n".join(md)
 
+# %% ../nbs/08_figures.ipynb #c017i
 _CSS = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;line-height:1.4}table{border-collapse:collapse;margin:.5em 0}"
         "td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}th{background:#f3f3f3}td.flag{color:#b00;font-weight:bold}"
         "tr.missing td{color:#777}tr.failed td{background:#fdd}img{max-width:100%;border:1px solid #eee;margin:.3em 0}")
@@ -404,11 +406,7 @@ def item_is_complete(out: Path, name: str, params: dict) -> bool:
     item_params = {k: v for k, v in params.items() if k in ITEMS[name].params}
     return all(res.get("params", {}).get(k) == v for k, v in item_params.items())
 
-def _one_line(e: BaseException) -> str:
-    name = getattr(e, "ename", None) or type(e).__name__
-    value = getattr(e, "evalue", None) or str(e)
-    return f"{name}: {' '.join(str(value).split())[:400]}"
-
+# %% ../nbs/08_figures.ipynb #c021b
 def item_units(name: str, params: dict) -> list[Unit]:
     "The runs (units) the notebook of item `name` will run with `params`, at their folders under `out_dir/runs`; [] if none can run."
     item_params = {k: v for k, v in params.items() if k in ITEMS[name].params}
@@ -446,6 +444,12 @@ class RunProgress:
         if self._thread.is_alive(): self._thread.join()
         self.refresh(); self.bar.close()
 
+# %% ../nbs/08_figures.ipynb #c021d
+def _one_line(e: BaseException) -> str:
+    name = getattr(e, "ename", None) or type(e).__name__
+    value = getattr(e, "evalue", None) or str(e)
+    return f"{name}: {' '.join(str(value).split())[:400]}"
+
 def execute_item(name: str, nb_dir: Path, out: Path, params: dict, kernel: str = "python3", verbose: bool = False) -> dict:
     "Execute one item's notebook into OUT/executed/<name>.ipynb, with a bar of its finished runs; returns {status: ok|failed, executed, error, seconds}."
     import papermill
@@ -462,6 +466,7 @@ def execute_item(name: str, nb_dir: Path, out: Path, params: dict, kernel: str =
     except Exception as e:            # a failing notebook must not stop the other items
         return dict(status="failed", executed=str(executed), error=_one_line(e), seconds=round(time.time() - start, 1))
 
+# %% ../nbs/08_figures.ipynb #c021e
 def eoe_figures_main(argv: list[str] | None = None) -> int:
     "Entry point of `eoe-figures`; returns the exit status (1 if a notebook or a row failed)."
     args = _parser().parse_args(argv)

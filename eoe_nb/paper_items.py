@@ -81,7 +81,7 @@ def published_number(numbers: pd.DataFrame, setting: str, dataset: str, method: 
 METHOD_LABELS = {"hsc": "HSC", "bce": "BCE", "focal": "focal", "dsad": "Deep SAD", "dsvdd": "Deep SVDD",
                  "clip_zeroshot": "CLIP zero-shot", "bce_clip": "BCE-CLIP", "single_best_oe": "best single OE image"}
 TABLE_METHODS = ("hsc", "bce", "focal", "dsad", "dsvdd", "clip_zeroshot", "bce_clip")
-CLIP_METHODS = ("clip_zeroshot", "bce_clip")      # built from the CLIP variant of a data set's runner preset
+CLIP_METHODS = ("clip_zeroshot", "bce_clip")      # built from the CLIP twin of a data set's runner preset
 
 def method_of(cfg: RunConfig | dict) -> str:
     "The method key of a configuration: clip_zeroshot (zero-shot), bce_clip (a text-encoder model trained), else its objective."
@@ -151,7 +151,7 @@ def method_config(dataset: str, method: str, mode: str = "ovr", oe_size: int | N
     if method not in TABLE_METHODS: raise ConfigError(f"unknown method {method!r}; known: {', '.join(TABLE_METHODS)}")
     runner = preset_for(RunConfig(dataset=dataset))
     if method in CLIP_METHODS:
-        if runner.clip is None: raise ConfigError(f"preset {runner.name!r} of {dataset!r} has no CLIP variant, which {method} needs")
+        if runner.clip is None: raise ConfigError(f"preset {runner.name!r} of {dataset!r} has no CLIP twin, which {method} needs")
         runner = PRESETS[runner.clip]
     cfg = {**copy.deepcopy(runner.settings), "preset": runner.name, "mode": mode, **copy.deepcopy(OFFICIAL_FLAGS.get(method, {}))}
     if method not in CLIP_METHODS: cfg["objective"] = method
@@ -271,7 +271,7 @@ def config_missing(cfg: dict, _weights_cache: dict | None = None) -> dict[str, s
         if cache[key]: missing[f"CLIP {key[0]} ({key[1]})"] = cache[key]
     return missing
 
-# %% ../nbs/07_paper_items.ipynb #c029b
+# %% ../nbs/07_paper_items.ipynb #c029a2
 class RowStatus(str, Enum):
     "How far a row got: done, partial (runs still to run; for an item: some rows missing), failed (a run failed), missing (no data)."
     done = "done"
@@ -279,6 +279,7 @@ class RowStatus(str, Enum):
     failed = "failed"
     missing = "missing"
 
+# %% ../nbs/07_paper_items.ipynb #c029b
 @dataclass
 class ItemRow:
     "One row of an item: what it is, how far it got, its AUROC in percent, what is missing, and how it departs from the paper."
