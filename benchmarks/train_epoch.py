@@ -1,77 +1,79 @@
 """Seconds per training epoch of CNN32 on CIFAR-10-sized data: 5000 normal + 5000 OE images, batches of 128 + 128.
 
-Compares with the official code's median of 21.2 s per epoch on the 2-core development machine (40 steps, data loading
-included; model forward and backward alone about 15.5 s). Prints figures; asserts nothing.
+Runs the project's own training layer (eoe_nb.run.build_run, then eoe_nb.train.train_epochs, as eoe-train does) and
+prints each epoch's time, the data path's share, and the machine. Compares with the official code's median of 21.2 s
+per epoch on the 2-core development machine (40 steps, data loading included). Prints figures; asserts nothing.
 
-    python benchmarks/train_epoch.py [--epochs 5] [--objective hsc] [--data-root DIR]
+    python benchmarks/train_epoch.py [--epochs 5] [--objective hsc] [--data-root DIR] [--device cpu] [--amp]
 
 Uses the real CIFAR-10 (`cifar10[0-4]`, class 0, OE `cifar10[5-9]` with 5000 images) when present under the data root,
-else random uint8 images of the same size.
+else random uint8 images of the same size (registered as the data set `benchmark-random`).
 """
 import argparse
+import platform
 import statistics
 import time
 
 import torch
 
-from eoe_nb.core import DataMissingError, get_device, resolve_data_root, seed_everything
-from eoe_nb.data import ImageSet
-from eoe_nb.models import build_model, weight_reset
-from eoe_nb.objectives import get_objective
-from eoe_nb.train import build_optimizer
-from eoe_nb.batches import BalancedBatches
-from eoe_nb.transforms import get_transforms, normalization_stats
+from eoe_nb.core import RunConfig, resolve_data_root
+from eoe_nb.data import DatasetInfo, ImageSet, dataset_info, register_dataset
+from eoe_nb.run import build_run
+from eoe_nb.train import train_epochs
 
 
-def data(data_root, n=5000):
-    try:
-        from eoe_nb.ad_data import make_ad_data
-        ad = make_ad_data("cifar10[0-4]", 0, mode="ovr", oe="cifar10[5-9]", oe_size=n, seed=0, data_root=data_root)
-        return ad.train, ad.oe, "real CIFAR-10 JPEG (class 0 vs OE cifar10[5-9], 5000 images)"
-    except DataMissingError:
-        g = torch.Generator().manual_seed(0)
-        mk = lambda: torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
-        return (ImageSet("rand", "train", ["x"], torch.zeros(n), images=mk()),
-                ImageSet("rand_oe", "train", ["x"], torch.zeros(n), images=mk()), "random uint8 images")
+def _random_set(split, data_root=None, download=False, n=10000):
+    g = torch.Generator().manual_seed(0 if split == "train" else 1)
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+    return ImageSet("benchmark-random", split, ["a", "b"], torch.arange(n) % 2, images=images, source="random uint8")
+
+
+def benchmark_config(args) -> tuple[RunConfig, str]:
+    base = dict(objective=args.objective, epochs=args.epochs, milestones=[], seeds=[0], classes=[0], workers=0,
+                device=args.device, amp=args.amp, data_root=args.data_root, oe_size=5000)
+    if dataset_info("cifar10").present(resolve_data_root(args.data_root)):
+        return RunConfig(dataset="cifar10[0-4]", oe="cifar10[5-9]", **base), "real CIFAR-10 (class 0 vs OE cifar10[5-9], 5000 images)"
+    register_dataset(DatasetInfo("benchmark-random", ("a", "b"), 3, 32, True, lambda root, split, dl: _random_set(split),
+                                 lambda root: True, "generated", preset="cifar10"))
+    return RunConfig(dataset="benchmark-random[0]", oe="benchmark-random[1]", **base), "random uint8 images"
 
 
 def main():
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--objective", default="hsc")
     p.add_argument("--data-root")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast (not the official numerics)")
     args = p.parse_args()
-    device = get_device(args.device)
-    normal, oe, source = data(resolve_data_root(args.data_root))
-    seed_everything(0)
-    objective = get_objective(args.objective)
-    model = build_model("cnn32", clf=objective.clf_head)
-    weight_reset(model)
-    model.to(device)
-    stats = normalization_stats(normal, "cifar10", None)
-    train_tf, _ = get_transforms("cifar10", stats)
-    batches = BalancedBatches(normal, oe, 128, train_tf, device, seed=0, workers=0)
-    opt, sched = build_optimizer(model, "adam", 1e-3, 0.0, [])
+    cfg, source = benchmark_config(args)
+    run = build_run(cfg, 0, 0)
+    if args.objective == "dsvdd": run.objective.prepare(run.model, run.setup.batches, run.device)
+    batches, times, data = run.setup.batches, [], []
 
-    data_times, total_times = [], []
-    for epoch in range(args.epochs):
-        if hasattr(batches, "set_epoch"): batches.set_epoch(epoch)
-        t0 = time.perf_counter(); t_data = 0.0; steps = 0
-        it = iter(batches)
-        while True:
-            td = time.perf_counter()
-            try: x, y = next(it)
-            except StopIteration: break
-            t_data += time.perf_counter() - td
-            model.train()
-            loss = objective.loss(model(x), y)
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); steps += 1
-        sched.step()
-        total_times.append(time.perf_counter() - t0); data_times.append(t_data)
-        print(f"epoch {epoch}: {total_times[-1]:.2f} s ({steps} steps; data path {t_data:.2f} s)", flush=True)
-    print(f"data: {source}; torch {torch.__version__}; threads {torch.get_num_threads()}; device {device}")
-    print(f"median seconds per epoch: {statistics.median(total_times):.2f} (data path {statistics.median(data_times):.2f}); "
+    class Timed:                                  # the same batches, with the time spent waiting for each one
+        def set_epoch(self, e): batches.set_epoch(e)
+        def __iter__(self):
+            it = iter(batches)
+            while True:
+                t = time.perf_counter()
+                try: x = next(it)
+                except StopIteration: return
+                data[-1] += time.perf_counter() - t
+                yield x
+
+    run.setup.batches = Timed()
+    t0 = [time.perf_counter()]
+    data.append(0.0)
+    def on_epoch_end(epoch, loss):
+        times.append(time.perf_counter() - t0[0])
+        print(f"epoch {epoch}: {times[-1]:.2f} s (loss {loss:.4f}; data path {data[-1]:.2f} s)", flush=True)
+        data.append(0.0); t0[0] = time.perf_counter()
+    train_epochs(run.setup, on_epoch_end=on_epoch_end, progress=False)
+    print(f"data: {source}; {len(run.ad.train)} normal + {0 if run.ad.oe is None else len(run.ad.oe)} OE images, batch {cfg.batch_size}")
+    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"device {run.device}, amp {cfg.amp}")
+    print(f"median seconds per epoch: {statistics.median(times):.2f} (data path {statistics.median(data[:-1]):.2f}); "
           f"official code on the 2-core development machine: 21.2")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -83,12 +84,17 @@ def _print_summary(df: pd.DataFrame, out: str) -> None:
 def eoe_train_main(argv: list[str] | None = None) -> int:
     "Entry point of `eoe-train` (returns the exit status)."
     args = _parser().parse_args(argv)
-    cfg = config_from_args(args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cfg = config_from_args(args)
+    for w in caught: print(f"warning: {w.message}", file=sys.stderr)
     p = PRESETS[cfg.preset]
     print(f"preset {p.name} ({p.runner}): {cfg.dataset}, {cfg.objective} {cfg.objective_args or ''}, {cfg.model}, "
           f"OE {cfg.oe}, {cfg.epochs} epochs, lr {cfg.lr}, batch {cfg.batch_size}, transform {cfg.transform}")
     df = run_configuration(cfg, Path(args.out), progress=not args.quiet, plots=args.plots)
-    if len(df): _print_summary(df, args.out)
+    if df["auroc"].notna().any(): _print_summary(df.dropna(subset=["auroc"]), args.out)
+    elif len(df): print(f"trained {len(df)} run(s) of a data set without a test split; the models are in "
+                        f"{args.out}/runs/*/checkpoint.pt: score images with eoe-score")
     return 0
 
 def eoe_train_cli() -> None:

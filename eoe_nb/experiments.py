@@ -198,6 +198,7 @@ def experiment_table(exp_or_folder: Experiment | str | Path, out: str | Path | N
         ids = {"experiment": definition["name"], "config": c["folder"], **{k: _cell(c["config"][k]) for k in keys}}
         for path in (root / c["folder"] / "runs").glob("*/result.json"):
             row = json.loads(path.read_text())
+            if isinstance(row.get("deviations"), list): row["deviations"] = "; ".join(row["deviations"])   # as the runner's runs.csv
             rows.append(((order, row.get("normal_class", 0), row.get("seed", 0)), {**row, **ids}))
     rows.sort(key=lambda r: r[0])
     df = pd.DataFrame([r for _, r in rows]) if rows else pd.DataFrame(columns=["experiment", "config", *keys])

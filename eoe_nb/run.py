@@ -177,7 +177,7 @@ def train_and_score(cfg: RunConfig, normal_class: int, seed: int, run_dir: str |
     for attempt in range(max(1, cfg.nan_retries)):
         try:
             run = train_run(build_run(cfg, normal_class, seed, attempt), checkpoint, progress)
-            scores = score_images(run.detector, run.ad.test, feature_cache)
+            scores = score_images(run.detector, run.ad.test, feature_cache) if run.ad.has_test else np.empty(0)
         except NonFiniteError as e:
             last_error = e
             if progress: tqdm.write(f"class {normal_class} seed {seed}: {e}; retrying ({attempt + 2}/{cfg.nan_retries})")

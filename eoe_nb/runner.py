@@ -57,9 +57,9 @@ class RunResult:
     oe: str
     oe_size: int | None
     epochs: int
-    auroc: float
-    ap: float
-    fpr95: float
+    auroc: float | None              # None: no test split (a train-only data set)
+    ap: float | None
+    fpr95: float | None
     train_seconds: float
     seconds_per_epoch: float
     attempts: int
@@ -171,14 +171,15 @@ def run_unit(cfg: RunConfig, normal_class: int, seed: int, out: str | Path, prog
     if store.is_finished(rid): return store.result(rid)
     result = train_and_score(cfg, normal_class, seed, run_dir=store.run_dir(rid), feature_cache=_feature_cache(cfg, store, feature_cache),
                              progress=progress, keep_run=plots)
-    row = RunResult.of(cfg, normal_class, seed, result, evaluate_scores(result.labels, result.scores))
+    metrics = evaluate_scores(result.labels, result.scores) if len(result.labels) else dict(auroc=None, ap=None, fpr95=None)
+    row = RunResult.of(cfg, normal_class, seed, result, metrics)
     manifest = run_manifest(cfg, seed=seed, data_source=result.data, normal_class=int(normal_class), run_id=rid,
                             epoch_seconds=result.epoch_seconds, losses=result.losses, normalization=result.stats,
                             deviations=row.deviations)
     store.write_run(row, dict(scores=result.scores, labels=result.labels, test_targets=result.test_targets), manifest)
-    if plots and result.run is not None: _plot_run(store.root, normal_class, seed, result)
-    if progress: tqdm.write(f"class {normal_class} seed {seed}: AUROC {100 * row.auroc:.2f}  AP {100 * row.ap:.2f}  "
-                            f"({row.seconds_per_epoch:.1f} s/epoch)")
+    if plots and result.run is not None and len(result.labels): _plot_run(store.root, normal_class, seed, result)
+    if progress: tqdm.write(f"class {normal_class} seed {seed}: " + ("trained (no test split)" if row.auroc is None else
+                            f"AUROC {100 * row.auroc:.2f}  AP {100 * row.ap:.2f}") + f"  ({row.seconds_per_epoch:.1f} s/epoch)")
     return row
 
 def run_configuration(cfg: RunConfig, out: str | Path, progress: bool = True, plots: bool = True,
@@ -201,8 +202,8 @@ def run_configuration(cfg: RunConfig, out: str | Path, progress: bool = True, pl
 def refresh_summary(store: ResultsStore, cfg: RunConfig) -> pd.DataFrame:
     "Rewrite `runs.csv`, `summary.json` and the folder's `manifest.json` from the finished runs; returns the table."
     df = store.write_table()
+    if df["auroc"].notna().any(): atomic_write_json(store.root / "summary.json", summarize(df.dropna(subset=["auroc"])))
     if len(df):
-        atomic_write_json(store.root / "summary.json", summarize(df))
         atomic_write_json(store.root / "manifest.json", run_manifest(cfg, seed=None, n_finished_runs=len(df)))
     return df
 
@@ -225,5 +226,5 @@ def plot_classes(store: ResultsStore, classes: Sequence[int], seeds: Sequence[in
     "ROC and PR curves per class, one curve per seed."
     for c in classes:
         curves = [(sc["labels"], sc["scores"]) for s in seeds if store.is_finished(run_id(c, s))
-                  for sc in [store.scores(run_id(c, s))]]
+                  for sc in [store.scores(run_id(c, s))] if len(sc["labels"])]
         if curves: save_figure(plot_roc_pr(curves, title=f"class {c}"), store.root / "plots" / f"cls{c}_roc_pr")

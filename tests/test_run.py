@@ -54,3 +54,29 @@ def test_dsvdd_center_on_unnormalised_inputs(fake_data_root):
     expected2 = hand_center(images, torch.as_tensor(plan), 10, (run2.train_tf.mean.double(), run2.train_tf.std.double()))
     torch.testing.assert_close(run2.objective.center.double(), expected2, rtol=0, atol=1e-5)
     assert not torch.allclose(run.objective.center, run2.objective.center)
+
+
+def test_train_only_folder_then_eoe_score(tmp_path, capsys):
+    """A custom set with only train/ trains (official train_only_custom.py) and its checkpoint scores new images (eoe-score)."""
+    from eoe_nb.cli import eoe_train_main
+    from eoe_nb.core import run_cli
+    from eoe_nb.score import eoe_score_main
+    from eoe_nb.datasets import register_image_folder
+    from eoe_nb.testing import write_fake_custom, write_fake_folder
+    root = tmp_path / "data"
+    write_fake_custom(root, train={"a": 4, "b": 4}, test=None, folder="trainonly", size=16)
+    register_image_folder("trainonly", "trainonly", splits=("train",))
+    out = tmp_path / "out"
+    rc = run_cli(eoe_train_main, ["--dataset", "trainonly", "--classes", "0", "--oe", "gaussian", "--oe-size", "4", "--epochs", "1",
+                                  "--batch-size", "4", "--seeds", "0", "--workers", "0", "--device", "cpu", "--data-root", str(root),
+                                  "--out", str(out), "--quiet"])
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err[-2000:]
+    assert "preset custom (train_custom.py)" in printed.out and "without a test split" in printed.out
+    assert (out / "runs" / "cls0_seed0" / "checkpoint.pt").exists() and not (out / "summary.json").exists()
+    new = tmp_path / "new"
+    write_fake_folder(new, "normal", {"x": 3}, size=16); write_fake_folder(new, "anomalous", {"y": 3}, size=16, seed=5)
+    rc = run_cli(eoe_score_main, [str(out / "runs" / "cls0_seed0"), str(new), "--out", str(tmp_path / "scored")])
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err[-2000:]
+    assert "scored 6 of 6 image(s); AUROC" in printed.out
