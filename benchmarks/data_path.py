@@ -1,5 +1,5 @@
 """Speed of the training data path alone (no model): CIFAR-10-sized RAM sets, 5000 normal + 5000 OE images,
-batches of 128 normal + 128 OE, `cifar10` preset (ColorJitter, flip, crop with padding, noise, normalisation), CPU.
+batches of 128 normal + 128 OE, `cifar10` pipeline (ColorJitter, flip, crop with padding, noise, normalisation), CPU.
 
 Usage: python benchmarks/data_path.py [--epochs 5] [--threads N]
 Uses the real CIFAR-10 from the data root ($EOE_DATA) if present (normal = class 0, OE = class 1 training images),
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from eoe_nb.core import EOEError
+import eoe_nb.datasets  # noqa: F401  (registers CIFAR-10)
 from eoe_nb.data import ImageSet, load_split
 from eoe_nb.batches import BalancedBatches, TestBatches
 from eoe_nb.transforms import compute_normalization_stats, get_transforms

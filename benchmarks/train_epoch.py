@@ -70,9 +70,9 @@ def main():
         print(f"epoch {epoch}: {times[-1]:.2f} s (loss {loss:.4f}; data path {data[-1]:.2f} s)", flush=True)
         data.append(0.0); t0[0] = time.perf_counter()
     train_epochs(run.setup, on_epoch_end=on_epoch_end, progress=False)
-    print(f"data: {source}; {len(run.ad.train)} normal + {0 if run.ad.oe is None else len(run.ad.oe)} OE images, batch {cfg.batch_size}")
+    print(f"data: {source}; {len(run.ad.train)} normal + {0 if run.ad.oe is None else len(run.ad.oe)} OE images, batch {run.cfg.batch_size} + {run.cfg.batch_size}")
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"device {run.device}, amp {cfg.amp}")
+          f"device {run.device}, amp {run.cfg.amp}")
     print(f"median seconds per epoch: {statistics.median(times):.2f} (data path {statistics.median(data[:-1]):.2f}); "
           f"official code on the 2-core development machine: 21.2")
 
