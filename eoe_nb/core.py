@@ -24,7 +24,7 @@ import torch
 
 # %% auto #0
 __all__ = ['PRESET_FIELDS', 'DEFAULT_DATA_ROOT', 'MANIFEST_PACKAGES', 'RESULT_INVARIANT_FIELDS', 'EOEError', 'DataMissingError',
-           'ConfigError', 'RunConfig', 'seed_everything', 'seed_worker', 'get_device', 'resolve_data_root',
+           'ConfigError', 'Registry', 'RunConfig', 'seed_everything', 'seed_worker', 'get_device', 'resolve_data_root',
            'atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save',
            'sha256_tensor', 'git_commit', 'package_versions', 'run_manifest', 'run_id', 'config_fingerprint', 'run_cli']
 
@@ -37,6 +37,37 @@ class DataMissingError(EOEError):
 
 class ConfigError(EOEError):
     "A configuration value is invalid (unknown name, impossible size, conflicting options)."
+
+# %% ../nbs/00_core.ipynb #1748cb9b
+class Registry(dict):
+    "Entries of one kind by name, with aliases and case-insensitive look-up; an unknown name is a ConfigError listing the known ones."
+    def __init__(self, kind: str, hint: str = ""):
+        super().__init__()
+        self.kind, self.hint, self.aliases = kind, hint, {}
+
+    def add(self, name: str, entry: Any, aliases: tuple[str, ...] = ()) -> Any:
+        "Register `entry` under `name` (replacing an entry of that name) and its `aliases`; returns `entry`."
+        self[name] = entry
+        for a in aliases: self.aliases[a.lower()] = name
+        return entry
+
+    def remove(self, name: str) -> None:
+        "Forget `name` and its aliases (nothing happens if it is not registered)."
+        self.pop(name, None)
+        self.aliases = {a: n for a, n in self.aliases.items() if n != name}
+
+    def key(self, name: str) -> str | None:
+        "The registered name that `name` stands for (itself, its lower case, or an alias), or None."
+        if not isinstance(name, str): return None
+        for k in (name, name.lower()):
+            if k in self: return k
+        return self.aliases.get(name.lower())
+
+    def lookup(self, name: str) -> Any:
+        "The entry `name` stands for; an unknown name raises a ConfigError that lists the known ones."
+        k = self.key(name)
+        if k is None: raise ConfigError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self))}{self.hint}")
+        return self[k]
 
 # %% ../nbs/00_core.ipynb #c009
 PRESET_FIELDS = ("dataset", "objective", "model", "oe", "epochs", "milestones", "lr", "weight_decay", "batch_size", "seeds", "transform",

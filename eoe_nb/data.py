@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .core import ConfigError, DataMissingError, atomic_torch_save, atomic_write_json, resolve_data_root, sha256_tensor
+from .core import ConfigError, DataMissingError, Registry, atomic_torch_save, atomic_write_json, resolve_data_root, sha256_tensor
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'ANOMALY_FOLDERS', 'CACHE_DIR_NAME', 'OE_SOURCES', 'DATASETS', 'ImageSet', 'load_image',
@@ -278,27 +278,21 @@ class DatasetInfo:
         if self.oe_source not in OE_SOURCES: raise ConfigError(f"data set {self.name!r}: oe_source must be one of {OE_SOURCES}, not {self.oe_source!r}")
         if int(self.train_repeats) < 1: raise ConfigError(f"data set {self.name!r}: train_repeats must be >= 1, not {self.train_repeats}")
 
-DATASETS: dict[str, DatasetInfo] = {}
-_ALIASES: dict[str, str] = {}
+DATASETS = Registry("data set", " (run `eoe-data list`)")
 
 def register_dataset(info: DatasetInfo) -> DatasetInfo:
     "Add a data set to the registry (users can register their own); a set of the same name is replaced."
-    DATASETS[info.name] = info
-    for a in info.aliases: _ALIASES[a] = info.name
-    return info
+    return DATASETS.add(info.name, info, info.aliases)
 
 def unregister_dataset(name: str) -> DatasetInfo | None:
     "Remove a data set (and its aliases) from the registry; returns its entry, or None if there was none."
-    info = DATASETS.pop(name, None)
-    for a in [a for a, n in _ALIASES.items() if n == name]: del _ALIASES[a]
+    info = DATASETS.get(name)
+    DATASETS.remove(name)
     return info
 
 def dataset_info(name: str) -> DatasetInfo:
     "The registry entry of `name` (or an alias); unknown names raise ConfigError listing the known ones."
-    key = _ALIASES.get(name, name)
-    if key not in DATASETS:
-        raise ConfigError(f"unknown data set {name!r}; known data sets: {', '.join(sorted(DATASETS))} (run `eoe-data list`)")
-    return DATASETS[key]
+    return DATASETS.lookup(name)
 
 def load_split(name: str, split: str, data_root: str | Path | None = None, download: bool = False) -> ImageSet:
     "Load split `split` ('train' or 'test') of data set `name` from the data root (see `resolve_data_root`)."

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import ConfigError, DataMissingError, get_device
+from .core import ConfigError, DataMissingError, Registry, get_device
 
 # %% auto #0
 __all__ = ['TINY_CLIP_NAME', 'MODELS', 'CNN28', 'CNN32', 'CBAM', 'ResNet18CBAM', 'WRN', 'ClipModel', 'load_clip',
@@ -427,20 +427,15 @@ class ModelSpec:
     multiclass: bool = False               # a K-class classifier (Hendrycks' OE), not an anomaly-detection network
     aliases: tuple[str, ...] = ()
 
-MODELS: dict[str, ModelSpec] = {}
-_MODEL_ALIASES: dict[str, str] = {}
+MODELS = Registry("model")
 
 def register_model(spec: ModelSpec) -> ModelSpec:
     "Add a model to the registry (users register their own the same way); returns `spec`."
-    MODELS[spec.name] = spec
-    for a in spec.aliases: _MODEL_ALIASES[a] = spec.name
-    return spec
+    return MODELS.add(spec.name, spec, spec.aliases)
 
 def model_spec(name: str) -> ModelSpec:
     "The registered `ModelSpec` of `name` (or an alias); unknown names raise a ConfigError listing the models."
-    key = _MODEL_ALIASES.get(name.lower(), name.lower()) if isinstance(name, str) else None
-    if key not in MODELS: raise ConfigError(f"unknown model {name!r}; valid names: {sorted(MODELS)}")
-    return MODELS[key]
+    return MODELS.lookup(name)
 
 # %% ../nbs/02_models.ipynb #41ae924a
 def _no_head(spec_name: str, a: ModelArgs) -> None:

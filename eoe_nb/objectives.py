@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import ConfigError
+from .core import ConfigError, Registry
 
 # %% auto #0
 __all__ = ['OE_USES', 'ANOMALOUS_PROMPT', 'OBJECTIVES', 'ObjectiveContext', 'Objective', 'pseudo_huber', 'hsc_score', 'HSC',
@@ -294,23 +294,20 @@ class MulticlassOE:
 
 
 # %% ../nbs/03_objectives.ipynb #c039
-OBJECTIVES: dict[str, type[Objective]] = {}
+OBJECTIVES = Registry("objective")
 
 def register_objective(cls: type[Objective]) -> type[Objective]:
     "Add an objective class to the registry under `cls.name` (usable as a decorator); users register their own the same way."
     if not (isinstance(cls, type) and issubclass(cls, Objective)) or not cls.name:
         raise ConfigError(f"register_objective needs an Objective subclass with a `name`, got {cls!r}")
     if cls.oe_use not in OE_USES: raise ConfigError(f"{cls.__name__}.oe_use must be one of {OE_USES}, got {cls.oe_use!r}")
-    OBJECTIVES[cls.name.lower()] = cls
-    return cls
+    return OBJECTIVES.add(cls.name.lower(), cls)
 
 for _cls in (HSC, BCE, Focal, DeepSAD, DeepSVDD, ClipObjective): register_objective(_cls)
 
 def objective_class(name: str) -> type[Objective]:
     "The registered objective class `name`; unknown names raise a ConfigError listing the objectives."
-    key = name.lower() if isinstance(name, str) else name
-    if key not in OBJECTIVES: raise ConfigError(f"unknown objective {name!r}; valid names: {sorted(OBJECTIVES)}")
-    return OBJECTIVES[key]
+    return OBJECTIVES.lookup(name)
 
 def get_objective(name: str, args: dict | None = None, context: ObjectiveContext | None = None, **kwargs) -> Objective:
     "Build objective `name` with hyper-parameters `args` (or keyword arguments) and the run's `context`."

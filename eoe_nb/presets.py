@@ -9,7 +9,7 @@ import copy
 import warnings
 from dataclasses import dataclass, field
 
-from .core import PRESET_FIELDS, ConfigError, RunConfig
+from .core import PRESET_FIELDS, ConfigError, Registry, RunConfig
 from .data import dataset_info
 from .ad_data import is_none_spec, parse_dataset_spec
 from .transforms import get_pipeline
@@ -28,19 +28,17 @@ class RunnerPreset:
     runner: str = ""                       # the official script
     clip: str | None = None                # the preset to use when the model has a text encoder
 
-PRESETS: dict[str, RunnerPreset] = {}
+PRESETS = Registry("preset")
 
 def register_preset(p: RunnerPreset) -> RunnerPreset:
     "Add a preset (users can register their own); its settings must be RunConfig fields."
     unknown = sorted(set(p.settings) - set(RunConfig().to_dict()))
     if unknown: raise ConfigError(f"preset {p.name!r} sets unknown RunConfig field(s) {unknown}")
-    PRESETS[p.name] = p
-    return p
+    return PRESETS.add(p.name, p)
 
 def get_preset(name: str) -> RunnerPreset:
     "The preset `name`; unknown names raise a ConfigError listing the presets."
-    if name not in PRESETS: raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
-    return PRESETS[name]
+    return PRESETS.lookup(name)
 
 # %% ../nbs/04a_presets.ipynb #c007
 _BASE = dict(objective="hsc", optimizer="adam", weight_decay=0.0, lr=1e-3, batch_size=128, seeds=list(range(10)),
