@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import open_clip
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -270,6 +269,7 @@ def _host_reachable(host: str = "huggingface.co", port: int = 443, timeout: floa
 
 def _cached_weights_file(model_name: str, tag: str, cache_dir: str | None = None) -> str | None:
     "The local file holding the weights of `model_name`/`tag`, if it has already been downloaded, else None."
+    import open_clip                                  # imported where used: it takes seconds
     from huggingface_hub import try_to_load_from_cache
     cfg = open_clip.get_pretrained_cfg(model_name, tag)
     if cfg.get("file") and os.path.isfile(cfg["file"]): return cfg["file"]
@@ -285,6 +285,7 @@ def _cached_weights_file(model_name: str, tag: str, cache_dir: str | None = None
     return None
 
 def _missing_weights_message(model_name: str, tag: str, reason: str) -> str:
+    import open_clip                                  # imported where used: it takes seconds
     from huggingface_hub import constants as hf_constants
     cfg = open_clip.get_pretrained_cfg(model_name, tag)
     url, hub = cfg.get("url", ""), cfg.get("hf_hub", "").rstrip("/")
@@ -305,6 +306,7 @@ def _is_torchscript(path: str | Path) -> bool:
 
 def _load_weights_file(model: nn.Module, path: str | Path, model_name: str) -> None:
     "Load a CLIP checkpoint (state dict file or OpenAI TorchScript archive) into the open_clip `model`, strictly."
+    import open_clip                                  # imported where used: it takes seconds
     try:
         if _is_torchscript(path):
             state = torch.jit.load(str(path), map_location="cpu").state_dict()
@@ -319,6 +321,7 @@ def _load_weights_file(model: nn.Module, path: str | Path, model_name: str) -> N
 
 def _resolve_clip_weights(model_name: str, pretrained: str, cache_dir: str | None) -> tuple[str, dict]:
     "Return (local weights file, preprocessing config of the tag) for a tag or a path; raise DataMissingError if absent."
+    import open_clip                                  # imported where used: it takes seconds
     tag_cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
     if not tag_cfg:
         path = Path(pretrained).expanduser()
@@ -374,6 +377,7 @@ class ClipModel(nn.Module):
 def load_clip(model_name: str = "ViT-B-32-quickgelu", pretrained: str | None = "openai", device: str | torch.device = "cpu",
               precision: str = "fp32", cache_dir: str | None = None) -> ClipModel:
     "Build an open_clip model with weights from a tag ('openai'), a local file, or None (random); never waits for a download offline."
+    import open_clip                                  # imported where used: it takes seconds
     if model_name == TINY_CLIP_NAME: register_tiny_clip()     # the tiny test model is available by name, e.g. from eoe-train
     if model_name not in open_clip.list_models():
         raise ConfigError(f"unknown open_clip model {model_name!r}; e.g. 'ViT-B-32-quickgelu' (the official ViT-B/32), "
@@ -393,6 +397,7 @@ TINY_CLIP_NAME = "eoe-tiny-clip"
 
 def register_tiny_clip(name: str = TINY_CLIP_NAME) -> str:
     "Register (once) a tiny open_clip config (ViT 2x64 on 32x32 images, text 2x32, embed 32) for fast tests; returns its name."
+    import open_clip                                  # imported where used: it takes seconds
     if name in open_clip.list_models(): return name
     cfg = {"embed_dim": 32, "quick_gelu": True,
            "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
