@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 
-from eoe_nb.figures import image_sources
+from eoe_nb.report import image_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "papers_figures"
@@ -18,7 +18,7 @@ ITEMS = ["ovr_table", "loco_table", "fewshot", "zeroshot_clip", "other_datasets"
 
 def eoe_figures(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     script = Path(sys.executable).parent / "eoe-figures"
-    cmd = [str(script)] if script.exists() else [sys.executable, "-c", "from eoe_nb.figures import eoe_figures_cli; eoe_figures_cli()"]
+    cmd = [str(script)] if script.exists() else [sys.executable, "-c", "from eoe_nb.report import eoe_figures_cli; eoe_figures_cli()"]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=timeout)
 
