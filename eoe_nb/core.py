@@ -25,8 +25,9 @@ import torch
 # %% auto #0
 __all__ = ['PRESET_FIELDS', 'DEFAULT_DATA_ROOT', 'MANIFEST_PACKAGES', 'RESULT_INVARIANT_FIELDS', 'EOEError', 'DataMissingError',
            'ConfigError', 'Registry', 'RunConfig', 'seed_everything', 'seed_worker', 'get_device', 'resolve_data_root',
-           'atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save',
-           'sha256_tensor', 'git_commit', 'package_versions', 'run_manifest', 'run_id', 'config_fingerprint', 'run_cli']
+           'current_umask', 'atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json',
+           'atomic_torch_save', 'sha256_tensor', 'git_commit', 'package_versions', 'run_manifest', 'run_id',
+           'config_fingerprint', 'run_cli']
 
 # %% ../nbs/00_core.ipynb #c005
 class EOEError(Exception):
@@ -166,12 +167,18 @@ def resolve_data_root(data_root: str | Path | None = None) -> Path:
     return Path(data_root).expanduser().resolve()
 
 # %% ../nbs/00_core.ipynb #c023
+def current_umask() -> int:
+    "The process's file-creation mask (read without changing it for longer than a moment)."
+    mask = os.umask(0o022); os.umask(mask)
+    return mask
+
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
     "Write `path` atomically: `write(f)` fills a temporary file in the same folder, which is fsynced, then renamed to `path`."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~current_umask())      # mkstemp makes 0600; results are files like any other (umask)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
