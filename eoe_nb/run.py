@@ -66,8 +66,7 @@ class Run:
     seed: int
     attempt: int
     ad: ADData
-    objective: Objective
-    setup: TrainSetup
+    setup: TrainSetup                    # model, objective, batches, optimiser, schedule, epochs, device, precision
     stats: dict                          # normalisation statistics of the normal training images
     train_tf: ADTransform
     test_tf: ADTransform
@@ -77,6 +76,9 @@ class Run:
 
     @property
     def model(self) -> nn.Module: return self.setup.model
+
+    @property
+    def objective(self) -> Objective: return self.setup.objective
 
     @property
     def device(self) -> torch.device: return self.setup.device
@@ -101,7 +103,7 @@ def build_run(cfg: RunConfig, normal_class: int, seed: int, attempt: int = 0) ->
     batches = BalancedBatches(ad.train, ad.oe, cfg.batch_size, train_tf, device, seed=train_seed, workers=cfg.workers)
     optimizer, scheduler = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.milestones)
     setup = TrainSetup(model, objective, batches, optimizer, scheduler, cfg.epochs, device, cfg.amp)
-    return Run(cfg, int(normal_class), int(seed), attempt, ad, objective, setup, stats, train_tf, test_tf, train_seed)
+    return Run(cfg, int(normal_class), int(seed), attempt, ad, setup, stats, train_tf, test_tf, train_seed)
 
 # %% ../nbs/04b_run.ipynb #c009
 def _prepare(run: Run) -> None:
