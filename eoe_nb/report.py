@@ -21,7 +21,7 @@ from typing import Sequence
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .core import ConfigError, EOEError, atomic_write_json, atomic_write_text, resolve_data_root, run_cli
+from .core import ConfigError, DataMissingError, EOEError, atomic_write_json, atomic_write_text, resolve_data_root, run_cli
 from .experiments import EXECUTORS, Unit
 from .paper_items import ITEMS, SCALES, ItemRow, RowStatus, check_scale, default_notebooks_dir, get_item
 from .figures import SPREAD, _fmt, _numbers, compare_row, item_experiment, markdown_table
@@ -308,6 +308,9 @@ def eoe_figures_main(argv: list[str] | None = None) -> int:
     if absent: raise ConfigError(f"notebook(s) {absent} not found in {nb_dir}: pass --notebooks DIR (the papers_figures/ folder of the checkout)")
     out = Path(args.out).expanduser().resolve()
     data_root = str(resolve_data_root(args.data_root))
+    if not Path(data_root).is_dir():
+        raise DataMissingError(f"data root {data_root} does not exist or is not a folder: pass --data-root DIR (the folder "
+                               f"holding cifar10/, ...) or set $EOE_DATA; `eoe-data list` shows what is where")
     status = read_run_status(out)
     print(f"eoe-figures: scale {args.scale}, {len(names)} item(s), data root {data_root}, output {out}", file=sys.stderr)
     for name in tqdm(names, desc="eoe-figures", unit="item"):
