@@ -8,17 +8,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import textwrap
 from pathlib import Path
 from typing import Sequence
 
 from .core import DataMissingError, resolve_data_root, run_cli
-from .data import DATASETS, DatasetInfo, ImageSet, dataset_info, load_split
+from .data import DATASETS, DatasetInfo, ImageSet, dataset_info, is_image_name, load_image, load_split
 import eoe_nb.datasets  # noqa: F401  (registers MNIST, ImageNet, MVTec, CUB, DTD, the OE sets, ...: `eoe-data list` shows them all)
 
 # %% auto #0
-__all__ = ['split_counts', 'eoe_data_main', 'eoe_data_cli']
+__all__ = ['split_counts', 'unreadable_files', 'eoe_data_main', 'eoe_data_cli']
 
 # %% ../nbs/01d_data_cli.ipynb #c006
 def split_counts(s: ImageSet) -> dict[str, int]:
@@ -26,6 +27,30 @@ def split_counts(s: ImageSet) -> dict[str, int]:
     if len(s) and s.targets.stride(0) == 0:
         t = int(s.targets[0]); return {c: (len(s) if i == t else 0) for i, c in enumerate(s.classes)}
     return s.class_counts()
+
+# %% ../nbs/01d_data_cli.ipynb #c007b
+def unreadable_files(files: Sequence[str | Path], channels: int = 3) -> list[str]:
+    "`path: reason` for each of `files` that cannot be read as an image."
+    bad = []
+    for f in files:
+        try: load_image(f, channels)
+        except DataMissingError as e: bad.append(f"{f}: {' '.join(str(e.__cause__ or e).split())}")
+    return bad
+
+def _split_files(root: Path, broken: Path, split: str) -> list[Path]:
+    "The image files of `split` in the top folder under `root` that holds the file `broken`."
+    try: top = root / broken.resolve().relative_to(root).parts[0]
+    except (ValueError, IndexError): return [broken]
+    return sorted(p for p in top.rglob("*") if is_image_name(p.name) and split in p.relative_to(top).parts[:-1] and p.is_file())
+
+def _load_or_list_broken(info: DatasetInfo, split: str, root: Path, download: bool) -> tuple[ImageSet | None, list[str]]:
+    "Load a split; if an image in it is unreadable, return (None, every unreadable file of the split) instead of raising."
+    try: return load_split(info.name, split, root, download=download), []
+    except DataMissingError as e:
+        m = re.match(r"cannot read image (.+?): ", str(e))
+        if m is None: raise
+        return None, unreadable_files(_split_files(root, Path(m.group(1)), split), info.channels) or [f"{m.group(1)}: {e}"]
+
 
 # %% ../nbs/01d_data_cli.ipynb #c009
 def _info_line(info: DatasetInfo, root: Path) -> str:
@@ -67,7 +92,14 @@ def eoe_data_main(argv: Sequence[str] | None = None) -> int:
         info.download(root)
         for split in info.splits: print(f"{info.name} {split}: {len(load_split(info.name, split, root))} images under {root}")
         return 0
-    sets = {split: load_split(info.name, split, root, download=args.download) for split in info.splits}
+    loaded = {split: _load_or_list_broken(info, split, root, args.download) for split in info.splits}
+    broken = [b for _, bad in loaded.values() for b in bad]
+    for b in broken: print(f"unreadable: {b}", file=sys.stderr)
+    if broken:
+        splits = [s for s, (_, bad) in loaded.items() if bad]
+        raise DataMissingError(f"{len(broken)} unreadable image file(s) in {info.name} {'/'.join(splits)} (listed above): "
+                               "restore them, or remove them from the folder, and check again")
+    sets = {split: s for split, (s, _) in loaded.items()}
     counts = {split: split_counts(s) for split, s in sets.items()}
     if args.json:
         print(json.dumps(counts))
