@@ -23,10 +23,10 @@ from .core import ConfigError, DataMissingError, Registry, atomic_torch_save, at
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'ANOMALY_FOLDERS', 'CACHE_DIR_NAME', 'OE_SOURCES', 'DATASETS', 'ImageSet', 'load_image',
            'FileReader', 'pil_to_uint8', 'is_image_name', 'list_image_files', 'subfolders', 'read_image_folder',
-           'files_fingerprint', 'cached_in_memory', 'image_names', 'count_images_cached', 'SynsetTreeReader',
-           'read_synset_tree', 'DatasetInfo', 'register_dataset', 'unregister_dataset', 'dataset_info', 'load_split',
-           'image_folder_root', 'load_folder_split', 'make_loader', 'one_line_error', 'torchvision_download',
-           'url_download']
+           'files_fingerprint', 'write_cache', 'cached_in_memory', 'image_names', 'count_images_cached',
+           'SynsetTreeReader', 'read_synset_tree', 'DatasetInfo', 'register_dataset', 'unregister_dataset',
+           'dataset_info', 'load_split', 'image_folder_root', 'load_folder_split', 'make_loader', 'one_line_error',
+           'torchvision_download', 'url_download']
 
 # %% ../nbs/01_data.ipynb #c005
 @dataclass
@@ -175,20 +175,34 @@ def files_fingerprint(paths: Sequence[str | Path]) -> str:
         h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]
 
+_CACHE_WARNED: set[str] = set()
+
+def write_cache(path: str | Path, write: Callable[[Path], object]) -> bool:
+    """Write a cache file with `write(path)` (an `atomic_write_*` call: the file gets the umask's permissions, so the other
+    users of a shared data root can read it). Where it cannot be written (a read-only data root, another user's folder) one
+    warning line per file goes to stderr and the caller goes on without the cache; returns whether it was written."""
+    try: write(Path(path)); return True
+    except OSError as e:
+        if str(path) not in _CACHE_WARNED:
+            _CACHE_WARNED.add(str(path))
+            print(f"warning: cache {path} not written ({e.strerror or e}); continuing without it (slower). "
+                  "Make the folder writable to keep it", file=sys.stderr)
+        return False
+
 def cached_in_memory(data_root: Path, key: str, build: Callable[[], ImageSet], sources: Sequence[str | Path]) -> ImageSet:
     "Load an in-RAM ImageSet from the cache, or `build()` it, save it atomically and return it. Sets `checksum`."
     cache = Path(data_root) / CACHE_DIR_NAME / f"{key}-{files_fingerprint(sources)}.pt"
-    if cache.exists():
-        try:
-            d = torch.load(cache, weights_only=True)
-            return ImageSet(d["name"], d["split"], d["classes"], d["targets"], images=d["images"], anomaly=d.get("anomaly"),
-                            source=d["source"], checksum=d["checksum"])
-        except Exception: cache.unlink(missing_ok=True)   # a corrupt cache file is rebuilt
+    try:
+        d = torch.load(cache, weights_only=True)
+        return ImageSet(d["name"], d["split"], d["classes"], d["targets"], images=d["images"], anomaly=d.get("anomaly"),
+                        source=d["source"], checksum=d["checksum"])
+    except FileNotFoundError: pass
+    except Exception:                                      # a corrupt or unreadable cache file is rebuilt
+        with contextlib.suppress(OSError): cache.unlink(missing_ok=True)
     s = build()
     s.checksum = sha256_tensor(s.images)
-    try: atomic_torch_save(dict(name=s.name, split=s.split, classes=s.classes, targets=s.targets, images=s.images,
-                                anomaly=s.anomaly, source=s.source, checksum=s.checksum), cache)
-    except OSError: pass                                   # a read-only data root still works, only slower
+    write_cache(cache, lambda p: atomic_torch_save(dict(name=s.name, split=s.split, classes=s.classes, targets=s.targets, images=s.images,
+                                                        anomaly=s.anomaly, source=s.source, checksum=s.checksum), p))
     return s
 
 # %% ../nbs/01_data.ipynb #c017
@@ -199,9 +213,9 @@ def image_names(folder: str | Path) -> list[str]:
 def count_images_cached(root: Path, folders: Sequence[str], cache: Path | None) -> np.ndarray:
     "Number of images in each `root/<folder>`, counting only folders whose modification time changed since the cached count."
     known = {}
-    if cache is not None and cache.exists():
+    if cache is not None:
         try: known = json.loads(cache.read_text())
-        except (OSError, ValueError): known = {}
+        except (OSError, ValueError): known = {}           # none yet, unreadable or broken: counted again
     counts, changed = [], False
     for f in folders:
         mtime = os.stat(root / f).st_mtime_ns
@@ -209,9 +223,7 @@ def count_images_cached(root: Path, folders: Sequence[str], cache: Path | None) 
         if hit is None or hit[0] != mtime:
             hit = known[f] = [mtime, len(image_names(root / f))]; changed = True
         counts.append(hit[1])
-    if changed and cache is not None:
-        try: atomic_write_json(cache, known, indent=0)
-        except OSError: pass
+    if changed and cache is not None: write_cache(cache, lambda p: atomic_write_json(p, known, indent=0))
     return np.asarray(counts, dtype=np.int64)
 
 @dataclass

@@ -20,7 +20,7 @@ import torchvision.transforms as T
 from PIL import Image
 
 from .core import ConfigError, atomic_torch_save, atomic_write_json, sha256_tensor
-from .data import ImageSet, files_fingerprint
+from .data import ImageSet, files_fingerprint, write_cache
 
 # %% auto #0
 __all__ = ['JITTER', 'CLIP_MEAN', 'CLIP_STD', 'TRANSFORM_PIPELINES', 'HUE_TABLES_FILE', 'STATS_CACHE_FILE', 'Resize',
@@ -231,8 +231,8 @@ def _hue_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
                 except Exception: tables = None                     # a broken cache file is rebuilt
             if tables is None:
                 tables = _build_hue_tables()
-                try: atomic_torch_save({"to_hsv": tables[0], "to_rgb": tables[1]}, path)
-                except OSError: pass                                  # a read-only cache folder: rebuild per process
+                t = tables                                            # a read-only cache folder: one warning, rebuilt per process
+                write_cache(path, lambda p: atomic_torch_save({"to_hsv": t[0], "to_rgb": t[1]}, p))
             _HUE_TABLES["cpu"] = tables
         _HUE_TABLES[key] = tuple(t.to(device) for t in _HUE_TABLES["cpu"])
     return _HUE_TABLES[key]
@@ -413,8 +413,7 @@ def normalization_stats(train: ImageSet, pipeline: str | TransformPipeline, cach
         return dict(cache[digest]["stats"], cached=True)
     stats = compute_normalization_stats(train, pipeline, workers)
     cache[digest] = dict(key=key, stats=stats)
-    try: atomic_write_json(path, cache)
-    except OSError: pass                                         # read-only cache folder: still works, only slower
+    write_cache(path, lambda p: atomic_write_json(p, cache))     # shared data root: readable by all; read-only: one warning
     return dict(stats, cached=False)
 
 # %% ../nbs/01c_transforms.ipynb #c037
