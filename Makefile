@@ -41,7 +41,7 @@ test-notebooks: install data
 	$(BIN)/nbdev_test --n_workers 2 --timing $$flags
 
 test-pytest: install data
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=10 tests
 
 test: test-notebooks test-pytest
 
