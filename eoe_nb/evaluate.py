@@ -9,14 +9,14 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import torch
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
+if TYPE_CHECKING:                         # scikit-learn, matplotlib and pandas load where they are used: `eoe-train --help` stays fast
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 from .core import ConfigError, atomic_write_bytes
 
@@ -58,6 +58,7 @@ FPR_CONVENTIONS = ("anomaly_positive", "normal_positive")
 
 def _fpr_at_recall(positive: np.ndarray, scores: np.ndarray, recall: float) -> float:
     "Hendrycks' rule: FPR at the distinct-score threshold whose recall is closest to `recall` (ties: the higher recall)."
+    from sklearn.metrics import roc_curve
     fpr, tpr, _ = roc_curve(positive.astype(np.int64), scores, drop_intermediate=False)
     fpr, tpr = fpr[1:], tpr[1:]          # drop sklearn's extra (0, 0) point at threshold +inf: it is no candidate
     full = int(np.argmax(tpr == 1.0))    # the first threshold that detects every positive; lower ones are no candidates
@@ -78,6 +79,7 @@ def fpr_at_tpr(labels: Any, scores: Any, recall: float = 0.95, convention: str =
 # %% ../nbs/05_evaluate.ipynb #c015
 def evaluate_scores(labels: Any, scores: Any) -> dict[str, float]:
     "AUROC, AP (anomalous = positive) and FPR95 (anomaly-positive convention) of one run; labels 0 normal / 1 anomalous."
+    from sklearn.metrics import average_precision_score, roc_auc_score
     y, s = _check_labels_scores(labels, scores)
     return dict(auroc=float(roc_auc_score(y, s)), ap=float(average_precision_score(y, s)),
                 fpr95=fpr_at_tpr(y, s, 0.95, "anomaly_positive"))
@@ -113,6 +115,7 @@ def summarize(df: pd.DataFrame, metrics: Sequence[str] = ("auroc", "ap", "fpr95"
 # %% ../nbs/05_evaluate.ipynb #c023
 def ood_metrics(in_scores: Any, out_scores: Any, recall: float = 0.95) -> dict[str, float]:
     "Hendrycks' OOD metrics, OOD positive: auroc, aupr (= AP) and fpr at `recall` (key 'fpr95' for the default)."
+    from sklearn.metrics import average_precision_score, roc_auc_score
     ins, outs = _to_numpy(in_scores, "in_scores").reshape(-1), _to_numpy(out_scores, "out_scores").reshape(-1)
     y, s = _check_labels_scores(np.r_[np.zeros(len(ins)), np.ones(len(outs))], np.r_[ins, outs])
     return {"auroc": float(roc_auc_score(y, s)), "aupr": float(average_precision_score(y, s)),
@@ -179,6 +182,8 @@ def save_figure(fig: Figure, path_stem: str | Path, formats: Sequence[str] = ("p
 # %% ../nbs/05_evaluate.ipynb #c032
 def plot_roc_pr(curves: Sequence[tuple[Any, Any]] | Mapping[str, tuple[Any, Any]], title: str | None = None) -> Figure:
     "ROC (left) and precision-recall (right) curves of one class: one curve per seed plus the mean; legend with AUC ± std."
+    from matplotlib.figure import Figure
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
     items = list(curves.items()) if isinstance(curves, Mapping) else [(f"seed {i}", c) for i, c in enumerate(curves)]
     if not items: raise ConfigError("plot_roc_pr needs at least one (labels, scores) pair")
     fig = Figure(figsize=(9, 4), layout="constrained")
@@ -207,6 +212,8 @@ def plot_roc_pr(curves: Sequence[tuple[Any, Any]] | Mapping[str, tuple[Any, Any]
 # %% ../nbs/05_evaluate.ipynb #c036
 def plot_score_histogram(labels: Any, scores: Any, title: str | None = None, bins: int = 50) -> Figure:
     "Histograms (densities) of the anomaly scores of normal and anomalous samples, on shared bins; AUROC in the title."
+    from matplotlib.figure import Figure
+    from sklearn.metrics import roc_auc_score
     y, s = _check_labels_scores(labels, scores)
     fig = Figure(figsize=(5, 3.5), layout="constrained")
     ax = fig.subplots()
@@ -236,6 +243,7 @@ def _select_images(images: Any, idx: np.ndarray, n: int) -> np.ndarray:
 
 def plot_extreme_images(images: Any, scores: Any, labels: Any = None, k: int = 16, title: str | None = None, ncols: int = 8) -> Figure:
     "Grid of the k most normal (lowest score) and k most anomalous (highest score) images, titled with score and true label (if known)."
+    from matplotlib.figure import Figure
     if labels is None: y, s = None, _to_numpy(scores, "scores").astype(np.float64).ravel()
     else: y, s = _check_labels_scores(labels, scores)
     k = max(1, min(int(k), len(s)))
@@ -262,6 +270,8 @@ def plot_extreme_images(images: Any, scores: Any, labels: Any = None, k: int = 1
 def plot_curve_with_band(x: Any, mean: Any, std: Any, label: str, ax: Any = None, log2: bool = True,
                          xlabel: str = "number of OE images", ylabel: str = "mean AUROC") -> Figure:
     "Plot `mean` against `x` with a ±`std` band (log2 x-axis by default); `ax` adds to existing axes. Returns the figure."
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
     x, mean, std = (_to_numpy(v, n).astype(np.float64).reshape(-1) for v, n in ((x, "x"), (mean, "mean"), (std, "std")))
     if not len(x) == len(mean) == len(std): raise ConfigError(f"x, mean and std differ in length ({len(x)}, {len(mean)}, {len(std)})")
     if log2 and (x <= 0).any(): raise ConfigError("a log2 x-axis needs x > 0: drop the 0-shot point (draw it with ax.axhline) or pass log2=False")
