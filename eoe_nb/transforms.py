@@ -16,14 +16,22 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as TF
-import torchvision.transforms as T
 from PIL import Image
+
+class _LazyModule:
+    "A module imported on first attribute access (torchvision takes seconds to import; only the per-image pipelines need it)."
+    def __init__(self, name: str): self._name = name
+    def __getattr__(self, attr: str):
+        import importlib
+        return getattr(importlib.import_module(self._name), attr)
+
+T = _LazyModule("torchvision.transforms")
 
 from .core import ConfigError, atomic_torch_save, atomic_write_json, sha256_tensor
 from .data import ImageSet, files_fingerprint, write_cache
 
 # %% auto #0
-__all__ = ['JITTER', 'CLIP_MEAN', 'CLIP_STD', 'TRANSFORM_PIPELINES', 'HUE_TABLES_FILE', 'STATS_CACHE_FILE', 'Resize',
+__all__ = ['T', 'JITTER', 'CLIP_MEAN', 'CLIP_STD', 'TRANSFORM_PIPELINES', 'HUE_TABLES_FILE', 'STATS_CACHE_FILE', 'Resize',
            'CenterCrop', 'RandomCrop', 'HorizontalFlip', 'ColorJitter', 'Grayscale', 'ConvertRGB', 'ClipResize',
            'TransformPipeline', 'get_pipeline', 'gray_l', 'pil_blend', 'adjust_brightness', 'adjust_contrast',
            'adjust_saturation', 'pil_rgb_to_hsv', 'pil_hsv_to_rgb', 'hue_tables_path', 'adjust_hue', 'draw_params',
@@ -31,7 +39,7 @@ __all__ = ['JITTER', 'CLIP_MEAN', 'CLIP_STD', 'TRANSFORM_PIPELINES', 'HUE_TABLES
            'compute_normalization_stats', 'normalization_stats', 'PILPipeline', 'ADTransform', 'get_transforms']
 
 # %% ../nbs/01c_transforms.ipynb #c005
-_INTERP = {"bilinear": T.InterpolationMode.BILINEAR, "bicubic": T.InterpolationMode.BICUBIC}
+def _interp(name: str): return getattr(T.InterpolationMode, name.upper())   # "bilinear", "bicubic"
 
 @dataclass(frozen=True)
 class Resize:
@@ -39,7 +47,7 @@ class Resize:
     size: int | tuple[int, int]
     interpolation: str = "bilinear"
     random = False
-    def torchvision(self): return T.Resize(self.size, interpolation=_INTERP[self.interpolation])
+    def torchvision(self): return T.Resize(self.size, interpolation=_interp(self.interpolation))
     def out_size(self, h: int, w: int) -> tuple[int, int]:
         if not isinstance(self.size, int): return tuple(self.size)
         short, long = min(h, w), max(h, w)
@@ -94,7 +102,7 @@ class ClipResize:
     "The PIL part of CLIP's preprocessing: Resize(size, bicubic) -> CenterCrop(size) -> RGB."
     size: int = 224
     random = False
-    def torchvision(self): return T.Compose([T.Resize(self.size, interpolation=_INTERP["bicubic"]), T.CenterCrop(self.size), ConvertRGB()])
+    def torchvision(self): return T.Compose([T.Resize(self.size, interpolation=_interp("bicubic")), T.CenterCrop(self.size), ConvertRGB()])
 
 JITTER = ColorJitter(0.01, 0.01, 0.01, 0.01)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
