@@ -14,11 +14,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING: from matplotlib.figure import Figure   # matplotlib loads where a figure is drawn
 
 import eoe_nb
 from .core import ConfigError, EOEError, RunConfig, atomic_write_json, atomic_write_text, git_commit, resolve_data_root
@@ -205,6 +206,7 @@ def results_table(rows: Sequence[ItemRow], numbers: pd.DataFrame | None = None, 
 # %% ../nbs/08_figures.ipynb #c010
 def plot_table_rows(rows: Sequence[ItemRow], title: str = "", numbers: pd.DataFrame | None = None) -> Figure | None:
     "Per data set: reproduced mean AUROC ± std (dots) and the published value (crosses) of each method; None if nothing ran."
+    from matplotlib.figure import Figure
     done = [r for r in rows if r.mean is not None]
     if not done: return None
     numbers = _numbers(numbers)
@@ -228,6 +230,7 @@ def plot_table_rows(rows: Sequence[ItemRow], title: str = "", numbers: pd.DataFr
 # %% ../nbs/08_figures.ipynb #c010a
 def plot_fewshot(rows: Sequence[ItemRow], title: str = "") -> Figure | None:
     "Mean AUROC against #OE images (log2 axis, ± std band), one curve per method, per data set; None if nothing ran."
+    from matplotlib.figure import Figure
     done = [r for r in rows if r.mean is not None]
     if not done: return None
     datasets = list(dict.fromkeys(r.dataset for r in done))
