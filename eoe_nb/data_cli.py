@@ -19,7 +19,7 @@ from .data import DATASETS, DatasetInfo, ImageSet, dataset_info, is_image_name, 
 import eoe_nb.datasets  # noqa: F401  (registers MNIST, ImageNet, MVTec, CUB, DTD, the OE sets, ...: `eoe-data list` shows them all)
 
 # %% auto #0
-__all__ = ['split_counts', 'unreadable_files', 'eoe_data_main', 'eoe_data_cli']
+__all__ = ['split_counts', 'unreadable_files', 'unreadable_images', 'eoe_data_main', 'eoe_data_cli']
 
 # %% ../nbs/01d_data_cli.ipynb #c006
 def split_counts(s: ImageSet) -> dict[str, int]:
@@ -35,6 +35,16 @@ def unreadable_files(files: Sequence[str | Path], channels: int = 3) -> list[str
     for f in files:
         try: load_image(f, channels)
         except DataMissingError as e: bad.append(f"{f}: {' '.join(str(e.__cause__ or e).split())}")
+    return bad
+
+def unreadable_images(s: ImageSet) -> list[str]:
+    "`path: reason` for each image of a file-backed set that cannot be read (reads every image: slow for large sets)."
+    bad = []
+    for i in range(0 if s.in_memory else len(s)):
+        try: s.pil(i)
+        except DataMissingError as e:
+            m = re.match(r"cannot read image (.+?): (.*?)\. The file is missing", " ".join(str(e).split()))
+            bad.append(f"{m.group(1)}: {m.group(2)}" if m else str(e))
     return bad
 
 def _split_files(root: Path, broken: Path, split: str) -> list[Path]:
@@ -73,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", parents=[common], help="count the images per split and class")
     c.add_argument("name"); c.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     c.add_argument("--download", action="store_true", help="download the data set if it is missing (where possible)")
+    c.add_argument("--verify", action="store_true", help="also read every image of a set read from disk (slow for large sets)")
     dl = sub.add_parser("download", parents=[common], help="download a data set (where possible)")
     dl.add_argument("name")
     return p
@@ -93,6 +104,9 @@ def eoe_data_main(argv: Sequence[str] | None = None) -> int:
         for split in info.splits: print(f"{info.name} {split}: {len(load_split(info.name, split, root))} images under {root}")
         return 0
     loaded = {split: _load_or_list_broken(info, split, root, args.download) for split in info.splits}
+    if args.verify:
+        for s, bad in loaded.values():
+            if s is not None: bad.extend(unreadable_images(s))
     broken = [b for _, bad in loaded.values() for b in bad]
     for b in broken: print(f"unreadable: {b}", file=sys.stderr)
     if broken:

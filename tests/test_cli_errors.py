@@ -53,6 +53,19 @@ def test_data_check_lists_every_unreadable_file(tmp_path):
                          "or remove them from the folder, and check again")
 
 
+def test_data_check_verify_reads_sets_on_disk(tmp_path):
+    "MVTec-AD is read from disk: `check --verify` opens every image and lists the broken ones."
+    from eoe_nb.datasets import MVTEC_CLASSES
+    from eoe_nb.testing import write_fake_mvtec
+    base = write_fake_mvtec(tmp_path, MVTEC_CLASSES)
+    bad = [sorted((base / "bottle" / "train").rglob("*.png"))[0], sorted((base / "zipper" / "test").rglob("*.png"))[0]]
+    for f in bad: f.write_bytes(b"broken")
+    r = run("eoe-data", "check", "mvtec", "--verify", "--data-root", str(tmp_path))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = r.stderr.splitlines()
+    assert sorted(l.split(": ")[1] for l in lines[:-1]) == sorted(map(str, bad)) and lines[-1].startswith("error: 2 unreadable image file(s) in mvtec")
+
+
 def test_caches_readable_by_others(tmp_path):
     root = fake_cifar(tmp_path)
     r = run("eoe-data", "check", "cifar10", "--data-root", str(root), umask=0o022)
