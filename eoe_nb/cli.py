@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from .models import MODELS
 from .objectives import OBJECTIVES
 from .presets import PRESETS, resolve_config
 from .evaluate import aggregate_runs
-from .runner import run_configuration
+from .runner import default_classes, run_configuration
 
 # %% auto #0
 __all__ = ['parse_objective_args', 'config_from_args', 'eoe_train_main', 'eoe_train_cli']
@@ -63,13 +65,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--test-limit", type=int, help="not official: at most this many test images (small trials)")
     p.add_argument("--workers", type=int); p.add_argument("--device"); p.add_argument("--data-root")
     p.add_argument("--out", required=True, help="results folder (rerun with the same folder to resume)")
+    p.add_argument("--wait", action="store_true", help="wait for another command that holds the folder, instead of failing")
+    p.add_argument("--overwrite", action="store_true", help="delete the folder's results first and start over")
     p.add_argument("--no-plots", dest="plots", action="store_false")
     p.add_argument("--quiet", action="store_true")
     return p
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     "The resolved RunConfig given by parsed `eoe-train` flags (flags not given: the preset's values)."
-    fields = {k: v for k, v in vars(args).items() if k not in ("out", "plots", "quiet", "objective_arg") and v is not None}
+    fields = {k: v for k, v in vars(args).items() if k not in ("out", "plots", "quiet", "objective_arg", "wait", "overwrite") and v is not None}
     return resolve_config(RunConfig.from_dict({**fields, "objective_args": parse_objective_args(args.objective_arg)}))
 
 # %% ../nbs/05c_cli.ipynb #c009
@@ -81,6 +85,8 @@ def _print_summary(df: pd.DataFrame, out: str) -> None:
     print(f"mean AUROC over {agg['n_classes']} class(es): {100 * agg['mean']:.2f} +- {100 * agg['std']:.2f}  "
           f"(median {df['seconds_per_epoch'].median():.1f} s per epoch); results in {out}")
 
+def _terminate(signum, frame): raise KeyboardInterrupt
+
 def eoe_train_main(argv: list[str] | None = None) -> int:
     "Entry point of `eoe-train` (returns the exit status)."
     args = _parser().parse_args(argv)
@@ -91,7 +97,13 @@ def eoe_train_main(argv: list[str] | None = None) -> int:
     p = PRESETS[cfg.preset]
     print(f"preset {p.name} ({p.runner}): {cfg.dataset}, {cfg.objective} {cfg.objective_args or ''}, {cfg.model}, "
           f"OE {cfg.oe}, {cfg.epochs} epochs, lr {cfg.lr}, batch {cfg.batch_size}, transform {cfg.transform}")
-    df = run_configuration(cfg, Path(args.out), progress=not args.quiet, plots=args.plots)
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _terminate) if main_thread else None   # SIGTERM ends as SIGINT does: finished runs kept,
+    try: df = run_configuration(cfg, Path(args.out), progress=not args.quiet, plots=args.plots,   # runs.csv and summary.json written
+                                wait=args.wait, overwrite=args.overwrite)
+    finally:
+        if main_thread: signal.signal(signal.SIGTERM, old)
+    df = df[df["normal_class"].isin(default_classes(cfg)) & df["seed"].isin(cfg.seeds)]   # the classes x seeds of this command
     if df["auroc"].notna().any(): _print_summary(df.dropna(subset=["auroc"]), args.out)
     elif len(df): print(f"trained {len(df)} run(s) of a data set without a test split; the models are in "
                         f"{args.out}/runs/*/checkpoint.pt: score images with eoe-score")

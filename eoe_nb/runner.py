@@ -5,10 +5,14 @@
 # %% ../nbs/05b_runner.ipynb #c002
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
+import fcntl
 import io
 import json
+import os
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,10 +23,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .core import (RESULT_INVARIANT_FIELDS, ConfigError, RunConfig, atomic_write_bytes, atomic_write_json, atomic_write_text,
+from .core import (RESULT_INVARIANT_FIELDS, ConfigError, EOEError, RunConfig, atomic_write_bytes, atomic_write_json, atomic_write_text,
                          config_fingerprint, run_id, run_manifest)
 from .data import pil_to_uint8
-from .ad_data import parse_dataset_spec
+from .ad_data import ADDataSpec, make_ad_data, parse_dataset_spec
 from .objectives import is_zero_shot
 from .train import FeatureCache
 from .run import RunOutput, train_and_score
@@ -30,8 +34,10 @@ from .presets import resolve_config
 from .evaluate import (evaluate_scores, plot_extreme_images, plot_roc_pr, plot_score_histogram, save_figure, summarize)
 
 # %% auto #0
-__all__ = ['RUN_COLUMNS', 'RunStatus', 'config_deviations', 'RunResult', 'ResultsStore', 'load_runs', 'default_classes',
-           'prepare_results_folder', 'run_unit', 'run_configuration', 'refresh_summary', 'plot_classes']
+__all__ = ['RUN_COLUMNS', 'RunStatus', 'config_deviations', 'RunResult', 'ResultsStore', 'load_runs', 'FolderBusyError',
+           'folder_lock', 'check_output_folder', 'remove_stale_temporaries', 'data_identity', 'check_folder_data',
+           'default_classes', 'check_folder_config', 'prepare_results_folder', 'clear_results_folder', 'run_unit',
+           'run_configuration', 'refresh_summary', 'plot_classes']
 
 # %% ../nbs/05b_runner.ipynb #c005
 class RunStatus(str, enum.Enum):
@@ -134,12 +140,84 @@ def load_runs(path: str | Path) -> pd.DataFrame:
     if path.is_dir(): return ResultsStore(path).table()
     return pd.read_csv(path)
 
+# %% ../nbs/05b_runner.ipynb #c010a
+class FolderBusyError(EOEError):
+    "A results folder, or one run of it, is in use by another process."
+
+_HELD: dict[str, bool] = {}          # lock files this process holds -> exclusive
+
+def _lock_pid(path: Path) -> str:
+    try: return path.read_text().strip() or "?"
+    except OSError: return "?"
+
+@contextlib.contextmanager
+def folder_lock(path: str | Path, exclusive: bool = True, wait: bool = False, what: str | None = None):
+    "Hold an OS-level lock (`fcntl.flock`) on the lock file `path`; the OS frees it when the process dies (SIGKILL too)."
+    path = Path(path); key = str(path.absolute())
+    if key in _HELD: yield path; return              # this process holds it already (run_configuration -> run_unit)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try: fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise FolderBusyError(f"{what or path.parent} is in use by process {_lock_pid(path)} (lock file {path}); "
+                                  f"wait until it ends, pass --wait to wait for it, or use another --out") from None
+        os.ftruncate(fd, 0); os.write(fd, f"{os.getpid()}\n".encode())
+        _HELD[key] = exclusive
+        try: yield path
+        finally: del _HELD[key]
+    finally: os.close(fd)                             # closing the file releases the lock
+
+
+# %% ../nbs/05b_runner.ipynb #c010e
+def check_output_folder(out: str | Path) -> Path:
+    "Refuse an output folder that is a file, lies under a file or cannot be created or written, before anything is written."
+    root = Path(out)
+    if root.exists() and not root.is_dir(): raise ConfigError(f"--out {root} is a file, not a folder; pass a folder path")
+    p = root
+    while not p.exists() and p != p.parent: p = p.parent
+    if not p.is_dir(): raise ConfigError(f"--out {root} cannot be created: {p} is a file; pass a folder path elsewhere")
+    if not os.access(p, os.W_OK | os.X_OK): raise ConfigError(f"--out {root} is not writable ({p} is read-only); pass a writable folder")
+    try: root.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise ConfigError(f"--out {root} cannot be created ({e.strerror}); pass a writable folder") from None
+    return root
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    "Delete the `.*.tmp` files a killed atomic write left in `folder` (call it while holding the folder's lock)."
+    stale = [p for p in Path(folder).glob(".*.tmp") if p.is_file()]
+    for p in stale: p.unlink(missing_ok=True)
+    return stale
+
+def _short(v) -> str: return f"{v[:12]}..." if isinstance(v, str) and len(v) == 64 else repr(v)
+
+def data_identity(data_source: dict) -> dict[str, str]:
+    "What identifies a run's data in its manifest: the train / test split checksums (else sources) and the OE pool's."
+    out = {}
+    for k in ("train", "test"):
+        s = data_source.get(k) or {}
+        if s.get("checksum") or s.get("source"): out[f"{k} checksum" if s.get("checksum") else f"{k} source"] = s.get("checksum") or s.get("source")
+    oe = data_source.get("oe") or {}
+    if oe.get("pool_checksum") or oe.get("source"): out["OE checksum" if oe.get("pool_checksum") else "OE source"] = oe.get("pool_checksum") or oe.get("source")
+    return out
+
+def check_folder_data(root: str | Path, data_source: dict) -> None:
+    "Refuse data that differ from the data the folder's finished runs were made with (the difference named)."
+    new = data_identity(data_source)
+    for m in sorted((Path(root) / "runs").glob("*/manifest.json")):
+        if not (m.parent / "result.json").exists(): continue
+        old = data_identity(json.loads(m.read_text()).get("data_source") or {})
+        diff = [f"{k} recorded {_short(old[k])}, found {_short(new[k])}" for k in old if k in new and old[k] != new[k]]
+        if diff: raise ConfigError(f"{root} holds runs made with other data ({'; '.join(diff)}; run {m.parent.name}): pass the "
+                                   f"data they were made with (--data-root), --overwrite to start the folder over, or another --out")
+
+
 # %% ../nbs/05b_runner.ipynb #c011
 def default_classes(cfg: RunConfig) -> list[int]:
     "The classes of the data set (or of its class subset) when `cfg.classes` is None."
     return list(cfg.classes) if cfg.classes is not None else parse_dataset_spec(cfg.dataset).universe()
 
-def _check_config(root: Path, cfg: RunConfig) -> None:
+def check_folder_config(root: Path, cfg: RunConfig) -> None:
+    "Refuse a folder whose config.json holds another configuration (the differences named)."
     path = root / "config.json"
     if path.exists():
         old = json.loads(path.read_text())
@@ -147,15 +225,25 @@ def _check_config(root: Path, cfg: RunConfig) -> None:
             diff = {k: (old["config"].get(k), v) for k, v in cfg.to_dict().items()
                     if k not in RESULT_INVARIANT_FIELDS and old["config"].get(k) != v}
             raise ConfigError(f"{root} holds results of another configuration (differences, old -> new: {diff}); "
-                              f"use another --out folder or delete {root}")
-    atomic_write_json(path, {"fingerprint": config_fingerprint(cfg), "config": cfg.to_dict()})
+                              f"use another --out folder, or --overwrite to start {root} over")
 
-def prepare_results_folder(cfg: RunConfig, out: str | Path) -> ResultsStore:
+def _write_config(root: Path, cfg: RunConfig) -> None:
+    if not (root / "config.json").exists(): atomic_write_json(root / "config.json", {"fingerprint": config_fingerprint(cfg), "config": cfg.to_dict()})
+
+def prepare_results_folder(cfg: RunConfig, out: str | Path, write: bool = True) -> ResultsStore:
     "Create (or reopen) the results folder of the resolved `cfg`; refuses a folder that holds another configuration's results."
     cfg = resolve_config(cfg)
-    root = Path(out); root.mkdir(parents=True, exist_ok=True)
-    _check_config(root, cfg)
+    root = check_output_folder(out)
+    check_folder_config(root, cfg)
+    if write: _write_config(root, cfg)
     return ResultsStore(root)
+
+def clear_results_folder(root: Path) -> None:
+    "Delete everything in a results folder but its lock file (`--overwrite`; call it while holding the lock)."
+    for p in root.iterdir():
+        if p.name == ".lock": continue
+        if p.is_dir() and not p.is_symlink(): shutil.rmtree(p)
+        else: p.unlink()
 
 def _feature_cache(cfg: RunConfig, store: ResultsStore, cache: FeatureCache | None) -> FeatureCache | None:
     "Frozen-model features are cached in the folder (shared by the classes and modes that run there)."
@@ -163,40 +251,54 @@ def _feature_cache(cfg: RunConfig, store: ResultsStore, cache: FeatureCache | No
 
 # %% ../nbs/05b_runner.ipynb #c013
 def run_unit(cfg: RunConfig, normal_class: int, seed: int, out: str | Path, progress: bool = True, plots: bool = True,
-             feature_cache: FeatureCache | None = None) -> RunResult:
+             feature_cache: FeatureCache | None = None, wait: bool = False) -> RunResult:
     "Run one (class, seed) of `cfg` into the results folder `out` unless it is finished; returns its result row."
     cfg = resolve_config(cfg)
-    store = prepare_results_folder(cfg, out)
+    store = prepare_results_folder(cfg, out, write=False)
     rid = run_id(normal_class, seed)
-    if store.is_finished(rid): return store.result(rid)
-    result = train_and_score(cfg, normal_class, seed, run_dir=store.run_dir(rid), feature_cache=_feature_cache(cfg, store, feature_cache),
-                             progress=progress, keep_run=plots)
-    metrics = evaluate_scores(result.labels, result.scores) if len(result.labels) else dict(auroc=None, ap=None, fpr95=None)
-    row = RunResult.of(cfg, normal_class, seed, result, metrics)
-    manifest = run_manifest(cfg, seed=seed, data_source=result.data, normal_class=int(normal_class), run_id=rid,
-                            epoch_seconds=result.epoch_seconds, losses=result.losses, normalization=result.stats,
-                            deviations=row.deviations)
-    store.write_run(row, dict(scores=result.scores, labels=result.labels, test_targets=result.test_targets), manifest)
+    with folder_lock(store.root / ".lock", exclusive=False, wait=wait), \
+         folder_lock(store.run_dir(rid) / ".lock", wait=wait, what=f"run {rid} of {store.root}"):
+        if store.is_finished(rid): return store.result(rid)
+        remove_stale_temporaries(store.run_dir(rid))
+        result = train_and_score(cfg, normal_class, seed, run_dir=store.run_dir(rid), feature_cache=_feature_cache(cfg, store, feature_cache),
+                                 progress=progress, keep_run=plots)
+        check_folder_data(store.root, result.data)
+        metrics = evaluate_scores(result.labels, result.scores) if len(result.labels) else dict(auroc=None, ap=None, fpr95=None)
+        row = RunResult.of(cfg, normal_class, seed, result, metrics)
+        manifest = run_manifest(cfg, seed=seed, data_source=result.data, normal_class=int(normal_class), run_id=rid,
+                                epoch_seconds=result.epoch_seconds, losses=result.losses, normalization=result.stats,
+                                deviations=row.deviations)
+        _write_config(store.root, cfg)
+        store.write_run(row, dict(scores=result.scores, labels=result.labels, test_targets=result.test_targets), manifest)
     if plots and result.run is not None and len(result.labels): _plot_run(store.root, normal_class, seed, result)
     if progress: tqdm.write(f"class {normal_class} seed {seed}: " + ("trained (no test split)" if row.auroc is None else
                             f"AUROC {100 * row.auroc:.2f}  AP {100 * row.ap:.2f}") + f"  ({row.seconds_per_epoch:.1f} s/epoch)")
     return row
 
 def run_configuration(cfg: RunConfig, out: str | Path, progress: bool = True, plots: bool = True,
-                      feature_cache: FeatureCache | None = None) -> pd.DataFrame:
-    "Run `cfg` over its classes x seeds into `out`, skipping finished runs; returns the table of all finished runs."
+                      feature_cache: FeatureCache | None = None, wait: bool = False, overwrite: bool = False) -> pd.DataFrame:
+    "Run `cfg` over its classes x seeds into `out` (one owner: the folder is locked), skipping finished runs; returns the table of all finished runs."
     cfg = resolve_config(cfg)
-    store = prepare_results_folder(cfg, out)
-    classes, seeds = default_classes(cfg), list(cfg.seeds)
-    feature_cache = _feature_cache(cfg, store, feature_cache)
-    todo = [(c, s) for c in classes for s in seeds if not store.is_finished(run_id(c, s))]
-    if progress and len(todo) < len(classes) * len(seeds):
-        tqdm.write(f"{store.root}: {len(classes) * len(seeds) - len(todo)} finished run(s) kept, {len(todo)} to run")
-    for c, s in tqdm(todo, desc=f"{cfg.objective} {cfg.dataset} {cfg.mode}", disable=not progress):
-        run_unit(cfg, c, s, store.root, progress=progress, plots=plots and s == seeds[0], feature_cache=feature_cache)
-        refresh_summary(store, cfg)
-    df = refresh_summary(store, cfg)
-    if plots: plot_classes(store, classes, seeds)
+    root = check_output_folder(out)
+    with folder_lock(root / ".lock", wait=wait):
+        if overwrite: clear_results_folder(root)
+        for d in [root, *(root / "runs").glob("*/")]: remove_stale_temporaries(d)
+        store = prepare_results_folder(cfg, root, write=False)
+        classes, seeds = default_classes(cfg), list(cfg.seeds)
+        todo = [(c, s) for c in classes for s in seeds if not store.is_finished(run_id(c, s))]
+        if todo:        # the data of the first run load (or fail) before config.json is written; on resume they are compared
+            check_folder_data(root, make_ad_data(ADDataSpec.from_config(cfg), *todo[0]).describe())
+            _write_config(root, cfg)
+        feature_cache = _feature_cache(cfg, store, feature_cache)
+        if progress and len(todo) < len(classes) * len(seeds):
+            tqdm.write(f"{store.root}: {len(classes) * len(seeds) - len(todo)} finished run(s) kept, {len(todo)} to run")
+        try:
+            for c, s in tqdm(todo, desc=f"{cfg.objective} {cfg.dataset} {cfg.mode}", disable=not progress):
+                run_unit(cfg, c, s, store.root, progress=progress, plots=plots and s == seeds[0], feature_cache=feature_cache)
+                refresh_summary(store, cfg)
+        finally:        # an interrupted command (SIGINT, an error) still leaves runs.csv and summary.json of the finished runs
+            df = refresh_summary(store, cfg)
+        if plots: plot_classes(store, classes, seeds)
     return df
 
 def refresh_summary(store: ResultsStore, cfg: RunConfig) -> pd.DataFrame:
