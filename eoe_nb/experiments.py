@@ -382,12 +382,13 @@ def _failure_message(exp: Experiment, failures: list[dict], n_units: int, path: 
 
 def _refresh_configuration_folders(exp: Experiment, out: str | Path, plots: bool) -> None:
     "Rewrite runs.csv, summary.json and manifest.json of each configuration folder, as eoe-train does (runner only)."
-    from eoe_nb.runner import ResultsStore, plot_classes, refresh_summary
+    from eoe_nb.runner import ResultsStore, folder_lock, plot_classes, refresh_summary
     for _, cfg, slug in exp.settings():
         store = ResultsStore(exp.root(out) / slug)
         if not (store.root / "runs").is_dir(): continue
-        refresh_summary(store, cfg)
-        if plots: plot_classes(store, unit_classes(cfg), cfg.seeds)
+        with folder_lock(store.root / ".lock", exclusive=False, wait=True):   # shared with other experiments, not with eoe-train
+            refresh_summary(store, cfg)
+            if plots: plot_classes(store, unit_classes(cfg), cfg.seeds)
 
 EXECUTOR_FNS: dict[str, Callable[[list[Unit], ExecutorOptions], Iterator[tuple[Unit, dict]]]] = {
     "inprocess": _run_inprocess, "pool": _run_pool, "slurm": _run_slurm}
@@ -400,9 +401,11 @@ def run_experiment(exp: Experiment, out: str | Path, executor: str = "inprocess"
     if slurm is not None and executor != "slurm": raise ConfigError(f"slurm parameters given, but executor={executor!r}: pass executor='slurm'")
     if max_workers is not None and max_workers < 1: raise ConfigError(f"max_workers must be >= 1, got {max_workers}")
     devices = _check_devices(devices, executor)
-    if unit_fn is None: import eoe_nb.runner             # fail now, once, if the training pipeline cannot be imported
-    units = exp.units(out)
+    units = exp.units(out)                                # every configuration resolved and checked before any file
     root = exp.root(out)
+    if unit_fn is None:                                   # fail now, once, if the training pipeline cannot be imported
+        from eoe_nb.runner import check_output_folder
+        check_output_folder(root)                         # a file, under a file, read-only: one-line errors
     write_experiment_manifest(exp, out, n_units=len(units))
     todo = [u for u in units if not u.is_finished()]
     if progress: tqdm.write(f"experiment {exp.name}: {len(exp.settings())} configuration(s), {len(units)} unit(s), "

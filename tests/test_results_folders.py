@@ -180,6 +180,17 @@ def test_case7_sigint_writes_summary(data, tmp_path):
     assert len(pd.read_csv(out / "runs.csv")) == 1 and (out / "summary.json").exists()
 
 
+def test_pool_processes_share_a_configuration_folder(data, tmp_path):
+    from eoe_nb.experiments import Experiment, run_experiment
+    base = dict(dataset="cifar10[0-1]", oe="cifar10[2-3]", objective="hsc", model="cnn32", epochs=1, milestones=[], batch_size=8,
+                seeds=[0], workers=0, device="cpu", data_root=str(data))
+    df = run_experiment(Experiment("pool", base, {"lr": [0.001]}), tmp_path, executor="pool", max_workers=2, progress=False)
+    assert len(df) == 2                                     # two processes, one configuration folder, one lock per run
+    folder = next((tmp_path / "pool").glob("*/runs")).parent
+    assert (folder / "runs" / "cls0_seed0" / ".lock").exists() and (folder / "runs" / "cls1_seed0" / ".lock").exists()
+    assert len(pd.read_csv(folder / "runs.csv")) == 2
+
+
 @pytest.mark.slow
 def test_fault_loop():
     t0 = time.time()
