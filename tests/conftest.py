@@ -38,3 +38,7 @@ def fake_mnist_root(tmp_path_factory) -> Path:
     write_fake_mnist_raw(root, "mnist", n_train=20, n_test=6)
     write_fake_mnist_raw(root, "emnist", n_train=2, n_test=1)
     return root
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a long test that CI still runs (e.g. the fault loop of tests/fault_loop.py)")
