@@ -198,3 +198,20 @@ def test_fault_loop():
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "results identical" in r.stdout
     assert time.time() - t0 < 120
+
+
+def test_case4_result_files_follow_the_umask(data, tmp_path):
+    out = tmp_path / "perm"
+    r = subprocess.run([str(BIN / "eoe-train"), *T(data, out)], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, HF_HUB_OFFLINE="1"), preexec_fn=lambda: os.umask(0o022))
+    assert r.returncode == 0, r.stderr[-2000:]
+    files = [out / "config.json", out / "runs.csv", out / "summary.json", out / "runs" / "cls0_seed0" / "result.json",
+             out / "runs" / "cls0_seed0" / "scores.npz", out / "runs" / "cls0_seed0" / "manifest.json"]
+    assert {f.name: oct(f.stat().st_mode & 0o777) for f in files} == {f.name: "0o644" for f in files}
+
+
+def test_case8_cli_imports_no_heavy_plotting_or_clip_libraries():
+    code = ("import sys, eoe_nb.cli; heavy = [m for m in ('matplotlib', 'sklearn', 'open_clip', 'papermill', 'scipy') "
+            "if m in sys.modules]; print(heavy)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", (r.stdout, r.stderr[-2000:])
