@@ -18,7 +18,8 @@ import torch
 
 from eoe_nb.core import RunConfig, resolve_data_root
 from eoe_nb.data import DatasetInfo, ImageSet, dataset_info, register_dataset
-from eoe_nb.run import build_run
+from eoe_nb.objectives import objective_class
+from eoe_nb.run import build_run, prepare_objective
 from eoe_nb.train import train_epochs
 
 
@@ -29,13 +30,15 @@ def _random_set(split, data_root=None, download=False, n=10000):
 
 
 def benchmark_config(args) -> tuple[RunConfig, str]:
+    no_oe = objective_class(args.objective).oe_use == "forbidden"          # Deep SVDD trains without OE
     base = dict(objective=args.objective, epochs=args.epochs, milestones=[], seeds=[0], classes=[0], workers=0,
-                device=args.device, amp=args.amp, data_root=args.data_root, oe_size=5000)
+                device=args.device, amp=args.amp, data_root=args.data_root,
+                oe_size=None if no_oe else 5000)
     if dataset_info("cifar10").present(resolve_data_root(args.data_root)):
-        return RunConfig(dataset="cifar10[0-4]", oe="cifar10[5-9]", **base), "real CIFAR-10 (class 0 vs OE cifar10[5-9], 5000 images)"
+        return RunConfig(dataset="cifar10[0-4]", oe="none" if no_oe else "cifar10[5-9]", **base), "real CIFAR-10 (class 0 of cifar10[0-4])"
     register_dataset(DatasetInfo("benchmark-random", ("a", "b"), 3, 32, True, lambda root, split, dl: _random_set(split),
                                  lambda root: True, "generated", preset="cifar10"))
-    return RunConfig(dataset="benchmark-random[0]", oe="benchmark-random[1]", **base), "random uint8 images"
+    return RunConfig(dataset="benchmark-random[0]", oe="none" if no_oe else "benchmark-random[1]", **base), "random uint8 images"
 
 
 def main():
@@ -48,7 +51,7 @@ def main():
     args = p.parse_args()
     cfg, source = benchmark_config(args)
     run = build_run(cfg, 0, 0)
-    if args.objective == "dsvdd": run.objective.prepare(run.model, run.setup.batches, run.device)
+    prepare_objective(run)                        # e.g. the Deep SVDD centre, as train_run does
     batches, times, data = run.setup.batches, [], []
 
     class Timed:                                  # the same batches, with the time spent waiting for each one
@@ -70,7 +73,7 @@ def main():
         print(f"epoch {epoch}: {times[-1]:.2f} s (loss {loss:.4f}; data path {data[-1]:.2f} s)", flush=True)
         data.append(0.0); t0[0] = time.perf_counter()
     train_epochs(run.setup, on_epoch_end=on_epoch_end, progress=False)
-    print(f"data: {source}; {len(run.ad.train)} normal + {0 if run.ad.oe is None else len(run.ad.oe)} OE images, batch {run.cfg.batch_size} + {run.cfg.batch_size}")
+    print(f"data: {source}; {len(run.ad.train)} normal + {0 if run.ad.oe is None else len(run.ad.oe)} OE images, batch {run.cfg.batch_size}" + ("" if run.ad.oe is None else f" + {run.cfg.batch_size} OE"))
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"device {run.device}, amp {run.cfg.amp}")
     print(f"median seconds per epoch: {statistics.median(times):.2f} (data path {statistics.median(data[:-1]):.2f}); "

@@ -27,8 +27,9 @@ from .train import (Checkpoint, FeatureCache, NonFiniteError, TrainSetup, build_
 from .presets import resolve_config
 
 # %% auto #0
-__all__ = ['build_objective', 'build_run_model', 'run_stats', 'run_transforms', 'Run', 'train_seed_for', 'build_run', 'train_run',
-           'Detector', 'feature_key', 'score_images', 'RunOutput', 'train_and_score', 'load_detector']
+__all__ = ['build_objective', 'build_run_model', 'run_stats', 'run_transforms', 'Run', 'train_seed_for', 'build_run',
+           'prepare_objective', 'train_run', 'Detector', 'feature_key', 'score_images', 'RunOutput', 'train_and_score',
+           'load_detector']
 
 # %% ../nbs/04b_run.ipynb #c005
 def build_objective(cfg: RunConfig, ad: ADData) -> Objective:
@@ -106,7 +107,8 @@ def build_run(cfg: RunConfig, normal_class: int, seed: int, attempt: int = 0) ->
     return Run(cfg, int(normal_class), int(seed), attempt, ad, setup, stats, train_tf, test_tf, train_seed)
 
 # %% ../nbs/04b_run.ipynb #c009
-def _prepare(run: Run) -> None:
+def prepare_objective(run: Run) -> None:
+    "Run the objective's `prepare` on the normal training images (un-normalised when it declares `prepare_on_raw_inputs`)."
     tf = run.train_tf.without_normalisation() if run.objective.prepare_on_raw_inputs else run.train_tf
     batches = BalancedBatches(run.ad.train, None, run.cfg.batch_size, tf, run.device, seed=run.train_seed, workers=run.cfg.workers)
     run.objective.prepare(run.model, batches, run.device)
@@ -124,7 +126,7 @@ def train_run(run: Run, checkpoint: str | Path | None = None, progress: bool = T
     "Train `run` to `cfg.epochs`, resuming from and writing `checkpoint` (a path, or None for no checkpoints); returns `run`."
     checkpoint = None if checkpoint is None else Path(checkpoint)
     start = _resume(run, checkpoint)
-    if start == 0: _prepare(run)
+    if start == 0: prepare_objective(run)
     t0 = [time.perf_counter()]
     def on_epoch_end(epoch: int, loss: float) -> None:
         run.losses.append(loss); run.epoch_seconds.append(time.perf_counter() - t0[0])

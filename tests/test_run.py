@@ -5,7 +5,7 @@ from torch import nn
 
 from eoe_nb.core import RunConfig
 from eoe_nb.models import ModelSpec, register_model
-from eoe_nb.run import _prepare, build_run
+from eoe_nb.run import prepare_objective, build_run
 
 
 class ChannelMeans(nn.Module):
@@ -40,7 +40,7 @@ def hand_center(images_uint8, batch_order, batch_size, normalise=None):
 
 def test_dsvdd_center_on_unnormalised_inputs(fake_data_root):
     run = build_run(svdd_config(fake_data_root), 0, 0)
-    _prepare(run)
+    prepare_objective(run)
     train = run.ad.train
     images = train.images if train.images is not None else torch.stack([torch.from_numpy(np.asarray(train.pil(i))).permute(2, 0, 1) for i in range(len(train))])
     # the centre pass iterates the normal images in the order of the epoch-0 plan of its own BalancedBatches
@@ -50,7 +50,7 @@ def test_dsvdd_center_on_unnormalised_inputs(fake_data_root):
     torch.testing.assert_close(run.objective.center.double(), expected, rtol=0, atol=1e-5)
     # the switch computes it on the normalised inputs instead
     run2 = build_run(svdd_config(fake_data_root, objective_args={"center_inputs": "normalised"}), 0, 0)
-    _prepare(run2)
+    prepare_objective(run2)
     expected2 = hand_center(images, torch.as_tensor(plan), 10, (run2.train_tf.mean.double(), run2.train_tf.std.double()))
     torch.testing.assert_close(run2.objective.center.double(), expected2, rtol=0, atol=1e-5)
     assert not torch.allclose(run.objective.center, run2.objective.center)
