@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PRESET_FIELDS', 'DEFAULT_DATA_ROOT', 'MANIFEST_PACKAGES', 'RESULT_INVARIANT_FIELDS', 'EOEError', 'DataMissingError',
-           'ConfigError', 'Registry', 'RunConfig', 'seed_everything', 'seed_worker', 'get_device', 'resolve_data_root',
-           'current_umask', 'atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json',
-           'atomic_torch_save', 'sha256_tensor', 'git_commit', 'package_versions', 'run_manifest', 'run_id',
-           'config_fingerprint', 'run_cli']
+__all__ = ['PRESET_FIELDS', 'DEFAULT_DATA_ROOT', 'MANIFEST_PACKAGES', 'RESULT_INVARIANT_FIELDS', 'LATER_FIELDS', 'EOEError',
+           'DataMissingError', 'ConfigError', 'Registry', 'RunConfig', 'seed_everything', 'seed_worker', 'get_device',
+           'resolve_data_root', 'current_umask', 'atomic_write', 'atomic_write_bytes', 'atomic_write_text',
+           'atomic_write_json', 'atomic_torch_save', 'sha256_tensor', 'git_commit', 'package_versions', 'run_manifest',
+           'run_id', 'config_fingerprint', 'run_cli']
 
 # %% ../nbs/00_core.ipynb #c005
 class EOEError(Exception):
@@ -98,6 +98,9 @@ class RunConfig:
     weight_reset: bool = True             # official: reset all Conv/Linear/BN parameters before each (class, seed)
     nan_retries: int = 5                  # official: rebuild data and retrain up to 5 times on NaN scores
     amp: bool = False                     # not official: mixed precision on CUDA (bf16 where supported); default fp32
+    precision: str = "fp32"               # "fp32" (official numerics) or "bf16" (autocast; not official, recorded as a deviation)
+    channels_last: bool = False           # not official: channels_last memory format for convolutional models
+    compile: bool = False                 # not official: torch.compile the model
     clip_model: str | None = None         # open_clip model name
     clip_pretrained: str | None = None    # open_clip weights tag, a local checkpoint file, or "none" (random weights)
     clean_class_names: bool = False       # CLIP prompts: official raw names ("american_alligator") or cleaned ones
@@ -105,6 +108,10 @@ class RunConfig:
     imagenet1k_oe_leak: bool = False      # official bug: ImageNet-1k OE keeps the ImageNet-30 test classes
     train_limit: int | None = None        # not official: use at most this many normal training images (seeded subset)
     test_limit: int | None = None         # not official: use at most this many test images (seeded, stratified by label)
+    oe_indices: list[int] | None = None   # explicit OE images: positions in the OE pool (single-outlier search); None: draw oe_size
+    eval_split: str = "test"              # "test" (official) or "validation": held-out normal training images vs OE-pool images never offered as OE
+    filters: list[str] = field(default_factory=list)  # frequency filters on data parts, official syntax "lpf+train_oe" (eoe_nb.filters)
+    filter_magnitude: float = 0.0         # the filters' magnitude (official --magnitude); 0: identity
     workers: int = 2
     device: str = "auto"
     data_root: str | None = None
@@ -252,14 +259,17 @@ def run_manifest(config: Any, seed: int | None = None, data_source: dict | None 
 
 # %% ../nbs/00_core.ipynb #c030
 RESULT_INVARIANT_FIELDS = ("classes", "seeds", "device", "workers", "data_root")
+# fields added after results were first stored: left out of the fingerprint at their default, so older results keep their folders
+LATER_FIELDS = dict(precision="fp32", channels_last=False, compile=False, oe_indices=None, eval_split="test", filters=[],
+                    filter_magnitude=0.0)
 
 def run_id(normal_class: int, seed: int) -> str:
     "The folder name of one run (one normal class and seed)."
     return f"cls{normal_class}_seed{seed}"
 
 def config_fingerprint(cfg: RunConfig, n_digits: int = 16) -> str:
-    "Hex digits of the sha256 of every setting that shapes the numbers (all fields but `RESULT_INVARIANT_FIELDS`)."
-    d = {k: v for k, v in cfg.to_dict().items() if k not in RESULT_INVARIANT_FIELDS}
+    "Hex digits of the sha256 of every setting that shapes the numbers (all fields but `RESULT_INVARIANT_FIELDS`; `LATER_FIELDS` only when set)."
+    d = {k: v for k, v in cfg.to_dict().items() if k not in RESULT_INVARIANT_FIELDS and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:n_digits]
 
 # %% ../nbs/00_core.ipynb #c033

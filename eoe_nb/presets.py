@@ -17,7 +17,8 @@ from .models import model_spec
 from .objectives import is_zero_shot, objective_class
 
 # %% auto #0
-__all__ = ['PRESETS', 'RunnerPreset', 'register_preset', 'get_preset', 'preset_for', 'check_config', 'resolve_config']
+__all__ = ['PRESETS', 'PRECISIONS', 'EVAL_SPLITS', 'RunnerPreset', 'register_preset', 'get_preset', 'preset_for', 'check_config',
+           'resolve_config']
 
 # %% ../nbs/04a_presets.ipynb #c005
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ def preset_for(cfg: RunConfig) -> RunnerPreset:
     return get_preset(p.clip) if p.clip and _wants_text_encoder(cfg) else p
 
 # %% ../nbs/04a_presets.ipynb #c012
+PRECISIONS = ("fp32", "bf16")         # fp32: the official numerics
+EVAL_SPLITS = ("test", "validation")  # what a run is scored on
+
 def _check_ranges(cfg: RunConfig) -> None:
     if cfg.mode not in ("ovr", "loco"): raise ConfigError(f"mode must be 'ovr' or 'loco', got {cfg.mode!r}")
     if cfg.epochs < 0 or (cfg.epochs == 0 and not is_zero_shot(cfg)):
@@ -100,6 +104,12 @@ def _check_ranges(cfg: RunConfig) -> None:
     if cfg.oe_size is not None and cfg.oe_size < 1:
         raise ConfigError(f"OE size must be >= 1 or unset (all), got --oe-size {cfg.oe_size}; for no OE use --oe none")
     if cfg.optimizer not in ("adam", "sgd"): raise ConfigError(f"optimizer must be 'adam' or 'sgd', got {cfg.optimizer!r}")
+    if cfg.precision not in PRECISIONS: raise ConfigError(f"precision must be one of {PRECISIONS}, got {cfg.precision!r}")
+    if cfg.eval_split not in EVAL_SPLITS: raise ConfigError(f"eval_split must be one of {EVAL_SPLITS}, got {cfg.eval_split!r}")
+    if cfg.oe_indices is not None:
+        if is_none_spec(cfg.oe) or not cfg.oe_indices or any(int(i) < 0 for i in cfg.oe_indices):
+            raise ConfigError(f"oe_indices must name at least one OE-pool position >= 0 and needs an OE set (--oe), got {cfg.oe_indices} with oe={cfg.oe!r}")
+        if cfg.oe_size is not None: raise ConfigError("set either oe_indices (explicit OE images) or oe_size (a random draw), not both")
     late = [m for m in cfg.milestones if m >= max(cfg.epochs, 1)]
     if late and cfg.epochs > 0: warnings.warn(f"milestones {late} are not below epochs={cfg.epochs}: they never lower the learning rate")
 
