@@ -28,8 +28,8 @@ from .models import model_spec
 from .presets import resolve_config
 from .evaluate import aggregate_runs, plot_curve_with_band, save_figure
 from .experiments import Experiment, ExperimentFailedError, load_experiment, run_experiment, unit_classes
-from .paper_items import (METHOD_LABELS, ItemRow, PaperItem, RowStatus, check_scale, config_missing, get_item, item_row,
-                                load_paper_numbers, published_number)
+from .paper_items import (METHOD_LABELS, ItemRow, PaperItem, ResultRow, RowStatus, check_scale, config_missing, get_item,
+                                item_row, load_paper_numbers, published_number, row_kind)
 
 # %% auto #0
 __all__ = ['GRID_KEY_ORDER', 'CIFAR10_TRAIN_PER_CLASS', 'SCALE_THREADS', 'MADE_UP_DEVIATION', 'SPREAD', 'factor_grid',
@@ -286,7 +286,7 @@ def markdown_table(df: pd.DataFrame, digits: int = 2) -> str:
     body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join([head, sep, *body]) + "\n"
 
-def item_status(rows: Sequence[ItemRow]) -> RowStatus:
+def item_status(rows: Sequence[ItemRow | ResultRow]) -> RowStatus:
     "An item's status from its rows: failed (a row failed), missing (no row ran), done (every row done), else partial."
     st = {r.status for r in rows}
     if RowStatus.failed in st: return RowStatus.failed
@@ -294,9 +294,11 @@ def item_status(rows: Sequence[ItemRow]) -> RowStatus:
     return RowStatus.done if st == {RowStatus.done} else RowStatus.partial
 
 # %% ../nbs/08_figures.ipynb #c014b
-def write_item_outputs(spec: ItemSpec, out_dir: str | Path, rows: Sequence[ItemRow], tables: dict[str, pd.DataFrame],
-                       figures: dict[str, Figure | None], runs: pd.DataFrame | None = None) -> dict:
-    "Write tables (CSV + MD), figures (PNG + PDF), runs.csv and result.json of the item of `spec` into `out_dir`; returns the result."
+def write_item_outputs(spec: ItemSpec, out_dir: str | Path, rows: Sequence[ItemRow | ResultRow], tables: dict[str, pd.DataFrame],
+                       figures: dict[str, Figure | None], runs: pd.DataFrame | None = None, columns: Sequence[str] = (),
+                       metric: str = "auroc", extra: dict | None = None) -> dict:
+    """Write tables (CSV + MD), figures (PNG + PDF), runs.csv and result.json of the item of `spec` into `out_dir`; returns the result.
+    `ResultRow` items name the `columns` of their rows' values (the report's columns) and their `metric`; `extra` adds keys."""
     item, out = spec.item, Path(out_dir)
     written_tables, written_figures = [], []
     for name, df in tables.items():
@@ -310,11 +312,12 @@ def write_item_outputs(spec: ItemSpec, out_dir: str | Path, rows: Sequence[ItemR
     result = dict(item=item.name, title=item.title, reproduces=item.reproduces, notebook=f"papers_figures/{item.notebook}",
                   scale=spec.scale, scale_note=check_scale(spec.scale).note, comparable=bool(rows) and all(r.comparable for r in rows),
                   data_root=None if spec.data_root is None else str(resolve_data_root(spec.data_root)), params=dict(spec.params),
-                  status=item_status(rows).value, metric="auroc", unit="percent", spread=SPREAD, rows=[r.to_dict() for r in rows],
+                  paper=item.paper, status=item_status(rows).value, metric=metric, unit="percent", spread=SPREAD,
+                  row_kind=row_kind(rows), columns=list(columns), rows=[r.to_dict() for r in rows],
                   tables=written_tables, figures=written_figures, wall_seconds=round(time.time() - spec.started, 1),
                   n_runs=None if runs is None else int(len(runs)),
                   train_seconds=None if runs is None or "train_seconds" not in runs else round(float(runs["train_seconds"].sum()), 1),
                   finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), git_commit=git_commit(),
-                  eoe_nb_version=getattr(eoe_nb, "__version__", None))
+                  eoe_nb_version=getattr(eoe_nb, "__version__", None), **(extra or {}))
     atomic_write_json(out / "result.json", result)
     return result

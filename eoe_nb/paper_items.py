@@ -29,9 +29,10 @@ from .experiments import unit_classes
 __all__ = ['PAPER_NUMBERS_COLUMNS', 'METHOD_LABELS', 'TABLE_METHODS', 'CLIP_METHODS', 'SCALES', 'CPU_EPOCHS', 'CPU_CLASSES_OTHER',
            'CPU_LOCO_TRAIN_LIMIT', 'SMOKE', 'OFFICIAL_CLIP', 'TINY_CLIP_NAME', 'OFFICIAL_FLAGS', 'FEWSHOT_SIZES',
            'FEWSHOT_OBJECTIVES', 'FEWSHOT_ZERO', 'CPU_FEWSHOT_EPOCHS', 'OTHER_DATASETS', 'OTHER_METHODS', 'ITEMS',
-           'repo_root', 'default_notebooks_dir', 'paper_numbers_path', 'load_paper_numbers', 'published_number',
-           'method_of', 'Scale', 'check_scale', 'scale_config', 'method_config', 'PaperItem', 'get_item',
-           'config_missing', 'RowStatus', 'ItemRow', 'row_deviations', 'expected_runs', 'item_row']
+           'ROW_TYPES', 'repo_root', 'default_notebooks_dir', 'paper_numbers_path', 'load_paper_numbers',
+           'published_number', 'method_of', 'Scale', 'check_scale', 'scale_config', 'method_config', 'PaperItem',
+           'get_item', 'config_missing', 'RowStatus', 'ItemRow', 'row_deviations', 'expected_runs', 'item_row',
+           'ResultRow', 'row_kind']
 
 # %% ../nbs/07_paper_items.ipynb #c006
 PAPER_NUMBERS_COLUMNS = ["paper", "item", "setting", "dataset", "method", "metric", "value", "source", "std", "note"]
@@ -159,9 +160,10 @@ class PaperItem:
     name: str
     title: str
     reproduces: str
-    build: Callable[..., list[dict]]                     # (scale, **params) -> paper-scale configs cut to the scale
+    build: Callable[..., list[dict]] | None              # (scale, **params) -> paper-scale configs cut to the scale; None: see below
     params: dict = field(default_factory=dict)           # item-specific notebook parameters and their defaults
     kind: str = "table"                                  # table (rows = methods) or curve (rows = points of curves)
+    paper: str = "eoe"                                   # "eoe" (Liznerski et al.) or "oe" (Hendrycks et al.): paper_numbers.csv's column
 
     @property
     def notebook(self) -> str: return f"{self.name}.ipynb"
@@ -169,6 +171,7 @@ class PaperItem:
     def configs(self, scale: str, data_root: str | Path | None = None, **params) -> list[dict]:
         "Complete, resolved RunConfig dicts of this item at `scale` (data_root set on each)."
         check_scale(scale)
+        if self.build is None: raise ConfigError(f"item {self.name!r} is not a grid of anomaly-detection configurations: its notebook plans its own runs")
         unknown = sorted(set(params) - set(self.params))
         if unknown: raise ConfigError(f"item {self.name!r} has no parameter(s) {unknown}; its parameters: {sorted(self.params) or 'none'}")
         cfgs = self.build(scale, **{**self.params, **params})
@@ -336,3 +339,34 @@ def item_row(cfg: dict, scale: str, curve: bool = False, run_deviations: Sequenc
     return ItemRow(setting=c.mode, dataset=_name(c.dataset), dataset_spec=c.dataset, method=method_of(c), curve=curve,
                    oe_size=(0 if is_none_spec(c.oe) else c.oe_size) if curve else None, scale=scale, deviations=devs,
                    expected_runs=expected_runs(c), **values)
+
+# %% ../nbs/07_paper_items.ipynb #46404b3a
+@dataclass
+class ResultRow:
+    "One row of an item that is not an AUROC table: a label, its status, values and published values by column, missing data, deviations."
+    label: str
+    status: RowStatus = RowStatus.missing
+    values: dict[str, Any] = field(default_factory=dict)       # column -> reproduced value
+    published: dict[str, float] = field(default_factory=dict)  # column -> published value, where the paper has one
+    scale: str = "paper"
+    deviations: list[str] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def comparable(self) -> bool: return not self.deviations
+
+    def to_dict(self) -> dict[str, Any]: return {**asdict(self), "status": self.status.value, "comparable": self.comparable}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ResultRow":
+        names = {f.name for f in fields(cls)}
+        return cls(**{**{k: v for k, v in d.items() if k in names}, "status": RowStatus(d["status"])})
+
+ROW_TYPES = {"ad": ItemRow, "result": ResultRow}
+
+def row_kind(rows: Sequence[ItemRow | ResultRow]) -> str:
+    "The `row_kind` of a list of rows (one type per item); a mix is refused."
+    kinds = {k for r in rows for k, t in ROW_TYPES.items() if type(r) is t}
+    if len(kinds) > 1: raise ConfigError(f"an item's rows must be of one type, got {sorted(kinds)}")
+    return kinds.pop() if kinds else "ad"

@@ -23,13 +23,13 @@ from tqdm.auto import tqdm
 
 from .core import ConfigError, DataMissingError, EOEError, atomic_write_json, atomic_write_text, resolve_data_root, run_cli
 from .experiments import EXECUTORS, Unit
-from .paper_items import ITEMS, SCALES, ItemRow, RowStatus, check_scale, default_notebooks_dir, get_item
+from .paper_items import ITEMS, ROW_TYPES, SCALES, ItemRow, ResultRow, RowStatus, check_scale, default_notebooks_dir, get_item
 from .figures import SPREAD, _fmt, _numbers, compare_row, item_experiment, markdown_table
 
 # %% auto #0
-__all__ = ['Block', 'read_run_status', 'read_item_result', 'summary_blocks', 'item_blocks', 'report_blocks', 'render_markdown',
-           'render_html', 'write_report', 'image_sources', 'notebook_parameters', 'item_is_complete', 'item_units',
-           'RunProgress', 'execute_item', 'eoe_figures_main', 'eoe_figures_cli']
+__all__ = ['Block', 'read_run_status', 'read_item_result', 'summary_blocks', 'result_rows_table', 'item_blocks', 'report_blocks',
+           'render_markdown', 'render_html', 'write_report', 'image_sources', 'notebook_parameters', 'item_is_complete',
+           'item_units', 'RunProgress', 'execute_item', 'eoe_figures_main', 'eoe_figures_cli']
 
 # %% ../nbs/08b_report.ipynb #c017
 @dataclass
@@ -46,11 +46,12 @@ def read_run_status(out: str | Path) -> dict[str, dict]:
     return json.loads(p.read_text()) if p.exists() else {}
 
 def read_item_result(out: str | Path, name: str) -> dict | None:
-    "An item's result.json under OUT, its rows as `ItemRow`s; None if there is none."
+    "An item's result.json under OUT, its rows as `ItemRow`s or `ResultRow`s (its `row_kind`); None if there is none."
     p = Path(out) / name / "result.json"
     if not p.exists(): return None
     res = json.loads(p.read_text())
-    return {**res, "rows": [ItemRow.from_dict(r) for r in res.get("rows", [])]}
+    row_type = ROW_TYPES.get(res.get("row_kind", "ad"), ItemRow)
+    return {**res, "rows": [row_type.from_dict(r) for r in res.get("rows", [])]}
 
 def _title(name: str, res: dict | None) -> str: return ITEMS[name].title if name in ITEMS else (res or {}).get("title", "")
 
@@ -62,7 +63,8 @@ def summary_blocks(results: dict[str, dict | None], status: dict[str, dict]) -> 
     "The summary: a line per item, what was reproduced, what is missing and why (once per data set), the numbered deviations."
     rows = [(n, r) for n, res in results.items() for r in (res or {}).get("rows", [])]
     counts = lambda n: ", ".join(f"{s.value} {c}" for s in RowStatus if (c := sum(r.status == s for m, r in rows if m == n)))
-    table = [[n, _title(n, res), _state(res, status.get(n, {})), (res or {}).get("scale", ""),
+    table = [[n, ITEMS[n].paper if n in ITEMS else (res or {}).get("paper", ""), _title(n, res), _state(res, status.get(n, {})),
+              (res or {}).get("scale", ""),
               "" if res is None else _fmt(res["comparable"]), counts(n)] for n, res in results.items()]
     ran = [(n, r) for n, r in rows if r.status != RowStatus.missing]
     done = [(n, r) for n, r in ran if r.status == RowStatus.done]
@@ -81,7 +83,7 @@ def summary_blocks(results: dict[str, dict | None], status: dict[str, dict]) -> 
     if failed_nbs: lines.append(f"Notebooks that failed: {', '.join(failed_nbs)} (see their sections).")
     lines.append(f"Deviating from the official setting: {len(deviating)} of the {len(ran)} rows that ran"
                  + (" (marked D1, D2, ... in the tables; listed below)." if deviating else "."))
-    blocks = [Block("h2", "Summary"), Block("table", items=table, header=["item", "title", "status", "scale", "comparable", "rows"]),
+    blocks = [Block("h2", "Summary"), Block("table", items=table, header=["item", "paper", "title", "status", "scale", "comparable", "rows"]),
               Block("ul", items=lines)]
     if needs:
         blocks += [Block("h2", "Missing data"), Block("ul", items=[
@@ -100,6 +102,13 @@ def _table_line(r: ItemRow, numbers: pd.DataFrame | None, legend: dict[str, str]
             "!" if c["flag"] else "", f"{r.n_classes} × {r.n_seeds}" if r.status != RowStatus.missing else "",
             " ".join(legend.get(d, d) for d in r.deviations) or "none"]
 
+def result_rows_table(rows: Sequence[ResultRow], columns: Sequence[str], legend: dict[str, str]) -> Block:
+    "The table of `ResultRow`s: a label, each column's reproduced value and, where the paper has one, its published value."
+    pub = [k for k in columns if any(k in r.published for r in rows)]
+    return Block("table", header=["row", *columns, *[f"published {k}" for k in pub], "status", "deviations"], items=[
+        [r.label, *[_fmt(r.values.get(k)) for k in columns], *[_fmt(r.published.get(k)) for k in pub], r.status.value,
+         " ".join(legend.get(d, d) for d in r.deviations) or "none"] for r in rows])
+
 def item_blocks(name: str, res: dict | None, st: dict, numbers: pd.DataFrame | None, legend: dict[str, str], out: Path) -> list[Block]:
     "One item's section of the report: what it reproduces, its figures (paths relative to OUT), its rows, failures and missing rows."
     blocks = [Block("h2", f"{name}: {_title(name, res)}")]
@@ -113,18 +122,22 @@ def item_blocks(name: str, res: dict | None, st: dict, numbers: pd.DataFrame | N
                            if res.get("train_seconds") is not None else "")))
     figures = [p for p in res.get("figures", []) if p.endswith(".png")]
     if figures: blocks.append(Block("img", items=[(f"{name}: {Path(p).stem}", f"{name}/{p}") for p in figures]))
-    rows, curve = res["rows"], any(r.curve for r in res["rows"])
-    blocks.append(Block("table", items=[_table_line(r, numbers, legend, curve) for r in rows], header=[
-        "setting", "dataset", "method", *(["OE images"] if curve else []), "status", "reproduced", "published", "diff", "flag",
-        "classes × seeds", "deviations"]))
+    rows = res["rows"]
+    if res.get("row_kind", "ad") == "result": blocks.append(result_rows_table(rows, res.get("columns", []), legend))
+    else:
+        curve = any(r.curve for r in rows)
+        blocks.append(Block("table", items=[_table_line(r, numbers, legend, curve) for r in rows], header=[
+            "setting", "dataset", "method", *(["OE images"] if curve else []), "status", "reproduced", "published", "diff", "flag",
+            "classes × seeds", "deviations"]))
     unfinished = [r for r in rows if r.status in (RowStatus.failed, RowStatus.partial)]
     if unfinished: blocks.append(Block("ul", items=[f"{r.status.value}: {r.label}: {r.error} (see {name}/runs/*/failures.json)" for r in unfinished]))
     groups: dict[tuple, list[str]] = {}
     for r in (r for r in rows if r.status == RowStatus.missing):
-        groups.setdefault((r.setting, r.dataset, tuple(r.missing)), []).append(r.method_label + (f" ({r.oe_text} OE images)" if r.curve else ""))
+        if isinstance(r, ResultRow): groups.setdefault(("", "", tuple(r.missing)), []).append(r.label)
+        else: groups.setdefault((r.setting, r.dataset, tuple(r.missing)), []).append(r.method_label + (f" ({r.oe_text} OE images)" if r.curve else ""))
     if groups:
         blocks.append(Block("p", "Missing (not run; get the data or weights named under Missing data, then run the same command again):"))
-        blocks.append(Block("ul", items=[f"{s} {d}: {', '.join(w)}: needs {', '.join(needs)}" for (s, d, needs), w in groups.items()]))
+        blocks.append(Block("ul", items=[f"{f'{s} {d}: ' if s else ''}{', '.join(w)}: needs {', '.join(needs)}" for (s, d, needs), w in groups.items()]))
     links = [(p, f"{name}/{p}") for p in res.get("tables", []) + res.get("figures", []) if p.endswith((".md", ".png", ".csv"))]
     if st.get("executed"): links.append(("executed notebook", os.path.relpath(st["executed"], out)))
     if links: blocks.append(Block("links", items=links))
@@ -136,9 +149,11 @@ def report_blocks(out: str | Path, names: Sequence[str] | None = None, numbers: 
     out, numbers, status = Path(out), _numbers(numbers), read_run_status(out)
     names = list(ITEMS) if names is None else list(names)
     results = {n: read_item_result(out, n) for n in names}
-    blocks = [Block("h1", "Exposing Outlier Exposure: reproduced against published numbers"),
+    blocks = [Block("h1", "Reproduced against published numbers: Exposing Outlier Exposure (eoe) and Deep Anomaly Detection "
+                          "with Outlier Exposure (oe)"),
               Block("p", f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} from {out}. "
-                         f"Values are mean AUROC in percent; reproduced = mean ± std, where std is the {SPREAD}. "
+                         f"In the AUROC tables values are mean AUROC in percent; reproduced = mean ± std, where std is the {SPREAD}. "
+                         f"Other tables name their columns (percent), with the published value beside where the paper has one. "
                          f"diff = reproduced − published; flag '!' where |diff| > std. Rows that deviate from the official "
                          f"setting (cpu/smoke scales, other data or weights) are expected to differ.")]
     summary, legend = summary_blocks(results, status)
@@ -236,6 +251,7 @@ def item_is_complete(out: Path, name: str, params: dict) -> bool:
 # %% ../nbs/08b_report.ipynb #c021b
 def item_units(name: str, params: dict) -> list[Unit]:
     "The runs (units) the notebook of item `name` will run with `params`, at their folders under `out_dir/runs`; [] if none can run."
+    if ITEMS[name].build is None: return []          # the notebook plans its own runs (no grid of AD configurations)
     item_params = {k: v for k, v in params.items() if k in ITEMS[name].params}
     exp, _ = item_experiment(name, params["scale"], data_root=params["data_root"], **item_params)
     return [] if exp is None else exp.units(Path(params["out_dir"]) / "runs")

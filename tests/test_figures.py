@@ -28,7 +28,7 @@ def summary_status(report: str) -> dict:
     out = {}
     for line in report.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) == 6 and cells[0] in ITEMS and cells[0] not in out: out[cells[0]] = cells[2]
+        if len(cells) == 7 and cells[0] in ITEMS and cells[0] not in out: out[cells[0]] = cells[3]
     return out
 
 
