@@ -21,9 +21,10 @@ from .data import ImageSet, dataset_info, load_split
 import eoe_nb.datasets  # noqa: F401  (registers every data set: CIFAR, MNIST, ImageNet, MVTec-AD, CUB, DTD, 80MTI, ...)
 
 # %% auto #0
-__all__ = ['DatasetSpec', 'format_classes', 'parse_dataset_spec', 'with_classes_found', 'ADSplit', 'normal_classes_for',
-           'make_ad_split', 'oe_dataset_name', 'is_none_spec', 'oe_pool', 'draw_oe_indices', 'ADDataSpec', 'select_oe',
-           'ADData', 'limit_ad_data', 'make_ad_data']
+__all__ = ['VALIDATION_SHARE', 'VALIDATION_KEY', 'DatasetSpec', 'format_classes', 'parse_dataset_spec', 'with_classes_found',
+           'ADSplit', 'normal_classes_for', 'make_ad_split', 'make_validation_split', 'oe_dataset_name', 'is_none_spec',
+           'oe_pool', 'draw_oe_indices', 'ADDataSpec', 'select_oe', 'ADData', 'limit_ad_data', 'oe_candidate_classes',
+           'make_ad_data']
 
 # %% ../nbs/01b_ad_data.ipynb #c005
 @dataclass
@@ -98,16 +99,17 @@ def with_classes_found(spec: DatasetSpec, images: ImageSet) -> DatasetSpec:
 # %% ../nbs/01b_ad_data.ipynb #c010
 @dataclass
 class ADSplit:
-    "Training images of the normal classes, and the test split of the universe with 0/1 (normal/anomalous) labels."
+    "Training images of the normal classes, and the evaluation images (the test split, or a validation split) with 0/1 (normal/anomalous) labels."
     name: str                      # the benchmark spec, e.g. "cifar10[0-4]"
     train: ImageSet                # training images of the normal classes only
-    test: ImageSet                 # the test split restricted to the universe (empty for train-only data sets)
+    test: ImageSet                 # the test split restricted to the universe (empty for train-only data sets), or the validation images
     test_labels: torch.Tensor      # int64 (N_test,): 0 normal, 1 anomalous
     normal_classes: list[int]      # original labels
     universe: list[int]            # original labels of every class in the benchmark
     mode: str = "ovr"              # "ovr", "loco" or "custom" (explicit normal classes)
     train_repeats: int = 1         # how often each training image is repeated (the data set's declared value; MVTec 10)
     deviations: list[str] = field(default_factory=list)   # choices that differ from the official setting (repeats, limits)
+    eval_split: str = "test"       # what `test` holds: "test" (official) or "validation" (held-out training images)
 
     @property
     def anomalous_classes(self) -> list[int]: return [c for c in self.universe if c not in set(self.normal_classes)]
@@ -186,6 +188,46 @@ def make_ad_split(dataset: str | DatasetSpec, normal_class: int | None = None, m
         test = test_all.subset(te_idx)
     return ADSplit(str(spec), train_all.subset(np.tile(tr_idx, repeats)), test, labels, ncs, spec.universe(), mode, repeats, deviations)
 
+# %% ../nbs/01b_ad_data.ipynb #5e7eaadd
+VALIDATION_SHARE = 0.1      # share of each class's training images held out when a run is scored on validation data
+VALIDATION_KEY = 6007       # key of the held-out draw: default_rng([seed, VALIDATION_KEY, class])
+
+def _held_out(positions: np.ndarray, share: float, seed: int, c: int) -> np.ndarray:
+    k = min(len(positions), max(1, round(share * len(positions))))
+    return np.sort(np.random.default_rng([int(seed), VALIDATION_KEY, int(c)]).choice(positions, k, replace=False))
+
+def make_validation_split(dataset: str | DatasetSpec, normal_class: int | None = None, mode: str = "ovr", data_root=None,
+                          normal_classes: Sequence[int] | None = None, train_repeats: int | None = None, seed: int = 0,
+                          oe_classes: Sequence[int] = (), share: float = VALIDATION_SHARE) -> ADSplit:
+    "As `make_ad_split`, from the training split only: held-out normal images vs held-out images of anomalous classes outside `oe_classes`."
+    spec = parse_dataset_spec(dataset)
+    info = dataset_info(spec.name)
+    if info.oe_only: raise ConfigError(f"{spec.name} can only serve as OE; choose another benchmark data set")
+    train_all = load_split(spec.name, "train", data_root)
+    spec = with_classes_found(spec, train_all)
+    if train_all.anomaly is not None:
+        raise ConfigError(f"eval_split='validation' needs anomalies from other classes, but {spec.name} flags anomalies per image "
+                          f"(its training anomalies are the OE pool); use eval_split='test'")
+    ncs, mode = normal_classes_for(spec, normal_class, mode, normal_classes)
+    skipped = sorted({int(c) for c in oe_classes} & set(spec.universe()) - set(ncs))
+    anomalous = [c for c in spec.universe() if c not in ncs and c not in skipped]
+    if not anomalous:
+        raise ConfigError(f"no validation anomalies for {spec} with normal class(es) {ncs}: every other class is an OE candidate; "
+                          f"draw OE from other classes or another data set")
+    held = {c: _held_out(_indices_of(train_all.targets, [c]), share, seed, c) for c in [*ncs, *anomalous]}
+    tr_idx = np.setdiff1d(_indices_of(train_all.targets, ncs), np.concatenate([held[c] for c in ncs]))
+    if len(tr_idx) == 0: raise ConfigError(f"{spec} keeps no training images of class(es) {ncs} after holding out the validation share")
+    val_idx = np.sort(np.concatenate([held[c] for c in [*ncs, *anomalous]]))
+    labels = (~torch.isin(train_all.targets[torch.as_tensor(val_idx)], torch.tensor(ncs))).to(torch.long)
+    repeats = info.train_repeats if train_repeats is None else max(1, int(train_repeats))
+    note = (f"scored on a validation split, not the test set: {int((labels == 0).sum())} held-out normal training images vs "
+            f"{int(labels.sum())} held-out training images of class(es) {format_classes(anomalous)} ({share:.0%} of each class, "
+            f"seeded)" + (f"; OE-candidate class(es) {format_classes(skipped)} left out" if skipped else "") + " (not official)")
+    deviations = [note] + ([f"{spec.name} training images repeated {repeats}x per epoch (official: {info.train_repeats}x)"]
+                           if repeats != info.train_repeats else [])
+    return ADSplit(str(spec), train_all.subset(np.tile(tr_idx, repeats)), train_all.subset(val_idx), labels, ncs, spec.universe(),
+                   mode, repeats, deviations, eval_split="validation")
+
 # %% ../nbs/01b_ad_data.ipynb #c024
 def oe_dataset_name(name: str, imagenet1k_leak: bool = False) -> str:
     "The registry name used for OE data set `name`: `imagenet1k` becomes `imagenet1k_leak` with the official leak switched on."
@@ -256,7 +298,7 @@ def draw_oe_indices(pool_size: int, n: int | None, seed: int, key: int, indices:
 # %% ../nbs/01b_ad_data.ipynb #c030
 @dataclass(frozen=True)
 class ADDataSpec:
-    "The data of a run (fields named as in RunConfig): benchmark, AD mode, OE and its size, data root, OE switches, limits."
+    "The data of a run (fields named as in RunConfig): benchmark, AD mode, OE (size or explicit images), data root, OE switches, limits, evaluation split."
     dataset: str                          # benchmark spec, e.g. "cifar10[0-4]"
     mode: str = "ovr"                     # "ovr" (one-vs-rest) or "loco" (leave-one-class-out)
     oe: str | None = "none"               # OE spec, or "none"
@@ -266,6 +308,8 @@ class ADDataSpec:
     imagenet1k_oe_leak: bool = False      # official bug: ImageNet-1k OE keeps the ImageNet-30 test classes
     train_limit: int | None = None        # not official: at most this many normal training images (seeded subset)
     test_limit: int | None = None         # not official: at most this many test images (seeded, stratified by label)
+    oe_indices: Sequence[int] | None = None  # explicit OE images (positions in the OE pool), the same for every seed; exclusive with oe_size
+    eval_split: str = "test"              # "test" (official) or "validation" (`make_validation_split`; not official)
 
     @classmethod
     def from_config(cls, cfg) -> "ADDataSpec":
@@ -307,7 +351,8 @@ class ADData(ADSplit):
         "What the run manifest records about the data."
         return dict(benchmark=self.name, mode=self.mode, normal_classes=self.normal_classes, universe=self.universe,
                     seed=self.seed, counts=self.counts(), train_repeats=self.train_repeats, deviations=list(self.deviations),
-                    train=self.train.describe(), test=self.test.describe(), oe=dict(self.oe_info, n=0 if self.oe is None else len(self.oe)))
+                    train=self.train.describe(), test=self.test.describe(), oe=dict(self.oe_info, n=0 if self.oe is None else len(self.oe)),
+                    **({} if self.eval_split == "test" else dict(eval_split=self.eval_split)))
 
 # %% ../nbs/01b_ad_data.ipynb #c044
 def _unique(items) -> list[str]: return list(dict.fromkeys(x for x in items if x))
@@ -335,14 +380,27 @@ def _oe_key(normal_class: int | None, normal_classes: Sequence[int]) -> int:
     "The key of the OE draw: the normal class, or a checksum of an explicit list of normal classes."
     return int(normal_class) if normal_class is not None else zlib.crc32(",".join(map(str, normal_classes)).encode())
 
+def oe_candidate_classes(spec: ADDataSpec) -> list[int]:
+    "The classes of the benchmark data set whose training images are OE candidates of `spec` (OE from the same data set), else []."
+    if is_none_spec(spec.oe): return []
+    oe, bench = parse_dataset_spec(spec.oe), parse_dataset_spec(spec.dataset)
+    if dataset_info(oe_dataset_name(oe.name, spec.imagenet1k_oe_leak)).name != bench.name: return []
+    info = dataset_info(bench.name)
+    return list(oe.classes) if oe.classes is not None else list(info.oe_classes or range(len(info.classes)))
+
 def make_ad_data(spec: ADDataSpec, normal_class: int | None, seed: int = 0, *, normal_classes: Sequence[int] | None = None,
                  oe_indices: Sequence[int] | None = None, train_repeats: int | None = None) -> ADData:
-    "Normal training data, labelled test data and OE images of `spec` for `normal_class` and `seed`, limited as `spec` says."
+    "Normal training data, labelled test (or validation) data and OE images of `spec` for `normal_class` and `seed`, limited as `spec` says."
     if not isinstance(spec, ADDataSpec):
         raise TypeError(f"make_ad_data takes an ADDataSpec, not {type(spec).__name__}: e.g. make_ad_data(ADDataSpec('cifar10[0-4]', "
                         f"oe='cifar10[5-9]'), 0, seed=0), or ADDataSpec.from_config(cfg)")
-    split = make_ad_split(spec.dataset, normal_class, spec.mode, spec.data_root, normal_classes, train_repeats)
-    oe_set, info = _select_oe(spec, seed, _oe_key(normal_class, split.normal_classes), split.normal_classes, oe_indices)
+    if spec.eval_split == "test": split = make_ad_split(spec.dataset, normal_class, spec.mode, spec.data_root, normal_classes, train_repeats)
+    elif spec.eval_split == "validation":
+        split = make_validation_split(spec.dataset, normal_class, spec.mode, spec.data_root, normal_classes, train_repeats, seed,
+                                      oe_candidate_classes(spec))
+    else: raise ConfigError(f"eval_split must be 'test' or 'validation', got {spec.eval_split!r}")
+    indices = oe_indices if oe_indices is not None else spec.oe_indices
+    oe_set, info = _select_oe(spec, seed, _oe_key(normal_class, split.normal_classes), split.normal_classes, indices)
     found = [split.train.deviation, split.test.deviation] + split.deviations + [None if oe_set is None else oe_set.deviation]
     ad = ADData(**{**split.__dict__, "deviations": _unique(found)}, oe=oe_set, seed=int(seed), oe_info=info)
     return limit_ad_data(ad, spec.train_limit, spec.test_limit, seed)
