@@ -103,7 +103,7 @@ def build_run(cfg: RunConfig, normal_class: int, seed: int, attempt: int = 0) ->
     train_tf, test_tf = run_transforms(cfg, stats, model)
     batches = BalancedBatches(ad.train, ad.oe, cfg.batch_size, train_tf, device, seed=train_seed, workers=cfg.workers)
     optimizer, scheduler = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.milestones)
-    setup = TrainSetup(model, objective, batches, optimizer, scheduler, cfg.epochs, device, cfg.amp)
+    setup = TrainSetup(model, objective, batches, optimizer, scheduler, cfg.epochs, device, cfg)   # precision options of cfg
     return Run(cfg, int(normal_class), int(seed), attempt, ad, setup, stats, train_tf, test_tf, train_seed)
 
 # %% ../nbs/04b_run.ipynb #c009
@@ -154,7 +154,7 @@ def feature_key(cfg: RunConfig, images: ImageSet) -> str:
 def score_images(det: Detector, images: ImageSet, feature_cache: FeatureCache | None = None) -> np.ndarray:
     "Anomaly scores (higher = more anomalous) of `images` with the detector's model, objective and test transform."
     batches = TestBatches(images, det.test_tf, det.cfg.batch_size, det.device, workers=det.cfg.workers)
-    compute = lambda: model_outputs(det.model, batches, det.device, det.cfg.amp)
+    compute = lambda: model_outputs(det.model, batches, det.device, det.cfg)           # precision options of cfg
     frozen = is_zero_shot(det.cfg) and feature_cache is not None
     return scores_from_outputs(det.objective, feature_cache.get(feature_key(det.cfg, images), compute) if frozen else compute())
 

@@ -28,7 +28,7 @@ from .core import (RESULT_INVARIANT_FIELDS, ConfigError, EOEError, RunConfig, at
 from .data import pil_to_uint8
 from .ad_data import ADDataSpec, make_ad_data, parse_dataset_spec
 from .objectives import is_zero_shot
-from .train import FeatureCache
+from .train import FeatureCache, Precision
 from .run import RunOutput, train_and_score
 from .presets import resolve_config
 from .evaluate import (evaluate_scores, plot_extreme_images, plot_roc_pr, plot_score_histogram, save_figure, summarize)
@@ -48,7 +48,7 @@ class RunStatus(str, enum.Enum):
 
 def config_deviations(cfg: RunConfig) -> list[str]:
     "Deviations of a configuration from the official numerics (the data's own deviations come from the data layer)."
-    return ["mixed precision (amp): not the official fp32"] if cfg.amp else []
+    return Precision.of(cfg).deviations()
 
 @dataclass
 class RunResult:

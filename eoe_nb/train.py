@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 from .core import ConfigError, atomic_torch_save
 
 # %% auto #0
-__all__ = ['build_optimizer', 'autocast_dtype', 'TrainSetup', 'NonFiniteError', 'train_epochs', 'model_outputs',
-           'scores_from_outputs', 'Checkpoint', 'FeatureCache']
+__all__ = ['PRECISIONS', 'build_optimizer', 'autocast_dtype', 'Precision', 'TrainSetup', 'NonFiniteError', 'train_epochs',
+           'model_outputs', 'scores_from_outputs', 'Checkpoint', 'FeatureCache']
 
 # %% ../nbs/04_train.ipynb #c005
 def build_optimizer(model: nn.Module, optimizer: str, lr: float, weight_decay: float, milestones: list[int]):
@@ -32,11 +32,59 @@ def build_optimizer(model: nn.Module, optimizer: str, lr: float, weight_decay: f
     return opt, torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=0.1)
 
 # %% ../nbs/04_train.ipynb #c009
+PRECISIONS = ("fp32", "bf16")
+
 def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
-    "The autocast dtype of mixed precision on `device` (None: fp32, the official numerics)."
+    "The autocast dtype of the `amp` alias on `device` (None: fp32, the official numerics)."
     if not amp: return None
     if device.type == "cuda": return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16
+
+@dataclass(frozen=True)
+class Precision:
+    "The numerics of training and scoring: autocast dtype ('fp32' = none, official), channels_last, torch.compile, the amp alias."
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    amp: bool = False
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS: raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+    @classmethod
+    def of(cls, options: Any = None) -> "Precision":
+        "The precision of `options`: a Precision, a RunConfig (or anything with its fields), a bool (the `amp` alias) or None (fp32)."
+        if options is None or isinstance(options, Precision): return options or cls()
+        if isinstance(options, bool): return cls(amp=options)
+        return cls(getattr(options, "precision", "fp32"), bool(getattr(options, "channels_last", False)),
+                   bool(getattr(options, "compile", False)), bool(getattr(options, "amp", False)))
+
+    @property
+    def official(self) -> bool: return self == Precision()
+
+    def dtype(self, device: torch.device) -> torch.dtype | None:
+        "The autocast dtype on `device` (None: fp32)."
+        return torch.bfloat16 if self.precision == "bf16" else autocast_dtype(device, self.amp)
+
+    def autocast(self, device: torch.device):
+        "The autocast context of this precision on `device` (disabled for fp32)."
+        dtype = self.dtype(device)
+        return torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        "`x` in the memory format of the model (channels_last for image batches when asked)."
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x
+
+    def prepare(self, model: nn.Module) -> Callable:
+        "Put `model` in this memory format (in place) and return its forward (compiled when asked)."
+        if self.channels_last: model.to(memory_format=torch.channels_last)
+        return torch.compile(model) if self.compile else model
+
+    def deviations(self) -> list[str]:
+        "What differs from the official fp32 numerics, one phrase each (for manifests and reports)."
+        return ([f"{self.precision} autocast: not the official fp32"] * (self.precision != "fp32")
+                + ["mixed precision (amp): not the official fp32"] * self.amp
+                + ["channels_last memory format"] * self.channels_last + ["torch.compile"] * self.compile)
 
 # %% ../nbs/04_train.ipynb #c012
 @dataclass
@@ -49,10 +97,14 @@ class TrainSetup:
     scheduler: Any
     epochs: int
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    amp: bool = False
+    precision: Any = None               # a Precision, a RunConfig (its precision fields) or a bool (the amp alias); None: fp32
+
+    def __post_init__(self):
+        self.precision = Precision.of(self.precision)
+        self.forward = self.precision.prepare(self.model)     # the model itself, or its compiled forward (same parameters)
 
     @property
-    def dtype(self) -> torch.dtype | None: return autocast_dtype(self.device, self.amp)
+    def dtype(self) -> torch.dtype | None: return self.precision.dtype(self.device)
 
 # %% ../nbs/04_train.ipynb #c014
 class NonFiniteError(RuntimeError):
@@ -63,8 +115,8 @@ def _epoch(s: TrainSetup, scaler) -> float:
     s.model.train()
     total, count = torch.zeros((), dtype=torch.float64, device=s.device), 0
     for x, y in s.batches:
-        with torch.autocast(device_type=s.device.type, dtype=s.dtype or torch.float32, enabled=s.dtype is not None):
-            loss = s.objective.loss(s.model(x), y)
+        with s.precision.autocast(s.device): out = s.forward(s.precision.inputs(x))
+        loss = s.objective.loss(out.float(), y)          # the loss in fp32 (a no-op at the official fp32)
         s.optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(s.optimizer)
@@ -90,14 +142,14 @@ def train_epochs(s: TrainSetup, start_epoch: int = 0, on_epoch_end: Callable[[in
 
 # %% ../nbs/04_train.ipynb #c016
 @torch.no_grad()
-def model_outputs(model: nn.Module, batches: Iterable, device: torch.device, amp: bool = False) -> torch.Tensor:
-    "Concatenated model outputs (in eval mode, in the order of `batches`, on the CPU as float32)."
+def model_outputs(model: nn.Module, batches: Iterable, device: torch.device, precision: Any = None) -> torch.Tensor:
+    "Concatenated model outputs (in eval mode, in the order of `batches`, on the CPU as float32) at `precision` (see `Precision.of`; never compiled)."
     model.eval()
-    dtype = autocast_dtype(device, amp)
+    p = replace(Precision.of(precision), compile=False)      # one pass over a test set: compiling would cost more than it saves
+    forward = p.prepare(model)
     outs = []
     for x, _ in batches:
-        with torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            outs.append(model(x).float().cpu())
+        with p.autocast(device): outs.append(forward(p.inputs(x)).float().cpu())
     return torch.cat(outs) if outs else torch.empty(0)
 
 def scores_from_outputs(objective, outputs: torch.Tensor) -> np.ndarray:
