@@ -450,11 +450,12 @@ class ADTransform(torch.nn.Module):
         for op in self.ops: x = apply_op(op, x, draw_params(op, x.shape, generator, x.device))
         return x
 
-    def finish(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        "Noise and normalisation of a float batch in [0, 1] (what follows ToTensor)."
+    def finish(self, x: torch.Tensor, generator: torch.Generator | None = None, filters=None) -> torch.Tensor:
+        "Noise, `filters.on_unit` (the official device filters, `eoe_nb.filters.RowFilters`) and normalisation of a [0, 1] batch."
         if self.noise > 0:
             dev = generator.device if generator is not None else x.device
             x = x + self.noise * torch.randn(x.shape, generator=generator, device=dev).to(x.device)
+        if filters is not None: x = filters.on_unit(x)
         if self.norm == "none": return x
         if self.norm == "gcn": x = gcn_l1(x)
         C = x.shape[1]
@@ -463,8 +464,10 @@ class ADTransform(torch.nn.Module):
                               f"compute the statistics with the same pipeline as the transform ({self.pipeline})")
         return x.sub(self.mean.to(x.device).view(1, -1, 1, 1)).div_(self.std.to(x.device).view(1, -1, 1, 1))
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.finish(self.image_ops(x, generator).div_(255), generator)
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, filters=None) -> torch.Tensor:
+        x = self.image_ops(x, generator)
+        if filters is not None: x = filters.on_bytes(x)        # PIL filters on the 8-bit image, before ToTensor (official)
+        return self.finish(x.div_(255), generator, filters)
 
     def pil_pipeline(self) -> PILPipeline: return PILPipeline(self.ops)
 
