@@ -17,6 +17,7 @@ from typing import Sequence
 from .core import DataMissingError, resolve_data_root, run_cli
 from .data import DATASETS, DatasetInfo, ImageSet, dataset_info, is_image_name, load_image, load_split
 import eoe_nb.datasets  # noqa: F401  (registers MNIST, ImageNet, MVTec, CUB, DTD, the OE sets, ...: `eoe-data list` shows them all)
+import eoe_nb.ood_datasets  # noqa: F401  (and SVHN, Tiny ImageNet, Places365, LSUN and the OOD folder copies of the OE paper)
 
 # %% auto #0
 __all__ = ['split_counts', 'unreadable_files', 'unreadable_images', 'eoe_data_main', 'eoe_data_cli']
