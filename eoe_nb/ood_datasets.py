@@ -229,8 +229,8 @@ def register_ood_folder(f: OODFolder) -> DatasetInfo:
 _ODIN = "unpack it into DATA_ROOT (`tar xzf {archive} -C DATA_ROOT`), giving DATA_ROOT/{folder}/<subfolder>/*.jpg"
 OOD_FOLDERS = (
     OODFolder("places69", ("places365/test_subset", "places69"), 256,
-              "Places69 (Hendrycks' places365/test_subset, the OE paper's Places365 OOD set; OOD test only): 69 categories, read from disk",
-              "No download script: get the Places-Extra69 images (train and test) from http://places2.csail.mit.edu/download.html and put "
+              "Places69 (Hendrycks' places365/test_subset, the OE paper's Places365 OOD set; OOD test only): 69 categories, Places-Extra69's 98721 train + 6600 test images, read from disk",
+              "No download script: get the Places-Extra69 images (train and test; see zhoubolei/places_devkit) from http://places2.csail.mit.edu/download.html and put "
               "them one folder per category into DATA_ROOT/places365/test_subset/<category>/ (or DATA_ROOT/places69/<category>/), "
               "as the official OE test.py reads them (hendrycks/outlier-exposure issue #2)."),
     OODFolder("lsun_crop", ("LSUN", "LSUN_C"), 32, "LSUN (crop): ODIN's 10000 image patches of the LSUN test set (OOD test only), read from disk",
