@@ -17,10 +17,11 @@ import torch
 from PIL import Image
 
 from .core import ConfigError, DataMissingError, atomic_write_bytes
-from .data import ImageSet, load_split, pil_to_uint8
+from .data import DATASETS, ImageSet, load_split
 from .ad_data import parse_dataset_spec, with_classes_found
 from .evaluate import calibration_metrics, fpr_at_tpr, ood_metrics, FPR_CONVENTIONS
 from .objectives import ce_to_uniform_score, msp_score
+import eoe_nb.ood_datasets  # noqa: F401  (registers svhn, tinyimagenet, places69, places365, lsun, lsun_resize, ...)
 
 if TYPE_CHECKING: import pandas as pd
 
@@ -28,10 +29,10 @@ if TYPE_CHECKING: import pandas as pd
 __all__ = ['NOISE_KINDS', 'CORRUPTIONS', 'JIGSAW_CUT', 'OOD_KINDS', 'PLACES_SOURCE', 'LSUN_SOURCE', 'SVHN_SOURCE', 'TINY_SOURCE',
            'DTD_DEVIATION', 'GRAY_MATRIX', 'CIFAR_MEAN', 'CIFAR_STD', 'OOD_SCORES', 'ROW_KINDS', 'official_noise',
            'jigsaw', 'rgb_shift', 'invert', 'pixelate', 'corrupt', 'OODSetSpec', 'ood_set', 'official_ood_sets',
-           'set_key', 'OODProtocol', 'draw_positions', 'fit_image', 'SetImages', 'OODSource', 'resolve_ood_sets',
-           'OODLogits', 'ood_logits', 'energy_score', 'ood_score', 'OODResult', 'draw_metrics', 'OODReport',
-           'evaluate_ood', 'ood_table', 'tune_temperature', 'CalibrationResult', 'confidence', 'evaluate_calibration',
-           'calibration_table']
+           'set_key', 'OODProtocol', 'draw_positions', 'resize_center_crop', 'fit_image', 'SetImages', 'OODSource',
+           'resolve_ood_sets', 'OODLogits', 'ood_logits', 'energy_score', 'ood_score', 'OODResult', 'draw_metrics',
+           'OODReport', 'evaluate_ood', 'ood_table', 'tune_temperature', 'CalibrationResult', 'confidence',
+           'evaluate_calibration', 'calibration_table']
 
 # %% ../nbs/06b_oe_eval.ipynb #c005
 NOISE_KINDS = ("gaussian", "rademacher", "blobs", "uniform")
@@ -80,12 +81,16 @@ def invert(x: torch.Tensor) -> torch.Tensor:
     "Official inversion of the green and blue channels only ('to make the image OOD with higher probability')."
     return torch.cat((x[:, 0:1], 1 - x[:, 1:2], 1 - x[:, 2:]), 1)
 
+def _uint8(im: Image.Image) -> torch.Tensor:
+    a = np.array(im)                                                  # a writable copy
+    return torch.from_numpy(np.ascontiguousarray((a[:, :, None] if a.ndim == 2 else a).transpose(2, 0, 1)))
+
 def pixelate(x: torch.Tensor) -> torch.Tensor:
     "Official pixelation: PIL BOX resize to int(0.2 s) and back, on uint8 images (N, C, s, s)."
     s, out = x.shape[-1], []
     for im in x:
         pil = Image.fromarray(im[0].numpy() if im.shape[0] == 1 else im.permute(1, 2, 0).numpy())
-        out.append(pil_to_uint8(pil.resize((int(s * 0.2), int(s * 0.2)), Image.BOX).resize((s, s), Image.BOX)))
+        out.append(_uint8(pil.resize((int(s * 0.2), int(s * 0.2)), Image.BOX).resize((s, s), Image.BOX)))
     return torch.stack(out)
 
 # %% ../nbs/06b_oe_eval.ipynb #c014
@@ -132,6 +137,7 @@ class OODSetSpec:
     blob_sigma: float = 1.5              # Tiny ImageNet: 2
     origin: str = ""                     # the official set it stands for
     deviation: str | None = None         # how it differs from the official set (None: it does not)
+    fallback: str = ""                   # a data-set spec used, as a deviation, when `source` is missing
 
     def __post_init__(self):
         if self.kind not in OOD_KINDS: raise ConfigError(f"OOD set {self.name!r}: kind must be one of {OOD_KINDS}, not {self.kind!r}")
@@ -145,7 +151,7 @@ def ood_set(spec: str, splits: Sequence[str] = ("test",)) -> OODSetSpec:
     return OODSetSpec(str(parsed), "dataset", source=str(parsed), splits=tuple(splits), origin="user-chosen data set")
 
 # %% ../nbs/06b_oe_eval.ipynb #c022
-PLACES_SOURCE, LSUN_SOURCE, SVHN_SOURCE, TINY_SOURCE = "places365", "lsun", "svhn", "tinyimagenet"
+PLACES_SOURCE, LSUN_SOURCE, SVHN_SOURCE, TINY_SOURCE = "places69", "lsun", "svhn", "tinyimagenet"   # eoe_nb.ood_datasets names
 DTD_DEVIATION = "Textures: DTD partition 1 train + test (3,760 images); official: all 5,640 images of dtd/images"
 
 def _noise(unit: bool, sigma: float = 1.5) -> list[OODSetSpec]:
@@ -153,8 +159,8 @@ def _noise(unit: bool, sigma: float = 1.5) -> list[OODSetSpec]:
     return [OODSetSpec(n, "noise", k, unit_range=unit, blob_sigma=sigma, origin="official test.py noise")
             for n, k in zip(names, ("gaussian", "rademacher", "blobs"))]
 
-def _data(name: str, source: str, origin: str = "", splits: tuple[str, ...] = ("test",), deviation: str | None = None) -> OODSetSpec:
-    return OODSetSpec(name, "dataset", source=source, splits=splits, origin=origin or f"official {name}", deviation=deviation)
+def _data(name: str, source: str, origin: str = "", splits=("test",), deviation: str | None = None, fallback: str = "") -> OODSetSpec:
+    return OODSetSpec(name, "dataset", source=source, splits=splits, origin=origin or f"official {name}", deviation=deviation, fallback=fallback)
 
 def _validation(source: str, unit: bool, rgb: bool = True) -> list[OODSetSpec]:
     names = dict(arith_mean="Arithmetic Mean", geom_mean="Geometric Mean", jigsaw="Jigsaw", speckle="Speckle",
@@ -168,7 +174,8 @@ def official_ood_sets(id_set: str, validation: bool = False) -> list[OODSetSpec]
     "The OOD test sets of the official `test.py` of in-distribution set `id_set` (a name or spec), or its `--validate` sets."
     base = str(id_set).split("[")[0].strip().lower()
     textures = _data("Textures", "dtd", "official dtd/images", ("train", "test"), DTD_DEVIATION)
-    places, lsun = _data("Places365", PLACES_SOURCE, "official places365/test_subset (Places69)"), _data("LSUN", LSUN_SOURCE, "official LSUN classes='test'")
+    places = _data("Places365", PLACES_SOURCE, "official places365/test_subset (Places69)", fallback="places365")
+    lsun = _data("LSUN", LSUN_SOURCE, "official LSUN test lmdb, classes='test'", fallback="lsun_resize")
     if base in ("cifar10", "cifar100"):
         other = "cifar100" if base == "cifar10" else "cifar10"
         if validation: return _validation(other, unit=False)
@@ -228,14 +235,21 @@ def draw_positions(n_available: int, n_test: int, protocol: OODProtocol, name: s
 # %% ../nbs/06b_oe_eval.ipynb #c031
 GRAY_MATRIX = (0.2989, 0.5870, 0.1140, 0)   # MNIST/test.py: x.convert('L', matrix)
 
+def resize_center_crop(im: Image.Image, size: int) -> Image.Image:
+    "torchvision's `CenterCrop(size)(Resize(size)(im))` on a PIL image: shorter side to `size` (bilinear), then the centre square."
+    w, h = im.size
+    if min(w, h) != size:
+        im = im.resize((size, int(size * h / w)) if w <= h else (int(size * w / h), size), Image.BILINEAR)
+    w, h = im.size
+    top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
+    return im.crop((left, top, left + size, top + size))
+
 def fit_image(im: Image.Image, size: int, channels: int) -> torch.Tensor:
     "One PIL image as uint8 (C, size, size): Resize(size) + CenterCrop(size) when its size differs, grey or RGB as needed."
-    import torchvision.transforms.functional as TF
-    if im.size != (size, size): im = TF.center_crop(TF.resize(im, size), size)
+    if im.size != (size, size): im = resize_center_crop(im, size)
     if channels == 1 and im.mode != "L": im = im.convert("RGB").convert("L", GRAY_MATRIX)
     elif channels == 3 and im.mode != "RGB": im = im.convert("RGB")
-    a = np.array(im)
-    return torch.from_numpy(np.ascontiguousarray((a[:, :, None] if a.ndim == 2 else a).transpose(2, 0, 1)))
+    return _uint8(im)
 
 class SetImages:
     "Positions over the concatenated `sets` -> uint8 images (N, C, size, size); in-memory sets of the right shape are indexed directly."
@@ -302,17 +316,18 @@ def resolve_ood_sets(specs: Sequence[OODSetSpec], n_test: int, protocol: OODProt
                      mean: Sequence[float] = CIFAR_MEAN, std: Sequence[float] = CIFAR_STD, data_root=None) -> tuple[dict[str, OODSource], dict[str, str]]:
     """The present sets ({name: OODSource}) and the missing ones ({name: why}: the data layer's DataMissingError, or no reader
     registered); `shape` (C, H, W), `mean` and `std` are those of the in-distribution inputs."""
-    from eoe_nb.data import DATASETS
     names = [s.name for s in specs]
     if len(set(names)) != len(names): raise ConfigError(f"OOD set names must be unique, got {names}")
     present, missing = {}, {}
     for spec in specs:
-        base = spec.source.split("[")[0].strip()
-        if spec.kind != "noise" and DATASETS.key(base) is None:
-            missing[spec.name] = f"no reader for data set {base!r} is registered in eoe_nb (known: {', '.join(sorted(DATASETS))})"
-            continue
-        try: present[spec.name] = _source(spec, protocol.n_ood(n_test) * protocol.n_draws, shape, mean, std, protocol.seed, data_root)
-        except DataMissingError as e: missing[spec.name] = str(e)
+        why = []
+        for src in [spec.source] + ([spec.fallback] if spec.fallback else []):
+            s = spec if src == spec.source else replace(spec, source=src, deviation=f"{spec.name}: {src} instead of the official {spec.source} (missing)")
+            if spec.kind != "noise" and DATASETS.key(src.split("[")[0].strip()) is None:
+                why.append(f"no reader for data set {src!r} is registered in eoe_nb (known: {', '.join(sorted(DATASETS))})"); continue
+            try: present[spec.name] = _source(s, protocol.n_ood(n_test) * protocol.n_draws, shape, mean, std, protocol.seed, data_root); break
+            except DataMissingError as e: why.append(str(e))
+        if spec.name not in present: missing[spec.name] = " | fallback: ".join(why)
     return present, missing
 
 # %% ../nbs/06b_oe_eval.ipynb #c041
@@ -323,6 +338,7 @@ class OODLogits:
     positions: np.ndarray
     logits: np.ndarray
     draws: np.ndarray
+    deviation: str | None = None        # how the set differs from the official one
 
     def draw_rows(self) -> np.ndarray:
         "Row indices into `logits` of each draw, (n_draws, k)."
@@ -334,12 +350,13 @@ class OODLogits:
     def save(self, path: str | Path) -> Path:
         "Write positions, logits and draws to an `.npz` file (atomically)."
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, name=np.array(self.name), positions=self.positions, logits=self.logits, draws=self.draws)
+        np.savez_compressed(buffer, name=np.array(self.name), positions=self.positions, logits=self.logits, draws=self.draws,
+                            deviation=np.array(self.deviation or ""))
         return atomic_write_bytes(Path(path), buffer.getvalue())
 
     @classmethod
     def load(cls, path: str | Path) -> "OODLogits":
-        with np.load(path) as f: return cls(str(f["name"]), f["positions"], f["logits"], f["draws"])
+        with np.load(path) as f: return cls(str(f["name"]), f["positions"], f["logits"], f["draws"], str(f["deviation"]) or None)
 
 def ood_logits(source: OODSource, predict: Callable[[Any], torch.Tensor], n_test: int, protocol: OODProtocol = OODProtocol(),
                batch_size: int = 500, progress: bool = True) -> OODLogits:
@@ -350,7 +367,7 @@ def ood_logits(source: OODSource, predict: Callable[[Any], torch.Tensor], n_test
     chunks = [positions[i:i + batch_size] for i in range(0, len(positions), batch_size)]
     out = [torch.as_tensor(predict(source.images(c))).detach().float().cpu().numpy()
            for c in tqdm(chunks, desc=f"OOD {source.spec.name}", disable=not progress, leave=False)]
-    return OODLogits(source.spec.name, positions, np.concatenate(out), draws)
+    return OODLogits(source.spec.name, positions, np.concatenate(out), draws, source.deviation)
 
 # %% ../nbs/06b_oe_eval.ipynb #c045
 def energy_score(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -402,10 +419,13 @@ def draw_metrics(in_scores: np.ndarray, out_scores: np.ndarray, protocol: OODPro
     return np.array(rows)
 
 # %% ../nbs/06b_oe_eval.ipynb #c052
+def _mean_std(names: Sequence[str], m: np.ndarray) -> dict[str, float]:
+    "Mean and std (np.std, NaN for one draw) over the draws (rows of `m`) of each metric (column) `names`."
+    std = m.std(0) if len(m) > 1 else np.full(m.shape[1], np.nan)
+    return {n: float(v) for n, v in zip(names, m.mean(0))} | {f"{n}_std": float(v) for n, v in zip(names, std)} | dict(n_draws=len(m))
+
 def _row(base: dict, kind: str, name: str, m: np.ndarray, n_in: int, n_out: int, deviation: str | None = None) -> OODResult:
-    mean, std = m.mean(0), (m.std(0) if len(m) > 1 else np.full(3, np.nan))
-    return OODResult(**base, ood_set=name, row=kind, fpr=float(mean[0]), auroc=float(mean[1]), aupr=float(mean[2]), fpr_std=float(std[0]),
-                     auroc_std=float(std[1]), aupr_std=float(std[2]), n_draws=len(m), n_in=n_in, n_out=n_out, deviation=deviation)
+    return OODResult(**base, ood_set=name, row=kind, **_mean_std(("fpr", "auroc", "aupr"), m), n_in=n_in, n_out=n_out, deviation=deviation)
 
 @dataclass
 class OODReport:
@@ -417,10 +437,10 @@ class OODReport:
 
     def frame(self) -> pd.DataFrame: return ood_table(self.rows)
 
-def evaluate_ood(in_logits: Any, in_targets: Any, ood: Sequence[OODLogits], score: str = "msp", protocol: OODProtocol = OODProtocol(),
-                 id_set: str = "", method: str = "", missing: Mapping[str, str] | None = None,
-                 deviations: Mapping[str, str | None] | None = None) -> OODReport:
+def evaluate_ood(in_logits: Any, in_targets: Any, ood: Sequence[OODLogits] | Mapping[str, OODLogits], score: str = "msp",
+                 protocol: OODProtocol = OODProtocol(), id_set: str = "", method: str = "", missing: Mapping[str, str] | None = None) -> OODReport:
     "Error detection, one row per OOD set (its draws averaged), the mean over the sets, and the test error, from logits."
+    ood = list(ood.values()) if isinstance(ood, Mapping) else list(ood)
     z, y = torch.as_tensor(np.asarray(in_logits)), torch.as_tensor(np.asarray(in_targets)).long().reshape(-1)
     if len(z) != len(y): raise ConfigError(f"{len(z)} in-distribution logits but {len(y)} targets")
     if not ood: raise ConfigError("no OOD set to evaluate: every set is missing, or none was given")
@@ -433,24 +453,24 @@ def evaluate_ood(in_logits: Any, in_targets: Any, ood: Sequence[OODLogits], scor
     for o in ood:
         m = draw_metrics(s_in, ood_score(o.logits, score)[o.draw_rows()], protocol)
         per_draw.append(m)
-        rows.append(_row(base, "ood", o.name, m, len(s_in), o.draws.shape[1], (deviations or {}).get(o.name)))
+        rows.append(_row(base, "ood", o.name, m, len(s_in), o.draws.shape[1], o.deviation))
     if len({len(m) for m in per_draw}) != 1: raise ConfigError("the OOD sets were drawn a different number of times; draw all with one protocol")
     rows.append(_row(base, "mean", "Mean", np.mean(per_draw, axis=0), len(s_in), 0))
     rows = [replace(r, recall=protocol.recall, convention=protocol.convention) for r in rows]
     return OODReport(rows, float(wrong.mean()), len(y), dict(missing or {}))
 
 # %% ../nbs/06b_oe_eval.ipynb #c054
-def ood_table(rows: Sequence[OODResult], percent: bool = True) -> pd.DataFrame:
-    "The rows as a table in their (official print) order: FPR95, AUROC, AUPR and their stds, in percent by default."
+def _table(rows: Sequence[Any], names: Mapping[str, str], percent: bool) -> pd.DataFrame:
+    "Rows of dataclasses as a DataFrame, metric columns renamed by `names` (and their `_std`), times 100 when `percent`."
     import pandas as pd
     df = pd.DataFrame([asdict(r) for r in rows])
-    if df.empty: return df
-    recall = rows[0].recall
-    metrics = ["fpr", "auroc", "aupr", "fpr_std", "auroc_std", "aupr_std"]
-    if percent: df[metrics] = df[metrics] * 100
-    df = df.rename(columns={"fpr": f"FPR{round(100 * recall)}", "auroc": "AUROC", "aupr": "AUPR", "fpr_std": f"FPR{round(100 * recall)}_std",
-                            "auroc_std": "AUROC_std", "aupr_std": "AUPR_std"})
-    return df
+    cols = [c for n in names for c in (n, f"{n}_std")]
+    if percent and not df.empty: df[cols] = df[cols] * 100
+    return df.rename(columns={c: names[c.removesuffix("_std")] + c[len(c.removesuffix("_std")):] for c in cols})
+
+def ood_table(rows: Sequence[OODResult], percent: bool = True) -> pd.DataFrame:
+    "The rows as a table in their (official print) order: FPR95, AUROC, AUPR and their stds, in percent by default."
+    return _table(rows, {"fpr": f"FPR{round(100 * rows[0].recall) if rows else 95}", "auroc": "AUROC", "aupr": "AUPR"}, percent)
 
 # %% ../nbs/06b_oe_eval.ipynb #c058
 def tune_temperature(logits: Any, labels: Any, lower: float = 0.2, upper: float = 5.0, eps: float = 1e-4) -> float:
@@ -490,14 +510,13 @@ def confidence(logits: Any, temperature: float = 1.0, zero_one: bool = False) ->
     return (c - 1 / z.shape[1]) / (1 - 1 / z.shape[1]) if zero_one else c
 
 def _calib_row(base: dict, kind: str, name: str, m: np.ndarray) -> CalibrationResult:
-    mean, std = m.mean(0), (m.std(0) if len(m) > 1 else np.full(3, np.nan))
-    return CalibrationResult(**base, ood_set=name, row=kind, rms=float(mean[0]), mad=float(mean[1]), soft_f1=float(mean[2]),
-                             rms_std=float(std[0]), mad_std=float(std[1]), soft_f1_std=float(std[2]), n_draws=len(m))
+    return CalibrationResult(**base, ood_set=name, row=kind, **_mean_std(("rms", "mad", "soft_f1"), m))
 
 # %% ../nbs/06b_oe_eval.ipynb #c063
-def evaluate_calibration(val_logits: Any, val_targets: Any, test_logits: Any, test_targets: Any, ood: Sequence[OODLogits],
+def evaluate_calibration(val_logits: Any, val_targets: Any, test_logits: Any, test_targets: Any, ood: Sequence[OODLogits] | Mapping[str, OODLogits],
                          id_set: str = "", method: str = "", zero_one: bool = False, temperature: float | None = None) -> list[CalibrationResult]:
     "The official calibration test: temperature tuned on the validation logits (unless given), in-distribution, per-OOD-set and mean rows."
+    ood = list(ood.values()) if isinstance(ood, Mapping) else list(ood)
     t = tune_temperature(val_logits, val_targets) if temperature is None else float(temperature)
     z, y = np.asarray(test_logits), np.asarray(test_targets).reshape(-1)
     conf, correct = confidence(z, t, zero_one), (z.argmax(1) == y).astype(np.float64)
@@ -513,8 +532,4 @@ def evaluate_calibration(val_logits: Any, val_targets: Any, test_logits: Any, te
 
 def calibration_table(rows: Sequence[CalibrationResult], percent: bool = True) -> pd.DataFrame:
     "The calibration rows as a table: RMS, MAD, soft F1 and their stds (percent by default), temperature."
-    import pandas as pd
-    df = pd.DataFrame([asdict(r) for r in rows])
-    metrics = ["rms", "mad", "soft_f1", "rms_std", "mad_std", "soft_f1_std"]
-    if percent and not df.empty: df[metrics] = df[metrics] * 100
-    return df.rename(columns={"rms": "RMS", "mad": "MAD", "soft_f1": "SoftF1", "rms_std": "RMS_std", "mad_std": "MAD_std", "soft_f1_std": "SoftF1_std"})
+    return _table(rows, {"rms": "RMS", "mad": "MAD", "soft_f1": "SoftF1"}, percent)
