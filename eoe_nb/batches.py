@@ -14,6 +14,7 @@ from PIL import Image
 
 from .core import ConfigError, seed_worker
 from .data import ImageSet, pil_to_uint8
+from .filters import DATA_PARTS, DataFilters
 from .transforms import ADTransform
 
 # %% auto #0
@@ -82,9 +83,12 @@ def serving_mode(images: ImageSet, transform: ADTransform) -> str:
     return "per_image" if transform.per_image else "decode"
 
 class _Feeder:
-    "Fetch and transform the images of one or two sets for given keys (shared by the train and test iterators)."
-    def __init__(self, sets: list[ImageSet], transform: ADTransform, device, workers: int, seed: int):
+    """Fetch and transform the images of one or two sets for given keys (shared by the train and test iterators).
+    With active `filters`, `parts[p]` is set p's data part (an index into DATA_PARTS) or a tensor of one part per image."""
+    def __init__(self, sets: list[ImageSet], transform: ADTransform, device, workers: int, seed: int,
+                 filters: DataFilters | None = None, parts: list | None = None):
         self.sets, self.transform, self.device = sets, transform, torch.device(device)
+        self.filters, self.parts = (filters, parts) if filters is not None and filters.active else (None, None)
         self.modes = [serving_mode(s, transform) for s in sets]
         self.ram = [s.images.to(self.device) if m == "ram" else None for s, m in zip(sets, self.modes)]
         self.loader = self.sampler = None
@@ -104,31 +108,42 @@ class _Feeder:
             fetched = next(loaded) if self.loader is not None else {}
             raw = [self.ram[p][idx[p].to(self.device)] if m == "ram" else fetched[p].to(self.device, non_blocking=True)
                    for p, m in enumerate(self.modes)]
-            yield self._transform(raw, generator)
+            yield self._transform(raw, generator, self._row_parts(idx))
 
-    def _transform(self, raw: list[torch.Tensor], generator) -> list[torch.Tensor]:
+    def _row_parts(self, idx: list[torch.Tensor]) -> list[torch.Tensor] | None:
+        "The data part of each image of a step, per set (None without filters)."
+        if self.filters is None: return None
+        return [torch.full((len(i),), p) if isinstance(p, int) else p[i.cpu()] for i, p in zip(idx, self.parts)]
+
+    def _transform(self, raw: list[torch.Tensor], generator, parts: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
         t, out = self.transform, [None] * len(raw)
+        rows = lambda *ps: None if parts is None else self.filters.rows(torch.cat([parts[p] for p in ps]))
         batched = [p for p, m in enumerate(self.modes) if m != "per_image"]
         if len(batched) == 2 and raw[0].shape[1:] == raw[1].shape[1:]:      # one call for normal + OE: fewer, larger ops
-            x = t(torch.cat(raw), generator)
+            x = t(torch.cat(raw), generator, rows(0, 1))
             out = list(x.split([len(raw[0]), len(raw[1])]))
         else:
-            for p in batched: out[p] = t(raw[p], generator)
+            for p in batched: out[p] = t(raw[p], generator, rows(p))
         for p, m in enumerate(self.modes):
-            if m == "per_image": out[p] = t.finish(raw[p], generator)
+            if m != "per_image": continue
+            f, x = rows(p), raw[p]
+            if f is not None: x = f.on_bytes(x.mul(255).round_()).div_(255)   # PIL filters on the 8-bit image (ToTensor is exact)
+            out[p] = t.finish(x, generator, f)
         return out
 
 # %% ../nbs/01e_batches.ipynb #c011
 class BalancedBatches:
     "One epoch per iteration: (x, y) with B normal (y=0) + B OE (y=1) transformed images on `device`, as the official loader."
     def __init__(self, normal: ImageSet, oe: ImageSet | None, batch_size: int, transform: ADTransform, device="cpu",
-                 seed: int = 0, workers: int = 2):
+                 seed: int = 0, workers: int = 2, filters: DataFilters | None = None):
         if len(normal) == 0: raise ConfigError("the normal training set is empty")
         if batch_size < 1: raise ConfigError(f"batch size must be >= 1, got {batch_size}")
         if oe is not None and len(oe) == 0: raise ConfigError("the OE set is empty: pass oe=None for no OE")
         self.normal, self.oe, self.batch_size, self.transform = normal, oe, int(batch_size), transform
         self.device, self.seed, self.epoch = torch.device(device), int(seed), 0
-        self.feeder = _Feeder([normal] + ([oe] if oe is not None else []), transform, self.device, workers, derive_seed(seed, 7))
+        parts = [DATA_PARTS.index("train_nominal"), DATA_PARTS.index("train_oe")]       # filters: official train_nominal / train_oe
+        self.feeder = _Feeder([normal] + ([oe] if oe is not None else []), transform, self.device, workers, derive_seed(seed, 7),
+                              filters, parts)
 
     def __len__(self) -> int: return math.ceil(len(self.normal) / self.batch_size)
 
@@ -157,11 +172,21 @@ class BalancedBatches:
 
 # %% ../nbs/01e_batches.ipynb #c021
 class TestBatches:
-    "The test set in order: (x, index) with x the transformed batch on `device` and index the positions in `test`."
-    def __init__(self, test: ImageSet, transform: ADTransform, batch_size: int = 128, device="cpu", workers: int = 2):
+    """The test set in order: (x, index) with x the transformed batch on `device` and index the positions in `test`.
+    `filters` of the test parts filter each image by its `labels` entry (0 test_nominal, 1 test_anomalous), as officially."""
+    def __init__(self, test: ImageSet, transform: ADTransform, batch_size: int = 128, device="cpu", workers: int = 2,
+                 filters: DataFilters | None = None, labels=None):
         if len(test) == 0: raise ConfigError("the test set is empty")
         self.test, self.transform, self.batch_size, self.device = test, transform, int(batch_size), torch.device(device)
-        self.feeder = _Feeder([test], transform, self.device, workers, 0)
+        parts = None
+        if filters is not None and filters.filters_test():
+            if labels is None: raise ConfigError(f"the filters {filters} filter test images by their label, but these images have none: "
+                                                 f"score them with labels, or without test filters")
+            labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+            if labels.shape != (len(test),) or not bool(((labels == 0) | (labels == 1)).all()):
+                raise ConfigError(f"test labels must be 0 (normal) or 1 (anomalous), one per image ({len(test)}), got shape {tuple(labels.shape)}")
+            parts = [DATA_PARTS.index("test_nominal") + labels]
+        self.feeder = _Feeder([test], transform, self.device, workers, 0, filters if parts else None, parts)
 
     def __len__(self) -> int: return math.ceil(len(self.test) / self.batch_size)
 
