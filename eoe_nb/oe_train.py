@@ -472,6 +472,8 @@ def train_classifier(cfg: OETrainConfig, run_dir: str | Path, progress: bool = T
     _check_run_dir(cfg, run_dir)
     if run_finished(run_dir): return run_dir
     data = classifier_data(cfg) if data is None else data
+    if is_none_spec(cfg.oe): data = dataclasses.replace(data, oe=None)            # given data: its OE images only if cfg has OE
+    elif data.oe is None or not len(data.oe): raise ConfigError(f"phase {cfg.phase} needs OE images but the data holds none")
     if not data.train.in_memory: raise ConfigError(f"{cfg.in_dist} is read from disk; classifier training needs an in-memory data set")
     device = get_device(cfg.device)
     seed_everything(cfg.seed)
