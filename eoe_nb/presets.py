@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from .core import PRESET_FIELDS, ConfigError, Registry, RunConfig
 from .data import dataset_info
 from .ad_data import is_none_spec, parse_dataset_spec
+from .filters import check_filters
 from .transforms import get_pipeline
 from .models import model_spec
 from .objectives import is_zero_shot, objective_class
@@ -110,6 +111,7 @@ def _check_ranges(cfg: RunConfig) -> None:
         if is_none_spec(cfg.oe) or not cfg.oe_indices or any(int(i) < 0 for i in cfg.oe_indices):
             raise ConfigError(f"oe_indices must name at least one OE-pool position >= 0 and needs an OE set (--oe), got {cfg.oe_indices} with oe={cfg.oe!r}")
         if cfg.oe_size is not None: raise ConfigError("set either oe_indices (explicit OE images) or oe_size (a random draw), not both")
+    check_filters(cfg.filters, cfg.filter_magnitude, has_oe=not is_none_spec(cfg.oe))
     late = [m for m in cfg.milestones if m >= max(cfg.epochs, 1)]
     if late and cfg.epochs > 0: warnings.warn(f"milestones {late} are not below epochs={cfg.epochs}: they never lower the learning rate")
 
