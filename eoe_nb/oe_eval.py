@@ -9,6 +9,7 @@ import io
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +63,7 @@ def official_noise(kind: str, positions: Sequence[int], shape: tuple[int, int, i
         out[j] = x
     return torch.from_numpy(out)
 
-# %% ../nbs/06b_oe_eval.ipynb #c011
+# %% ../nbs/06b_oe_eval.ipynb #c009
 CORRUPTIONS = ("arith_mean", "geom_mean", "jigsaw", "speckle", "pixelate", "rgb_shift", "invert", "negative")
 JIGSAW_CUT = {28: 6, 32: 8, 64: 16}     # the official row cut per image size (MNIST, CIFAR/SVHN, Tiny ImageNet)
 
@@ -93,7 +94,7 @@ def pixelate(x: torch.Tensor) -> torch.Tensor:
         out.append(_uint8(pil.resize((int(s * 0.2), int(s * 0.2)), Image.BOX).resize((s, s), Image.BOX)))
     return torch.stack(out)
 
-# %% ../nbs/06b_oe_eval.ipynb #c014
+# %% ../nbs/06b_oe_eval.ipynb #c012
 def _partner(rng: np.random.Generator, i: int, n: int) -> int:
     "A random other image: uniform over the n - 1 positions j != i (the official `AvgOfPair` redraws until j != i)."
     return int((i + 1 + rng.integers(n - 1)) % n)
@@ -122,7 +123,7 @@ def corrupt(kind: str, source: Callable[[np.ndarray], torch.Tensor], n_source: i
     m, s = torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
     return (x - m[:, None, None]) / s[:, None, None]
 
-# %% ../nbs/06b_oe_eval.ipynb #c018
+# %% ../nbs/06b_oe_eval.ipynb #c016
 OOD_KINDS = ("noise", "dataset", "corruption")
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def ood_set(spec: str, splits: Sequence[str] = ("test",)) -> OODSetSpec:
     parsed = parse_dataset_spec(spec)                  # unknown names and bad class lists raise ConfigError here
     return OODSetSpec(str(parsed), "dataset", source=str(parsed), splits=tuple(splits), origin="user-chosen data set")
 
-# %% ../nbs/06b_oe_eval.ipynb #c022
+# %% ../nbs/06b_oe_eval.ipynb #c019
 PLACES_SOURCE, LSUN_SOURCE, SVHN_SOURCE, TINY_SOURCE = "places69", "lsun", "svhn", "tinyimagenet"   # eoe_nb.ood_datasets names
 DTD_DEVIATION = "Textures: DTD partition 1 train + test (3,760 images); official: all 5,640 images of dtd/images"
 
@@ -169,7 +170,7 @@ def _validation(source: str, unit: bool, rgb: bool = True) -> list[OODSetSpec]:
     return [OODSetSpec(f"Uniform[{0 if unit else -1},1]", "noise", "uniform", unit_range=unit, origin="official --validate")] + [
         OODSetSpec(names[k], "corruption", k, source=source, origin=f"official --validate: {k} of {source} test images") for k in kinds]
 
-# %% ../nbs/06b_oe_eval.ipynb #c023
+# %% ../nbs/06b_oe_eval.ipynb #c020
 def official_ood_sets(id_set: str, validation: bool = False) -> list[OODSetSpec]:
     "The OOD test sets of the official `test.py` of in-distribution set `id_set` (a name or spec), or its `--validate` sets."
     base = str(id_set).split("[")[0].strip().lower()
@@ -196,7 +197,7 @@ def official_ood_sets(id_set: str, validation: bool = False) -> list[OODSetSpec]
     raise ConfigError(f"no official OOD test sets for {id_set!r} (the official code has them for cifar10, cifar100, svhn, "
                       f"tinyimagenet and mnist); pass the OOD sets yourself, e.g. [ood_set('cifar10[8-9]')]")
 
-# %% ../nbs/06b_oe_eval.ipynb #c027
+# %% ../nbs/06b_oe_eval.ipynb #c024
 def set_key(name: str) -> int:
     "A stable number for an OOD set's name (its random stream does not depend on the other sets)."
     return zlib.crc32(name.encode("utf-8"))
@@ -232,7 +233,7 @@ def draw_positions(n_available: int, n_test: int, protocol: OODProtocol, name: s
     k, rng = protocol.sample_size(n_test, n_available), np.random.default_rng([int(protocol.seed), set_key(name)])
     return np.stack([np.sort(rng.choice(n_available, size=k, replace=False)) for _ in range(protocol.n_draws)])
 
-# %% ../nbs/06b_oe_eval.ipynb #c031
+# %% ../nbs/06b_oe_eval.ipynb #c028
 GRAY_MATRIX = (0.2989, 0.5870, 0.1140, 0)   # MNIST/test.py: x.convert('L', matrix)
 
 def resize_center_crop(im: Image.Image, size: int) -> Image.Image:
@@ -273,7 +274,7 @@ class SetImages:
                 for r, i in zip(rows, local): out[int(r)] = fit_image(s.pil(int(i)), self.size, self.channels)
         return out
 
-# %% ../nbs/06b_oe_eval.ipynb #c034
+# %% ../nbs/06b_oe_eval.ipynb #c031
 CIFAR_MEAN = tuple(x / 255 for x in (125.3, 123.0, 113.9))   # the official CIFAR Normalize statistics
 CIFAR_STD = tuple(x / 255 for x in (63.0, 62.1, 66.7))
 
@@ -292,7 +293,7 @@ class OODSource:
         if self.normalised: return x
         return ImageSet(self.spec.name, "ood", [self.spec.name], torch.ones(len(x), dtype=torch.long), images=x, source=self.spec.source)
 
-# %% ../nbs/06b_oe_eval.ipynb #c035
+# %% ../nbs/06b_oe_eval.ipynb #c032
 def _load_sets(source: str, splits: Sequence[str], data_root) -> list[ImageSet]:
     spec, sets = parse_dataset_spec(source), []
     for split in splits:
@@ -304,12 +305,12 @@ def _load_sets(source: str, splits: Sequence[str], data_root) -> list[ImageSet]:
 def _source(spec: OODSetSpec, n_noise: int, shape, mean, std, seed: int, data_root) -> OODSource:
     key = set_key(spec.name)
     if spec.kind == "noise":
-        fetch = lambda p: official_noise(spec.what, p, tuple(shape), seed, key, spec.unit_range, spec.blob_sigma)
+        fetch = partial(official_noise, spec.what, shape=tuple(shape), seed=seed, key=key, unit_range=spec.unit_range, blob_sigma=spec.blob_sigma)
         return OODSource(spec, n_noise, fetch, True)
     images = SetImages(_load_sets(spec.source, spec.splits, data_root), shape[-1], shape[0])
     if len(images) == 0: raise DataMissingError(f"{spec.source} has no images in split(s) {spec.splits}")
     if spec.kind == "dataset": return OODSource(spec, len(images), images, False, spec.deviation)
-    fetch = lambda p: corrupt(spec.what, images, len(images), p, mean, std, seed, key)
+    fetch = partial(corrupt, spec.what, images, len(images), mean=tuple(mean), std=tuple(std), seed=seed, key=key)
     return OODSource(spec, len(images), fetch, True, spec.deviation)
 
 def resolve_ood_sets(specs: Sequence[OODSetSpec], n_test: int, protocol: OODProtocol = OODProtocol(), shape: Sequence[int] = (3, 32, 32),
@@ -330,7 +331,7 @@ def resolve_ood_sets(specs: Sequence[OODSetSpec], n_test: int, protocol: OODProt
         if spec.name not in present: missing[spec.name] = " | fallback: ".join(why)
     return present, missing
 
-# %% ../nbs/06b_oe_eval.ipynb #c041
+# %% ../nbs/06b_oe_eval.ipynb #c040
 @dataclass
 class OODLogits:
     "Logits of the drawn images of one OOD set: `positions` (M,) sorted, `logits` (M, K), `draws` (n_draws, k) positions."
@@ -369,7 +370,7 @@ def ood_logits(source: OODSource, predict: Callable[[Any], torch.Tensor], n_test
            for c in tqdm(chunks, desc=f"OOD {source.spec.name}", disable=not progress, leave=False)]
     return OODLogits(source.spec.name, positions, np.concatenate(out), draws, source.deviation)
 
-# %% ../nbs/06b_oe_eval.ipynb #c045
+# %% ../nbs/06b_oe_eval.ipynb #c044
 def energy_score(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     "Energy `-T logsumexp(z / T)` (Liu et al. 2020): in-distribution inputs have low energy, so larger = more OOD."
     return -temperature * torch.logsumexp(logits / temperature, dim=1)
@@ -377,13 +378,13 @@ def energy_score(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor
 OOD_SCORES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"msp": msp_score, "xent": ce_to_uniform_score, "energy": energy_score}
 
 def ood_score(logits: Any, score: str = "msp") -> np.ndarray:
-    "Score `score` (a name in OOD_SCORES) of each row of `logits` (tensor or array), as float64 numpy."
+    "Score `score` (a name in OOD_SCORES) of each row of `logits` (tensor or array), computed in float32 as officially, as numpy."
     if score not in OOD_SCORES: raise ConfigError(f"unknown OOD score {score!r}; choose one of {tuple(OOD_SCORES)}")
-    z = torch.as_tensor(np.asarray(logits) if not isinstance(logits, torch.Tensor) else logits).double()
+    z = torch.as_tensor(np.asarray(logits) if not isinstance(logits, torch.Tensor) else logits.detach().cpu()).float()
     if z.ndim != 2: raise ConfigError(f"logits must be (N, classes), got shape {tuple(z.shape)}")
     return OOD_SCORES[score](z).numpy()
 
-# %% ../nbs/06b_oe_eval.ipynb #c049
+# %% ../nbs/06b_oe_eval.ipynb #c048
 ROW_KINDS = ("error_detection", "ood", "mean")
 
 @dataclass(frozen=True)
@@ -418,7 +419,7 @@ def draw_metrics(in_scores: np.ndarray, out_scores: np.ndarray, protocol: OODPro
         rows.append((fpr, m["auroc"], m["aupr"]))
     return np.array(rows)
 
-# %% ../nbs/06b_oe_eval.ipynb #c052
+# %% ../nbs/06b_oe_eval.ipynb #c051
 def _mean_std(names: Sequence[str], m: np.ndarray) -> dict[str, float]:
     "Mean and std (np.std, NaN for one draw) over the draws (rows of `m`) of each metric (column) `names`."
     std = m.std(0) if len(m) > 1 else np.full(m.shape[1], np.nan)
@@ -459,7 +460,7 @@ def evaluate_ood(in_logits: Any, in_targets: Any, ood: Sequence[OODLogits] | Map
     rows = [replace(r, recall=protocol.recall, convention=protocol.convention) for r in rows]
     return OODReport(rows, float(wrong.mean()), len(y), dict(missing or {}))
 
-# %% ../nbs/06b_oe_eval.ipynb #c054
+# %% ../nbs/06b_oe_eval.ipynb #c053
 def _table(rows: Sequence[Any], names: Mapping[str, str], percent: bool) -> pd.DataFrame:
     "Rows of dataclasses as a DataFrame, metric columns renamed by `names` (and their `_std`), times 100 when `percent`."
     import pandas as pd
@@ -472,7 +473,7 @@ def ood_table(rows: Sequence[OODResult], percent: bool = True) -> pd.DataFrame:
     "The rows as a table in their (official print) order: FPR95, AUROC, AUPR and their stds, in percent by default."
     return _table(rows, {"fpr": f"FPR{round(100 * rows[0].recall) if rows else 95}", "auroc": "AUROC", "aupr": "AUPR"}, percent)
 
-# %% ../nbs/06b_oe_eval.ipynb #c058
+# %% ../nbs/06b_oe_eval.ipynb #c057
 def tune_temperature(logits: Any, labels: Any, lower: float = 0.2, upper: float = 5.0, eps: float = 1e-4) -> float:
     "The official `tune_temp` (binary search): the temperature minimising the cross-entropy of softmax(logits / t), float32 as there."
     import torch.nn.functional as F
@@ -486,7 +487,7 @@ def tune_temperature(logits: Any, labels: Any, lower: float = 0.2, upper: float 
         t = torch.tensor([0.5 * (lower + upper)], requires_grad=True)
     with torch.no_grad(): return float(min([lower, 0.5 * (lower + upper), upper], key=lambda c: float(F.cross_entropy(z / c, y))))
 
-# %% ../nbs/06b_oe_eval.ipynb #c062
+# %% ../nbs/06b_oe_eval.ipynb #c061
 @dataclass(frozen=True)
 class CalibrationResult:
     "One row of a calibration table; metrics as fractions, stds over the draws (NaN for the single in-distribution measurement)."
@@ -512,7 +513,7 @@ def confidence(logits: Any, temperature: float = 1.0, zero_one: bool = False) ->
 def _calib_row(base: dict, kind: str, name: str, m: np.ndarray) -> CalibrationResult:
     return CalibrationResult(**base, ood_set=name, row=kind, **_mean_std(("rms", "mad", "soft_f1"), m))
 
-# %% ../nbs/06b_oe_eval.ipynb #c063
+# %% ../nbs/06b_oe_eval.ipynb #c062
 def evaluate_calibration(val_logits: Any, val_targets: Any, test_logits: Any, test_targets: Any, ood: Sequence[OODLogits] | Mapping[str, OODLogits],
                          id_set: str = "", method: str = "", zero_one: bool = False, temperature: float | None = None) -> list[CalibrationResult]:
     "The official calibration test: temperature tuned on the validation logits (unless given), in-distribution, per-OOD-set and mean rows."
