@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -33,11 +34,12 @@ from .train import Checkpoint
 # %% auto #0
 __all__ = ['PHASES', 'OE_PRESETS', 'PRESET_FAMILY', 'CIFAR_MEAN', 'CIFAR_STD', 'IMAGENET_MEAN', 'IMAGENET_STD', 'PRECISIONS',
            'RESUME_INVARIANT', 'FINAL', 'CHECKPOINT', 'LOG', 'CONFIG', 'MANIFEST', 'LOG_FIELDS', 'SigmoidGELU',
-           'AllConvNet', 'TinyClassifier', 'register_tiny_classifier', 'preset_family', 'oe_preset', 'OERecipe',
-           'oe_recipe', 'OETrainConfig', 'resolve_oe_config', 'ClassifierData', 'split_validation', 'classifier_data',
-           'cosine_annealing', 'OfficialCosine', 'make_optimizer', 'epoch_plan', 'normalise_float', 'fit_images',
-           'augment', 'fetch_images', 'oe_step', 'model_logits', 'error_percent', 'oe_deviations', 'run_finished',
-           'train_classifier', 'ClassifierRun', 'load_classifier', 'normalise', 'predict_logits', 'test_error']
+           'AllConvNet', 'TinyClassifier', 'register_tiny_classifier', 'preset_family', 'oe_preset',
+           'calibration_share', 'OERecipe', 'oe_recipe', 'OETrainConfig', 'resolve_oe_config', 'ClassifierData',
+           'split_validation', 'classifier_data', 'cosine_annealing', 'OfficialCosine', 'make_optimizer', 'epoch_plan',
+           'normalise_float', 'fit_images', 'augment', 'fetch_images', 'oe_step', 'model_logits', 'error_percent',
+           'oe_deviations', 'run_finished', 'train_classifier', 'ClassifierRun', 'load_classifier', 'normalise',
+           'predict_logits', 'test_error']
 
 # %% ../nbs/06a_oe_train.ipynb #c005
 class SigmoidGELU(nn.Module):
@@ -114,6 +116,10 @@ def oe_preset(dataset_name: str, phase: str) -> dict:
     "The official epochs, lr, batch sizes and weight decay of `phase` on `dataset_name` (the CIFAR scripts' for sets without a preset)."
     if phase not in PHASES: raise ConfigError(f"unknown phase {phase!r}; use one of {', '.join(PHASES)}")
     return dict(OE_PRESETS[preset_family(dataset_name) or "cifar"][phase])
+
+def calibration_share(dataset_name: str) -> float:
+    "The official held-out share of `--calibration` runs (`val_share`): 5000 of SVHN's 604,388 training images, else 10%."
+    return 5000 / 604388 if preset_family(dataset_name) == "svhn" else 0.1
 
 # %% ../nbs/06a_oe_train.ipynb #c015
 CIFAR_MEAN = tuple(v / 255 for v in (125.3, 123.0, 113.9))
@@ -391,10 +397,9 @@ def run_finished(run_dir: str | Path) -> bool:
     return (Path(run_dir) / FINAL).is_file()
 
 def _check_run_dir(cfg: OETrainConfig, run_dir: Path) -> None:
-    "Write config.json, or check the stored one matches `cfg` (up to `RESUME_INVARIANT`); a mismatch is a one-line ConfigError."
+    "Check that the config.json stored in `run_dir` (if any) matches `cfg` up to `RESUME_INVARIANT`; a mismatch is a one-line ConfigError."
     path = run_dir / CONFIG
-    if not path.exists(): atomic_write_json(path, cfg.to_dict()); return
-    import json
+    if not path.exists(): return
     stored, given = json.loads(path.read_text()), cfg.to_dict()
     diff = [k for k in given if k not in RESUME_INVARIANT and stored.get(k) != given[k]]
     if diff: raise ConfigError(f"{run_dir} holds a run with another configuration ({', '.join(f'{k}: {stored.get(k)!r} there, {given[k]!r} here' for k in diff[:3])}); "
@@ -402,7 +407,6 @@ def _check_run_dir(cfg: OETrainConfig, run_dir: Path) -> None:
 
 def _baseline_weights(cfg: OETrainConfig) -> dict:
     "The final weights of `cfg.baseline`, checked to be a finished baseline of the same data, model and calibration split."
-    import json
     folder = Path(cfg.baseline)
     if not run_finished(folder): raise DataMissingError(f"no finished baseline in {folder}: train it first (phase baseline) or fix the baseline path")
     b = json.loads((folder / CONFIG).read_text())
@@ -462,33 +466,48 @@ def _train_epoch(model, opt, sched, feed: _Feed, cfg: OETrainConfig, epoch: int,
         bar.update(1)
     return total.item() / len(id_batches), ema.item()
 
-# %% ../nbs/06a_oe_train.ipynb #c047
+# %% ../nbs/06a_oe_train.ipynb #c046
+def _run_data(cfg: OETrainConfig, data: ClassifierData | None) -> ClassifierData:
+    "The data of `cfg` (loaded, or `data` with its OE images only if `cfg` has OE), checked for training."
+    data = classifier_data(cfg) if data is None else data
+    if is_none_spec(cfg.oe): data = dataclasses.replace(data, oe=None)
+    elif data.oe is None or not len(data.oe): raise ConfigError(f"phase {cfg.phase} needs OE images but the data holds none")
+    if not data.train.in_memory: raise ConfigError(f"{cfg.in_dist} is read from disk; classifier training needs an in-memory data set")
+    return data
+
+def _restore(cfg: OETrainConfig, run_dir: Path, data: ClassifierData, device: torch.device, start_weights: dict | None):
+    "Model, optimiser, schedule (from the run's checkpoint if any), the first epoch to train, the log rows and epoch times so far."
+    seed_everything(cfg.seed)
+    model = build_model(cfg.model, rep_dim=len(data.class_names), in_channels=data.recipe.channels).to(device)
+    if start_weights is not None: model.load_state_dict(start_weights)
+    opt, sched = make_optimizer(model, cfg, cfg.epochs * math.ceil(len(data.train) / cfg.batch_size))
+    ck = Checkpoint.load(run_dir / CHECKPOINT, device)
+    if ck is None: return model, opt, sched, 0, [], []
+    model.load_state_dict(ck.model); opt.load_state_dict(ck.optimizer); sched.load_state_dict(ck.scheduler)
+    return model, opt, sched, ck.epoch + 1, _read_log(run_dir / LOG, ck.epoch), list(ck.epoch_seconds)
+
+def _save_final(cfg: OETrainConfig, run_dir: Path, model: nn.Module, data: ClassifierData, rows: list[dict], seconds: list[float]) -> None:
+    err = _test_error_model(model, data, next(model.parameters()).device) if len(data.test) else None
+    Checkpoint(model.state_dict(), {}, cfg.epochs - 1, 0, [float(r["loss"]) for r in rows], seconds).save(run_dir / FINAL)
+    atomic_write_json(run_dir / MANIFEST, run_manifest(cfg, cfg.seed, data.describe(), status="finished", phase=cfg.phase,
+                                                       test_error=err, train_seconds=sum(seconds), deviations=oe_deviations(cfg, data)))
+    (run_dir / CHECKPOINT).unlink(missing_ok=True)
+
+# %% ../nbs/06a_oe_train.ipynb #c048
 def train_classifier(cfg: OETrainConfig, run_dir: str | Path, progress: bool = True, data: ClassifierData | None = None,
                      stop_after: int | None = None) -> Path:
     "Train one phase into `run_dir` (resuming, or returning at once if it is finished); `stop_after` epochs at most in this call."
     cfg, run_dir = resolve_oe_config(cfg), Path(run_dir)
-    start_weights = _baseline_weights(cfg) if cfg.phase == "oe_tune" else None
-    run_dir.mkdir(parents=True, exist_ok=True)
     _check_run_dir(cfg, run_dir)
     if run_finished(run_dir): return run_dir
-    data = classifier_data(cfg) if data is None else data
-    if is_none_spec(cfg.oe): data = dataclasses.replace(data, oe=None)            # given data: its OE images only if cfg has OE
-    elif data.oe is None or not len(data.oe): raise ConfigError(f"phase {cfg.phase} needs OE images but the data holds none")
-    if not data.train.in_memory: raise ConfigError(f"{cfg.in_dist} is read from disk; classifier training needs an in-memory data set")
-    device = get_device(cfg.device)
-    seed_everything(cfg.seed)
-    model = build_model(cfg.model, rep_dim=len(data.class_names), in_channels=data.recipe.channels).to(device)
-    if start_weights is not None: model.load_state_dict(start_weights)
-    steps = math.ceil(len(data.train) / cfg.batch_size)
-    opt, sched = make_optimizer(model, cfg, cfg.epochs * steps)
-    ck = Checkpoint.load(run_dir / CHECKPOINT, device)
-    start = 0 if ck is None else ck.epoch + 1
-    if ck is not None: model.load_state_dict(ck.model); opt.load_state_dict(ck.optimizer); sched.load_state_dict(ck.scheduler)
-    rows, seconds = _read_log(run_dir / LOG, start - 1), [] if ck is None else list(ck.epoch_seconds)
+    start_weights = _baseline_weights(cfg) if cfg.phase == "oe_tune" else None
+    data, device = _run_data(cfg, data), get_device(cfg.device)
+    model, opt, sched, start, rows, seconds = _restore(cfg, run_dir, data, device, start_weights)
+    atomic_write_json(run_dir / CONFIG, cfg.to_dict())
     atomic_write_json(run_dir / MANIFEST, run_manifest(cfg, cfg.seed, data.describe(), status="running", phase=cfg.phase,
                                                        deviations=oe_deviations(cfg, data)))
     feed, dtype = _Feed(data, device), torch.bfloat16 if cfg.precision == "bf16" else None
-    end = cfg.epochs if stop_after is None else min(cfg.epochs, start + stop_after)
+    end, steps = cfg.epochs if stop_after is None else min(cfg.epochs, start + stop_after), math.ceil(len(data.train) / cfg.batch_size)
     bar = tqdm(total=(end - start) * steps, desc=f"{cfg.phase} {cfg.in_dist}", disable=not progress, leave=False)
     for epoch in range(start, end):
         t0, lr = time.time(), opt.param_groups[0]["lr"]
@@ -502,15 +521,10 @@ def train_classifier(cfg: OETrainConfig, run_dir: str | Path, progress: bool = T
         Checkpoint(model.state_dict(), {}, epoch, 0, [float(r["loss"]) for r in rows], seconds, opt.state_dict(), sched.state_dict(),
                    torch.get_rng_state()).save(run_dir / CHECKPOINT)
     bar.close()
-    if end < cfg.epochs: return run_dir
-    err = _test_error_model(model, data, device) if len(data.test) else None
-    Checkpoint(model.state_dict(), {}, cfg.epochs - 1, 0, [float(r["loss"]) for r in rows], seconds).save(run_dir / FINAL)
-    atomic_write_json(run_dir / MANIFEST, run_manifest(cfg, cfg.seed, data.describe(), status="finished", phase=cfg.phase,
-                                                       test_error=err, train_seconds=sum(seconds), deviations=oe_deviations(cfg, data)))
-    (run_dir / CHECKPOINT).unlink(missing_ok=True)
+    if end == cfg.epochs: _save_final(cfg, run_dir, model, data, rows, seconds)
     return run_dir
 
-# %% ../nbs/06a_oe_train.ipynb #c052
+# %% ../nbs/06a_oe_train.ipynb #c053
 @dataclass
 class ClassifierRun:
     "A finished classifier: model (eval mode), its configuration, class names, preprocessing and run folder."
@@ -528,7 +542,6 @@ class ClassifierRun:
 
 def load_classifier(run_dir: str | Path, device: str | torch.device = "cpu") -> ClassifierRun:
     "The finished classifier in `run_dir` on `device`, in eval mode."
-    import json
     run_dir = Path(run_dir)
     if not run_finished(run_dir): raise DataMissingError(f"no finished classifier in {run_dir}: train it first (train_classifier) or fix the path")
     cfg = OETrainConfig.from_dict(json.loads((run_dir / CONFIG).read_text()))
