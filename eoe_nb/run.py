@@ -20,6 +20,7 @@ from .data import CACHE_DIR_NAME, ImageSet, dataset_info
 from .ad_data import ADData, ADDataSpec, make_ad_data, parse_dataset_spec
 from .transforms import ADTransform, data_fingerprint, get_transforms, normalization_stats
 from .batches import BalancedBatches, TestBatches
+from .filters import DataFilters
 from .models import build_model, model_spec, weight_reset
 from .objectives import Objective, ObjectiveContext, get_objective, is_zero_shot
 from .train import (Checkpoint, FeatureCache, NonFiniteError, TrainSetup, build_optimizer, model_outputs,
@@ -101,16 +102,20 @@ def build_run(cfg: RunConfig, normal_class: int, seed: int, attempt: int = 0) ->
     model = build_run_model(cfg, objective).to(device)
     stats = run_stats(cfg, ad.train)
     train_tf, test_tf = run_transforms(cfg, stats, model)
-    batches = BalancedBatches(ad.train, ad.oe, cfg.batch_size, train_tf, device, seed=train_seed, workers=cfg.workers)
+    batches = BalancedBatches(ad.train, ad.oe, cfg.batch_size, train_tf, device, seed=train_seed, workers=cfg.workers,
+                              filters=DataFilters.from_config(cfg))
     optimizer, scheduler = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.milestones)
     setup = TrainSetup(model, objective, batches, optimizer, scheduler, cfg.epochs, device, cfg)   # precision options of cfg
     return Run(cfg, int(normal_class), int(seed), attempt, ad, setup, stats, train_tf, test_tf, train_seed)
 
 # %% ../nbs/04b_run.ipynb #c009
 def prepare_objective(run: Run) -> None:
-    "Run the objective's `prepare` on the normal training images (un-normalised when it declares `prepare_on_raw_inputs`)."
-    tf = run.train_tf.without_normalisation() if run.objective.prepare_on_raw_inputs else run.train_tf
-    batches = BalancedBatches(run.ad.train, None, run.cfg.batch_size, tf, run.device, seed=run.train_seed, workers=run.cfg.workers)
+    """Run the objective's `prepare` on the normal training images (un-normalised when it declares `prepare_on_raw_inputs`,
+    and then, as officially, filtered only by the PIL filters, which act in the data loader)."""
+    raw, filters = run.objective.prepare_on_raw_inputs, DataFilters.from_config(run.cfg)
+    tf = run.train_tf.without_normalisation() if raw else run.train_tf
+    batches = BalancedBatches(run.ad.train, None, run.cfg.batch_size, tf, run.device, seed=run.train_seed, workers=run.cfg.workers,
+                              filters=filters.bytes_only() if raw else filters)
     run.objective.prepare(run.model, batches, run.device)
 
 def _resume(run: Run, checkpoint: Path | None) -> int:
@@ -148,12 +153,14 @@ class Detector:
     device: torch.device
 
 def feature_key(cfg: RunConfig, images: ImageSet) -> str:
-    "What frozen features depend on: the model and its weights, the transform, and the images (bytes, or files' names, sizes, times)."
-    return f"{cfg.model}|{cfg.clip_model}|{cfg.clip_pretrained}|{cfg.transform}|{data_fingerprint(images)}"
+    "What frozen features depend on: the model and its weights, the transform, the test filters, and the images (bytes, or files' names, sizes, times)."
+    filters = DataFilters.from_config(cfg)
+    return f"{cfg.model}|{cfg.clip_model}|{cfg.clip_pretrained}|{cfg.transform}|{data_fingerprint(images)}" + (f"|{filters}" if filters.filters_test() else "")
 
-def score_images(det: Detector, images: ImageSet, feature_cache: FeatureCache | None = None) -> np.ndarray:
-    "Anomaly scores (higher = more anomalous) of `images` with the detector's model, objective and test transform."
-    batches = TestBatches(images, det.test_tf, det.cfg.batch_size, det.device, workers=det.cfg.workers)
+def score_images(det: Detector, images: ImageSet, feature_cache: FeatureCache | None = None, labels=None) -> np.ndarray:
+    "Anomaly scores (higher = more anomalous) of `images` with the detector's model, objective and test transform; `labels` (0/1) feed test filters."
+    batches = TestBatches(images, det.test_tf, det.cfg.batch_size, det.device, workers=det.cfg.workers,
+                          filters=DataFilters.from_config(det.cfg), labels=labels)
     compute = lambda: model_outputs(det.model, batches, det.device, det.cfg)           # precision options of cfg
     frozen = is_zero_shot(det.cfg) and feature_cache is not None
     return scores_from_outputs(det.objective, feature_cache.get(feature_key(det.cfg, images), compute) if frozen else compute())
@@ -181,7 +188,7 @@ def train_and_score(cfg: RunConfig, normal_class: int, seed: int, run_dir: str |
     for attempt in range(max(1, cfg.nan_retries)):
         try:
             run = train_run(build_run(cfg, normal_class, seed, attempt), checkpoint, progress)
-            scores = score_images(run.detector, run.ad.test, feature_cache) if run.ad.has_test else np.empty(0)
+            scores = score_images(run.detector, run.ad.test, feature_cache, run.ad.test_labels) if run.ad.has_test else np.empty(0)
         except NonFiniteError as e:
             last_error = e
             if progress: tqdm.write(f"class {normal_class} seed {seed}: {e}; retrying ({attempt + 2}/{cfg.nan_retries})")
