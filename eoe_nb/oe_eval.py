@@ -28,12 +28,12 @@ if TYPE_CHECKING: import pandas as pd
 
 # %% auto #0
 __all__ = ['NOISE_KINDS', 'CORRUPTIONS', 'JIGSAW_CUT', 'OOD_KINDS', 'PLACES_SOURCE', 'LSUN_SOURCE', 'SVHN_SOURCE', 'TINY_SOURCE',
-           'DTD_DEVIATION', 'GRAY_MATRIX', 'CIFAR_MEAN', 'CIFAR_STD', 'OOD_SCORES', 'ROW_KINDS', 'official_noise',
-           'jigsaw', 'rgb_shift', 'invert', 'pixelate', 'corrupt', 'OODSetSpec', 'ood_set', 'official_ood_sets',
-           'set_key', 'OODProtocol', 'draw_positions', 'resize_center_crop', 'fit_image', 'SetImages', 'OODSource',
-           'resolve_ood_sets', 'OODLogits', 'ood_logits', 'energy_score', 'ood_score', 'OODResult', 'draw_metrics',
-           'OODReport', 'evaluate_ood', 'ood_table', 'tune_temperature', 'CalibrationResult', 'confidence',
-           'evaluate_calibration', 'calibration_table']
+           'DTD_DEVIATION', 'OFFICIAL_OOD_SETS', 'GRAY_MATRIX', 'CIFAR_MEAN', 'CIFAR_STD', 'OOD_SCORES', 'ROW_KINDS',
+           'official_noise', 'jigsaw', 'rgb_shift', 'invert', 'pixelate', 'corrupt', 'OODSetSpec', 'ood_set',
+           'official_ood_sets', 'set_key', 'OODProtocol', 'draw_positions', 'resize_center_crop', 'fit_image',
+           'SetImages', 'OODSource', 'resolve_ood_sets', 'OODLogits', 'ood_logits', 'energy_score', 'ood_score',
+           'OODResult', 'draw_metrics', 'OODReport', 'evaluate_ood', 'ood_table', 'tune_temperature',
+           'CalibrationResult', 'confidence', 'evaluate_calibration', 'calibration_table']
 
 # %% ../nbs/06b_oe_eval.ipynb #c005
 NOISE_KINDS = ("gaussian", "rademacher", "blobs", "uniform")
@@ -171,31 +171,32 @@ def _validation(source: str, unit: bool, rgb: bool = True) -> list[OODSetSpec]:
         OODSetSpec(names[k], "corruption", k, source=source, origin=f"official --validate: {k} of {source} test images") for k in kinds]
 
 # %% ../nbs/06b_oe_eval.ipynb #c020
+_TEXTURES = _data("Textures", "dtd", "official dtd/images", ("train", "test"), DTD_DEVIATION)
+_PLACES = _data("Places365", PLACES_SOURCE, "official places365/test_subset (Places69)", fallback="places365")
+_LSUN = _data("LSUN", LSUN_SOURCE, "official LSUN test lmdb, classes='test'", fallback="lsun_resize")
+_NEGATIVE = OODSetSpec("Negative MNIST", "corruption", "negative", "mnist", origin="official 1 - MNIST test")
+
+OFFICIAL_OOD_SETS: dict[str, tuple[list[OODSetSpec], list[OODSetSpec]]] = {   # in-distribution set: (test.py sets, --validate sets)
+    "cifar10": (_noise(False) + [_TEXTURES, _data("SVHN", SVHN_SOURCE), _PLACES, _LSUN, _data("CIFAR-100", "cifar100")],
+                _validation("cifar100", unit=False)),
+    "cifar100": (_noise(False) + [_TEXTURES, _data("SVHN", SVHN_SOURCE), _PLACES, _LSUN, _data("CIFAR-10", "cifar10")],
+                 _validation("cifar10", unit=False)),
+    SVHN_SOURCE: (_noise(True) + [_data("Icons-50", "icons50"), _TEXTURES, _PLACES, _LSUN, _data("CIFAR-10", "cifar10"),
+                                  _data("Street View Characters", "streetview_chars")], _validation(SVHN_SOURCE, unit=True, rgb=False)),
+    TINY_SOURCE: (_noise(False, 2.0) + [_TEXTURES, _data("SVHN", SVHN_SOURCE), _PLACES, _LSUN,
+                                        _data("Held-out ImageNet Classes", "tinyimagenet_heldout")], _validation("tinyimagenet_heldout", unit=False)),
+    "mnist": (_noise(True)[:2] + [_data("CIFAR-10", "cifar10"), _data("Icons-50", "icons50"), _data("Fashion-MNIST", "fmnist"), _NEGATIVE,
+                                  _data("notMNIST", "notmnist"), _data("Omniglot", "omniglot")], _validation("mnist", unit=True, rgb=False))}
+OFFICIAL_OOD_SETS["svhn_extra"] = OFFICIAL_OOD_SETS[SVHN_SOURCE]        # the same classifier trained on train + extra
+
 def official_ood_sets(id_set: str, validation: bool = False) -> list[OODSetSpec]:
     "The OOD test sets of the official `test.py` of in-distribution set `id_set` (a name or spec), or its `--validate` sets."
-    base = str(id_set).split("[")[0].strip().lower()
-    textures = _data("Textures", "dtd", "official dtd/images", ("train", "test"), DTD_DEVIATION)
-    places = _data("Places365", PLACES_SOURCE, "official places365/test_subset (Places69)", fallback="places365")
-    lsun = _data("LSUN", LSUN_SOURCE, "official LSUN test lmdb, classes='test'", fallback="lsun_resize")
-    if base in ("cifar10", "cifar100"):
-        other = "cifar100" if base == "cifar10" else "cifar10"
-        if validation: return _validation(other, unit=False)
-        return _noise(False) + [textures, _data("SVHN", SVHN_SOURCE), places, lsun, _data(other.upper().replace("CIFAR", "CIFAR-"), other)]
-    if base == SVHN_SOURCE:
-        if validation: return _validation(SVHN_SOURCE, unit=True, rgb=False)
-        return _noise(True) + [_data("Icons-50", "icons50"), textures, places, lsun, _data("CIFAR-10", "cifar10"),
-                               _data("Street View Characters", "streetview_chars")]
-    if base == TINY_SOURCE:
-        if validation: return _validation("tinyimagenet_heldout", unit=False)
-        return _noise(False, 2.0) + [textures, _data("SVHN", SVHN_SOURCE), places, lsun,
-                                     _data("Held-out ImageNet Classes", "tinyimagenet_heldout")]
-    if base == "mnist":
-        if validation: return _validation("mnist", unit=True, rgb=False)
-        return _noise(True)[:2] + [_data("CIFAR-10", "cifar10"), _data("Icons-50", "icons50"), _data("Fashion-MNIST", "fmnist"),
-                                   OODSetSpec("Negative MNIST", "corruption", "negative", "mnist", origin="official 1 - MNIST test"),
-                                   _data("notMNIST", "notmnist"), _data("Omniglot", "omniglot")]
-    raise ConfigError(f"no official OOD test sets for {id_set!r} (the official code has them for cifar10, cifar100, svhn, "
-                      f"tinyimagenet and mnist); pass the OOD sets yourself, e.g. [ood_set('cifar10[8-9]')]")
+    base = str(id_set).split("[")[0].strip()
+    key = DATASETS.key(base) or base.lower()
+    if key not in OFFICIAL_OOD_SETS:
+        raise ConfigError(f"no official OOD test sets for {id_set!r} (the official code has them for {', '.join(OFFICIAL_OOD_SETS)}); "
+                          f"pass the OOD sets yourself, e.g. [ood_set('cifar10[8-9]')]")
+    return list(OFFICIAL_OOD_SETS[key][int(validation)])
 
 # %% ../nbs/06b_oe_eval.ipynb #c024
 def set_key(name: str) -> int:
