@@ -19,14 +19,17 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from .core import ConfigError, RunConfig, get_device
+from .data import dataset_info
+from .ad_data import parse_dataset_spec
 from .models import CNN28, CNN32, build_model, model_spec
+from .objectives import objective_class
 from .train import Checkpoint, FeatureCache, NonFiniteError, Precision, build_optimizer
 from .run import Run, RunOutput, build_run, prepare_objective, score_images, train_run
 from .presets import resolve_config
 
 # %% auto #0
-__all__ = ['PACKABLE_MODELS', 'MAX_PACK', 'pack_refusal', 'PackedModel', 'split_optimizer_state', 'stack_optimizer_states',
-           'train_packed', 'train_and_score_packed', 'run_activation_bytes', 'resolve_pack']
+__all__ = ['PACKABLE_MODELS', 'MAX_PACK', 'pack_refusal', 'pack_key', 'PackedModel', 'split_optimizer_state',
+           'stack_optimizer_states', 'train_packed', 'train_and_score_packed', 'run_activation_bytes', 'resolve_pack']
 
 # %% ../nbs/04c_packed.ipynb #c006
 PACKABLE_MODELS: tuple[type, ...] = (CNN28, CNN32)     # architectures whose forward is checked under vmap (BatchNorm in train mode)
@@ -38,6 +41,13 @@ def pack_refusal(cfg: RunConfig) -> str | None:
         return f"model {cfg.model} is not packable (packable: {', '.join(m.__name__ for m in PACKABLE_MODELS)})"
     if p.channels_last or p.compile or p.amp: return "channels_last, compile and amp are not supported packed (use --precision bf16)"
     return None
+
+def pack_key(cfg: RunConfig) -> tuple:
+    "What runs trained as one must share: the network (model, head, input), the optimiser and schedule, epochs, batch, numerics, device."
+    cfg = resolve_config(cfg)
+    channels = dataset_info(parse_dataset_spec(cfg.dataset).name).channels
+    return (cfg.model, objective_class(cfg.objective).clf_head, cfg.rep_dim, channels, cfg.transform, cfg.epochs,
+            cfg.batch_size, cfg.optimizer, cfg.lr, cfg.weight_decay, tuple(cfg.milestones), cfg.precision, cfg.device)
 
 # %% ../nbs/04c_packed.ipynb #c009
 class PackedModel(nn.Module):
@@ -131,17 +141,18 @@ def _train_pack(runs: list[Run], start: int, checkpoints: list[Path | None], pro
 # %% ../nbs/04c_packed.ipynb #c018
 def train_packed(runs: Sequence[Run], checkpoints: Sequence[str | Path | None] | None = None,
                  progress: bool = True) -> list[NonFiniteError | None]:
-    "Train built runs of one configuration together (resuming each from its checkpoint); one NonFiniteError or None per run."
+    "Train built runs together (resuming each from its checkpoint); one NonFiniteError or None per run."
     checkpoints = [None if c is None else Path(c) for c in (checkpoints or [None] * len(runs))]
-    refusal = pack_refusal(runs[0].cfg)
-    if refusal is not None: raise ConfigError(f"cannot pack these runs: {refusal}")
-    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for r in runs:
+        refusal = pack_refusal(r.cfg)
+        if refusal is not None: raise ConfigError(f"cannot pack these runs: {refusal}")
+    groups: dict[tuple, list[int]] = defaultdict(list)
     for i, (r, ck) in enumerate(zip(runs, checkpoints)):
         start = _resume(r, ck)
         if start == 0: prepare_objective(r)
-        groups[(start, len(r.ad.train))].append(i)
+        groups[(start, len(r.ad.train), pack_key(r.cfg))].append(i)
     errors: list[NonFiniteError | None] = [None] * len(runs)
-    for (start, _), idx in groups.items():
+    for (start, *_), idx in groups.items():
         if start >= runs[idx[0]].cfg.epochs: continue               # finished runs (final checkpoints)
         for i, e in zip(idx, _train_pack([runs[i] for i in idx], start, [checkpoints[i] for i in idx], progress)): errors[i] = e
     return errors
@@ -151,16 +162,17 @@ def _output(run: Run, scores: np.ndarray, keep_run: bool) -> RunOutput:
     return RunOutput(scores, run.ad.test_labels.numpy(), run.ad.test.targets.numpy(), float(sum(run.epoch_seconds)),
                      run.epoch_seconds, run.losses, run.attempt + 1, run.ad.describe(), run.stats, run if keep_run else None)
 
-def train_and_score_packed(cfg: RunConfig, units: Sequence[tuple[int, int]], run_dirs: Sequence[str | Path | None] | None = None,
+def train_and_score_packed(units: Sequence[tuple[RunConfig, int, int]], run_dirs: Sequence[str | Path | None] | None = None,
                            progress: bool = True, keep_run: bool = False) -> list[RunOutput | NonFiniteError]:
-    "Train and score the (class, seed) `units` of `cfg` packed, each resuming from `run_dir/checkpoint.pt`; an output or error per unit."
-    cfg = resolve_config(cfg)
+    "Train and score the (config, class, seed) `units` packed, each resuming from `run_dir/checkpoint.pt`; an output or error per unit."
+    units = [(resolve_config(cfg), int(c), int(s)) for cfg, c, s in units]
     ckpts = [None if d is None else Path(d) / "checkpoint.pt" for d in (run_dirs or [None] * len(units))]
     outputs: list = [None] * len(units)
     pending = list(range(len(units)))
-    for attempt in range(max(1, cfg.nan_retries)):
+    for attempt in range(max(max(1, cfg.nan_retries) for cfg, _, _ in units)):
+        pending = [i for i in pending if attempt < max(1, units[i][0].nan_retries)]
         if not pending: break
-        runs = [build_run(cfg, *units[i], attempt) for i in pending]
+        runs = [build_run(*units[i], attempt) for i in pending]
         failed = []
         for i, run, err in zip(pending, runs, train_packed(runs, [ckpts[i] for i in pending], progress)):
             if err is None:
@@ -168,12 +180,10 @@ def train_and_score_packed(cfg: RunConfig, units: Sequence[tuple[int, int]], run
                 except NonFiniteError as e: err = e
             if err is not None:
                 failed.append(i); outputs[i] = err
-                if progress: tqdm.write(f"class {units[i][0]} seed {units[i][1]}: {err}; retrying ({attempt + 2}/{cfg.nan_retries})")
+                if progress: tqdm.write(f"class {units[i][1]} seed {units[i][2]}: {err}; retrying ({attempt + 2}/{units[i][0].nan_retries})")
         pending = failed
-    for i in pending:
-        outputs[i] = NonFiniteError(f"class {units[i][0]} seed {units[i][1]}: non-finite values in all {cfg.nan_retries} attempts "
-                                    f"({outputs[i]}); lower the learning rate")
-    return outputs
+    return [NonFiniteError(f"class {c} seed {s}: non-finite values in all {cfg.nan_retries} attempts ({o}); lower the learning rate")
+            if isinstance(o, NonFiniteError) else o for (cfg, c, s), o in zip(units, outputs)]
 
 # %% ../nbs/04c_packed.ipynb #c024
 MAX_PACK = 64

@@ -46,7 +46,7 @@ def assert_same_run(packed, seq):
 @pytest.mark.parametrize("objective", ["hsc", "bce", "dsvdd"])
 def test_packed_equals_sequential(root, objective):
     cfg = config(root, objective)
-    packed = train_and_score_packed(cfg, UNITS, progress=False, keep_run=objective == "dsvdd")
+    packed = train_and_score_packed([(cfg, c, s) for c, s in UNITS], progress=False, keep_run=objective == "dsvdd")
     seq = [train_and_score(cfg, c, s, progress=False, keep_run=objective == "dsvdd") for c, s in UNITS]
     for p, s in zip(packed, seq): assert_same_run(p, s)
     # the test can fail: another seed's run differs far more than the tolerance
@@ -82,7 +82,7 @@ def test_official_retry_per_run(root):
     register_objective(_DivergingHSC)
     try:
         cfg = config(root, "hsc_diverging_test", nan_retries=2)
-        out = train_and_score_packed(cfg, UNITS, progress=False)
+        out = train_and_score_packed([(cfg, c, s) for c, s in UNITS], progress=False)
         assert isinstance(out[1], NonFiniteError) and "all 2 attempts" in str(out[1])
         with pytest.raises(NonFiniteError, match="all 2 attempts"): train_and_score(cfg, 1, 0, progress=False)
         for k in (0, 2): assert_same_run(out[k], train_and_score(cfg, *UNITS[k], progress=False))
@@ -100,14 +100,14 @@ class _KilledAt:
 
 def test_packed_resume_after_kill(root):
     cfg = config(root).replace(epochs=3, milestones=[1])
-    whole = train_and_score_packed(cfg, UNITS, progress=False)
+    whole = train_and_score_packed([(cfg, c, s) for c, s in UNITS], progress=False)
     with tempfile.TemporaryDirectory() as d:
         dirs = [Path(d) / f"run{i}" for i in range(3)]
         for p in dirs: p.mkdir()
         runs = [build_run(cfg, c, s) for c, s in UNITS]
         runs[2].setup.batches = _KilledAt(runs[2].setup.batches, 2)
         with pytest.raises(KeyboardInterrupt): train_packed(runs, [p / "checkpoint.pt" for p in dirs], progress=False)
-        resumed = train_and_score_packed(cfg, UNITS, run_dirs=dirs, progress=False)
+        resumed = train_and_score_packed([(cfg, c, s) for c, s in UNITS], run_dirs=dirs, progress=False)
     for w, r in zip(whole, resumed):
         np.testing.assert_allclose(r.scores, w.scores, rtol=0, atol=1e-6)
         np.testing.assert_allclose(r.losses, w.losses, rtol=1e-6)
