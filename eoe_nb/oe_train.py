@@ -37,9 +37,9 @@ __all__ = ['PHASES', 'OE_PRESETS', 'PRESET_FAMILY', 'CIFAR_MEAN', 'CIFAR_STD', '
            'AllConvNet', 'TinyClassifier', 'register_tiny_classifier', 'preset_family', 'oe_preset',
            'calibration_share', 'OERecipe', 'oe_recipe', 'OETrainConfig', 'resolve_oe_config', 'ClassifierData',
            'split_validation', 'classifier_data', 'cosine_annealing', 'OfficialCosine', 'make_optimizer', 'epoch_plan',
-           'normalise_float', 'fit_images', 'augment', 'fetch_images', 'oe_step', 'model_logits', 'error_percent',
-           'oe_deviations', 'run_finished', 'train_classifier', 'ClassifierRun', 'load_classifier', 'normalise',
-           'predict_logits', 'test_error']
+           'normalise_float', 'fit_images', 'augment', 'fetch_images', 'images_in_ram', 'oe_step', 'model_logits',
+           'error_percent', 'oe_deviations', 'run_finished', 'train_classifier', 'ClassifierRun', 'load_classifier',
+           'normalise', 'predict_logits', 'test_error']
 
 # %% ../nbs/06a_oe_train.ipynb #c005
 class SigmoidGELU(nn.Module):
@@ -178,7 +178,7 @@ class OETrainConfig:
     test_limit: int | None = None         # not official: at most this many ID test images (seeded subset)
     test_each_epoch: bool = True          # official: the test error after every epoch (train_log.csv)
     precision: str = "fp32"               # "fp32" (official) or "bf16" (autocast; not official)
-    workers: int = 0
+    workers: int = 0                      # unused so far: batches come from RAM on the device; file-backed OE is decoded in-process
     device: str = "auto"
     data_root: str | None = None
 
@@ -347,6 +347,12 @@ def fetch_images(images: ImageSet, idx: np.ndarray, size: int, channels: int, de
     if images.in_memory: return fit_images(images.images[torch.as_tensor(idx)].to(device), size, channels)
     return torch.cat([fit_images(pil_to_uint8(images.pil(int(i)))[None].to(device), size, channels) for i in idx])
 
+def images_in_ram(images: ImageSet, size: int, channels: int, device: torch.device, chunk: int = 1000) -> torch.Tensor:
+    "All of `images` as one uint8 tensor on `device`, fitted to `size` and `channels` (decoded from disk for file-backed sets)."
+    if images.in_memory and tuple(images.images.shape[1:]) == (channels, size, size): return images.images.to(device)
+    return torch.cat([fetch_images(images, np.arange(i, min(i + chunk, len(images))), size, channels, device).to(torch.uint8)
+                      for i in range(0, len(images), chunk)])
+
 # %% ../nbs/06a_oe_train.ipynb #c037
 def oe_step(model: nn.Module, x_in: torch.Tensor, targets: torch.Tensor, x_oe: torch.Tensor | None, lam: float
             ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -433,10 +439,9 @@ class _Feed:
     device: torch.device
     def __post_init__(self):
         r, d = self.data.recipe, self.device
-        self.id_ram = fit_images(self.data.train.images.to(d), r.size, r.channels).to(torch.uint8) if self.data.train.in_memory else None
-        self.id_y = self.data.train.targets.to(d)
-        oe = self.data.oe
-        self.oe_ram = fit_images(oe.images.to(d), r.size, r.channels).to(torch.uint8) if oe is not None and oe.in_memory else None
+        self.id_ram, self.id_y = images_in_ram(self.data.train, r.size, r.channels, d), self.data.train.targets.to(d)
+        oe = self.data.oe                                            # file-backed OE sets (80MTI) are decoded batch by batch
+        self.oe_ram = images_in_ram(oe, r.size, r.channels, d) if oe is not None and oe.in_memory else None
 
     def batch(self, id_idx, oe_idx, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         r = self.data.recipe
@@ -468,11 +473,10 @@ def _train_epoch(model, opt, sched, feed: _Feed, cfg: OETrainConfig, epoch: int,
 
 # %% ../nbs/06a_oe_train.ipynb #c046
 def _run_data(cfg: OETrainConfig, data: ClassifierData | None) -> ClassifierData:
-    "The data of `cfg` (loaded, or `data` with its OE images only if `cfg` has OE), checked for training."
+    "The data of `cfg` (loaded, or `data` with its OE images only if `cfg` has OE)."
     data = classifier_data(cfg) if data is None else data
     if is_none_spec(cfg.oe): data = dataclasses.replace(data, oe=None)
     elif data.oe is None or not len(data.oe): raise ConfigError(f"phase {cfg.phase} needs OE images but the data holds none")
-    if not data.train.in_memory: raise ConfigError(f"{cfg.in_dist} is read from disk; classifier training needs an in-memory data set")
     return data
 
 def _restore(cfg: OETrainConfig, run_dir: Path, data: ClassifierData, device: torch.device, start_weights: dict | None):

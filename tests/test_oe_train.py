@@ -126,3 +126,18 @@ def test_another_config_in_the_run_folder_is_refused(tmp_path):
     assert "\n" not in str(e.value)
     assert (tmp_path / "r" / "config.json").read_text() == stored
     assert json.loads(stored)["lam"] == 0.5
+
+
+def test_oe_scratch_on_fake_cifar_with_file_backed_80mti(tmp_path):
+    from eoe_nb.oe_train import classifier_data, load_classifier, test_error
+    from eoe_nb.testing import write_fake_cifar10_folder, write_fake_tinyimages
+    root = write_fake_cifar10_folder(tmp_path / "data", n_train=4, n_test=2)
+    write_fake_tinyimages(root, n=12)
+    cfg = CFG.replace(in_dist="cifar10[0-2]", oe=None, epochs=1, batch_size=4, oe_batch_size=5, data_root=str(root))
+    data = classifier_data(cfg)
+    assert (len(data.train), len(data.test), len(data.oe), data.oe.in_memory) == (12, 6, 10, False)   # 2 CIFAR ids excluded
+    run = train_classifier(cfg, tmp_path / "run", progress=False)
+    assert PROBE["sizes"] == [4 + 5] * 3
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["config"]["oe"] == "tinyimages" and manifest["config"]["oe_order"] == "offset"
+    assert 0 <= test_error(load_classifier(run), data) <= 100
