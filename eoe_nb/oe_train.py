@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -21,11 +21,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import (ConfigError, DataMissingError, atomic_write_json, atomic_write_text, get_device, resolve_data_root,
-                         run_manifest, seed_everything, sha256_tensor)
+from .core import ConfigError, DataMissingError, atomic_write_json, atomic_write_text, get_device, run_manifest, seed_everything
 from .data import ImageSet, dataset_info, load_split, pil_to_uint8
 from .ad_data import is_none_spec, parse_dataset_spec
-from .transforms import CenterCrop, Grayscale, HorizontalFlip, RandomCrop, Resize, apply_op, draw_params, gray_l
+from .transforms import CenterCrop, HorizontalFlip, RandomCrop, Resize, apply_op, draw_params, gray_l
 from .batches import derive_seed
 from .models import ModelSpec, build_model, model_spec, register_model
 from .objectives import oe_multiclass_loss
