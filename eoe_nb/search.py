@@ -29,13 +29,15 @@ from .batches import derive_seed
 from .experiments import EXECUTORS, Experiment, run_experiment
 
 # %% auto #0
-__all__ = ['SEARCH_METHODS', 'FITNESS_KINDS', 'SEARCH_PIPELINES', 'STATE_FILE', 'TABLE_COLUMNS', 'official_fitness_run',
-           'SearchConfig', 'CandidateSpace', 'squared_distances', 'pick_near', 'draw_candidates', 'mutate_individual',
-           'mate_individuals', 'rng_as_global', 'individual_class', 'select_tournament', 'make_toolbox',
-           'fitness_experiment', 'evaluate_sets', 'SyntheticFitness', 'ClassSearch', 'initial_population',
-           'evolve_step', 'record_generation', 'candidate_space', 'class_rng', 'SearchResult', 'run_search', 'extremes',
-           'score_picked_on_test', 'search_table', 'plot_fitness', 'plot_extremes', 'write_search_outputs',
-           'search_config_from_args', 'eoe_search_main', 'eoe_search_cli']
+__all__ = ['SEARCH_METHODS', 'FITNESS_KINDS', 'SEARCH_PIPELINES', 'STATE_FILE', 'TABLE_COLUMNS', 'FILTER_PARTS', 'SEARCH_ITEMS',
+           'ITEM_SEARCHES', 'SCALE_NOTES', 'ITEM_COLUMNS', 'official_fitness_run', 'SearchConfig', 'CandidateSpace',
+           'squared_distances', 'pick_near', 'draw_candidates', 'mutate_individual', 'mate_individuals',
+           'rng_as_global', 'individual_class', 'select_tournament', 'make_toolbox', 'fitness_experiment',
+           'evaluate_sets', 'SyntheticFitness', 'ClassSearch', 'initial_population', 'evolve_step', 'record_generation',
+           'candidate_space', 'class_rng', 'SearchResult', 'run_search', 'extremes', 'score_picked_on_test',
+           'search_table', 'plot_fitness', 'plot_extremes', 'write_search_outputs', 'search_config_from_args',
+           'eoe_search_main', 'eoe_search_cli', 'SearchPlan', 'search_item_plan', 'SearchItemRow', 'search_item_rows',
+           'run_search_item']
 
 # %% ../nbs/06d_search.ipynb #c005
 SEARCH_METHODS = ("evolve", "random")
@@ -378,10 +380,12 @@ def _load_or_start(cfg: SearchConfig, path: Path, spaces: dict) -> tuple[dict, i
     return searches, 0, dict(seconds=0.0, picked_test=[])
 
 def run_search(cfg: SearchConfig, out: str | Path, executor: str = "inprocess", progress: bool = True,
-               max_generations: int | None = None, spaces: dict | None = None, **executor_args) -> SearchResult:
-    "Run (or resume) the search `cfg` into `out`; `executor_args` go to `run_experiment` (max_workers, devices, slurm, unit_fn)."
+               max_generations: int | None = None, spaces: dict | None = None, fitness_dir: str | Path | None = None,
+               **executor_args) -> SearchResult:
+    "Run (or resume) the search `cfg` into `out` (fitness runs: into `fitness_dir`, default `out`; searches can share one)."
     if executor not in EXECUTORS: raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     out, t0 = Path(out), time.perf_counter()
+    fit_out = Path(fitness_dir) if fitness_dir is not None else out
     path = out / STATE_FILE
     spaces = spaces or {c: candidate_space(cfg, c) for c in cfg.classes}
     searches, gen, st = _load_or_start(cfg, path, spaces)
@@ -391,14 +395,14 @@ def run_search(cfg: SearchConfig, out: str | Path, executor: str = "inprocess", 
         if gen > 0:
             for c, cs in searches.items(): evolve_step(cs, toolboxes[c], cfg, gen)
         todo = {c: [tuple(ind) for ind in cs.population if not ind.fitness.valid] for c, cs in searches.items()}
-        fitness = evaluate_sets(cfg, todo, out, executor, progress=progress, **executor_args)
+        fitness = evaluate_sets(cfg, todo, fit_out, executor, progress=progress, **executor_args)
         for c, cs in searches.items():
             rec = record_generation(cs, gen, fitness, len(set(todo[c])))
             if progress: tqdm.write(f"class {c} generation {gen}: max {100 * rec['max']:.2f}  mean {100 * rec['mean']:.2f}  min {100 * rec['min']:.2f}")
         _write_state(path, cfg, searches, gen, False, st["seconds"] + time.perf_counter() - t0, st["picked_test"])
         gen, steps = gen + 1, steps + 1
     done, picked = gen >= last, list(st["picked_test"])
-    if done and cfg.fitness == "validation" and not picked: picked = score_picked_on_test(cfg, searches, out, executor, progress, **executor_args)
+    if done and cfg.fitness == "validation" and not picked: picked = score_picked_on_test(cfg, searches, fit_out, executor, progress, **executor_args)
     seconds = st["seconds"] + time.perf_counter() - t0
     if gen > 0: _write_state(path, cfg, searches, gen - 1, done, seconds, picked)
     return SearchResult(cfg, searches, gen - 1, done, seconds, picked, out)
@@ -545,3 +549,147 @@ def eoe_search_main(argv: list[str] | None = None) -> int:
 def eoe_search_cli() -> None:
     "Console script `eoe-search`."
     sys.exit(run_cli(eoe_search_main))
+
+# %% ../nbs/06d_search.ipynb #c052
+FILTER_PARTS = ("train_oe", "train_nominal", "test_nominal", "test_anomalous")
+SEARCH_ITEMS = {
+    "single_outlier": dict(title="Best and worst single OE image per class: CIFAR-10 and ImageNet-30",
+                           reproduces="the table of the best and worst single OE image per class (evolutionary search, fitness: "
+                                      "mean test AUROC, an oracle) and the abstract's 79.3 mean AUROC on ImageNet-30 with one "
+                                      "well-chosen outlier image", params=dict(fitness="test")),
+    "filtered_search": dict(title="Single-outlier search with low- and high-pass filtered data (Appendix B)",
+                            reproduces="Appendix B: the single-outlier search with the official frequency filters on every data "
+                                       "part (--ms-mode lpf+... / hpf+... --magnitude 14)", params=dict(fitness="test", magnitude=14)),
+}
+_CPU_RUN = dict(epochs=2, milestones=[], seeds=[0], train_limit=500, test_limit=500, workers=0)
+_SMOKE_RUN = dict(epochs=1, milestones=[], seeds=[0], train_limit=64, test_limit=200, batch_size=16, workers=0)
+ITEM_SEARCHES = {   # scale: (fitness-run changes, classes, [(label, SearchConfig changes)])
+    "paper": (dict(), None, [("evolve_max", dict(method="evolve")), ("evolve_min", dict(method="evolve", minimize=True))]),
+    "cpu": (_CPU_RUN, [0, 1], [("random", dict(method="random", candidates=4)),
+                               ("evolve_max", dict(method="evolve", population=4, generations=2, mutation_pool=2000, mutation_k=10))]),
+    "smoke": (_SMOKE_RUN, [0, 1], [("random", dict(method="random", candidates=2)),
+                                   ("evolve_max", dict(method="evolve", population=2, generations=2, mutation_pool=50, mutation_k=5,
+                                                       tournament_size=2))]),
+}
+SCALE_NOTES = {"paper": None,
+               "cpu": "NOT COMPARABLE: cpu scale: CIFAR-10 classes 0-4 with classes 5-9 as OE (in place of 80MTI), classes 0 and 1, "
+                      "HSC 2 epochs, 1 seed, 500 training and 500 test images, tiny searches (4 random candidates; population 4, 2 generations)",
+               "smoke": "NOT COMPARABLE: smoke scale: 64 training / 200 test images, 1 epoch, classes 0-1, 1 seed, 2 random candidates, "
+                        "population 2 for 2 generations"}
+
+@dataclass
+class SearchPlan:
+    "One search of an item: label, data set, configuration, what is missing to run it, and how it departs from the paper."
+    label: str
+    dataset: str
+    config: SearchConfig
+    missing: dict[str, str] = field(default_factory=dict)
+    deviations: list[str] = field(default_factory=list)
+
+# %% ../nbs/06d_search.ipynb #c053
+def _missing_data(run: dict) -> dict[str, str]:
+    from eoe_nb.data import dataset_info
+    root, out = resolve_data_root(run.get("data_root")), {}
+    for role in ("dataset", "oe"):
+        info = dataset_info(parse_dataset_spec(run[role]).name)
+        if not info.present(root): out.setdefault(info.name, f"{role} {info.name!r} not found under {root}. {info.how_to_get}")
+    return out
+
+def search_item_plan(item: str, scale: str, data_root: str | Path | None = None, fitness: str = "test", magnitude: float = 14,
+                     filters: Sequence[str] = ("lpf", "hpf")) -> list[SearchPlan]:
+    "The searches of paper item `item` (single_outlier, filtered_search) at `scale` (paper, cpu, smoke), with their missing data."
+    if item not in SEARCH_ITEMS: raise ConfigError(f"unknown search item {item!r}; search items: {', '.join(SEARCH_ITEMS)}")
+    if scale not in ITEM_SEARCHES: raise ConfigError(f"unknown scale {scale!r}; choose one of {', '.join(ITEM_SEARCHES)}")
+    if fitness not in FITNESS_KINDS: raise ConfigError(f"fitness must be one of {FITNESS_KINDS}, got {fitness!r}")
+    changes, classes, searches = ITEM_SEARCHES[scale]
+    sets = ([("cifar10", "tinyimages", list(range(10))), ("imagenet30", "imagenet21k", list(range(30)))] if scale == "paper"
+            else [("cifar10[0-4]", "cifar10[5-9]", list(classes))])
+    variants = [("", {})]
+    if item == "filtered_search":
+        variants = [(f, dict(filters=[f"{f}+{p}" for p in FILTER_PARTS], filter_magnitude=float(magnitude))) for f in filters]
+        searches = [s for s in searches if not s[1].get("minimize")][:1]               # one maximising search per filter
+        sets = [(d, o, cs if scale == "paper" else cs[:1]) for d, o, cs in sets]
+    notes = [n for n in (SCALE_NOTES[scale], None if fitness == "test" else
+                         "validation fitness: held-out training images, not the official test AUROC (not official)") if n]
+    plans = []
+    for ds, oe, cs in sets:
+        for vname, vrun in variants:
+            run = official_fitness_run(ds, oe=oe, data_root=None if data_root is None else str(data_root), **changes, **vrun)
+            for label, sch in searches:
+                name = "_".join(x for x in (parse_dataset_spec(ds).name, vname, label, fitness) if x)
+                plans.append(SearchPlan(name, parse_dataset_spec(ds).name + (f" {vname}" if vname else ""),
+                                        SearchConfig(run, classes=cs, fitness=fitness, **sch), _missing_data(run), list(notes)))
+    return plans
+
+# %% ../nbs/06d_search.ipynb #c056
+ITEM_COLUMNS = ["fitness", "best_auroc", "worst_auroc", "best_test_auroc", "worst_test_auroc", "best_oe", "worst_oe", "n_evaluated"]
+
+@dataclass
+class SearchItemRow:
+    "One row of a search item: label, status, values (AUROC in percent), the published number it compares to, deviations, missing data."
+    label: str
+    status: str = "missing"                                # done, partial, failed, missing (eoe_nb.paper_items.RowStatus values)
+    values: dict[str, Any] = field(default_factory=dict)
+    fitness: str = "test"
+    lookup: dict | None = None                             # setting, dataset, method, column of its paper_numbers.csv entry
+    scale: str = "paper"
+    deviations: list[str] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+    def result_row_fields(self) -> dict:
+        "Keyword arguments of `eoe_nb.paper_items.ResultRow` (status as its string value)."
+        return dict(label=self.label, status=self.status, values=dict(self.values), scale=self.scale,
+                    deviations=list(self.deviations), missing=dict(self.missing), error=self.error)
+
+def _pct(v): return None if v is None else 100 * float(v)
+
+def _group_rows(group: list[SearchPlan], results: dict, errors: dict, scale: str, lookup: dict | None) -> list[SearchItemRow]:
+    p0 = group[0]
+    base = dict(fitness=p0.config.fitness, scale=scale, deviations=list(p0.deviations))
+    missing = {k: v for p in group for k, v in p.missing.items()}
+    err = "; ".join(f"{p.label}: {errors[p.label]}" for p in group if p.label in errors) or None
+    done = [results[p.label] for p in group if p.label in results]
+    status = "missing" if missing else "failed" if err else "done" if done and all(r.done for r in done) and len(done) == len(group) else "partial"
+    rows, bests = [], []
+    for c in p0.config.classes:
+        tables = [search_table(r).set_index("normal_class").loc[c] for r in done if r.generation >= 0]
+        vals = {}
+        if tables:
+            b, w = max(tables, key=lambda t: t.best_auroc), min(tables, key=lambda t: t.worst_auroc)
+            vals = dict(fitness=p0.config.fitness, best_auroc=_pct(b.best_auroc), worst_auroc=_pct(w.worst_auroc),
+                        best_test_auroc=_pct(b.best_test_auroc), worst_test_auroc=_pct(w.worst_test_auroc), best_oe=list(b.best_oe),
+                        worst_oe=list(w.worst_oe), n_evaluated=int(sum(t.n_evaluated for t in tables)))
+            bests.append(vals)
+        rows.append(SearchItemRow(f"{p0.dataset} class {c}", status if vals or status != "done" else "partial", vals, missing=missing, error=err, **base))
+    mean = {}
+    if bests:
+        mean = dict(fitness=p0.config.fitness, n_classes=len(bests), **{k: float(np.mean([b[k] for b in bests])) if all(b[k] is not None for b in bests) else None
+                                                                         for k in ("best_auroc", "worst_auroc", "best_test_auroc", "worst_test_auroc")})
+    full = status == "done" and len(bests) == len(p0.config.classes)
+    rows.append(SearchItemRow(f"{p0.dataset} mean over classes", status if full or status != "done" else "partial", mean,
+                              lookup=lookup, missing=missing, error=err, **base))
+    return rows
+
+def search_item_rows(item: str, plans: Sequence[SearchPlan], results: dict, errors: dict, scale: str) -> list[SearchItemRow]:
+    "The rows of a search item from its plans, the finished or stopped searches (`results`: label -> SearchResult) and `errors`."
+    groups: dict[str, list[SearchPlan]] = {}
+    for p in plans: groups.setdefault(p.dataset, []).append(p)
+    return [r for ds, g in groups.items() for r in _group_rows(g, results, errors, scale,
+            dict(setting="ovr", dataset="imagenet30", method="single_best_oe", column="best_auroc")
+            if item == "single_outlier" and ds == "imagenet30" else None)]
+
+def run_search_item(item: str, plans: Sequence[SearchPlan], out_dir: str | Path, scale: str, executor: str = "inprocess",
+                    progress: bool = True, **executor_args) -> tuple[list[SearchItemRow], dict]:
+    "Run (or resume) the searches of `plans` into `out_dir/searches/<label>`; returns the item's rows and the results by label."
+    from eoe_nb.core import EOEError
+    results, errors = {}, {}
+    for p in plans:
+        if p.missing: continue
+        try:
+            spaces = {c: candidate_space(p.config, c) for c in p.config.classes}
+            res = run_search(p.config, Path(out_dir) / "searches" / p.label, executor, progress, spaces=spaces, **executor_args)
+            write_search_outputs(res, spaces)
+            results[p.label] = res
+        except EOEError as e: errors[p.label] = str(e)
+    return search_item_rows(item, plans, results, errors, scale), results
