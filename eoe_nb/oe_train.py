@@ -385,7 +385,7 @@ def _test_error_model(model: nn.Module, data: ClassifierData, device) -> float:
 
 def oe_deviations(cfg: OETrainConfig, data: ClassifierData) -> list[str]:
     "How a run differs from the official scripts (recorded in its manifest)."
-    out = [d for d in (data.train.deviation, None if data.oe is None else data.oe.deviation) if d]
+    out = list(dict.fromkeys(d for d in (data.train.deviation, None if data.oe is None else data.oe.deviation) if d))
     if cfg.val_share: out.append(f"held-out {cfg.val_share:.0%} drawn with the seed (official: the last {cfg.val_share:.0%} in file order)")
     out += [f"{k}={getattr(cfg, k)} (seeded subset; not official)" for k in ("train_limit", "oe_limit", "test_limit") if getattr(cfg, k)]
     if not data.recipe.official: out.append(f"{cfg.in_dist} has no official recipe: the CIFAR one at its image size")
