@@ -141,3 +141,15 @@ def test_oe_scratch_on_fake_cifar_with_file_backed_80mti(tmp_path):
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["config"]["oe"] == "tinyimages" and manifest["config"]["oe_order"] == "offset"
     assert 0 <= test_error(load_classifier(run), data) <= 100
+
+
+def test_oe_tune_needs_a_matching_finished_baseline(tmp_path):
+    base = train_classifier(CFG.replace(phase="baseline", oe="none", epochs=1), tmp_path / "base", progress=False, data=_data())
+    tune = CFG.replace(phase="oe_tune", baseline=str(base), epochs=1, lr=0.001)
+    with pytest.raises(ConfigError, match="val_share"):         # a calibration tune needs the calibration baseline (same held-out split)
+        train_classifier(tune.replace(val_share=0.1), tmp_path / "t", progress=False, data=_data())
+    with pytest.raises(ConfigError, match="in_dist"):
+        train_classifier(tune.replace(in_dist="cifar10[0,1,3]"), tmp_path / "t", progress=False, data=_data())
+    assert not (tmp_path / "t").exists()
+    run = train_classifier(tune, tmp_path / "t", progress=False, data=_data())
+    assert json.loads((run / "config.json").read_text())["baseline"] == str(base.resolve())
