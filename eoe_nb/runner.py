@@ -30,6 +30,7 @@ from .ad_data import ADDataSpec, make_ad_data, parse_dataset_spec
 from .objectives import is_zero_shot
 from .train import FeatureCache, Precision
 from .run import RunOutput, train_and_score
+from .packed import pack_refusal, resolve_pack, train_and_score_packed
 from .presets import resolve_config
 from .evaluate import (evaluate_scores, plot_extreme_images, plot_roc_pr, plot_score_histogram, save_figure, summarize)
 
@@ -37,7 +38,7 @@ from .evaluate import (evaluate_scores, plot_extreme_images, plot_roc_pr, plot_s
 __all__ = ['RUN_COLUMNS', 'RunStatus', 'config_deviations', 'RunResult', 'ResultsStore', 'load_runs', 'FolderBusyError',
            'folder_lock', 'check_output_folder', 'remove_stale_temporaries', 'data_identity', 'check_folder_data',
            'default_classes', 'check_folder_config', 'prepare_results_folder', 'clear_results_folder', 'run_unit',
-           'run_configuration', 'refresh_summary', 'plot_classes']
+           'run_units_packed', 'run_configuration', 'refresh_summary', 'plot_classes']
 
 # %% ../nbs/05b_runner.ipynb #c005
 class RunStatus(str, enum.Enum):
@@ -250,6 +251,24 @@ def _feature_cache(cfg: RunConfig, store: ResultsStore, cache: FeatureCache | No
     return cache if cache is not None or not is_zero_shot(cfg) else FeatureCache(store.root / "feature_cache")
 
 # %% ../nbs/05b_runner.ipynb #c013
+def _store_run(store: ResultsStore, cfg: RunConfig, normal_class: int, seed: int, result: RunOutput, packed: int = 1) -> RunResult:
+    "Check and store one finished run (inside its locks): scores, manifest (with the numerics and the pack size), row."
+    check_folder_data(store.root, result.data)
+    metrics = evaluate_scores(result.labels, result.scores) if len(result.labels) else dict(auroc=None, ap=None, fpr95=None)
+    row = RunResult.of(cfg, normal_class, seed, result, metrics)
+    manifest = run_manifest(cfg, seed=seed, data_source=result.data, normal_class=int(normal_class), run_id=row.run_id,
+                            epoch_seconds=result.epoch_seconds, losses=result.losses, normalization=result.stats,
+                            deviations=row.deviations, numerics={**dataclasses.asdict(Precision.of(cfg)), "packed_runs": packed})
+    _write_config(store.root, cfg)
+    store.write_run(row, dict(scores=result.scores, labels=result.labels, test_targets=result.test_targets), manifest)
+    return row
+
+def _announce(root: Path, row: RunResult, result: RunOutput | None, plots: bool, progress: bool) -> None:
+    "Plots of a finished run (if kept) and its one-line report."
+    if plots and result is not None and result.run is not None and len(result.labels): _plot_run(root, row.normal_class, row.seed, result)
+    if progress: tqdm.write(f"class {row.normal_class} seed {row.seed}: " + ("trained (no test split)" if row.auroc is None else
+                            f"AUROC {100 * row.auroc:.2f}  AP {100 * row.ap:.2f}") + f"  ({row.seconds_per_epoch:.1f} s/epoch)")
+
 def run_unit(cfg: RunConfig, normal_class: int, seed: int, out: str | Path, progress: bool = True, plots: bool = True,
              feature_cache: FeatureCache | None = None, wait: bool = False) -> RunResult:
     "Run one (class, seed) of `cfg` into the results folder `out` unless it is finished; returns its result row."
@@ -262,24 +281,48 @@ def run_unit(cfg: RunConfig, normal_class: int, seed: int, out: str | Path, prog
         remove_stale_temporaries(store.run_dir(rid))
         result = train_and_score(cfg, normal_class, seed, run_dir=store.run_dir(rid), feature_cache=_feature_cache(cfg, store, feature_cache),
                                  progress=progress, keep_run=plots)
-        check_folder_data(store.root, result.data)
-        metrics = evaluate_scores(result.labels, result.scores) if len(result.labels) else dict(auroc=None, ap=None, fpr95=None)
-        row = RunResult.of(cfg, normal_class, seed, result, metrics)
-        manifest = run_manifest(cfg, seed=seed, data_source=result.data, normal_class=int(normal_class), run_id=rid,
-                                epoch_seconds=result.epoch_seconds, losses=result.losses, normalization=result.stats,
-                                deviations=row.deviations)
-        _write_config(store.root, cfg)
-        store.write_run(row, dict(scores=result.scores, labels=result.labels, test_targets=result.test_targets), manifest)
-    if plots and result.run is not None and len(result.labels): _plot_run(store.root, normal_class, seed, result)
-    if progress: tqdm.write(f"class {normal_class} seed {seed}: " + ("trained (no test split)" if row.auroc is None else
-                            f"AUROC {100 * row.auroc:.2f}  AP {100 * row.ap:.2f}") + f"  ({row.seconds_per_epoch:.1f} s/epoch)")
+        row = _store_run(store, cfg, normal_class, seed, result)
+    _announce(store.root, row, result, plots, progress)
     return row
 
+# %% ../nbs/05b_runner.ipynb #f2a4b1ef
+def run_units_packed(units: Sequence[tuple[RunConfig, int, int, str | Path]], progress: bool = True, plots: bool = True,
+                     wait: bool = False) -> list[RunResult | Exception]:
+    "Run the (config, class, seed, folder) `units` trained as one (finished ones skipped); a row or the run's error per unit."
+    units = [(resolve_config(cfg), int(c), int(s), Path(out)) for cfg, c, s, out in units]
+    stores = [prepare_results_folder(cfg, out, write=False) for cfg, _, _, out in units]
+    rids = [run_id(c, s) for _, c, s, _ in units]
+    results: list = [None] * len(units)
+    with contextlib.ExitStack() as locks:
+        for store, rid in zip(stores, rids):
+            locks.enter_context(folder_lock(store.root / ".lock", exclusive=False, wait=wait))
+            locks.enter_context(folder_lock(store.run_dir(rid) / ".lock", wait=wait, what=f"run {rid} of {store.root}"))
+        todo = [i for i, (store, rid) in enumerate(zip(stores, rids)) if not store.is_finished(rid)]
+        for i in set(range(len(units))) - set(todo): results[i] = stores[i].result(rids[i])
+        for i in todo: remove_stale_temporaries(stores[i].run_dir(rids[i]))
+        outputs = train_and_score_packed([units[i][:3] for i in todo], [stores[i].run_dir(rids[i]) for i in todo], progress, keep_run=plots)
+        for i, out in zip(todo, outputs):
+            results[i] = out if isinstance(out, Exception) else _store_run(stores[i], *units[i][:3], out, packed=len(todo))
+    for i, out in zip(todo, outputs):
+        cfg, _, s, _ = units[i]
+        if not isinstance(out, Exception): _announce(stores[i].root, results[i], out, plots and s == cfg.seeds[0], progress)
+    return results
+
+# %% ../nbs/05b_runner.ipynb #2519b3b6
+def _pack_size(cfg: RunConfig, pack: int | str, progress: bool) -> int:
+    "How many runs of `cfg` train as one: `resolve_pack`, or 1 (with a message) when `cfg` cannot be packed."
+    k = resolve_pack(pack, cfg)
+    refusal = pack_refusal(cfg) if k > 1 else None
+    if refusal is not None and progress: tqdm.write(f"pack {k}: {refusal}; the runs train one after another")
+    return 1 if refusal is not None else k
+
 def run_configuration(cfg: RunConfig, out: str | Path, progress: bool = True, plots: bool = True,
-                      feature_cache: FeatureCache | None = None, wait: bool = False, overwrite: bool = False) -> pd.DataFrame:
-    "Run `cfg` over its classes x seeds into `out` (one owner: the folder is locked), skipping finished runs; returns the table of all finished runs."
+                      feature_cache: FeatureCache | None = None, wait: bool = False, overwrite: bool = False,
+                      pack: int | str = 1) -> pd.DataFrame:
+    "Run `cfg` over its classes x seeds into `out` (one owner: the folder is locked), skipping finished runs, `pack` runs trained as one; returns the table of all finished runs."
     cfg = resolve_config(cfg)
     root = check_output_folder(out)
+    k = _pack_size(cfg, pack, progress)
     with folder_lock(root / ".lock", wait=wait):
         if overwrite: clear_results_folder(root)
         for d in [root, *(root / "runs").glob("*/")]: remove_stale_temporaries(d)
@@ -293,8 +336,12 @@ def run_configuration(cfg: RunConfig, out: str | Path, progress: bool = True, pl
         if progress and len(todo) < len(classes) * len(seeds):
             tqdm.write(f"{store.root}: {len(classes) * len(seeds) - len(todo)} finished run(s) kept, {len(todo)} to run")
         try:
-            for c, s in tqdm(todo, desc=f"{cfg.objective} {cfg.dataset} {cfg.mode}", disable=not progress):
-                run_unit(cfg, c, s, store.root, progress=progress, plots=plots and s == seeds[0], feature_cache=feature_cache)
+            for i in tqdm(range(0, len(todo), k), desc=f"{cfg.objective} {cfg.dataset} {cfg.mode}", disable=not progress):
+                if k == 1: run_unit(cfg, *todo[i], store.root, progress=progress, plots=plots and todo[i][1] == seeds[0], feature_cache=feature_cache)
+                else:
+                    failed = [r for r in run_units_packed([(cfg, c, s, store.root) for c, s in todo[i:i + k]], progress, plots)
+                              if isinstance(r, Exception)]
+                    if failed: raise failed[0]
                 refresh_summary(store, cfg)
         finally:        # an interrupted command (SIGINT, an error) still leaves runs.csv and summary.json of the finished runs
             df = refresh_summary(store, cfg)
