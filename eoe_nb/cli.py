@@ -37,6 +37,12 @@ def parse_objective_args(items: list[str] | None) -> dict:
     return out
 
 # %% ../nbs/05c_cli.ipynb #c008
+def _pack_arg(value: str) -> int | str:
+    "`--pack`: a positive integer or auto."
+    if value == "auto": return value
+    if not value.isdigit() or int(value) < 1: raise argparse.ArgumentTypeError(f"--pack takes a positive integer or auto, got {value!r}")
+    return int(value)
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="eoe-train", description="Train and evaluate one anomaly-detection configuration over classes x seeds.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -74,13 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="results folder (rerun with the same folder to resume)")
     p.add_argument("--wait", action="store_true", help="wait for another command that holds the folder, instead of failing")
     p.add_argument("--overwrite", action="store_true", help="delete the folder's results first and start over")
+    p.add_argument("--pack", type=_pack_arg, default=1, metavar="K|auto",
+                   help="train K runs of the configuration as one stacked model (CNN28/CNN32; for GPUs); auto: 1 on a CPU, from free memory on CUDA")
     p.add_argument("--no-plots", dest="plots", action="store_false")
     p.add_argument("--quiet", action="store_true")
     return p
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     "The resolved RunConfig given by parsed `eoe-train` flags (flags not given: the preset's values)."
-    fields = {k: v for k, v in vars(args).items() if k not in ("out", "plots", "quiet", "objective_arg", "wait", "overwrite") and v is not None}
+    fields = {k: v for k, v in vars(args).items() if k not in ("out", "plots", "quiet", "objective_arg", "wait", "overwrite", "pack") and v is not None}
     return resolve_config(RunConfig.from_dict({**fields, "objective_args": parse_objective_args(args.objective_arg)}))
 
 # %% ../nbs/05c_cli.ipynb #c009
@@ -107,7 +115,7 @@ def eoe_train_main(argv: list[str] | None = None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _terminate) if main_thread else None   # SIGTERM ends as SIGINT does: finished runs kept,
     try: df = run_configuration(cfg, Path(args.out), progress=not args.quiet, plots=args.plots,   # runs.csv and summary.json written
-                                wait=args.wait, overwrite=args.overwrite)
+                                wait=args.wait, overwrite=args.overwrite, pack=args.pack)
     finally:
         if main_thread: signal.signal(signal.SIGTERM, old)
     df = df[df["normal_class"].isin(default_classes(cfg)) & df["seed"].isin(cfg.seeds)]   # the classes x seeds of this command
