@@ -81,6 +81,7 @@ class TinyClassifier(nn.Module):
     "conv 3x3 (4 channels) -> BatchNorm -> ReLU -> global average pool -> linear: a K-class classifier for tests."
     def __init__(self, num_classes: int = 10, in_channels: int = 3):
         super().__init__()
+        self.num_classes = num_classes
         self.conv, self.bn, self.fc = nn.Conv2d(in_channels, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Linear(4, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -365,7 +366,7 @@ def oe_step(model: nn.Module, x_in: torch.Tensor, targets: torch.Tensor, x_oe: t
 @torch.no_grad()
 def model_logits(model: nn.Module, images: ImageSet | torch.Tensor, recipe: OERecipe, batch_size: int = 500,
                  device: str | torch.device | None = None) -> torch.Tensor:
-    "Logits `(N, K)` (float32, CPU) of `model` in eval mode for an ImageSet (uint8) or an already-normalised float tensor."
+    "Logits `(N, K)` (float32, CPU) of `model` (put in eval mode on `device`) for an ImageSet (uint8) or normalised float images."
     device = next(model.parameters()).device if device is None else get_device(device)
     model.eval().to(device)
     n, out = len(images), []
