@@ -36,8 +36,8 @@ __all__ = ['SEARCH_METHODS', 'FITNESS_KINDS', 'SEARCH_PIPELINES', 'STATE_FILE', 
            'evaluate_sets', 'SyntheticFitness', 'ClassSearch', 'initial_population', 'evolve_step', 'record_generation',
            'candidate_space', 'class_rng', 'SearchResult', 'run_search', 'extremes', 'score_picked_on_test',
            'search_table', 'plot_fitness', 'plot_extremes', 'write_search_outputs', 'search_config_from_args',
-           'eoe_search_main', 'eoe_search_cli', 'SearchPlan', 'search_item_plan', 'SearchItemRow', 'search_item_rows',
-           'run_search_item']
+           'eoe_search_main', 'eoe_search_cli', 'SearchPlan', 'search_item_plan', 'max_fitness_runs', 'SearchItemRow',
+           'search_item_rows', 'run_search_item']
 
 # %% ../nbs/06d_search.ipynb #c005
 SEARCH_METHODS = ("evolve", "random")
@@ -567,14 +567,14 @@ ITEM_SEARCHES = {   # scale: (fitness-run changes, classes, [(label, SearchConfi
     "paper": (dict(), None, [("evolve_max", dict(method="evolve")), ("evolve_min", dict(method="evolve", minimize=True))]),
     "cpu": (_CPU_RUN, [0, 1], [("random", dict(method="random", candidates=4)),
                                ("evolve_max", dict(method="evolve", population=4, generations=2, mutation_pool=2000, mutation_k=10))]),
-    "smoke": (_SMOKE_RUN, [0, 1], [("random", dict(method="random", candidates=2)),
+    "smoke": (_SMOKE_RUN, [0], [("random", dict(method="random", candidates=2)),
                                    ("evolve_max", dict(method="evolve", population=2, generations=2, mutation_pool=50, mutation_k=5,
                                                        tournament_size=2))]),
 }
 SCALE_NOTES = {"paper": None,
                "cpu": "NOT COMPARABLE: cpu scale: CIFAR-10 classes 0-4 with classes 5-9 as OE (in place of 80MTI), classes 0 and 1, "
                       "HSC 2 epochs, 1 seed, 500 training and 500 test images, tiny searches (4 random candidates; population 4, 2 generations)",
-               "smoke": "NOT COMPARABLE: smoke scale: 64 training / 200 test images, 1 epoch, classes 0-1, 1 seed, 2 random candidates, "
+               "smoke": "NOT COMPARABLE: smoke scale: 64 training / 200 test images, 1 epoch, class 0, 1 seed, 2 random candidates, "
                         "population 2 for 2 generations"}
 
 @dataclass
@@ -621,7 +621,17 @@ def search_item_plan(item: str, scale: str, data_root: str | Path | None = None,
                                         SearchConfig(run, classes=cs, fitness=fitness, **sch), _missing_data(run), list(notes)))
     return plans
 
-# %% ../nbs/06d_search.ipynb #c056
+# %% ../nbs/06d_search.ipynb #c055
+def max_fitness_runs(plans: Sequence[SearchPlan]) -> int:
+    "An upper bound of the training runs of `plans` (each new individual x seeds; validation: + the picked images on test)."
+    n = 0
+    for p in plans:
+        c, seeds = p.config, len(p.config.run.get("seeds") or [0, 1])
+        per_class = c.candidates if c.method == "random" else c.population * c.generations
+        n += len(c.classes) * seeds * (per_class + (2 if c.fitness == "validation" else 0))
+    return n
+
+# %% ../nbs/06d_search.ipynb #c058
 ITEM_COLUMNS = ["fitness", "best_auroc", "worst_auroc", "best_test_auroc", "worst_test_auroc", "best_oe", "worst_oe", "n_evaluated"]
 
 @dataclass
@@ -688,7 +698,8 @@ def run_search_item(item: str, plans: Sequence[SearchPlan], out_dir: str | Path,
         if p.missing: continue
         try:
             spaces = {c: candidate_space(p.config, c) for c in p.config.classes}
-            res = run_search(p.config, Path(out_dir) / "searches" / p.label, executor, progress, spaces=spaces, **executor_args)
+            res = run_search(p.config, Path(out_dir) / "searches" / p.label, executor, progress, spaces=spaces,
+                             fitness_dir=Path(out_dir) / "fitness", **executor_args)
             write_search_outputs(res, spaces)
             results[p.label] = res
         except EOEError as e: errors[p.label] = str(e)
