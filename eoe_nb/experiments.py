@@ -30,8 +30,9 @@ from .core import (ConfigError, DataMissingError, EOEError, RunConfig, atomic_wr
 # %% auto #0
 __all__ = ['UnitFn', 'SUMMARY_COLUMNS', 'EXECUTORS', 'SUBMITIT_SHARED_PARAMETERS', 'EXECUTOR_FNS', 'expand_grid', 'config_slug',
            'Unit', 'unit_classes', 'Experiment', 'write_experiment_manifest', 'read_experiment_manifest',
-           'execute_unit', 'failure_record', 'experiment_table', 'load_experiment', 'summary_table',
-           'ExperimentFailedError', 'submitit_parameters', 'ExecutorOptions', 'SlurmUnitTask', 'run_experiment']
+           'execute_unit', 'failure_record', 'pack_units', 'execute_units', 'experiment_table', 'load_experiment',
+           'summary_table', 'ExperimentFailedError', 'submitit_parameters', 'ExecutorOptions', 'SlurmUnitTask',
+           'run_experiment']
 
 # %% ../nbs/06_experiments.ipynb #c006
 def expand_grid(grid: dict[str, list] | list[dict[str, list]]) -> list[dict[str, Any]]:
@@ -178,6 +179,31 @@ def failure_record(unit: Unit, outcome: dict[str, Any]) -> dict[str, Any]:
     return dict(folder=str(unit.folder), normal_class=unit.normal_class, seed=unit.seed, run_id=unit.run_id,
                 error=outcome["error"], traceback=outcome["traceback"], log=outcome.get("log"), config=unit.config.to_dict())
 
+# %% ../nbs/06_experiments.ipynb #cdee45a0
+def pack_units(todo: Sequence[Unit], pack: int | str = 1) -> list[list[Unit]]:
+    "The units in groups trained as one: compatible units (one `pack_key`) K at a time, K from `resolve_pack`; others alone."
+    if pack == 1: return [[u] for u in todo]
+    from eoe_nb.packed import pack_key, pack_refusal, resolve_pack
+    groups: dict[tuple, list[Unit]] = {}
+    alone: list[list[Unit]] = []
+    for u in todo:
+        k = resolve_pack(pack, u.config)
+        if k > 1 and pack_refusal(u.config) is None: groups.setdefault((pack_key(u.config), k), []).append(u)
+        else: alone.append([u])
+    return alone + [g[j:j + k] for (_, k), g in groups.items() for j in range(0, len(g), k)]
+
+def execute_units(units: Sequence[Unit], unit_fn: UnitFn | None = None, progress: bool = False, plots: bool = False) -> list[dict[str, Any]]:
+    "Run a group of units (one alone, several trained as one); one outcome per unit, as `execute_unit` gives."
+    if len(units) == 1 or unit_fn is not None: return [execute_unit(u, unit_fn, progress, plots and u.seed == u.config.seeds[0]) for u in units]
+    from eoe_nb.runner import run_units_packed
+    start = time.perf_counter()
+    try: rows = run_units_packed([(u.config, u.normal_class, u.seed, u.folder) for u in units], progress=progress, plots=plots)
+    except Exception as e:
+        return [dict(ok=False, row=None, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(), seconds=None) for _ in units]
+    seconds = (time.perf_counter() - start) / len(units)
+    return [dict(ok=False, row=None, error=f"{type(r).__name__}: {r}", traceback=None, seconds=seconds) if isinstance(r, Exception)
+            else dict(ok=True, row=dataclasses.asdict(r), error=None, traceback=None, seconds=seconds) for r in rows]
+
 # %% ../nbs/06_experiments.ipynb #c028
 def _cell(v: Any) -> Any: return json.dumps(v) if isinstance(v, (list, tuple, dict)) else v
 
@@ -263,6 +289,7 @@ class ExecutorOptions:
     progress: bool = True
     plots: bool = False
     desc: str = ""
+    pack: int | str = 1                  # runs trained as one (in-process and pool executors): K, or "auto"
 
 def _report(unit: Unit, outcome: dict, failures: list[dict], progress: bool, verbose: bool) -> None:
     if not outcome["ok"]:
@@ -274,10 +301,10 @@ def _report(unit: Unit, outcome: dict, failures: list[dict], progress: bool, ver
                    + (f"AUROC {100 * auroc:.2f}" if isinstance(auroc, (int, float)) else "done"))
 
 def _run_inprocess(todo: list[Unit], o: ExecutorOptions) -> Iterator[tuple[Unit, dict]]:
-    "Run the units one after the other in this process; yields (unit, outcome)."
-    for unit in tqdm(todo, desc=o.desc, unit="run", disable=not o.progress):
-        if o.devices: unit = unit.with_device(o.devices[0])
-        yield unit, execute_unit(unit, o.unit_fn, progress=o.progress, plots=_plots_for(unit, o.plots))
+    "Run the units (or packs of them, `o.pack`) one after the other in this process; yields (unit, outcome)."
+    groups = pack_units([u.with_device(o.devices[0]) if o.devices else u for u in todo], o.pack if o.unit_fn is None else 1)
+    for group in tqdm(groups, desc=o.desc, unit="run" if len(groups) == len(todo) else "pack", disable=not o.progress):
+        yield from zip(group, execute_units(group, o.unit_fn, progress=o.progress, plots=o.plots))
 
 _WORKER_DEVICE: str | None = None
 
@@ -287,9 +314,9 @@ def _init_pool_worker(device_queue, n_threads: int) -> None:
     torch.set_num_threads(n_threads)
     _WORKER_DEVICE = device_queue.get()
 
-def _pool_task(unit: Unit, unit_fn: UnitFn | None, plots: bool) -> dict:
-    if _WORKER_DEVICE is not None: unit = unit.with_device(_WORKER_DEVICE)
-    return execute_unit(unit, unit_fn, progress=False, plots=plots)
+def _pool_task(units: list[Unit], unit_fn: UnitFn | None, plots: bool) -> list[dict]:
+    if _WORKER_DEVICE is not None: units = [u.with_device(_WORKER_DEVICE) for u in units]
+    return execute_units(units, unit_fn, progress=False, plots=plots)
 
 def _run_pool(todo: list[Unit], o: ExecutorOptions) -> Iterator[tuple[Unit, dict]]:
     "Run the units on a local pool of processes (one device each, if given); yields (unit, outcome) as they finish."
@@ -300,15 +327,16 @@ def _run_pool(todo: list[Unit], o: ExecutorOptions) -> Iterator[tuple[Unit, dict
     for k in range(n_workers): device_queue.put(devices[k % len(devices)] if devices else None)
     n_threads = max(1, (os.cpu_count() or 1) // n_workers)
     with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_init_pool_worker, initargs=(device_queue, n_threads)) as pool:
-        futures = {pool.submit(_pool_task, unit, o.unit_fn, _plots_for(unit, o.plots)): unit for unit in todo}
+        groups = pack_units(todo, o.pack if o.unit_fn is None else 1)
+        futures = {pool.submit(_pool_task, group, o.unit_fn, o.plots): group for group in groups}
         try:
             for future in tqdm(as_completed(futures), total=len(futures), desc=o.desc, unit="run", disable=not o.progress):
-                unit = futures[future]
-                try: outcome = future.result()
+                group = futures[future]
+                try: outcomes = future.result()
                 except Exception as e:           # the worker process died (out of memory, killed): not the unit's own error
-                    outcome = dict(ok=False, row=None, error=f"worker process failed: {type(e).__name__}: {e}",
-                                   traceback=traceback.format_exc(), seconds=None)
-                yield unit, outcome
+                    outcomes = [dict(ok=False, row=None, error=f"worker process failed: {type(e).__name__}: {e}",
+                                     traceback=traceback.format_exc(), seconds=None)] * len(group)
+                yield from zip(group, outcomes)
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)   # units already running finish and keep their results
             raise
@@ -395,8 +423,8 @@ EXECUTOR_FNS: dict[str, Callable[[list[Unit], ExecutorOptions], Iterator[tuple[U
 
 def run_experiment(exp: Experiment, out: str | Path, executor: str = "inprocess", max_workers: int | None = None,
                    devices: Sequence[str] | None = None, slurm: dict[str, Any] | None = None, progress: bool = True,
-                   plots: bool = False, unit_fn: UnitFn | None = None) -> pd.DataFrame:
-    "Run every unfinished unit of `exp` into `out/<name>/` with `executor`; returns `experiment_table` of all finished runs."
+                   plots: bool = False, unit_fn: UnitFn | None = None, pack: int | str = 1) -> pd.DataFrame:
+    "Run every unfinished unit of `exp` into `out/<name>/` with `executor` (`pack` compatible runs trained as one); returns `experiment_table` of all finished runs."
     if executor not in EXECUTORS: raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     if slurm is not None and executor != "slurm": raise ConfigError(f"slurm parameters given, but executor={executor!r}: pass executor='slurm'")
     if max_workers is not None and max_workers < 1: raise ConfigError(f"max_workers must be >= 1, got {max_workers}")
@@ -412,7 +440,8 @@ def run_experiment(exp: Experiment, out: str | Path, executor: str = "inprocess"
                             f"{len(units) - len(todo)} finished, {len(todo)} to run ({executor}); results in {root}")
     failures: list[dict] = []
     completed = False
-    options = ExecutorOptions(unit_fn, devices, max_workers, slurm, root / "slurm_logs", f"eoe_{exp.name}", progress, plots, exp.name)
+    if pack != 1 and executor == "slurm" and progress: tqdm.write("pack: SLURM tasks run one unit each (packing is for the local executors)")
+    options = ExecutorOptions(unit_fn, devices, max_workers, slurm, root / "slurm_logs", f"eoe_{exp.name}", progress, plots, exp.name, pack)
     try:
         for unit, outcome in (EXECUTOR_FNS[executor](todo, options) if todo else ()):
             _report(unit, outcome, failures, progress, verbose=executor != "inprocess")
