@@ -106,9 +106,10 @@ class SearchConfig:
 
 # %% ../nbs/06d_search.ipynb #c011
 class CandidateSpace:
-    "The OE pool as the network sees it: `features(positions)` gives the flattened transformed images, computed in batches on `device`."
-    def __init__(self, pool: ImageSet, transform: Callable | None = None, device="cpu", batch_size: int = 512):
+    "The OE pool as the network sees it: `features(positions)` gives the flattened transformed (and filtered) images, in batches on `device`."
+    def __init__(self, pool: ImageSet, transform: Callable | None = None, device="cpu", batch_size: int = 512, filters=None):
         self.pool, self.transform, self.device, self.batch_size = pool, transform, get_device(device), int(batch_size)
+        self.filters = filters if filters is not None and filters.kinds("train_oe") else None   # the train_oe filters (eoe_nb.filters)
 
     def __len__(self) -> int: return len(self.pool)
 
@@ -120,7 +121,11 @@ class CandidateSpace:
     def network_view(self, positions: Sequence[int]) -> torch.Tensor:
         "The images at `positions` after the transform (float, on the device); without a transform: pixels / 255."
         if self.transform is None: return self.raw(positions).to(self.device).float() / 255
-        from eoe_nb.batches import TestBatches
+        if self.pool.in_memory:
+            from eoe_nb.filters import DATA_PARTS
+            rows = None if self.filters is None else self.filters.rows(torch.full((len(positions),), DATA_PARTS.index("train_oe")))
+            return self.transform(self.raw(positions).to(self.device), None, rows)
+        from eoe_nb.batches import TestBatches            # sets on disk: decoded per image (their train_oe filters are not shown)
         sub = self.pool.subset(list(positions))
         return torch.cat([x for x, _ in TestBatches(sub, self.transform, self.batch_size, self.device, workers=0)])
 
@@ -334,8 +339,9 @@ def candidate_space(cfg: SearchConfig, normal_class: int) -> CandidateSpace:
     rc = resolve_config(cfg.fitness_config(normal_class))
     ad = make_ad_data(ADDataSpec.from_config(rc), normal_class, rc.seeds[0])      # no OE indices: the whole pool
     if ad.oe is None: raise ConfigError("a single-outlier search needs an OE set: set run['oe'] (e.g. 'tinyimages' or 'cifar10[5-9]')")
+    from eoe_nb.filters import DataFilters
     _, test_tf = get_transforms(rc.transform, run_stats(rc, ad.train))
-    return CandidateSpace(ad.oe, test_tf, rc.device)
+    return CandidateSpace(ad.oe, test_tf, rc.device, filters=DataFilters.from_config(rc))
 
 def class_rng(cfg: SearchConfig, normal_class: int) -> random.Random:
     "The generator of one class's search, derived from the search seed and the class."
