@@ -22,15 +22,16 @@ from .paper_items import RowStatus, check_scale
 # %% auto #0
 __all__ = ['PHASES', 'PHASE_METHOD', 'OE_METHOD_LABELS', 'OE_SCORES', 'DETECTION_METRICS', 'CALIBRATION_METRICS', 'OOD_FOLDER',
            'OOD_RESULTS_JSON', 'OOD_RESULTS_CSV', 'CALIBRATION_JSON', 'CALIBRATION_CSV', 'WAVES', 'PUBLISHED_OOD_NAMES',
-           'OE_ITEMS', 'PROXY', 'CPU_TRAIN_LIMIT', 'OE_SCALES', 'OE_SCALE_NOTES', 'TRAIN_FLAGS', 'check_phase',
-           'OETestOptions', 'read_json', 'write_table', 'check_out_folder', 'build_train_config', 'train_phase',
-           'ood_specs', 'file_key', 'LoadedRun', 'load_run', 'id_split', 'input_stats', 'run_deviations', 'id_logits',
-           'scores_of', 'write_npz', 'predict_batches', 'ood_set_logits', 'evaluate_run', 'format_ood_results',
-           'calibrate_run', 'format_calibration', 'run_summary', 'format_summary', 'spec_slug', 'OEExperiment', 'OERun',
-           'experiment_runs', 'OEJob', 'job_finished', 'run_oe_job', 'run_oe_experiment', 'OERow', 'published_setting',
-           'published_values', 'OEItem', 'get_oe_item', 'proxy_ood', 'data_missing', 'OEItemPlan', 'oe_item_plan',
-           'run_oe_item', 'oe_results_table', 'oe_item_status', 'write_oe_item_outputs', 'plot_oe_rows',
-           'load_experiment_file', 'eoe_oe_main', 'eoe_oe_cli']
+           'OE_ITEMS', 'PROXY', 'CPU_TRAIN_LIMIT', 'CPU_TEST_LIMIT', 'OE_SCALES', 'OE_SCALE_NOTES', 'TRAIN_FLAGS',
+           'check_phase', 'OETestOptions', 'read_json', 'write_table', 'check_out_folder', 'build_train_config',
+           'train_phase', 'ood_specs', 'file_key', 'LoadedRun', 'load_run', 'id_split', 'input_stats', 'run_deviations',
+           'id_logits', 'scores_of', 'write_npz', 'predict_batches', 'ood_set_logits', 'evaluate_run',
+           'format_ood_results', 'calibrate_run', 'format_calibration', 'run_summary', 'format_summary', 'spec_slug',
+           'OEExperiment', 'OERun', 'phase_changes', 'run_folder_name', 'experiment_runs', 'OEJob', 'job_finished',
+           'run_oe_job', 'run_oe_experiment', 'OERow', 'published_setting', 'published_values', 'OEItem', 'get_oe_item',
+           'proxy_ood', 'data_missing', 'OEItemPlan', 'oe_item_plan', 'run_oe_item', 'oe_results_table',
+           'oe_item_status', 'write_oe_item_outputs', 'plot_oe_rows', 'load_experiment_file', 'eoe_oe_main',
+           'eoe_oe_cli']
 
 # %% ../nbs/06c_oe_cli.ipynb #c005
 PHASES = ("baseline", "oe_tune", "oe_scratch")
@@ -324,7 +325,8 @@ def run_summary(folder: str | Path) -> dict[str, Any]:
     return dict(run=str(folder), in_dist=res.get("in_dist"), phase=res.get("phase"), method=res.get("method"),
                 test_error=res.get("test_error"), **{m: mean.get(m) for m in DETECTION_METRICS},
                 **{m: cmean.get(m) for m in CALIBRATION_METRICS}, temperature=cal.get("temperature"),
-                missing=", ".join(res.get("missing", {})), test_seconds=res.get("wall_seconds"))
+                missing=", ".join(res.get("missing", {})), test_seconds=res.get("wall_seconds"),
+                train_seconds=(read_json(folder / "manifest.json") or {}).get("train_seconds"))
 
 def format_summary(s: dict[str, Any]) -> str:
     "One line per run of a grid."
@@ -387,17 +389,31 @@ class OERun:
     config: Any
     after: Path | None = None
 
+def phase_changes(train: dict[str, Any], phase_train: dict[str, dict[str, Any]], phase: str) -> dict[str, Any]:
+    "The training fields of `phase`: the shared ones (without the OE set for a baseline), then the phase's own."
+    shared = {k: v for k, v in train.items() if not (phase == "baseline" and k in ("oe", "oe_limit", "oe_batch_size", "lam"))}
+    return {**shared, **phase_train.get(phase, {})}
+
+def run_folder_name(cfg: Any) -> str:
+    "`<phase>-seed<seed>-<key>`: the key hashes the configuration (device, workers, data root and baseline path aside)."
+    from eoe_nb.oe_train import RESUME_INVARIANT
+    key = file_key({k: v for k, v in cfg.to_dict().items() if k not in (*RESUME_INVARIANT, "baseline")}, n=8)
+    return f"{cfg.phase}-seed{cfg.seed}-{key}"
+
 def experiment_runs(exp: OEExperiment, out: str | Path) -> list[OERun]:
-    "Every run of `exp` under `out/<name>/`, its configuration built and checked (the phases in official order)."
+    "Every run of `exp` under `out/<name>/<data set>/`, its configuration built and checked; phases in official order."
     root, runs = Path(out) / exp.name, []
     for ds in exp.datasets:
         for seed in exp.seeds:
+            base = None
             for phase in exp.phases_of(ds):
-                after = root / spec_slug(ds) / f"baseline-seed{seed}" if phase == "oe_tune" else None
-                changes = {**exp.train, **exp.phase_train.get(phase, {})}
-                try: cfg = build_train_config(ds, phase, seed=int(seed), baseline=None if after is None else str(after), **changes)
+                after = base if phase == "oe_tune" else None
+                try: cfg = build_train_config(ds, phase, seed=int(seed), baseline=None if after is None else str(after),
+                                              **phase_changes(exp.train, exp.phase_train, phase))
                 except ConfigError as e: raise ConfigError(f"experiment {exp.name!r}, {ds} {phase}: {e}") from None
-                runs.append(OERun(ds, phase, int(seed), root / spec_slug(ds) / f"{phase}-seed{seed}", cfg, after))
+                folder = root / spec_slug(ds) / run_folder_name(cfg)
+                if phase == "baseline": base = folder
+                runs.append(OERun(ds, phase, int(seed), folder, cfg, after))
     return runs
 
 # %% ../nbs/06c_oe_cli.ipynb #c026
@@ -505,7 +521,7 @@ class OERow:
     @property
     def comparable(self) -> bool: return not self.deviations
     @property
-    def label(self) -> str: return f"{self.dataset} {self.method_label} vs {self.ood}"
+    def label(self) -> str: return f"{self.dataset_spec} {self.method_label} vs {self.ood}"
     def to_dict(self) -> dict[str, Any]: return {**asdict(self), "status": self.status.value, "comparable": self.comparable}
     def columns(self) -> list[str]:
         "The report's columns of this row's item: its metrics, then the temperature (calibration) and the test error."
@@ -579,22 +595,23 @@ def get_oe_item(item: str | OEItem) -> OEItem:
 
 # %% ../nbs/06c_oe_cli.ipynb #c035
 PROXY = dict(dataset="cifar10[0-4]", oe="cifar10[5-7]", held_out="cifar10[8-9]", model="allconv")
-CPU_TRAIN_LIMIT = 5000     # cpu scale: ID training images (of 25000); OE images per epoch follow the 128:256 batches
+CPU_TRAIN_LIMIT, CPU_TEST_LIMIT = 800, 500   # cpu scale: ID training / test images (of 25000 / 5000)
+_CPU = dict(model=PROXY["model"], oe=PROXY["oe"], train_limit=CPU_TRAIN_LIMIT, test_limit=CPU_TEST_LIMIT, test_each_epoch=False)
+_SMOKE = dict(model=PROXY["model"], oe=PROXY["oe"], train_limit=64, oe_limit=128, test_limit=100, epochs=1, batch_size=32,
+              oe_batch_size=64, test_each_epoch=False)
 OE_SCALES: dict[str, dict[str, Any]] = {
-    "cpu": dict(train=dict(model=PROXY["model"], oe=PROXY["oe"], train_limit=CPU_TRAIN_LIMIT),
-                phase_train=dict(baseline=dict(epochs=3), oe_tune=dict(epochs=1), oe_scratch=dict(epochs=3)),
-                test=dict(draws=5, seed=0, official=False), phases=dict(oe_table=_ALL, oe_calibration=_TUNE)),
-    "smoke": dict(train=dict(model=PROXY["model"], oe=PROXY["oe"], train_limit=64, oe_limit=128, epochs=1, batch_size=32,
-                             oe_batch_size=64),
-                  phase_train={}, test=dict(draws=2, seed=0, official=False, test_limit=200),
+    "cpu": dict(train=_CPU, phase_train=dict(baseline=dict(epochs=3), oe_tune=dict(epochs=1), oe_scratch=dict(epochs=3)),
+                test=dict(draws=3, seed=0, official=False, test_limit=CPU_TEST_LIMIT), phases=dict(oe_table=_TUNE, oe_calibration=_TUNE)),
+    "smoke": dict(train=_SMOKE, phase_train={}, test=dict(draws=2, seed=0, official=False, test_limit=100),
                   phases=dict(oe_table=_TUNE, oe_calibration=_TUNE)),
 }
 OE_SCALE_NOTES = {
     "paper": "paper scale: the official settings of every in-distribution set (WRN-40-2; seed 1; 10 draws)",
     "cpu": (f"NOT COMPARABLE: cpu scale: the CPU proxy ({PROXY['model']}, ID {PROXY['dataset']}, OE {PROXY['oe']}, OOD "
-            f"{PROXY['held_out']} + the official synthetic sets), {CPU_TRAIN_LIMIT} ID training images, epochs baseline 3 / "
-            f"OE fine-tune 1 / OE from scratch 3, 5 draws"),
-    "smoke": "NOT COMPARABLE: smoke scale: the CPU proxy with 64 ID / 128 OE training images, 1 epoch, 200 test images, 2 draws",
+            f"{PROXY['held_out']} + the official Gaussian, Rademacher, Blobs), {CPU_TRAIN_LIMIT} ID training and {CPU_TEST_LIMIT} "
+            f"test images, baseline 3 epochs, OE fine-tune 1 epoch, no OE from scratch, 3 draws"),
+    "smoke": ("NOT COMPARABLE: smoke scale: the CPU proxy with 64 ID / 128 OE training images, 1 epoch, 100 test images, "
+              "2 draws, no OE from scratch"),
 }
 
 def proxy_ood() -> list[str]:
@@ -647,27 +664,29 @@ def _scale_setup(item: OEItem, scale: str) -> tuple[dict[str, tuple[str, ...]], 
             dict(train=dict(s["train"]), phase_train=dict(s["phase_train"]), test=dict(s["test"], ood=proxy_ood())))
 
 def oe_item_plan(item: str | OEItem, scale: str, data_root: str | Path | None = None, seeds: Sequence[int] | None = None,
-                 draws: int | None = None) -> OEItemPlan:
+                 draws: int | None = None, model: str | None = None) -> OEItemPlan:
     "The runs of an OE item at `scale` (`paper`, `cpu`, `smoke`) and its rows that cannot run (data absent), checked before any file."
     it, _ = get_oe_item(item), check_scale(scale)
-    root = None if data_root is None else str(data_root)
+    root, params = None if data_root is None else str(data_root), dict(seeds=seeds, draws=draws, model=model)
     sets, setup = _scale_setup(it, scale)
-    setup["train"].update(data_root=root, **(dict(val_share=0.1) if it.calibrate else {}))
+    setup["train"].update(data_root=root, **(dict(val_share=0.1) if it.calibrate else {}), **(dict(model=model) if model else {}))
     if draws is not None: setup["test"]["draws"] = int(draws)
     seeds = [1] if seeds is None else [int(s) for s in seeds]     # the official scripts' seed
     runnable, missing_rows = {}, []
     deviations = [] if scale == "paper" else [OE_SCALE_NOTES[scale]]
     for ds, phases in sets.items():
-        cfgs = [build_train_config(ds, p, seed=seeds[0], **({"baseline": "planned"} if p == "oe_tune" else {}),
-                                   **{**setup["train"], **setup["phase_train"].get(p, {})}) for p in phases]
-        missing = data_missing([ds, *(c.oe for c, p in zip(cfgs, phases) if p != "baseline")], root)
+        try:
+            cfgs = [build_train_config(ds, p, seed=seeds[0], **({"baseline": "planned"} if p == "oe_tune" else {}),
+                                       **phase_changes(setup["train"], setup["phase_train"], p)) for p in phases]
+            missing = data_missing([ds, *(c.oe for c, p in zip(cfgs, phases) if p != "baseline")], root)
+        except EOEError as e: missing = {f"a classifier for {ds}": f"the official setting cannot be built here: {e}"}
         if not missing: runnable[ds] = list(phases); continue
         missing_rows += [OERow(it.name, ds.split("[")[0], ds, PHASE_METHOD[p], "mean", RowStatus.missing, scale=scale,
                                deviations=list(deviations), missing=missing) for p in phases]
     exp = None if not runnable else OEExperiment("runs", list(runnable), phases=list(PHASES), seeds=seeds, train=setup["train"],
                                                  phase_train=setup["phase_train"], test=setup["test"], calibrate=it.calibrate,
                                                  dataset_phases=runnable)
-    return OEItemPlan(it, scale, root, dict(seeds=None if seeds == [1] else seeds, draws=draws), exp, missing_rows)
+    return OEItemPlan(it, scale, root, params, exp, missing_rows)
 
 # %% ../nbs/06c_oe_cli.ipynb #c038
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -744,6 +763,13 @@ def oe_item_status(rows: Sequence[OERow]) -> RowStatus:
     if st <= {RowStatus.missing}: return RowStatus.missing
     return RowStatus.done if st == {RowStatus.done} else RowStatus.partial
 
+def _train_seconds(out: Path, rows: Sequence[OERow]) -> float | None:
+    "Training time of the item's runs, from their manifests (None if no run finished)."
+    from eoe_nb.oe_train import MANIFEST
+    secs = [(read_json(out / run / MANIFEST) or {}).get("train_seconds") for run in dict.fromkeys(r.run for r in rows if r.run)]
+    secs = [s for s in secs if s is not None]
+    return round(sum(secs), 1) if secs else None
+
 def write_oe_item_outputs(plan: OEItemPlan, out_dir: str | Path, rows: Sequence[OERow], tables: dict[str, "pd.DataFrame"],
                           figures: dict[str, Any] | None = None) -> dict[str, Any]:
     "Write the tables (CSV + MD), figures (PNG + PDF), runs.csv and result.json of an OE item into `out_dir`; returns the result."
@@ -770,7 +796,7 @@ def write_oe_item_outputs(plan: OEItemPlan, out_dir: str | Path, rows: Sequence[
                   columns=rows[0].columns() if rows else [], rows=[r.to_result_row().to_dict() for r in rows],
                   oe_rows=[r.to_dict() for r in rows], tables=written, figures=figs,
                   runs_table="runs/runs.csv" if runs_csv.exists() else None, wall_seconds=round(time.time() - plan.started, 1),
-                  n_runs=len({r.run for r in rows if r.run}), train_seconds=None,
+                  n_runs=len({r.run for r in rows if r.run}), train_seconds=_train_seconds(out, rows),
                   finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), git_commit=git_commit(),
                   eoe_nb_version=getattr(eoe_nb, "__version__", None))
     atomic_write_json(out / "result.json", result)
