@@ -347,9 +347,13 @@ def class_rng(cfg: SearchConfig, normal_class: int) -> random.Random:
     "The generator of one class's search, derived from the search seed and the class."
     return random.Random(derive_seed(cfg.seed, normal_class, 7103))
 
+def _comparable(d: dict) -> dict:
+    "A search config dict without the run fields that do not change results (device, workers, data root)."
+    return {**d, "run": {k: v for k, v in d.get("run", {}).items() if k not in ("device", "workers", "data_root")}}
+
 def _check_state(state: dict, cfg: SearchConfig, path: Path) -> None:
-    old = state.get("config", {})
-    diff = {k: (old.get(k), v) for k, v in cfg.to_dict().items() if old.get(k) != v}
+    old, new = _comparable(state.get("config", {})), _comparable(cfg.to_dict())
+    diff = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
     if diff: raise ConfigError(f"{path} holds another search (differences, old -> new: {diff}); use another output folder or delete it")
 
 def _write_state(path: Path, cfg: SearchConfig, searches: dict, generation: int, done: bool, seconds: float,
