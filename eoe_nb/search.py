@@ -460,7 +460,7 @@ def plot_fitness(res: SearchResult):
         else:
             g = [r["gen"] for r in cs.logbook]
             for key in ("max", "mean", "min"): ax.plot(g, [100 * r[key] for r in cs.logbook], marker="o", label=key)
-            ax.set_xlabel("generation"); ax.set_ylabel("AUROC (%)"); ax.legend()
+            ax.set_xlabel("generation"); ax.set_ylabel("AUROC (%)"); ax.set_xticks(g); ax.legend()
         ax.set_title(f"class {c}: {res.config.method}, {res.config.fitness} fitness")
     fig.tight_layout()
     return fig
