@@ -143,6 +143,7 @@ class LoadedRun:
     run: Any                                     # eoe_nb.oe_train.ClassifierRun
     config: Any                                  # its OETrainConfig
     key: str                                     # changes when the weights change
+    data: dict = field(default_factory=dict)     # the in-distribution splits read so far, by data root
 
     def predict(self, images) -> "torch.Tensor":
         "Logits of an ImageSet (uint8) or of normalised float images."
@@ -161,9 +162,10 @@ def load_run(run_dir: str | Path, device: str | None = None) -> LoadedRun:
 def id_split(lr: LoadedRun, split: str, data_root=None):
     "The run's in-distribution 'test' or 'val' split (labels 0..K-1), read without its OE set."
     from eoe_nb.oe_train import classifier_data
-    cfg = lr.config.replace(phase="baseline", oe="none", baseline=None, data_root=data_root or lr.config.data_root)
-    data = classifier_data(cfg)
-    return data.test if split == "test" else data.val
+    key = data_root or lr.config.data_root
+    if key not in lr.data:                          # read once per loaded run (test and val come from one read)
+        lr.data[key] = classifier_data(lr.config.replace(phase="baseline", oe="none", baseline=None, data_root=key))
+    return lr.data[key].test if split == "test" else lr.data[key].val
 
 def input_stats(lr: LoadedRun) -> tuple[tuple[int, int, int], tuple[float, ...], tuple[float, ...]]:
     "(channels, size, size), mean and std of the run's inputs (for the OOD sets made in the normalised space)."
