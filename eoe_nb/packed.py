@@ -6,9 +6,12 @@
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import math
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -20,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .core import ConfigError, RunConfig, get_device
 from .data import dataset_info
-from .ad_data import parse_dataset_spec
+from .ad_data import is_none_spec, parse_dataset_spec
 from .models import CNN28, CNN32, build_model, model_spec
 from .objectives import objective_class
 from .train import Checkpoint, FeatureCache, NonFiniteError, Precision, build_optimizer
@@ -28,8 +31,10 @@ from .run import Run, RunOutput, build_run, prepare_objective, score_images, tra
 from .presets import resolve_config
 
 # %% auto #0
-__all__ = ['PACKABLE_MODELS', 'MAX_PACK', 'pack_refusal', 'pack_key', 'PackedModel', 'split_optimizer_state',
-           'stack_optimizer_states', 'train_packed', 'train_and_score_packed', 'run_activation_bytes', 'resolve_pack']
+__all__ = ['PACKABLE_MODELS', 'MAX_PACK', 'ASSUMED_GPU_FLOPS', 'CLIP_VIT_B32_FORWARD_FLOPS', 'TRAIN_IMAGES_PER_CLASS',
+           'TEST_IMAGES', 'pack_refusal', 'pack_key', 'PackedModel', 'split_optimizer_state', 'stack_optimizer_states',
+           'train_packed', 'train_and_score_packed', 'run_activation_bytes', 'resolve_pack', 'GpuRate', 'model_flops',
+           'estimate_gpu_seconds']
 
 # %% ../nbs/04c_packed.ipynb #c006
 PACKABLE_MODELS: tuple[type, ...] = (CNN28, CNN32)     # architectures whose forward is checked under vmap (BatchNorm in train mode)
@@ -207,3 +212,48 @@ def resolve_pack(pack: int | str, cfg: RunConfig, device: str | torch.device | N
     if dev.type != "cuda" or pack_refusal(cfg) is not None: return 1
     free, _ = torch.cuda.mem_get_info(dev)
     return int(max(1, min(MAX_PACK, free // 4 // run_activation_bytes(cfg))))
+
+# %% ../nbs/04c_packed.ipynb #c027
+ASSUMED_GPU_FLOPS = 50e12                   # an assumption, not a measurement: used only without a gpu_bench JSON
+CLIP_VIT_B32_FORWARD_FLOPS = 2 * 4.4e9      # ViT-B/32 image encoder: 4.4 GMACs per 224x224 image (Radford et al. 2021, table 20)
+TRAIN_IMAGES_PER_CLASS = dict(cifar10=5000, cifar100=500, mnist=6000, fmnist=6000, emnist=4800, imagenet30=1300, mvtec=250,
+                              cub=30, dtd=80)
+TEST_IMAGES = dict(cifar10=10000, cifar100=10000, mnist=10000, fmnist=10000, emnist=20800, imagenet30=3000, mvtec=1725, cub=5794,
+                   dtd=1880)
+
+@dataclass
+class GpuRate:
+    "Floating-point operations per second a GPU sustains in these runs, and where the figure comes from."
+    flops: float
+    source: str
+
+    @classmethod
+    def from_benchmark(cls, path: str | Path | None = None) -> "GpuRate":
+        "The rate measured by benchmarks/gpu_bench.py (its JSON at `path`), or the labelled assumption without one."
+        if path is None: return cls(ASSUMED_GPU_FLOPS, "assumed (no GPU benchmark JSON given)")
+        r = json.loads(Path(path).read_text())
+        best = max(v["images_per_second"] for v in r["packed"].values() if "images_per_second" in v)
+        return cls(best * model_flops("cnn32", 3, 32)[0], f"measured: {best:,.0f} CNN32 images/s on {r['machine']['gpu']} ({path})")
+
+@functools.lru_cache(maxsize=None)
+def model_flops(model: str, channels: int, side: int, clf: bool = False) -> tuple[float, float]:
+    "(training, test) floating-point operations per image of `model`: forward + backward, and forward alone."
+    from torch.utils.flop_counter import FlopCounterMode
+    net, x = build_model(model, clf=clf, in_channels=channels), torch.zeros(2, channels, side, side)
+    with FlopCounterMode(display=False) as fwd: net.eval()(x)
+    with FlopCounterMode(display=False) as both: net.train()(x).sum().backward()
+    return both.get_total_flops() / 2, fwd.get_total_flops() / 2
+
+def estimate_gpu_seconds(cfg: RunConfig, rate: GpuRate | str | Path | None = None) -> float:
+    "GPU seconds of all runs of `cfg` (classes x seeds) at `rate` (a GpuRate, a gpu_bench JSON path, or None: the assumption)."
+    cfg = resolve_config(cfg)
+    rate = rate if isinstance(rate, GpuRate) else GpuRate.from_benchmark(rate)
+    spec, spec_info = parse_dataset_spec(cfg.dataset), dataset_info(parse_dataset_spec(cfg.dataset).name)
+    classes = cfg.classes if cfg.classes is not None else spec.universe()
+    n_normal = (1 if cfg.mode == "ovr" else len(spec.universe()) - 1) * TRAIN_IMAGES_PER_CLASS.get(spec_info.name, 5000)
+    if cfg.train_limit: n_normal = min(n_normal, cfg.train_limit)
+    n_test = TEST_IMAGES.get(spec_info.name, 10000) if cfg.test_limit is None else min(cfg.test_limit, TEST_IMAGES.get(spec_info.name, 10000))
+    if model_spec(cfg.model).pretrained: train_f, test_f = 3 * CLIP_VIT_B32_FORWARD_FLOPS, CLIP_VIT_B32_FORWARD_FLOPS
+    else: train_f, test_f = model_flops(cfg.model, spec_info.channels, 28 if spec_info.channels == 1 else 32, objective_class(cfg.objective).clf_head)
+    per_run = cfg.epochs * n_normal * (1 if is_none_spec(cfg.oe) else 2) * train_f + n_test * test_f
+    return len(classes) * len(cfg.seeds) * per_run / rate.flops
