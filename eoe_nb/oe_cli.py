@@ -112,8 +112,12 @@ def build_train_config(dataset: str, phase: str, **changes) -> Any:
 
 def train_phase(cfg: Any, run_dir: str | Path, progress: bool = True) -> Path:
     "Train one phase into `run_dir` (`eoe_nb.oe_train.train_classifier`): resumes, and is a no-op for a finished run."
-    from eoe_nb.oe_train import train_classifier
-    return Path(train_classifier(cfg, check_out_folder(run_dir), progress=progress))
+    from eoe_nb.oe_train import run_finished, train_classifier
+    check_out_folder(run_dir)
+    if not run_finished(run_dir):                       # absent data: one line, before the run folder is made
+        missing = data_missing([cfg.in_dist, cfg.oe], cfg.data_root)
+        if missing: raise DataMissingError(" ".join(missing.values()))
+    return Path(train_classifier(cfg, run_dir, progress=progress))
 
 # %% ../nbs/06c_oe_cli.ipynb #c016
 def ood_specs(in_dist: str, opts: OETestOptions) -> list:
@@ -860,7 +864,7 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--quiet", action="store_true", help="no progress bars")
         if q is t: q.add_argument("--out", required=True, help="run folder (one phase) or results folder (--grid)"); continue
         q.add_argument("run", help="a run folder written by eoe-oe train")
-        q.add_argument("--ood", nargs="+", default=[], metavar="SPEC", help="more OOD sets: any data set or class subset")
+        q.add_argument("--ood", nargs="+", default=[], metavar="SPEC", help="more OOD sets: a name of the official list (Gaussian, Rademacher, Blobs, Textures, ...) or any data set or class subset")
         q.add_argument("--no-official", action="store_true", help="only the --ood sets, not the official list")
         q.add_argument("--validate", action="store_true", help="the official --validate OOD sets in place of the test sets")
         q.add_argument("--draws", type=int, default=10, help="1:5 OOD draws per set (official 10)")

@@ -60,6 +60,7 @@ def test_help_is_fast_and_light():
     (["train", "--dataset", "cifar10", "--oe", "cifar10[5-7]", "--out", "OUT"], "baseline trains without OE"),
     (["train", "--dataset", "cifar10", "--phase", "oe_tune", "--oe", "cifar100", "--out", "OUT"], "starts from a baseline"),
     (["train", "--grid", "MISSING.json", "--out", "OUT"], "no such file"),
+    (["train", "--dataset", "cifar10", "--data-root", "MISSING", "--out", "OUT"], "not found under"),
     (["test", "OUT", "--draws", "0"], "--draws"),
     (["test", "OUT"], "not a run folder"),
     (["calibrate", "OUT", "--no-official"], "--ood"),
