@@ -28,11 +28,12 @@ from .experiments import unit_classes
 # %% auto #0
 __all__ = ['PAPER_NUMBERS_COLUMNS', 'METHOD_LABELS', 'TABLE_METHODS', 'CLIP_METHODS', 'SCALES', 'CPU_EPOCHS', 'CPU_CLASSES_OTHER',
            'CPU_LOCO_TRAIN_LIMIT', 'SMOKE', 'OFFICIAL_CLIP', 'TINY_CLIP_NAME', 'OFFICIAL_FLAGS', 'FEWSHOT_SIZES',
-           'FEWSHOT_OBJECTIVES', 'FEWSHOT_ZERO', 'CPU_FEWSHOT_EPOCHS', 'OTHER_DATASETS', 'OTHER_METHODS', 'ITEMS',
-           'ROW_TYPES', 'repo_root', 'default_notebooks_dir', 'paper_numbers_path', 'load_paper_numbers',
-           'published_number', 'method_of', 'Scale', 'check_scale', 'scale_config', 'method_config', 'PaperItem',
-           'get_item', 'config_missing', 'RowStatus', 'ItemRow', 'row_deviations', 'expected_runs', 'item_row',
-           'ResultRow', 'row_kind']
+           'FEWSHOT_OBJECTIVES', 'FEWSHOT_ZERO', 'CPU_FEWSHOT_EPOCHS', 'OTHER_DATASETS', 'OTHER_METHODS',
+           'FREQUENCY_PARTS', 'FREQUENCY_FILTERS', 'FREQUENCY_OE_SIZE', 'FREQUENCY_MAGNITUDES', 'MULTISCALE_SETTINGS',
+           'CPU_FREQUENCY', 'ITEMS', 'ROW_TYPES', 'repo_root', 'default_notebooks_dir', 'paper_numbers_path',
+           'load_paper_numbers', 'published_number', 'method_of', 'Scale', 'check_scale', 'scale_config',
+           'method_config', 'PaperItem', 'frequency_filters', 'register_item', 'get_item', 'config_missing',
+           'RowStatus', 'ItemRow', 'row_deviations', 'expected_runs', 'item_row', 'ResultRow', 'row_kind']
 
 # %% ../nbs/07_paper_items.ipynb #c006
 PAPER_NUMBERS_COLUMNS = ["paper", "item", "setting", "dataset", "method", "metric", "value", "source", "std", "note"]
@@ -214,6 +215,39 @@ def _other(scale, clip_model=None, clip_pretrained=None):
     return [scale_config(method_config(ds, m, "ovr"), scale, clip_model=clip_model, clip_pretrained=clip_pretrained)
             for ds in OTHER_DATASETS for m in OTHER_METHODS]
 
+# %% ../nbs/07_paper_items.ipynb #0aef19e1
+FREQUENCY_PARTS = ("train_oe", "train_nominal", "test_nominal", "test_anomalous")   # the README's --ms-mode: every part filtered
+FREQUENCY_FILTERS = ("lpf", "hpf")
+FREQUENCY_OE_SIZE = 16                                                              # README: --oe-size 16
+FREQUENCY_MAGNITUDES = {                                                            # {data set: magnitudes} per scale
+    "paper": {"cifar10": [0, 1, 2, 4, 8, 12, 14, 15],                              # README: --magnitudes 0 1 2 4 8 12 14 15
+              "imagenet30": [0, 1, 2, 4, 8, 16, 32, 64]},                          # multiscale_imagenet.py default without 128, 256
+    "cpu": {"cifar10": [0, 4, 8, 14]},
+    "smoke": {"cifar10": [0, 8]},
+}
+MULTISCALE_SETTINGS = {   # multiscale_{cifar,imagenet}.py over the data set's preset: HSC, 2 seeds, no augmentation for CIFAR
+    "cifar10": dict(transform="noaug_cifar10", epochs=100, milestones=[50, 75], seeds=[0, 1]),
+    "imagenet30": dict(transform="imagenet", epochs=50, milestones=[30, 40], seeds=[0, 1]),
+}
+CPU_FREQUENCY = dict(classes=[0, 1], epochs=2, train_limit=1000)                   # cpu scale: 2 classes, 2 epochs, 1000 images
+
+def frequency_filters(kind: str) -> list[str]:
+    "The README's --ms-mode for filter `kind`: `kind` on every data part."
+    return [f"{kind}+{p}" for p in FREQUENCY_PARTS]
+
+def _frequency(scale, filters=None, magnitudes=None, oe_size=FREQUENCY_OE_SIZE):
+    kinds = list(FREQUENCY_FILTERS if filters is None else filters)
+    out = []
+    for ds, mags in FREQUENCY_MAGNITUDES[scale].items():
+        base = {**method_config(ds, "hsc", "ovr", oe_size=int(oe_size)), **MULTISCALE_SETTINGS[ds]}
+        for m in (mags if magnitudes is None else magnitudes):
+            # magnitude 0 is the identity (bit for bit): one unfiltered baseline is the first point of every curve
+            for kind in (kinds if float(m) > 0 else [None]):
+                cfg = scale_config(dict(base, filters=frequency_filters(kind) if kind else [], filter_magnitude=float(m)), scale)
+                if scale == "cpu": cfg.update(CPU_FREQUENCY)
+                out.append(cfg)
+    return out
+
 # %% ../nbs/07_paper_items.ipynb #c019e
 _CLIP_PARAMS = dict(clip_model=None, clip_pretrained=None)      # None: the scale's CLIP model and weights
 ITEMS: dict[str, PaperItem] = {i.name: i for i in [
@@ -231,7 +265,18 @@ ITEMS: dict[str, PaperItem] = {i.name: i for i in [
               _zeroshot, dict(_CLIP_PARAMS)),
     PaperItem("other_datasets", "Other data sets: MNIST, Fashion-MNIST, MVTec-AD, CUB, DTD",
               "HSC, BCE, CLIP zero-shot and BCE-CLIP with the official runners of the other data sets", _other, dict(_CLIP_PARAMS)),
+    PaperItem("frequency", "Mean AUROC against the frequency-filter magnitude (Appendix C)",
+              "the frequency analysis: HSC with 16 OE images, every data part (normal and OE training images, normal and "
+              "anomalous test images) low-pass or high-pass filtered (official DFT filters), mean AUROC against the magnitude",
+              _frequency, dict(filters=None, magnitudes=None, oe_size=FREQUENCY_OE_SIZE), kind="curve"),
 ]}
+
+def register_item(item: PaperItem) -> PaperItem:
+    "Add `item` to `ITEMS` (the modules of items that plan their own runs, e.g. `eoe_nb.oe_items`, register theirs on import)."
+    if not isinstance(item, PaperItem): raise ConfigError(f"register_item needs a PaperItem, got {item!r}")
+    if item.name in ITEMS and ITEMS[item.name] != item: raise ConfigError(f"item {item.name!r} is already registered differently")
+    ITEMS[item.name] = item
+    return item
 
 def get_item(item: str | PaperItem) -> PaperItem:
     "The `PaperItem` named `item`; an unknown name raises a ConfigError listing the items."
