@@ -525,6 +525,7 @@ def _search_parser() -> argparse.ArgumentParser:
     p.add_argument("--devices", nargs="+", help="devices of the pool executor, e.g. cuda:0 cuda:1")
     p.add_argument("--max-generations", type=int, help="stop after this many generations in this call (rerun to continue)")
     p.add_argument("--out", required=True, help="output folder (rerun with the same folder to resume)")
+    p.add_argument("--fitness-dir", help="folder of the fitness runs (default: --out); searches that share it never train an image twice")
     p.add_argument("--quiet", action="store_true")
     return p
 
@@ -546,7 +547,8 @@ def eoe_search_main(argv: list[str] | None = None) -> int:
     for c in cfg.classes: resolve_config(cfg.fitness_config(c, [0]))          # every check before anything is written
     spaces = {c: candidate_space(cfg, c) for c in cfg.classes}
     ex = {k: v for k, v in dict(max_workers=args.max_workers, devices=args.devices).items() if v is not None}
-    res = run_search(cfg, args.out, args.executor, progress=not args.quiet, max_generations=args.max_generations, spaces=spaces, **ex)
+    res = run_search(cfg, args.out, args.executor, progress=not args.quiet, max_generations=args.max_generations, spaces=spaces,
+                     fitness_dir=args.fitness_dir, **ex)
     if res.generation < 0: return 0
     write_search_outputs(res, spaces)
     table = search_table(res)
