@@ -11,7 +11,7 @@ OUT ?= $(CURDIR)/outputs
 export EOE_DATA
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install data reproduce test test-notebooks test-pytest sync clean-venv
+.PHONY: install data reproduce test test-notebooks test-pytest test-long sync clean-venv
 
 install: $(VENV)/.installed
 
@@ -41,7 +41,11 @@ test-notebooks: install data
 	$(BIN)/nbdev_test --n_workers 2 --timing $$flags
 
 test-pytest: install data
-	$(BIN)/python -m pytest -q --durations=10 tests
+	$(BIN)/python -m pytest -q --durations=10 -m "not long" tests
+
+# Tests of minutes of real training that `make test` (and CI) leave out.
+test-long: install data
+	$(BIN)/python -m pytest -q --durations=10 -m long tests
 
 test: test-notebooks test-pytest
 

@@ -42,3 +42,4 @@ def fake_mnist_root(tmp_path_factory) -> Path:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: a long test that CI still runs (e.g. the fault loop of tests/fault_loop.py)")
+    config.addinivalue_line("markers", "long: minutes of real training that CI skips (`make test` deselects it); run with `make test-long`")
