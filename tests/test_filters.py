@@ -81,7 +81,6 @@ BASE = ["eoe-train", "--dataset", "cifar10[0-1]", "--oe", "cifar10[2-3]", "--cla
         "--seeds", "0", "--workers", "0", "--device", "cpu", "--no-plots"]
 
 
-@pytest.mark.long
 def test_eoe_train_with_filters(fake_data_root, tmp_path):
     "A filtered run end to end through the command (the wiring itself is tested in nbs/04b_run.ipynb)."
     specs = ["lpf+train_oe", "lpf+train_nominal", "lpf+test_nominal", "lpf+test_anomalous"]
