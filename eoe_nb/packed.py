@@ -235,6 +235,7 @@ class GpuRate:
         best = max(v["images_per_second"] for v in r["packed"].values() if "images_per_second" in v)
         return cls(best * model_flops("cnn32", 3, 32)[0], f"measured: {best:,.0f} CNN32 images/s on {r['machine']['gpu']} ({path})")
 
+# %% ../nbs/04c_packed.ipynb #c029
 @functools.lru_cache(maxsize=None)
 def model_flops(model: str, channels: int, side: int, clf: bool = False) -> tuple[float, float]:
     "(training, test) floating-point operations per image of `model`: forward + backward, and forward alone."
