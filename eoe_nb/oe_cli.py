@@ -17,21 +17,16 @@ from typing import Any, Sequence
 
 from .core import (ConfigError, DataMissingError, EOEError, atomic_write_json, atomic_write_text, resolve_data_root,
                          run_cli, run_manifest)
-from .paper_items import RowStatus, check_scale
 
 # %% auto #0
 __all__ = ['PHASES', 'PHASE_METHOD', 'OE_METHOD_LABELS', 'OE_SCORES', 'DETECTION_METRICS', 'CALIBRATION_METRICS', 'OOD_FOLDER',
-           'OOD_RESULTS_JSON', 'OOD_RESULTS_CSV', 'CALIBRATION_JSON', 'CALIBRATION_CSV', 'WAVES', 'PUBLISHED_OOD_NAMES',
-           'OE_ITEMS', 'PROXY', 'CPU_TRAIN_LIMIT', 'CPU_TEST_LIMIT', 'OE_SCALES', 'OE_SCALE_NOTES', 'TRAIN_FLAGS',
-           'check_phase', 'OETestOptions', 'read_json', 'write_table', 'check_out_folder', 'build_train_config',
-           'train_phase', 'ood_specs', 'file_key', 'LoadedRun', 'load_run', 'id_split', 'input_stats', 'run_deviations',
-           'id_logits', 'scores_of', 'write_npz', 'predict_batches', 'ood_set_logits', 'evaluate_run',
-           'format_ood_results', 'calibrate_run', 'format_calibration', 'run_summary', 'format_summary', 'spec_slug',
-           'OEExperiment', 'OERun', 'phase_changes', 'run_folder_name', 'experiment_runs', 'OEJob', 'job_finished',
-           'run_oe_job', 'run_oe_experiment', 'OERow', 'published_setting', 'published_values', 'OEItem', 'get_oe_item',
-           'proxy_ood', 'data_missing', 'OEItemPlan', 'oe_item_plan', 'run_oe_item', 'oe_results_table',
-           'oe_item_status', 'write_oe_item_outputs', 'plot_oe_rows', 'load_experiment_file', 'eoe_oe_main',
-           'eoe_oe_cli']
+           'OOD_RESULTS_JSON', 'OOD_RESULTS_CSV', 'CALIBRATION_JSON', 'CALIBRATION_CSV', 'WAVES', 'TRAIN_FLAGS',
+           'check_phase', 'OETestOptions', 'read_json', 'write_table', 'check_out_folder', 'data_missing',
+           'build_train_config', 'train_phase', 'ood_specs', 'file_key', 'LoadedRun', 'load_run', 'id_split',
+           'input_stats', 'run_deviations', 'id_logits', 'scores_of', 'write_npz', 'predict_batches', 'ood_set_logits',
+           'evaluate_run', 'format_ood_results', 'calibrate_run', 'format_calibration', 'run_summary', 'format_summary',
+           'spec_slug', 'OEExperiment', 'OERun', 'phase_changes', 'run_folder_name', 'experiment_runs', 'OEJob',
+           'job_finished', 'run_oe_job', 'run_oe_experiment', 'load_experiment_file', 'eoe_oe_main', 'eoe_oe_cli']
 
 # %% ../nbs/06c_oe_cli.ipynb #c005
 PHASES = ("baseline", "oe_tune", "oe_scratch")
@@ -100,6 +95,20 @@ def check_out_folder(path: str | Path) -> Path:
     for p in [path, *path.parents]:
         if p.exists() and not p.is_dir(): raise ConfigError(f"--out {path}: {p} is a file, not a folder; choose another --out")
     return path
+
+# %% ../nbs/06c_oe_cli.ipynb #481d47e2
+def data_missing(specs: Sequence[str | None], data_root: str | Path | None = None) -> dict[str, str]:
+    "What of the data sets `specs` is not under the data root -> why and how to get it; {} when all are here."
+    from eoe_nb.ad_data import is_none_spec, parse_dataset_spec
+    from eoe_nb.data import dataset_info
+    root, missing = resolve_data_root(data_root), {}
+    for spec in specs:
+        if spec is None or is_none_spec(spec): continue
+        name = str(spec).split("[")[0]
+        try: info = dataset_info(parse_dataset_spec(spec).name)
+        except ConfigError as e: missing[name] = f"{name!r} is not known to this installation ({e})"; continue
+        if not info.present(root): missing[name] = f"{name!r} not found under {root}. {info.how_to_get}"
+    return missing
 
 # %% ../nbs/06c_oe_cli.ipynb #c014
 def build_train_config(dataset: str, phase: str, **changes) -> Any:
@@ -487,347 +496,6 @@ def run_oe_experiment(exp: OEExperiment, out: str | Path, executor: str = "inpro
         if failures: atomic_write_json(root / "failures.json", failures)
         else: (root / "failures.json").unlink(missing_ok=True)
     return summaries, failures
-
-# %% ../nbs/06c_oe_cli.ipynb #c029
-_LABELS = dict(fpr95="FPR95", auroc="AUROC", aupr="AUPR", rms="RMS", mad="MAD", soft_f1="soft F1", temperature="temperature",
-               test_error="test error")
-
-@dataclass
-class OERow:
-    "One row of an OE item: ID set x method x OOD set (or 'mean'), how far it got, metrics in percent, published values."
-    item: str
-    dataset: str                                           # in-distribution set as named in the paper (cifar10)
-    dataset_spec: str                                      # as run (cifar10[0-4])
-    method: str                                            # msp, oe_finetune, oe_scratch
-    ood: str                                               # OOD set, or 'mean' (the plain mean over the sets)
-    status: RowStatus = RowStatus.missing
-    score: str = "msp"
-    fpr95: float | None = None
-    auroc: float | None = None
-    aupr: float | None = None
-    fpr95_std: float | None = None                         # std over the 1:5 draws
-    auroc_std: float | None = None
-    aupr_std: float | None = None
-    rms: float | None = None
-    mad: float | None = None
-    soft_f1: float | None = None
-    temperature: float | None = None
-    test_error: float | None = None                        # the run's classification error on the ID test set
-    draws: int = 0
-    n_seeds: int = 0
-    published: dict[str, float] = field(default_factory=dict)   # metric -> the paper's value (paper_numbers.csv)
-    scale: str = "paper"
-    deviations: list[str] = field(default_factory=list)
-    missing: dict[str, str] = field(default_factory=dict)
-    error: str | None = None
-    run: str | None = None                                 # run folder, relative to the item's out_dir
-
-    @property
-    def method_label(self) -> str: return OE_METHOD_LABELS.get(self.method, self.method)
-    @property
-    def comparable(self) -> bool: return not self.deviations
-    @property
-    def label(self) -> str: return f"{self.dataset_spec} {self.method_label} vs {self.ood}"
-    def to_dict(self) -> dict[str, Any]: return {**asdict(self), "status": self.status.value, "comparable": self.comparable}
-    def columns(self) -> list[str]:
-        "The report's columns of this row's item: its metrics, then the temperature (calibration) and the test error."
-        return [_LABELS[m] for m in (CALIBRATION_METRICS + ("temperature",) if self.item == "oe_calibration" else DETECTION_METRICS)] + ["test error"]
-    def to_result_row(self) -> "ResultRow":
-        "The row as the report's generic `eoe_nb.paper_items.ResultRow` (values and published values by column)."
-        from eoe_nb.paper_items import ResultRow
-        keys = {_LABELS[k]: k for k in (*DETECTION_METRICS, *CALIBRATION_METRICS, "temperature", "test_error")}
-        cols = self.columns()
-        return ResultRow(self.label, self.status, {c: getattr(self, keys[c]) for c in cols},
-                         {c: self.published[keys[c]] for c in cols if keys[c] in self.published}, self.scale, list(self.deviations),
-                         dict(self.missing), self.error)
-    @classmethod
-    def from_dict(cls, d: dict) -> "OERow":
-        names = {f.name for f in fields(cls)}
-        return cls(**{**{k: v for k, v in d.items() if k in names}, "status": RowStatus(d["status"])})
-
-# %% ../nbs/06c_oe_cli.ipynb #c032
-PUBLISHED_OOD_NAMES = {"dtd": "textures", "places": "places365", "places69": "places365"}
-
-def published_setting(ood: str) -> str:
-    "The `setting` of a row in paper_numbers.csv: 'mean over OOD test sets' for the mean, else 'ood=<set>'."
-    if ood == "mean": return "mean over OOD test sets"
-    name = ood.split("[")[0].strip().lower().replace("-", "")
-    return f"ood={PUBLISHED_OOD_NAMES.get(name, name)}"
-
-def published_values(numbers, dataset: str, method: str, ood: str, metrics: Sequence[str]) -> dict[str, float]:
-    "{metric: published value} for one row, from the paper='oe' rows of `numbers` (None: no numbers)."
-    if numbers is None or "[" in dataset: return {}
-    from eoe_nb.paper_items import published_number
-    out = {}
-    for m in metrics:
-        hit = published_number(numbers, published_setting(ood), dataset, method, m, paper="oe")
-        if hit is not None: out[m] = hit["value"]
-    if ood == "mean" and "test_error" not in metrics:
-        hit = published_number(numbers, "in-distribution test set", dataset, method, "test_error", paper="oe")
-        if hit is not None: out["test_error"] = hit["value"]
-    return out
-
-# %% ../nbs/06c_oe_cli.ipynb #c034
-@dataclass(frozen=True)
-class OEItem:
-    "One OE paper item: its title, what it reproduces, its metrics, and the in-distribution sets and phases of the paper."
-    name: str
-    title: str
-    reproduces: str
-    metrics: tuple[str, ...]
-    calibrate: bool
-    paper_sets: dict[str, tuple[str, ...]]
-
-    @property
-    def notebook(self) -> str: return f"{self.name}.ipynb"
-
-_ALL, _TUNE = ("baseline", "oe_tune", "oe_scratch"), ("baseline", "oe_tune")
-OE_ITEMS: dict[str, OEItem] = {i.name: i for i in [
-    OEItem("oe_table", "OE paper, Table 1: MSP vs OE fine-tune vs OE from scratch",
-           "Hendrycks et al. (ICLR 2019) Table 1: OOD detection of the MSP baseline, OE fine-tuning and OE from scratch per OOD "
-           "set and on average (FPR95 / AUROC / AUPR, OOD positive, 1:5 draws) and the test error",
-           DETECTION_METRICS, False, dict(cifar10=_ALL, cifar100=_ALL, svhn=_TUNE, tinyimagenet=_TUNE, mnist=_TUNE)),
-    OEItem("oe_calibration", "OE paper: calibration, baseline vs OE",
-           "Hendrycks et al. (ICLR 2019) calibration table: RMS and MAD calibration error and soft F1 of temperature-tuned "
-           "classifiers trained with a 10% held-out split, OOD images counted as incorrect, baseline vs OE",
-           CALIBRATION_METRICS, True, dict(svhn=_ALL, cifar10=_ALL, cifar100=_ALL, tinyimagenet=_TUNE)),
-]}
-
-def get_oe_item(item: str | OEItem) -> OEItem:
-    "The `OEItem` named `item`; an unknown name raises a ConfigError listing them."
-    if isinstance(item, OEItem): return item
-    if item not in OE_ITEMS: raise ConfigError(f"unknown OE item {item!r}; items: {', '.join(OE_ITEMS)}")
-    return OE_ITEMS[item]
-
-# %% ../nbs/06c_oe_cli.ipynb #c035
-PROXY = dict(dataset="cifar10[0-4]", oe="cifar10[5-7]", held_out="cifar10[8-9]", model="allconv")
-CPU_TRAIN_LIMIT, CPU_TEST_LIMIT = 800, 500   # cpu scale: ID training / test images (of 25000 / 5000)
-_CPU = dict(model=PROXY["model"], oe=PROXY["oe"], train_limit=CPU_TRAIN_LIMIT, test_limit=CPU_TEST_LIMIT, test_each_epoch=False)
-_SMOKE = dict(model=PROXY["model"], oe=PROXY["oe"], train_limit=64, oe_limit=128, test_limit=100, epochs=1, batch_size=32,
-              oe_batch_size=64, test_each_epoch=False)
-OE_SCALES: dict[str, dict[str, Any]] = {
-    "cpu": dict(train=_CPU, phase_train=dict(baseline=dict(epochs=3), oe_tune=dict(epochs=1), oe_scratch=dict(epochs=3)),
-                test=dict(draws=3, seed=0, official=False, test_limit=CPU_TEST_LIMIT), phases=dict(oe_table=_TUNE, oe_calibration=_TUNE)),
-    "smoke": dict(train=_SMOKE, phase_train={}, test=dict(draws=2, seed=0, official=False, test_limit=100),
-                  phases=dict(oe_table=_TUNE, oe_calibration=_TUNE)),
-}
-OE_SCALE_NOTES = {
-    "paper": "paper scale: the official settings of every in-distribution set (WRN-40-2; seed 1; 10 draws)",
-    "cpu": (f"NOT COMPARABLE: cpu scale: the CPU proxy ({PROXY['model']}, ID {PROXY['dataset']}, OE {PROXY['oe']}, OOD "
-            f"{PROXY['held_out']} + the official Gaussian, Rademacher, Blobs), {CPU_TRAIN_LIMIT} ID training and {CPU_TEST_LIMIT} "
-            f"test images, baseline 3 epochs, OE fine-tune 1 epoch, no OE from scratch, 3 draws"),
-    "smoke": ("NOT COMPARABLE: smoke scale: the CPU proxy with 64 ID / 128 OE training images, 1 epoch, 100 test images, "
-              "2 draws, no OE from scratch"),
-}
-
-def proxy_ood() -> list[str]:
-    "The OOD sets of the CPU proxy: the held-out classes' test images and the official Gaussian, Rademacher and Blobs."
-    return [PROXY["held_out"], "Gaussian", "Rademacher", "Blobs"]
-
-# %% ../nbs/06c_oe_cli.ipynb #c036
-def data_missing(specs: Sequence[str | None], data_root: str | Path | None = None) -> dict[str, str]:
-    "What of the data sets `specs` is not under the data root -> why and how to get it; {} when all are here."
-    from eoe_nb.ad_data import is_none_spec, parse_dataset_spec
-    from eoe_nb.data import dataset_info
-    root, missing = resolve_data_root(data_root), {}
-    for spec in specs:
-        if spec is None or is_none_spec(spec): continue
-        name = str(spec).split("[")[0]
-        try: info = dataset_info(parse_dataset_spec(spec).name)
-        except ConfigError as e: missing[name] = f"{name!r} is not known to this installation ({e})"; continue
-        if not info.present(root): missing[name] = f"{name!r} not found under {root}. {info.how_to_get}"
-    return missing
-
-@dataclass
-class OEItemPlan:
-    "What an OE item runs at a scale: its experiment (None if no row can run), the rows that cannot run, and why."
-    item: OEItem
-    scale: str
-    data_root: str | None
-    params: dict[str, Any]
-    experiment: OEExperiment | None
-    missing: list[OERow]
-    started: float = field(default_factory=time.time)
-
-    @property
-    def scale_note(self) -> str: return OE_SCALE_NOTES[self.scale]
-    @property
-    def deviations(self) -> list[str]: return [] if self.scale == "paper" else [self.scale_note]
-
-    def describe(self) -> str:
-        "A few lines: what runs, what is missing."
-        e = self.experiment
-        lines = [f"{self.item.name} at scale {self.scale}: {self.scale_note}"]
-        if e: lines.append("runs: " + ", ".join(f"{d} ({'/'.join(e.phases_of(d))})" for d in e.datasets) + f"; seeds {e.seeds}")
-        for r in self.missing: lines.append(f"missing: {r.dataset} {r.method_label}: {'; '.join(r.missing.values())}")
-        return "\n".join(lines)
-
-# %% ../nbs/06c_oe_cli.ipynb #c037
-def _scale_setup(item: OEItem, scale: str) -> tuple[dict[str, tuple[str, ...]], dict[str, Any]]:
-    if scale == "paper": return dict(item.paper_sets), dict(train={}, phase_train={}, test=dict(draws=10, seed=0))
-    s = OE_SCALES[scale]
-    return ({PROXY["dataset"]: s["phases"][item.name]},
-            dict(train=dict(s["train"]), phase_train=dict(s["phase_train"]), test=dict(s["test"], ood=proxy_ood())))
-
-def oe_item_plan(item: str | OEItem, scale: str, data_root: str | Path | None = None, seeds: Sequence[int] | None = None,
-                 draws: int | None = None, model: str | None = None) -> OEItemPlan:
-    "The runs of an OE item at `scale` (`paper`, `cpu`, `smoke`) and its rows that cannot run (data absent), checked before any file."
-    it, _ = get_oe_item(item), check_scale(scale)
-    root, params = None if data_root is None else str(data_root), dict(seeds=seeds, draws=draws, model=model)
-    sets, setup = _scale_setup(it, scale)
-    setup["train"].update(data_root=root, **(dict(val_share=0.1) if it.calibrate else {}), **(dict(model=model) if model else {}))
-    if draws is not None: setup["test"]["draws"] = int(draws)
-    seeds = [1] if seeds is None else [int(s) for s in seeds]     # the official scripts' seed
-    runnable, missing_rows = {}, []
-    deviations = [] if scale == "paper" else [OE_SCALE_NOTES[scale]]
-    for ds, phases in sets.items():
-        try:
-            cfgs = [build_train_config(ds, p, seed=seeds[0], **({"baseline": "planned"} if p == "oe_tune" else {}),
-                                       **phase_changes(setup["train"], setup["phase_train"], p)) for p in phases]
-            missing = data_missing([ds, *(c.oe for c, p in zip(cfgs, phases) if p != "baseline")], root)
-        except EOEError as e: missing = {f"a classifier for {ds}": f"the official setting cannot be built here: {e}"}
-        if not missing: runnable[ds] = list(phases); continue
-        missing_rows += [OERow(it.name, ds.split("[")[0], ds, PHASE_METHOD[p], "mean", RowStatus.missing, scale=scale,
-                               deviations=list(deviations), missing=missing) for p in phases]
-    exp = None if not runnable else OEExperiment("runs", list(runnable), phases=list(PHASES), seeds=seeds, train=setup["train"],
-                                                 phase_train=setup["phase_train"], test=setup["test"], calibrate=it.calibrate,
-                                                 dataset_phases=runnable)
-    return OEItemPlan(it, scale, root, params, exp, missing_rows)
-
-# %% ../nbs/06c_oe_cli.ipynb #c038
-def _mean(values: Sequence[float | None]) -> float | None:
-    vals = [v for v in values if v is not None]
-    return None if not vals else float(sum(vals) / len(vals))
-
-def _run_rows(plan: OEItemPlan, ds: str, phase: str, runs: Sequence[OERun], failed: dict[str, str], numbers, out: Path) -> list[OERow]:
-    "The rows of one ID set x phase from its runs' stored results (averaged over seeds): per OOD set, the mean, missing sets."
-    it, method = plan.item, PHASE_METHOD[phase]
-    base = dict(item=it.name, dataset=ds.split("[")[0], dataset_spec=ds, method=method, scale=plan.scale,
-                run=str(runs[0].folder.relative_to(out)))
-    devs = list(plan.deviations)
-    errors = [failed[str(r.folder)] for r in runs if str(r.folder) in failed]
-    if errors: return [OERow(**base, ood="mean", status=RowStatus.failed, error=errors[0], deviations=devs)]
-    results = [read_json(r.folder / OOD_RESULTS_JSON) for r in runs]
-    calibs = [read_json(r.folder / CALIBRATION_JSON) for r in runs] if it.calibrate else results
-    done = [(res, cal) for res, cal in zip(results, calibs) if res is not None and cal is not None]
-    if not done: return [OERow(**base, ood="mean", status=RowStatus.partial, deviations=devs, error="not finished: run the item again to resume")]
-    devs += [d for d in done[0][0].get("deviations", []) if d not in devs]
-    pick = lambda res, cal: [e for e in (cal if it.calibrate else res)["results"]
-                             if e.get("score", "msp") == "msp" and (it.calibrate or e["row"] in ("ood", "mean"))]
-    rows, first = [], pick(*done[0])
-    for name in [e["ood"] for e in first]:
-        per_seed = [next(e for e in pick(res, cal) if e["ood"] == name) for res, cal in done]
-        vals = {m: _mean([e.get(m) for e in per_seed]) for m in (*it.metrics, *(f"{m}_std" for m in DETECTION_METRICS if not it.calibrate))}
-        rows.append(OERow(**base, ood=name, status=RowStatus.done, **vals, test_error=_mean([res.get("test_error") for res, _ in done]),
-                          temperature=_mean([cal.get("temperature") for _, cal in done]) if it.calibrate else None,
-                          draws=done[0][0]["options"]["draws"], n_seeds=len(done), deviations=list(devs),
-                          published=published_values(numbers, ds, method, name, it.metrics)))
-    for name, why in done[0][1 if it.calibrate else 0].get("missing", {}).items():
-        rows.append(OERow(**base, ood=name, status=RowStatus.missing, missing={name: why}, deviations=list(devs)))
-    return rows
-
-def run_oe_item(plan: OEItemPlan, out_dir: str | Path, executor: str = "inprocess", max_workers: int | None = None,
-                progress: bool = True) -> list[OERow]:
-    "Run (or resume) the item's experiment into `out_dir/runs/` and return its typed rows, the missing ones included."
-    from eoe_nb.paper_items import load_paper_numbers
-    rows = list(plan.missing)
-    if plan.experiment is None: return rows
-    out = Path(out_dir)
-    _, failures = run_oe_experiment(plan.experiment, out, executor=executor, max_workers=max_workers, progress=progress)
-    failed = {f["folder"]: f["error"] for f in failures}
-    try: numbers = load_paper_numbers()
-    except EOEError: numbers = None
-    runs = experiment_runs(plan.experiment, out)
-    for key in dict.fromkeys((r.dataset, r.phase) for r in runs):
-        rows += _run_rows(plan, *key, [r for r in runs if (r.dataset, r.phase) == key], failed, numbers, out)
-    return rows
-
-# %% ../nbs/06c_oe_cli.ipynb #c040
-def oe_results_table(rows: Sequence[OERow], means_only: bool = False) -> "pd.DataFrame":
-    "The item's table: ID set, OOD set, method, status, each metric (percent) beside its published value, deviations."
-    import pandas as pd
-    metrics = CALIBRATION_METRICS if rows and rows[0].item == "oe_calibration" else DETECTION_METRICS
-    legend = {d: f"D{i + 1}" for i, d in enumerate(dict.fromkeys(d for r in rows for d in r.deviations))}
-    out = []
-    for r in rows:
-        if means_only and r.ood != "mean": continue
-        row = {"ID set": r.dataset_spec, "OOD set": r.ood, "method": r.method_label, "status": r.status.value}
-        for m in metrics: row[_LABELS[m]], row[f"{_LABELS[m]} paper"] = getattr(r, m), r.published.get(m)
-        if r.item == "oe_calibration": row["temperature"] = r.temperature
-        row["test error"], row["test error paper"] = r.test_error, r.published.get("test_error")
-        row["deviations"] = " ".join(legend[d] for d in r.deviations) or "none"
-        out.append(row)
-    df = pd.DataFrame(out)
-    df.attrs["deviations"] = {code: d for d, code in legend.items()}
-    return df
-
-# %% ../nbs/06c_oe_cli.ipynb #c041
-def oe_item_status(rows: Sequence[OERow]) -> RowStatus:
-    "An item's status from its rows: failed (a row failed), missing (no row ran), done (every row done), else partial."
-    st = {r.status for r in rows}
-    if RowStatus.failed in st: return RowStatus.failed
-    if st <= {RowStatus.missing}: return RowStatus.missing
-    return RowStatus.done if st == {RowStatus.done} else RowStatus.partial
-
-def _train_seconds(out: Path, rows: Sequence[OERow]) -> float | None:
-    "Training time of the item's runs, from their manifests (None if no run finished)."
-    from eoe_nb.oe_train import MANIFEST
-    secs = [(read_json(out / run / MANIFEST) or {}).get("train_seconds") for run in dict.fromkeys(r.run for r in rows if r.run)]
-    secs = [s for s in secs if s is not None]
-    return round(sum(secs), 1) if secs else None
-
-def write_oe_item_outputs(plan: OEItemPlan, out_dir: str | Path, rows: Sequence[OERow], tables: dict[str, "pd.DataFrame"],
-                          figures: dict[str, Any] | None = None) -> dict[str, Any]:
-    "Write the tables (CSV + MD), figures (PNG + PDF), runs.csv and result.json of an OE item into `out_dir`; returns the result."
-    import eoe_nb
-    from datetime import datetime, timezone
-    from eoe_nb.core import git_commit
-    from eoe_nb.figures import markdown_table
-    out, written, figs = Path(out_dir), [], []
-    for name, df in tables.items():
-        atomic_write_text(out / "tables" / f"{name}.csv", df.to_csv(index=False))
-        legend = "".join(f"\n{c}: {d}\n" for c, d in df.attrs.get("deviations", {}).items())
-        atomic_write_text(out / "tables" / f"{name}.md", markdown_table(df) + legend)
-        written += [f"tables/{name}.csv", f"tables/{name}.md"]
-    for name, fig in (figures or {}).items():
-        if fig is None: continue
-        from eoe_nb.evaluate import save_figure
-        figs += [str(p.relative_to(out)) for p in save_figure(fig, out / "figures" / name)]
-    runs_csv, it = out / "runs" / "runs.csv", plan.item
-    result = dict(item=it.name, paper="oe", title=it.title, reproduces=it.reproduces, notebook=f"papers_figures/{it.notebook}",
-                  scale=plan.scale, scale_note=plan.scale_note, comparable=bool(rows) and all(r.comparable for r in rows),
-                  data_root=None if plan.data_root is None else str(resolve_data_root(plan.data_root)), params=dict(plan.params),
-                  status=oe_item_status(rows).value, metric="/".join(it.metrics), unit="percent",
-                  spread="std over the seeded 1:5 OOD draws (mean over seeds where several)", row_kind="result",
-                  columns=rows[0].columns() if rows else [], rows=[r.to_result_row().to_dict() for r in rows],
-                  oe_rows=[r.to_dict() for r in rows], tables=written, figures=figs,
-                  runs_table="runs/runs.csv" if runs_csv.exists() else None, wall_seconds=round(time.time() - plan.started, 1),
-                  n_runs=len({r.run for r in rows if r.run}), train_seconds=_train_seconds(out, rows),
-                  finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), git_commit=git_commit(),
-                  eoe_nb_version=getattr(eoe_nb, "__version__", None))
-    atomic_write_json(out / "result.json", result)
-    return result
-
-# %% ../nbs/06c_oe_cli.ipynb #c042
-def plot_oe_rows(rows: Sequence[OERow], metric: str = "fpr95", title: str = ""):
-    "Bars of `metric` per OOD set (and the mean), one group per OOD set, one bar per method, a panel per ID set; None if no row is done."
-    done = [r for r in rows if r.status == RowStatus.done and getattr(r, metric) is not None]
-    if not done: return None
-    import matplotlib.pyplot as plt
-    sets = list(dict.fromkeys(r.dataset_spec for r in done))
-    fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 3.2), squeeze=False)
-    for ax, ds in zip(axes[0], sets):
-        rs = [r for r in done if r.dataset_spec == ds]
-        oods, methods = list(dict.fromkeys(r.ood for r in rs)), list(dict.fromkeys(r.method for r in rs))
-        width = 0.8 / len(methods)
-        for k, m in enumerate(methods):
-            vals = {r.ood: getattr(r, metric) for r in rs if r.method == m}
-            ax.bar([i + k * width for i in range(len(oods))], [vals.get(o, 0) for o in oods], width, label=OE_METHOD_LABELS.get(m, m))
-        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(oods))], oods, rotation=30, ha="right", fontsize=8)
-        ax.set_title(ds, fontsize=9); ax.set_ylabel(f"{_LABELS[metric]} (%)")
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle(title, fontsize=10); fig.tight_layout()
-    return fig
 
 # %% ../nbs/06c_oe_cli.ipynb #c044
 class _Parser(argparse.ArgumentParser):

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from .core import ConfigError, DataMissingError, EOEError, atomic_write_json, atomic_write_text, resolve_data_root, run_cli
 from .experiments import EXECUTORS, Unit
 import eoe_nb.search_items  # noqa: F401  registers the search items (single_outlier, filtered_search) in ITEMS
+import eoe_nb.oe_items  # noqa: F401  registers the OE paper's items (oe_table, oe_calibration) in ITEMS
 from .paper_items import ITEMS, ROW_TYPES, SCALES, ItemRow, ResultRow, RowStatus, check_scale, default_notebooks_dir, get_item
 from .figures import SPREAD, _fmt, _numbers, compare_row, item_experiment, markdown_table
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from eoe_nb.core import run_cli
-from eoe_nb.oe_cli import (CALIBRATION_JSON, OOD_RESULTS_JSON, OEExperiment, eoe_oe_main, oe_item_plan, oe_results_table,
-                           read_json, run_oe_experiment, run_oe_item, write_oe_item_outputs)
+from eoe_nb.oe_cli import CALIBRATION_JSON, OOD_RESULTS_JSON, OEExperiment, eoe_oe_main, read_json, run_oe_experiment
+from eoe_nb.oe_items import oe_item_plan, oe_results_table, run_oe_item, write_oe_item_outputs
 from eoe_nb.paper_items import ResultRow, RowStatus
 from eoe_nb.testing import capture_cli, write_fake_cifar_pickles
 
