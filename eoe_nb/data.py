@@ -25,8 +25,8 @@ __all__ = ['IMAGE_EXTENSIONS', 'ANOMALY_FOLDERS', 'CACHE_DIR_NAME', 'OE_SOURCES'
            'FileReader', 'pil_to_uint8', 'is_image_name', 'list_image_files', 'subfolders', 'read_image_folder',
            'files_fingerprint', 'write_cache', 'cached_in_memory', 'image_names', 'count_images_cached',
            'SynsetTreeReader', 'read_synset_tree', 'DatasetInfo', 'register_dataset', 'unregister_dataset',
-           'dataset_info', 'load_split', 'image_folder_root', 'load_folder_split', 'make_loader', 'one_line_error',
-           'torchvision_download', 'url_download']
+           'dataset_info', 'load_split', 'image_folder_root', 'folder_stamp', 'memoised_split', 'load_folder_split',
+           'make_loader', 'one_line_error', 'torchvision_download', 'url_download']
 
 # %% ../nbs/01_data.ipynb #c005
 @dataclass
@@ -325,13 +325,32 @@ def image_folder_root(data_root: Path, names: Sequence[str], splits: Sequence[st
         if all((p / s).is_dir() for s in splits): return p
     return None
 
+_FOLDER_SPLITS: dict[tuple, tuple[tuple, ImageSet]] = {}    # this process's in-RAM image-folder splits, by folder
+
+def folder_stamp(path: Path) -> tuple:
+    "Modification times of `path` and its subfolders: they change when an image is added, removed or renamed."
+    subs = sorted(e.path for e in os.scandir(path) if e.is_dir())
+    return tuple(os.stat(p).st_mtime_ns for p in [path, *subs])
+
+def memoised_split(key: tuple, folder: Path, build: Callable[[], ImageSet]) -> ImageSet:
+    "`build()` the split in `folder` once per process (for `key`); again only when `folder_stamp(folder)` changes."
+    key, stamp = (str(Path(folder).resolve()), *key), folder_stamp(folder)
+    hit = _FOLDER_SPLITS.get(key)
+    if hit is not None and hit[0] == stamp: return hit[1]
+    s = build()
+    _FOLDER_SPLITS[key] = (stamp, s)
+    return s
+
 def load_folder_split(data_root: Path, folder: Path, split: str, name: str, classes: Sequence[str] | None,
                       channels: int = 3, in_memory: bool = True) -> ImageSet:
-    "One split of an image-folder tree: file-backed, or decoded into RAM through the cache."
+    """One split of an image-folder tree: file-backed, or decoded into RAM through the cache. A process loads an in-RAM
+    split once: later calls return the same (read-only) set while the folders' modification times are unchanged."""
     if not in_memory: return read_image_folder(folder, split, classes, name=name, channels=channels, in_memory=False)
-    files = sorted(p for p in (folder / split).rglob("*") if p.is_file())
-    return cached_in_memory(data_root, f"{name}-{split}-{folder.name}",
-                            lambda: read_image_folder(folder, split, classes, name=name, channels=channels), files or [folder / split])
+    def build():
+        files = sorted(p for p in (folder / split).rglob("*") if p.is_file())
+        return cached_in_memory(data_root, f"{name}-{split}-{folder.name}",
+                                lambda: read_image_folder(folder, split, classes, name=name, channels=channels), files or [folder / split])
+    return memoised_split((name, split, tuple(classes or ())), folder / split, build)
 
 def make_loader(name: str, read_native: Callable[[Path, str], ImageSet], native_present: Callable[[Path], bool],
                 classes: Sequence[str] | None = None, channels: int = 3, in_memory: bool = False,

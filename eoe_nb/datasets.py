@@ -19,7 +19,7 @@ from PIL import Image
 
 from .core import ConfigError, DataMissingError, atomic_write, sha256_tensor
 from .data import (CACHE_DIR_NAME, DatasetInfo, FileReader, ImageSet, cached_in_memory, files_fingerprint, image_folder_root,
-                         image_names, list_image_files, load_folder_split, make_loader, one_line_error, read_image_folder,
+                         image_names, list_image_files, load_folder_split, make_loader, memoised_split, one_line_error, read_image_folder,
                          read_synset_tree, register_dataset, subfolders, torchvision_download, url_download)
 
 # %% auto #0
@@ -69,10 +69,12 @@ def make_cifar_loader(name: str, cls_name: str, batches_folder: str, classes: tu
         if (data_root / batches_folder).is_dir(): return read_cifar_pickles(data_root / batches_folder, split, name, classes)
         folder = image_folder_root(data_root, folders)
         if folder is not None:
-            srcs = [folder / split / c for c in classes if (folder / split / c).is_dir()]
-            files = [f for s in srcs for f in list_image_files(s)]
-            s = cached_in_memory(data_root, f"{name}-{split}-{folder.name}",
-                                 lambda: read_image_folder(folder, split, classes, name=name), files or srcs)
+            def build():
+                srcs = [folder / split / c for c in classes if (folder / split / c).is_dir()]
+                files = [f for s in srcs for f in list_image_files(s)]
+                return cached_in_memory(data_root, f"{name}-{split}-{folder.name}",
+                                        lambda: read_image_folder(folder, split, classes, name=name), files or srcs)
+            s = memoised_split((name, split), folder / split, build)      # listed and loaded once per process
             return replace(s, deviation=f"{name} read from the image-folder copy {folder.name}/ (e.g. JPEG), not torchvision's pickles")
         if download:
             _download_cifar(cls_name, data_root)
