@@ -13,10 +13,12 @@ from eoe_nb.report import image_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "papers_figures"
-ITEMS = ["ovr_table", "loco_table", "fewshot", "zeroshot_clip", "other_datasets"]
+AD_ITEMS = ["ovr_table", "loco_table", "fewshot", "zeroshot_clip", "other_datasets"]     # rows: ItemRow (AUROC tables)
+RESULT_ITEMS = ["frequency", "single_outlier", "filtered_search", "oe_table", "oe_calibration"]   # rows: ResultRow
+ITEMS = AD_ITEMS + RESULT_ITEMS
 
 
-def eoe_figures(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+def eoe_figures(*args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
     script = Path(sys.executable).parent / "eoe-figures"
     cmd = [str(script)] if script.exists() else [sys.executable, "-c", "from eoe_nb.report import eoe_figures_cli; eoe_figures_cli()"]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
@@ -53,8 +55,15 @@ def test_smoke_every_item_on_real_cifar10(real_data_root, tmp_path):
     report = (out / "report.md").read_text()
     # CIFAR-10 rows ran; ImageNet-30 and the other data sets are not here: their rows are missing
     assert summary_status(report) == {"ovr_table": "partial", "loco_table": "partial", "fewshot": "partial",
-                                      "zeroshot_clip": "partial", "other_datasets": "missing"}
-    for name in ITEMS:
+                                      "zeroshot_clip": "partial", "other_datasets": "missing",
+                                      **{name: "done" for name in RESULT_ITEMS}}      # their smoke scales use CIFAR-10 only
+    for name in RESULT_ITEMS:
+        res = json.loads((out / name / "result.json").read_text())
+        assert (res["scale"], res["row_kind"], res["status"], res["comparable"]) == ("smoke", "result", "done", False), name
+        assert res["rows"] and all(r["status"] == "done" and r["deviations"] and r["values"] for r in res["rows"]), name
+        assert set(res["columns"]) >= {k for r in res["rows"] for k in r["values"] if k != "n_classes"}, name
+    assert json.loads((out / "oe_table" / "result.json").read_text())["paper"] == "oe"
+    for name in AD_ITEMS:
         assert (out / "executed" / f"{name}.ipynb").exists()
         res = json.loads((out / name / "result.json").read_text())
         assert res["scale"] == "smoke" and res["comparable"] is False
