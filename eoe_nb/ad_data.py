@@ -19,6 +19,7 @@ import torch
 from .core import ConfigError
 from .data import ImageSet, dataset_info, load_split
 import eoe_nb.datasets  # noqa: F401  (registers every data set: CIFAR, MNIST, ImageNet, MVTec-AD, CUB, DTD, 80MTI, ...)
+import eoe_nb.ood_datasets  # noqa: F401  (and the OE paper's: SVHN, Tiny ImageNet, Places365/69, LSUN)
 
 # %% auto #0
 __all__ = ['VALIDATION_SHARE', 'VALIDATION_KEY', 'DatasetSpec', 'format_classes', 'parse_dataset_spec', 'with_classes_found',
