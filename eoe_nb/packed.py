@@ -27,7 +27,7 @@ from .ad_data import is_none_spec, parse_dataset_spec
 from .models import CNN28, CNN32, build_model, model_spec
 from .objectives import objective_class
 from .train import Checkpoint, FeatureCache, NonFiniteError, Precision, build_optimizer
-from .run import Run, RunOutput, build_run, prepare_objective, score_images, train_run
+from .run import Run, RunOutput, build_run, prepare_objective, resume_run, score_images, train_run
 from .presets import resolve_config
 
 # %% auto #0
@@ -95,15 +95,6 @@ def stack_optimizer_states(states: Sequence[dict]) -> dict:
             "param_groups": copy.deepcopy(first["param_groups"])}
 
 # %% ../nbs/04c_packed.ipynb #c016
-def _resume(run: Run, checkpoint: Path | None) -> int:
-    "Restore `run` from its checkpoint if it holds this attempt's state; returns the first epoch still to train."
-    ck = Checkpoint.load(checkpoint, run.device) if checkpoint is not None else None
-    if ck is None or ck.attempt != run.attempt or ck.epoch + 1 > run.cfg.epochs: return 0
-    if not ck.resumable and ck.epoch + 1 != run.cfg.epochs: return 0
-    ck.restore(run.setup)
-    run.losses, run.epoch_seconds = list(ck.losses), list(ck.epoch_seconds)
-    return ck.epoch + 1
-
 def _write_back(run: Run, packed: PackedModel, opt_state: dict, sched, k: int) -> None:
     "Copy run k's model, optimiser and schedule state from the pack into `run.setup`."
     run.model.load_state_dict(packed.state_of(k))
@@ -153,7 +144,7 @@ def train_packed(runs: Sequence[Run], checkpoints: Sequence[str | Path | None] |
         if refusal is not None: raise ConfigError(f"cannot pack these runs: {refusal}")
     groups: dict[tuple, list[int]] = defaultdict(list)
     for i, (r, ck) in enumerate(zip(runs, checkpoints)):
-        start = _resume(r, ck)
+        start = resume_run(r, ck)
         if start == 0: prepare_objective(r)
         groups[(start, len(r.ad.train), pack_key(r.cfg))].append(i)
     errors: list[NonFiniteError | None] = [None] * len(runs)

@@ -29,8 +29,8 @@ from .presets import resolve_config
 
 # %% auto #0
 __all__ = ['build_objective', 'build_run_model', 'run_stats', 'run_transforms', 'Run', 'train_seed_for', 'build_run',
-           'prepare_objective', 'train_run', 'Detector', 'feature_key', 'score_images', 'RunOutput', 'train_and_score',
-           'load_detector']
+           'prepare_objective', 'resume_run', 'train_run', 'Detector', 'feature_key', 'score_images', 'RunOutput',
+           'train_and_score', 'load_detector']
 
 # %% ../nbs/04b_run.ipynb #c005
 def build_objective(cfg: RunConfig, ad: ADData) -> Objective:
@@ -118,7 +118,7 @@ def prepare_objective(run: Run) -> None:
                               filters=filters.bytes_only() if raw else filters)
     run.objective.prepare(run.model, batches, run.device)
 
-def _resume(run: Run, checkpoint: Path | None) -> int:
+def resume_run(run: Run, checkpoint: Path | None) -> int:
     "Restore `run` from its checkpoint if it holds this attempt's state; returns the first epoch still to train."
     ck = Checkpoint.load(checkpoint, run.device) if checkpoint is not None else None
     if ck is None or ck.attempt != run.attempt or ck.epoch + 1 > run.cfg.epochs: return 0
@@ -130,7 +130,7 @@ def _resume(run: Run, checkpoint: Path | None) -> int:
 def train_run(run: Run, checkpoint: str | Path | None = None, progress: bool = True) -> Run:
     "Train `run` to `cfg.epochs`, resuming from and writing `checkpoint` (a path, or None for no checkpoints); returns `run`."
     checkpoint = None if checkpoint is None else Path(checkpoint)
-    start = _resume(run, checkpoint)
+    start = resume_run(run, checkpoint)
     if start == 0: prepare_objective(run)
     t0 = [time.perf_counter()]
     def on_epoch_end(epoch: int, loss: float) -> None:
