@@ -25,8 +25,8 @@ __all__ = ['IMAGE_EXTENSIONS', 'ANOMALY_FOLDERS', 'CACHE_DIR_NAME', 'OE_SOURCES'
            'FileReader', 'pil_to_uint8', 'is_image_name', 'list_image_files', 'subfolders', 'read_image_folder',
            'files_fingerprint', 'write_cache', 'cached_in_memory', 'image_names', 'count_images_cached',
            'SynsetTreeReader', 'read_synset_tree', 'DatasetInfo', 'register_dataset', 'unregister_dataset',
-           'dataset_info', 'load_split', 'image_folder_root', 'folder_stamp', 'memoised_split', 'load_folder_split',
-           'make_loader', 'one_line_error', 'torchvision_download', 'url_download']
+           'dataset_info', 'load_split', 'image_folder_root', 'folder_stamp', 'memoised_split', 'forget_loaded_splits',
+           'load_folder_split', 'make_loader', 'one_line_error', 'torchvision_download', 'url_download']
 
 # %% ../nbs/01_data.ipynb #c005
 @dataclass
@@ -340,6 +340,10 @@ def memoised_split(key: tuple, folder: Path, build: Callable[[], ImageSet]) -> I
     s = build()
     _FOLDER_SPLITS[key] = (stamp, s)
     return s
+
+def forget_loaded_splits() -> None:
+    "Drop this process's memoised splits (`eoe-data check` does, so that it reads every file again)."
+    _FOLDER_SPLITS.clear()
 
 def load_folder_split(data_root: Path, folder: Path, split: str, name: str, classes: Sequence[str] | None,
                       channels: int = 3, in_memory: bool = True) -> ImageSet:

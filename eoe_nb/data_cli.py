@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Sequence
 
 from .core import DataMissingError, resolve_data_root, run_cli
-from .data import DATASETS, DatasetInfo, ImageSet, dataset_info, is_image_name, load_image, load_split
+from .data import (DATASETS, DatasetInfo, ImageSet, dataset_info, forget_loaded_splits, is_image_name, load_image,
+                         load_split)
 import eoe_nb.datasets  # noqa: F401  (registers MNIST, ImageNet, MVTec, CUB, DTD, the OE sets, ...: `eoe-data list` shows them all)
 import eoe_nb.ood_datasets  # noqa: F401  (and SVHN, Tiny ImageNet, Places365, LSUN and the OOD folder copies of the OE paper)
 
@@ -55,7 +56,8 @@ def _split_files(root: Path, broken: Path, split: str) -> list[Path]:
     return sorted(p for p in top.rglob("*") if is_image_name(p.name) and split in p.relative_to(top).parts[:-1] and p.is_file())
 
 def _load_or_list_broken(info: DatasetInfo, split: str, root: Path, download: bool) -> tuple[ImageSet | None, list[str]]:
-    "Load a split; if an image in it is unreadable, return (None, every unreadable file of the split) instead of raising."
+    "Load a split (read again, not this process's memoised copy); if an image is unreadable, return (None, every unreadable file)."
+    forget_loaded_splits()
     try: return load_split(info.name, split, root, download=download), []
     except DataMissingError as e:
         m = re.match(r"cannot read image (.+?): ", str(e))
