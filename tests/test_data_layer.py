@@ -22,8 +22,11 @@ def _registered_after(import_line: str) -> set[str]:
 
 def test_module_split_registers_in_datasets_only():
     assert _registered_after("import eoe_nb.data") == set()                      # the core registers nothing itself
-    every = _registered_after("import eoe_nb.datasets")
-    assert {"cifar10", "cifar100", "gaussian", "mnist", "emnist", "mvtec", "custom", "tinyimages", "imagenet21k"} <= every
+    base = _registered_after("import eoe_nb.datasets")
+    assert {"cifar10", "cifar100", "gaussian", "mnist", "emnist", "mvtec", "custom", "tinyimages", "imagenet21k"} <= base
+    ood = _registered_after("import eoe_nb.ood_datasets") - base                  # the OE paper's sets, in their own module
+    assert {"svhn", "tinyimagenet", "places365", "places69", "lsun", "lsun_resize"} <= ood
+    every = base | ood
     assert _registered_after("import eoe_nb.ad_data") == every                   # building AD data sees every set
     assert _registered_after("import eoe_nb.data_cli") == every
 
