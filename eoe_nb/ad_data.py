@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .core import ConfigError
-from .data import ImageSet, dataset_info, load_split
+from .data import DatasetInfo, ImageSet, dataset_info, load_split
 import eoe_nb.datasets  # noqa: F401  (registers every data set: CIFAR, MNIST, ImageNet, MVTec-AD, CUB, DTD, 80MTI, ...)
 import eoe_nb.ood_datasets  # noqa: F401  (and the OE paper's: SVHN, Tiny ImageNet, Places365/69, LSUN)
 
@@ -163,14 +163,18 @@ def _test_split(spec: DatasetSpec, test_all: ImageSet, ncs: list[int]) -> tuple[
     te_idx = _indices_of(test_all.targets, spec.universe())
     return te_idx, (~torch.isin(test_all.targets[torch.as_tensor(te_idx, dtype=torch.long)], torch.tensor(ncs))).to(torch.long)
 
-def make_ad_split(dataset: str | DatasetSpec, normal_class: int | None = None, mode: str = "ovr", data_root=None,
-                  normal_classes: Sequence[int] | None = None, train_repeats: int | None = None) -> ADSplit:
-    "Normal training images and the labelled test set of `dataset` (a spec) for `normal_class` under `mode` (or `normal_classes`)."
+def _benchmark_train(dataset: str | DatasetSpec, data_root) -> tuple[DatasetSpec, DatasetInfo, ImageSet]:
+    "The spec (classes found on disk), the registry entry and the training split of a benchmark data set (not an OE-only one)."
     spec = parse_dataset_spec(dataset)
     info = dataset_info(spec.name)
     if info.oe_only: raise ConfigError(f"{spec.name} can only serve as OE (it has no test split with classes); choose another benchmark data set")
     train_all = load_split(spec.name, "train", data_root)
-    spec = with_classes_found(spec, train_all)
+    return with_classes_found(spec, train_all), info, train_all
+
+def make_ad_split(dataset: str | DatasetSpec, normal_class: int | None = None, mode: str = "ovr", data_root=None,
+                  normal_classes: Sequence[int] | None = None, train_repeats: int | None = None) -> ADSplit:
+    "Normal training images and the labelled test set of `dataset` (a spec) for `normal_class` under `mode` (or `normal_classes`)."
+    spec, info, train_all = _benchmark_train(dataset, data_root)
     ncs, mode = normal_classes_for(spec, normal_class, mode, normal_classes)
     tr_idx = _indices_of(train_all.targets, ncs)
     if train_all.anomaly is not None: tr_idx = tr_idx[train_all.anomaly.numpy()[tr_idx] == 0]   # normal images only
@@ -201,11 +205,7 @@ def make_validation_split(dataset: str | DatasetSpec, normal_class: int | None =
                           normal_classes: Sequence[int] | None = None, train_repeats: int | None = None, seed: int = 0,
                           oe_classes: Sequence[int] = (), share: float = VALIDATION_SHARE) -> ADSplit:
     "As `make_ad_split`, from the training split only: held-out normal images vs held-out images of anomalous classes outside `oe_classes`."
-    spec = parse_dataset_spec(dataset)
-    info = dataset_info(spec.name)
-    if info.oe_only: raise ConfigError(f"{spec.name} can only serve as OE; choose another benchmark data set")
-    train_all = load_split(spec.name, "train", data_root)
-    spec = with_classes_found(spec, train_all)
+    spec, info, train_all = _benchmark_train(dataset, data_root)
     if train_all.anomaly is not None:
         raise ConfigError(f"eval_split='validation' needs anomalies from other classes, but {spec.name} flags anomalies per image "
                           f"(its training anomalies are the OE pool); use eval_split='test'")
