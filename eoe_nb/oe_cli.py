@@ -24,9 +24,10 @@ __all__ = ['PHASES', 'PHASE_METHOD', 'OE_METHOD_LABELS', 'OE_SCORES', 'DETECTION
            'check_phase', 'OETestOptions', 'read_json', 'write_table', 'check_out_folder', 'data_missing',
            'build_train_config', 'train_phase', 'ood_specs', 'file_key', 'LoadedRun', 'load_run', 'id_split',
            'input_stats', 'run_deviations', 'id_logits', 'scores_of', 'write_npz', 'predict_batches', 'ood_set_logits',
-           'evaluate_run', 'format_ood_results', 'calibrate_run', 'format_calibration', 'run_summary', 'format_summary',
-           'spec_slug', 'OEExperiment', 'OERun', 'phase_changes', 'run_folder_name', 'experiment_runs', 'OEJob',
-           'job_finished', 'run_oe_job', 'run_oe_experiment', 'load_experiment_file', 'eoe_oe_main', 'eoe_oe_cli']
+           'evaluate_run', 'format_ood_results', 'calibration_files', 'calibrate_run', 'format_calibration',
+           'run_summary', 'format_summary', 'spec_slug', 'OEExperiment', 'OERun', 'phase_changes', 'run_folder_name',
+           'experiment_runs', 'OEJob', 'job_finished', 'run_oe_job', 'run_oe_experiment', 'load_experiment_file',
+           'eoe_oe_main', 'eoe_oe_cli']
 
 # %% ../nbs/06c_oe_cli.ipynb #c005
 PHASES = ("baseline", "oe_tune", "oe_scratch")
@@ -295,37 +296,49 @@ def format_ood_results(res: dict[str, Any]) -> str:
     lines += [f"missing: {n}: {why}" for n, why in res.get("missing", {}).items()]
     return "\n".join(lines)
 
+def calibration_files(temperature: float | None = None) -> tuple[str, str]:
+    "The calibration.json/.csv names of a run: tuned temperature (official), or `calibration_T<t>.*` for a fixed one."
+    if temperature is None: return CALIBRATION_JSON, CALIBRATION_CSV
+    return f"calibration_T{temperature:g}.json", f"calibration_T{temperature:g}.csv"
+
 def calibrate_run(run_dir: str | Path, opts: OETestOptions = OETestOptions(), device: str | None = None, data_root=None,
-                  progress: bool = True, echo: bool = True) -> dict[str, Any]:
-    "`eoe-oe calibrate`: temperature on the held-out split, RMS / MAD / soft F1 per OOD set and mean; writes calibration.json/.csv."
+                  progress: bool = True, echo: bool = True, temperature: float | None = None) -> dict[str, Any]:
+    """`eoe-oe calibrate`: temperature on the held-out split (or the fixed `temperature`: not official, e.g. 1 for the untuned
+    classifier of a run trained without a held-out split), RMS / MAD / soft F1 per OOD set and mean; writes calibration*.json/.csv."""
     from eoe_nb.oe_eval import evaluate_calibration
+    if temperature is not None and not temperature > 0: raise ConfigError(f"--temperature must be > 0, got {temperature}")
     start, lr = time.time(), load_run(run_dir, device)
-    if not getattr(lr.config, "val_share", 0):
-        raise ConfigError(f"{lr.folder} was trained without a held-out split: calibration needs a run trained with --val-share 0.1")
-    done = read_json(lr.folder / CALIBRATION_JSON)
+    if temperature is None and not getattr(lr.config, "val_share", 0):
+        raise ConfigError(f"{lr.folder} was trained without a held-out split: train with --val-share 0.1 to tune the temperature, "
+                          f"or give --temperature 1 for the untuned classifier's calibration")
+    json_name, csv_name = calibration_files(temperature)
+    done = read_json(lr.folder / json_name)
     if done and done.get("options") == opts.to_dict() and done.get("model") == lr.key:
         if echo: print(format_calibration(done))
         return done
-    z_val, y_val = id_logits(lr, "val", opts, data_root, progress)
+    z_val, y_val = id_logits(lr, "val", opts, data_root, progress) if temperature is None else (None, [])
     z_in, y_in = id_logits(lr, "test", opts, data_root, progress)
     ood, missing, devs = ood_set_logits(lr, ood_specs(lr.config.in_dist, opts), len(y_in), opts, data_root, progress)
-    rows = evaluate_calibration(z_val, y_val, z_in, y_in, ood, lr.config.in_dist, lr.config.phase)
+    rows = evaluate_calibration(z_val, y_val, z_in, y_in, ood, lr.config.in_dist, lr.config.phase, temperature=temperature)
     nan = lambda v: None if v != v else round(100 * v, 4)
     res = dict(run=str(lr.folder), in_dist=lr.config.in_dist, phase=lr.config.phase, method=PHASE_METHOD[lr.config.phase],
-               options=opts.to_dict(), model=lr.key, temperature=rows[0].temperature, n_val=int(len(y_val)),
+               options=opts.to_dict(), model=lr.key, temperature=rows[0].temperature, tuned=temperature is None, n_val=int(len(y_val)),
                test_error=round(100 * float((z_in.argmax(1) != y_in).mean()), 4),
                results=[dict(ood="mean" if r.row == "mean" else r.ood_set, row=r.row, rms=nan(r.rms), mad=nan(r.mad),
                              soft_f1=nan(r.soft_f1), rms_std=nan(r.rms_std), mad_std=nan(r.mad_std), soft_f1_std=nan(r.soft_f1_std),
                              draws=r.n_draws) for r in rows],
-               missing=missing, deviations=[*opts.deviations, *run_deviations(lr)], wall_seconds=round(time.time() - start, 1))
-    write_table(lr.folder / CALIBRATION_CSV, res["results"])
-    atomic_write_json(lr.folder / CALIBRATION_JSON, res)
+               missing=missing, wall_seconds=round(time.time() - start, 1),
+               deviations=[*opts.deviations, *run_deviations(lr)] + ([] if temperature is None else
+                           [f"temperature fixed at {temperature:g}, not tuned on a held-out split"]))
+    write_table(lr.folder / csv_name, res["results"])
+    atomic_write_json(lr.folder / json_name, res)
     if echo: print(format_calibration(res))
     return res
 
 def format_calibration(res: dict[str, Any]) -> str:
     "The calibration printout: temperature, then RMS / MAD / soft F1 per row (in-distribution, each OOD set, mean)."
-    lines = [f"{res['run']}: {res['phase']} of {res['in_dist']}, temperature {res['temperature']:.4f} (tuned on {res['n_val']} held-out images)",
+    lines = [f"{res['run']}: {res['phase']} of {res['in_dist']}, temperature {res['temperature']:.4f} " +
+             (f"(tuned on {res['n_val']} held-out images)" if res.get("tuned", True) else "(fixed, not tuned)"),
              f"{'':<24}{'RMS':>10}{'MAD':>10}{'soft F1':>10}"]
     lines += [f"{e['ood'][:24]:<24}" + "".join(f"{e[m]:10.2f}" for m in CALIBRATION_METRICS) for e in res["results"]]
     return "\n".join(lines + [f"missing: {n}: {why}" for n, why in res.get("missing", {}).items()])
@@ -527,7 +540,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--executor", default="inprocess", help="--grid: inprocess, pool or slurm")
     t.add_argument("--max-workers", type=int, help="--grid: worker processes of the pool executor")
     for q in (t, *(sub.add_parser(n, help=h) for n, h in (("test", "evaluate a finished run on the OOD sets"),
-                                                           ("calibrate", "temperature and calibration table of a run trained with --val-share")))):
+                                                           ("calibrate", "temperature and calibration table of a run (tuned: trained with --val-share)")))):
         q.add_argument("--device", help="cpu, cuda, cuda:1, mps or auto"); q.add_argument("--data-root")
         q.add_argument("--quiet", action="store_true", help="no progress bars")
         if q is t: q.add_argument("--out", required=True, help="run folder (one phase) or results folder (--grid)"); continue
@@ -539,6 +552,9 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--seed", type=int, default=0, help="seed of the draws")
         q.add_argument("--test-limit", type=int, help="not official: a seeded subset of the in-distribution test set")
         q.add_argument("--batch-size", type=int, default=200, help="images per forward pass")
+        if q.prog.endswith("calibrate"):
+            q.add_argument("--temperature", type=float, help="not official: a fixed softmax temperature instead of tuning it "
+                           "(1: the untuned classifier; works for runs trained without --val-share); writes calibration_T<t>.json")
     return p
 
 # %% ../nbs/06c_oe_cli.ipynb #c045
@@ -576,7 +592,7 @@ def eoe_oe_main(argv: Sequence[str] | None = None) -> int:
     if a.command == "train": return _train(a)
     opts = _test_options(a)
     if a.command == "test": evaluate_run(a.run, opts, device=a.device, data_root=a.data_root, progress=not a.quiet)
-    else: calibrate_run(a.run, opts, device=a.device, data_root=a.data_root, progress=not a.quiet)
+    else: calibrate_run(a.run, opts, device=a.device, data_root=a.data_root, progress=not a.quiet, temperature=a.temperature)
     return 0
 
 def eoe_oe_cli() -> None:
