@@ -26,7 +26,7 @@ from .data import ImageSet, dataset_info, load_split, pil_to_uint8
 from .ad_data import is_none_spec, parse_dataset_spec
 from .transforms import CenterCrop, HorizontalFlip, RandomCrop, Resize, apply_op, draw_params, gray_l
 from .batches import derive_seed
-from .models import ModelSpec, build_model, model_spec, register_model
+from .models import CNN32, ModelSpec, build_model, model_spec, register_model
 from .objectives import oe_multiclass_loss
 from .train import Checkpoint
 
@@ -74,6 +74,14 @@ def _build_allconv(a) -> nn.Module:
     return AllConvNet(num_classes=a.rep_dim or 10)
 
 register_model(ModelSpec("allconv", _build_allconv, "Hendrycks' all-convolutional classifier (OE paper, CIFAR)", image_size=32,
+                         clf_head=False, multiclass=True))
+
+# %% ../nbs/06a_oe_train.ipynb #c007b
+def _build_cnn32_classifier(a) -> nn.Module:
+    return CNN32(rep_dim=a.rep_dim or 10, bias=True, clf=False, in_channels=a.in_channels or 3)
+
+register_model(ModelSpec("cnn32_classifier", _build_cnn32_classifier, "the EOE paper's CNN32 as a K-class classifier "
+                         "(not official for OE; the cpu scale's cheap stand-in for allconv)", image_size=32, channels=(1, 3),
                          clf_head=False, multiclass=True))
 
 # %% ../nbs/06a_oe_train.ipynb #c009
