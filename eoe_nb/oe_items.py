@@ -19,8 +19,8 @@ from .paper_items import PaperItem, ResultRow, RowStatus, check_scale, register_
 # %% auto #0
 __all__ = ['PUBLISHED_OOD_NAMES', 'OE_ITEMS', 'PROXY', 'CPU_TRAIN_LIMIT', 'CPU_TEST_LIMIT', 'CPU_MODEL', 'OE_SCALES',
            'OE_SCALE_NOTES', 'OERow', 'published_setting', 'published_values', 'OEItem', 'get_oe_item', 'proxy_ood',
-           'OEItemPlan', 'oe_item_plan', 'run_oe_item', 'oe_results_table', 'oe_item_status', 'write_oe_item_outputs',
-           'plot_oe_rows']
+           'OEItemPlan', 'oe_scale_setup', 'oe_item_plan', 'run_oe_item', 'oe_results_table', 'oe_item_status',
+           'write_oe_item_outputs', 'plot_oe_rows']
 
 # %% ../nbs/07b_oe_items.ipynb #c029
 _LABELS = dict(fpr95="FPR95", auroc="AUROC", aupr="AUPR", rms="RMS", mad="MAD", soft_f1="soft F1", temperature="temperature",
@@ -188,7 +188,8 @@ class OEItemPlan:
         return "\n".join(lines)
 
 # %% ../nbs/07b_oe_items.ipynb #c037
-def _scale_setup(item: OEItem, scale: str) -> tuple[dict[str, tuple[str, ...]], dict[str, Any]]:
+def oe_scale_setup(item: OEItem, scale: str) -> tuple[dict[str, tuple[str, ...]], dict[str, Any]]:
+    "({ID set: phases}, {train, phase_train, test} settings) of an OE item at `scale`, before any data check."
     if scale == "paper": return dict(item.paper_sets), dict(train={}, phase_train={}, test=dict(draws=10, seed=0))
     s = OE_SCALES[scale]
     return ({PROXY["dataset"]: s["phases"][item.name]},
@@ -199,7 +200,7 @@ def oe_item_plan(item: str | OEItem, scale: str, data_root: str | Path | None = 
     "The runs of an OE item at `scale` (`paper`, `cpu`, `smoke`) and its rows that cannot run (data absent), checked before any file."
     it, _ = get_oe_item(item), check_scale(scale)
     root, params = None if data_root is None else str(data_root), dict(seeds=seeds, draws=draws, model=model)
-    sets, setup = _scale_setup(it, scale)
+    sets, setup = oe_scale_setup(it, scale)
     setup["train"].update(data_root=root, **(dict(val_share=0.1) if it.calibrate else {}), **(dict(model=model) if model else {}))
     if draws is not None: setup["test"]["draws"] = int(draws)
     seeds = [1] if seeds is None else [int(s) for s in seeds]     # the official scripts' seed

@@ -228,6 +228,7 @@ class GpuRate:
 
 # %% ../nbs/04c_packed.ipynb #c029
 @functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=None)
 def model_flops(model: str, channels: int, side: int, clf: bool = False) -> tuple[float, float]:
     "(training, test) floating-point operations per image of `model`: forward + backward, and forward alone."
     from torch.utils.flop_counter import FlopCounterMode
@@ -246,6 +247,6 @@ def estimate_gpu_seconds(cfg: RunConfig, rate: GpuRate | str | Path | None = Non
     if cfg.train_limit: n_normal = min(n_normal, cfg.train_limit)
     n_test = TEST_IMAGES.get(spec_info.name, 10000) if cfg.test_limit is None else min(cfg.test_limit, TEST_IMAGES.get(spec_info.name, 10000))
     if model_spec(cfg.model).pretrained: train_f, test_f = 3 * CLIP_VIT_B32_FORWARD_FLOPS, CLIP_VIT_B32_FORWARD_FLOPS
-    else: train_f, test_f = model_flops(cfg.model, spec_info.channels, 28 if spec_info.channels == 1 else 32, objective_class(cfg.objective).clf_head)
+    else: train_f, test_f = model_flops(cfg.model, spec_info.channels, model_spec(cfg.model).image_size or (28 if spec_info.channels == 1 else 32), objective_class(cfg.objective).clf_head)
     per_run = cfg.epochs * n_normal * (1 if is_none_spec(cfg.oe) else 2) * train_f + n_test * test_f
     return len(classes) * len(cfg.seeds) * per_run / rate.flops

@@ -31,7 +31,7 @@ from .figures import SPREAD, _fmt, _numbers, compare_row, item_experiment, markd
 # %% auto #0
 __all__ = ['Block', 'read_run_status', 'read_item_result', 'summary_blocks', 'result_rows_table', 'item_blocks', 'report_blocks',
            'render_markdown', 'render_html', 'write_report', 'image_sources', 'notebook_parameters', 'item_is_complete',
-           'item_units', 'RunProgress', 'execute_item', 'eoe_figures_main', 'eoe_figures_cli']
+           'item_units', 'RunProgress', 'execute_item', 'dry_run', 'eoe_figures_main', 'eoe_figures_cli']
 
 # %% ../nbs/08b_report.ipynb #c017
 @dataclass
@@ -231,6 +231,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch threads in each notebook (default: the scale's; smoke: 1)")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel that runs the notebooks")
     p.add_argument("--force", action="store_true", help="rerun items whose result.json is already complete")
+    p.add_argument("--dry-run", action="store_true", help="run nothing: list every item's runs at --scale with an estimate of their GPU time")
+    p.add_argument("--gpu-benchmark", metavar="JSON", help="--dry-run: the GPU rate measured by benchmarks/gpu_bench.py (default: an assumed rate)")
     p.add_argument("--verbose", action="store_true", help="stream the notebooks' output and papermill's cell progress")
     return p
 
@@ -312,6 +314,17 @@ def execute_item(name: str, nb_dir: Path, out: Path, params: dict, kernel: str =
         return dict(status="failed", executed=str(executed), error=_one_line(e), seconds=round(time.time() - start, 1))
 
 # %% ../nbs/08b_report.ipynb #c021e
+def dry_run(names: Sequence[str], scale: str, data_root: str | None = None, gpu_benchmark: str | None = None) -> int:
+    "`eoe-figures --dry-run`: print every run of the items at `scale` with its estimated GPU time; runs and writes nothing."
+    from eoe_nb.packed import GpuRate
+    from eoe_nb.plan import format_plan, item_plan
+    if gpu_benchmark and not Path(gpu_benchmark).is_file():
+        raise ConfigError(f"--gpu-benchmark {gpu_benchmark}: no such file; run benchmarks/gpu.sh on the GPU machine, which writes it")
+    rate = GpuRate.from_benchmark(gpu_benchmark)
+    root = str(resolve_data_root(data_root))
+    print(format_plan([l for n in names for l in item_plan(n, scale, root, rate)], rate, scale))
+    return 0
+
 def eoe_figures_main(argv: list[str] | None = None) -> int:
     "Entry point of `eoe-figures`; returns the exit status (1 if a notebook or a row failed)."
     args = _parser().parse_args(argv)
@@ -321,6 +334,7 @@ def eoe_figures_main(argv: list[str] | None = None) -> int:
     if args.executor not in EXECUTORS: raise ConfigError(f"unknown executor {args.executor!r}; choose one of {', '.join(EXECUTORS)}")
     if args.max_workers is not None and args.max_workers < 1: raise ConfigError(f"--max-workers must be >= 1, got {args.max_workers}")
     if args.threads is not None and args.threads < 1: raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    if args.dry_run: return dry_run(names, args.scale, args.data_root, args.gpu_benchmark)
     nb_dir = Path(args.notebooks).expanduser().resolve() if args.notebooks else default_notebooks_dir()
     absent = [f"{n}.ipynb" for n in names if not (nb_dir / f"{n}.ipynb").is_file()]
     if absent: raise ConfigError(f"notebook(s) {absent} not found in {nb_dir}: pass --notebooks DIR (the papers_figures/ folder of the checkout)")
