@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Iterator
 
 import numpy as np
@@ -19,7 +20,7 @@ from .transforms import ADTransform
 
 # %% auto #0
 __all__ = ['OE_REPLACEMENT_THRESHOLD', 'MAX_REDRAWS', 'FLAT_REDRAW_DATASETS', 'derive_seed', 'oe_epoch_indices',
-           'transform_with_redraw', 'serving_mode', 'BalancedBatches', 'TestBatches']
+           'transform_with_redraw', 'on_device', 'serving_mode', 'BalancedBatches', 'TestBatches']
 
 # %% ../nbs/01e_batches.ipynb #c005
 OE_REPLACEMENT_THRESHOLD = 10_000
@@ -76,6 +77,21 @@ def _make_loader(sets, pipelines, redraw, workers, seed, device) -> tuple[torch.
                                          generator=torch.Generator().manual_seed(seed), pin_memory=torch.device(device).type == "cuda")
     return loader, sampler
 
+# %% ../nbs/01e_batches.ipynb #c009b
+_DEVICE_COPIES: dict[tuple[int, str], tuple[weakref.ref, torch.Tensor]] = {}
+
+def on_device(images: torch.Tensor, device) -> torch.Tensor:
+    """`images` on `device`, uploaded once per process: later calls with the same tensor (a memoised split, the OE pool,
+    the test set) get the same device copy, which is dropped when the tensor is."""
+    device = torch.device(device)
+    if images.device == device: return images
+    key = (id(images), str(device))
+    hit = _DEVICE_COPIES.get(key)
+    if hit is not None and hit[0]() is images: return hit[1]
+    copy = images.to(device)
+    _DEVICE_COPIES[key] = (weakref.ref(images, lambda _, k=key: _DEVICE_COPIES.pop(k, None)), copy)
+    return copy
+
 # %% ../nbs/01e_batches.ipynb #c010
 def serving_mode(images: ImageSet, transform: ADTransform) -> str:
     "'ram', 'decode' or 'per_image': how `images` are fed through `transform`."
@@ -90,7 +106,7 @@ class _Feeder:
         self.sets, self.transform, self.device = sets, transform, torch.device(device)
         self.filters, self.parts = (filters, parts) if filters is not None and filters.active else (None, None)
         self.modes = [serving_mode(s, transform) for s in sets]
-        self.ram = [s.images.to(self.device) if m == "ram" else None for s, m in zip(sets, self.modes)]
+        self.ram = [on_device(s.images, self.device) if m == "ram" else None for s, m in zip(sets, self.modes)]
         self.loader = self.sampler = None
         if any(m != "ram" for m in self.modes):
             pipes = [transform.pil_pipeline() if m == "per_image" else None for m in self.modes]
