@@ -228,7 +228,6 @@ class GpuRate:
 
 # %% ../nbs/04c_packed.ipynb #c029
 @functools.lru_cache(maxsize=None)
-@functools.lru_cache(maxsize=None)
 def model_flops(model: str, channels: int, side: int, clf: bool = False) -> tuple[float, float]:
     "(training, test) floating-point operations per image of `model`: forward + backward, and forward alone."
     from torch.utils.flop_counter import FlopCounterMode
