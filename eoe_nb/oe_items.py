@@ -19,8 +19,8 @@ from .paper_items import PaperItem, ResultRow, RowStatus, check_scale, register_
 # %% auto #0
 __all__ = ['PUBLISHED_OOD_NAMES', 'OE_ITEMS', 'PROXY', 'CPU_TRAIN_LIMIT', 'CPU_TEST_LIMIT', 'CPU_MODEL', 'OE_SCALES',
            'OE_SCALE_NOTES', 'OERow', 'published_setting', 'published_values', 'OEItem', 'get_oe_item', 'proxy_ood',
-           'OEItemPlan', 'oe_scale_setup', 'oe_item_plan', 'run_oe_item', 'oe_results_table', 'oe_item_status',
-           'write_oe_item_outputs', 'plot_oe_rows']
+           'OEItemPlan', 'oe_scale_setup', 'oe_phase_config', 'oe_item_plan', 'run_oe_item', 'oe_results_table',
+           'oe_item_status', 'write_oe_item_outputs', 'plot_oe_rows']
 
 # %% ../nbs/07b_oe_items.ipynb #c029
 _LABELS = dict(fpr95="FPR95", auroc="AUROC", aupr="AUPR", rms="RMS", mad="MAD", soft_f1="soft F1", temperature="temperature",
@@ -188,28 +188,34 @@ class OEItemPlan:
         return "\n".join(lines)
 
 # %% ../nbs/07b_oe_items.ipynb #c037
-def oe_scale_setup(item: OEItem, scale: str) -> tuple[dict[str, tuple[str, ...]], dict[str, Any]]:
-    "({ID set: phases}, {train, phase_train, test} settings) of an OE item at `scale`, before any data check."
-    if scale == "paper": return dict(item.paper_sets), dict(train={}, phase_train={}, test=dict(draws=10, seed=0))
-    s = OE_SCALES[scale]
-    return ({PROXY["dataset"]: s["phases"][item.name]},
-            dict(train=dict(s["train"]), phase_train=dict(s["phase_train"]), test=dict(s["test"], ood=proxy_ood())))
+def oe_scale_setup(item: OEItem, scale: str, data_root: str | None = None, model: str | None = None) -> tuple[dict[str, tuple[str, ...]], dict[str, Any]]:
+    "({ID set: phases}, {train, phase_train, test} settings) of an OE item at `scale` (held-out 10% for calibration), before any data check."
+    if scale == "paper": sets, setup = dict(item.paper_sets), dict(train={}, phase_train={}, test=dict(draws=10, seed=0))
+    else:
+        s = OE_SCALES[scale]
+        sets, setup = ({PROXY["dataset"]: s["phases"][item.name]},
+                       dict(train=dict(s["train"]), phase_train=dict(s["phase_train"]), test=dict(s["test"], ood=proxy_ood())))
+    setup["train"].update(data_root=data_root, **(dict(val_share=0.1) if item.calibrate else {}), **(dict(model=model) if model else {}))
+    return sets, setup
+
+def oe_phase_config(dataset: str, phase: str, setup: dict[str, Any], seed: int = 1):
+    "The `OETrainConfig` of `phase` on `dataset` under `oe_scale_setup`'s settings (an oe_tune's baseline is 'planned'); EOEError if it cannot be built."
+    return build_train_config(dataset, phase, seed=seed, **({"baseline": "planned"} if phase == "oe_tune" else {}),
+                              **phase_changes(setup["train"], setup["phase_train"], phase))
 
 def oe_item_plan(item: str | OEItem, scale: str, data_root: str | Path | None = None, seeds: Sequence[int] | None = None,
                  draws: int | None = None, model: str | None = None) -> OEItemPlan:
     "The runs of an OE item at `scale` (`paper`, `cpu`, `smoke`) and its rows that cannot run (data absent), checked before any file."
     it, _ = get_oe_item(item), check_scale(scale)
     root, params = None if data_root is None else str(data_root), dict(seeds=seeds, draws=draws, model=model)
-    sets, setup = oe_scale_setup(it, scale)
-    setup["train"].update(data_root=root, **(dict(val_share=0.1) if it.calibrate else {}), **(dict(model=model) if model else {}))
+    sets, setup = oe_scale_setup(it, scale, root, model)
     if draws is not None: setup["test"]["draws"] = int(draws)
     seeds = [1] if seeds is None else [int(s) for s in seeds]     # the official scripts' seed
     runnable, missing_rows = {}, []
     deviations = [] if scale == "paper" else [OE_SCALE_NOTES[scale]]
     for ds, phases in sets.items():
         try:
-            cfgs = [build_train_config(ds, p, seed=seeds[0], **({"baseline": "planned"} if p == "oe_tune" else {}),
-                                       **phase_changes(setup["train"], setup["phase_train"], p)) for p in phases]
+            cfgs = [oe_phase_config(ds, p, setup, seeds[0]) for p in phases]
             missing = data_missing([ds, *(c.oe for c, p in zip(cfgs, phases) if p != "baseline")], root)
         except EOEError as e: missing = {f"a classifier for {ds}": f"the official setting cannot be built here: {e}"}
         if not missing: runnable[ds] = list(phases); continue

@@ -18,8 +18,8 @@ from .models import model_spec
 from .presets import resolve_config
 from .packed import TEST_IMAGES, GpuRate, estimate_gpu_seconds, model_flops
 from .paper_items import ITEMS, check_scale, config_missing, get_item, method_of
-from .oe_cli import OETestOptions, build_train_config, data_missing, ood_specs, phase_changes
-from .oe_items import OE_ITEMS, oe_scale_setup
+from .oe_cli import OETestOptions, data_missing, ood_specs
+from .oe_items import OE_ITEMS, oe_phase_config, oe_scale_setup
 from .oe_train import oe_recipe
 from .search_items import SEARCH_ITEMS, max_fitness_runs, search_item_plan
 
@@ -79,17 +79,16 @@ def oe_run_seconds(cfg, test: OETestOptions, rate: GpuRate) -> float:
 def oe_plan(item: str, scale: str, data_root: str | Path | None = None, rate: GpuRate | None = None) -> list[PlanLine]:
     "The lines of an OE item at `scale`: one per in-distribution set and phase (seed 1, as the official scripts)."
     it, rate = OE_ITEMS[item], rate or GpuRate.from_benchmark(None)
-    sets, setup = oe_scale_setup(it, scale)
+    root = None if data_root is None else str(data_root)
+    sets, setup = oe_scale_setup(it, scale, root)
     test = OETestOptions.from_dict(setup["test"])
-    train = dict(setup["train"], data_root=None if data_root is None else str(data_root), **(dict(val_share=0.1) if it.calibrate else {}))
     lines = []
     for ds, phases in sets.items():
         for p in phases:
-            try: cfg = build_train_config(ds, p, seed=1, **({"baseline": "planned"} if p == "oe_tune" else {}),
-                                          **phase_changes(train, setup["phase_train"], p))
+            try: cfg = oe_phase_config(ds, p, setup)
             except EOEError as e:
                 lines.append(PlanLine(item, f"{ds} {p}", 1, None, f"cannot be built here: {e}")); continue
-            missing = "; ".join(data_missing([ds] + ([] if p == "baseline" else [cfg.oe]), train["data_root"]))
+            missing = "; ".join(data_missing([ds] + ([] if p == "baseline" else [cfg.oe]), root))
             lines.append(PlanLine(item, f"{ds} {p} ({cfg.model}, {cfg.epochs} epochs)", 1, oe_run_seconds(cfg, test, rate), missing))
     return lines
 
