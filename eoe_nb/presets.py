@@ -50,29 +50,38 @@ _CLIP = dict(_BASE, model="clip", objective="clip", optimizer="sgd", epochs=80, 
 _IN = dict(_BASE, oe="imagenet21k", model="resnet18cbam", epochs=150, milestones=[100, 125])
 
 for _p in [
-    RunnerPreset("cifar10", dict(_BASE, dataset="cifar10", oe="tinyimages", model="cnn32", epochs=200, milestones=[100, 150],
-                                 transform="cifar10"), "train_cifar.py", "clip-cifar10"),
-    RunnerPreset("imagenet", dict(_IN, dataset="imagenet30", transform="imagenet"), "train_imagenet.py", "clip-imagenet"),
+    RunnerPreset("cifar10", dict(_BASE, dataset="cifar10", oe="tinyimages", model="cnn32", epochs=200,
+                                 milestones=[100, 150], transform="cifar10"), "train_cifar.py", "clip-cifar10"),
+    RunnerPreset("imagenet", dict(_IN, dataset="imagenet30", transform="imagenet"), "train_imagenet.py",
+                 "clip-imagenet"),
     RunnerPreset("imagenet-fast", dict(_IN, dataset="imagenet30", epochs=30, milestones=[25], seeds=[0, 1],
                                        transform="imagenet_fast"), "train_imagenet_fast.py", "clip-imagenet"),
     RunnerPreset("mvtec", dict(_IN, dataset="mvtec", epochs=30, milestones=[20, 25], seeds=[0, 1], transform="mvtec"),
                  "train_mvtec.py", "clip-mvtec"),
     RunnerPreset("cub", dict(_IN, dataset="cub", batch_size=30, transform="cub"), "train_cub.py", "clip-cub"),
     RunnerPreset("dtd", dict(_IN, dataset="dtd", batch_size=40, transform="dtd"), "train_dtd.py", "clip-dtd"),
-    RunnerPreset("fmnist", dict(_BASE, dataset="fmnist", oe="cifar100", model="cnn28", epochs=200, milestones=[100, 150],
-                                seeds=list(range(5)), transform="fmnist"), "train_fmnist.py", "clip-fmnist"),
+    RunnerPreset("fmnist", dict(_BASE, dataset="fmnist", oe="cifar100", model="cnn28", epochs=200,
+                                milestones=[100, 150], seeds=list(range(5)), transform="fmnist"),
+                 "train_fmnist.py", "clip-fmnist"),
     RunnerPreset("mnist", dict(_BASE, dataset="mnist", oe="emnist", model="cnn28", epochs=200, milestones=[100, 150],
                                transform="mnist"), "train_mnist.py", "clip-mnist"),
     RunnerPreset("custom", dict(_IN, dataset="custom", transform="imagenet"), "train_custom.py"),
-    RunnerPreset("clip-cifar10", dict(_CLIP, dataset="cifar10", oe="tinyimages", transform="clip_cifar10"), "train_clip_cifar.py"),
-    RunnerPreset("clip-imagenet", dict(_CLIP, dataset="imagenet30", oe="imagenet21k", lr=1e-4, transform="clip_imagenet"),
+    RunnerPreset("clip-cifar10", dict(_CLIP, dataset="cifar10", oe="tinyimages", transform="clip_cifar10"),
+                 "train_clip_cifar.py"),
+    RunnerPreset("clip-imagenet",
+                 dict(_CLIP, dataset="imagenet30", oe="imagenet21k", lr=1e-4, transform="clip_imagenet"),
                  "train_clip_imagenet.py"),
-    RunnerPreset("clip-mvtec", dict(_CLIP, dataset="mvtec", oe="imagenet21k", lr=1e-4, seeds=[0, 1], transform="clip_mvtec"),
+    RunnerPreset("clip-mvtec",
+                 dict(_CLIP, dataset="mvtec", oe="imagenet21k", lr=1e-4, seeds=[0, 1], transform="clip_mvtec"),
                  "train_clip_mvtec.py"),
-    RunnerPreset("clip-cub", dict(_CLIP, dataset="cub", oe="imagenet21k", batch_size=30, transform="clip_cub"), "train_clip_cub.py"),
-    RunnerPreset("clip-dtd", dict(_CLIP, dataset="dtd", oe="imagenet21k", batch_size=40, transform="clip_dtd"), "train_clip_dtd.py"),
-    RunnerPreset("clip-fmnist", dict(_CLIP, dataset="fmnist", oe="cifar100", transform="clip_fmnist"), "train_clip_fmnist.py"),
-    RunnerPreset("clip-mnist", dict(_CLIP, dataset="mnist", oe="emnist", transform="clip_mnist"), "train_clip_mnist.py"),
+    RunnerPreset("clip-cub", dict(_CLIP, dataset="cub", oe="imagenet21k", batch_size=30, transform="clip_cub"),
+                 "train_clip_cub.py"),
+    RunnerPreset("clip-dtd", dict(_CLIP, dataset="dtd", oe="imagenet21k", batch_size=40, transform="clip_dtd"),
+                 "train_clip_dtd.py"),
+    RunnerPreset("clip-fmnist", dict(_CLIP, dataset="fmnist", oe="cifar100", transform="clip_fmnist"),
+                 "train_clip_fmnist.py"),
+    RunnerPreset("clip-mnist", dict(_CLIP, dataset="mnist", oe="emnist", transform="clip_mnist"),
+                 "train_clip_mnist.py"),
 ]: register_preset(_p)
 
 # %% ../nbs/04a_presets.ipynb #c010
@@ -81,7 +90,8 @@ def _wants_text_encoder(cfg: RunConfig) -> bool:
     return cfg.objective is not None and objective_class(cfg.objective).needs_text_encoder
 
 def preset_for(cfg: RunConfig) -> RunnerPreset:
-    "The preset of `cfg`: the one it names, else its data set's official one (CIFAR-10's without a data set), CLIP twin if needed."
+    ("The preset of `cfg`: the one it names, else its data set's official one (CIFAR-10's without a data set), CLIP "
+     "twin if needed.")
     if cfg.preset is not None: return get_preset(cfg.preset)
     name = "cifar10" if cfg.dataset is None else dataset_info(parse_dataset_spec(cfg.dataset).name).preset
     if name is None:
@@ -97,40 +107,52 @@ EVAL_SPLITS = ("test", "validation")  # what a run is scored on
 def _check_ranges(cfg: RunConfig) -> None:
     if cfg.mode not in ("ovr", "loco"): raise ConfigError(f"mode must be 'ovr' or 'loco', got {cfg.mode!r}")
     if cfg.epochs < 0 or (cfg.epochs == 0 and not is_zero_shot(cfg)):
-        raise ConfigError(f"epochs must be >= 1 for objective {cfg.objective!r} with model {cfg.model!r}, got {cfg.epochs}; "
-                          f"only zero-shot objectives (e.g. clip with --model clip) score an untrained model with --epochs 0")
+        raise ConfigError(f"epochs must be >= 1 for objective {cfg.objective!r} with model {cfg.model!r}, got "
+                          f"{cfg.epochs}; only zero-shot objectives (e.g. clip with --model clip) score an untrained "
+                          "model with --epochs 0")
     if not cfg.lr > 0: raise ConfigError(f"the learning rate must be > 0, got --lr {cfg.lr}")
     if cfg.batch_size < 1: raise ConfigError(f"the batch size must be >= 1, got --batch-size {cfg.batch_size}")
-    if not cfg.seeds or any(int(s) < 0 for s in cfg.seeds): raise ConfigError(f"seeds must be >= 0 (at least one), got {cfg.seeds}")
+    if not cfg.seeds or any(int(s) < 0 for s in cfg.seeds):
+        raise ConfigError(f"seeds must be >= 0 (at least one), got {cfg.seeds}")
     if cfg.oe_size is not None and cfg.oe_size < 1:
         raise ConfigError(f"OE size must be >= 1 or unset (all), got --oe-size {cfg.oe_size}; for no OE use --oe none")
-    if cfg.optimizer not in ("adam", "sgd"): raise ConfigError(f"optimizer must be 'adam' or 'sgd', got {cfg.optimizer!r}")
-    if cfg.precision not in PRECISIONS: raise ConfigError(f"precision must be one of {PRECISIONS}, got {cfg.precision!r}")
-    if cfg.eval_split not in EVAL_SPLITS: raise ConfigError(f"eval_split must be one of {EVAL_SPLITS}, got {cfg.eval_split!r}")
+    if cfg.optimizer not in ("adam", "sgd"):
+        raise ConfigError(f"optimizer must be 'adam' or 'sgd', got {cfg.optimizer!r}")
+    if cfg.precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {PRECISIONS}, got {cfg.precision!r}")
+    if cfg.eval_split not in EVAL_SPLITS:
+        raise ConfigError(f"eval_split must be one of {EVAL_SPLITS}, got {cfg.eval_split!r}")
     if cfg.oe_indices is not None:
         if is_none_spec(cfg.oe) or not cfg.oe_indices or any(int(i) < 0 for i in cfg.oe_indices):
-            raise ConfigError(f"oe_indices must name at least one OE-pool position >= 0 and needs an OE set (--oe), got {cfg.oe_indices} with oe={cfg.oe!r}")
-        if cfg.oe_size is not None: raise ConfigError("set either oe_indices (explicit OE images) or oe_size (a random draw), not both")
+            raise ConfigError("oe_indices must name at least one OE-pool position >= 0 and needs an OE set (--oe), "
+                              f"got {cfg.oe_indices} with oe={cfg.oe!r}")
+        if cfg.oe_size is not None:
+            raise ConfigError("set either oe_indices (explicit OE images) or oe_size (a random draw), not both")
     check_filters(cfg.filters, cfg.filter_magnitude, has_oe=not is_none_spec(cfg.oe))
     late = [m for m in cfg.milestones if m >= max(cfg.epochs, 1)]
-    if late and cfg.epochs > 0: warnings.warn(f"milestones {late} are not below epochs={cfg.epochs}: they never lower the learning rate")
+    if late and cfg.epochs > 0:
+        warnings.warn(f"milestones {late} are not below epochs={cfg.epochs}: they never lower the learning rate")
 
 def _check_parts(cfg: RunConfig) -> None:
     obj, spec, pipe = objective_class(cfg.objective), model_spec(cfg.model), get_pipeline(cfg.transform)
     obj.check_args(cfg.objective_args)
-    if obj.clf_head and not spec.clf_head: raise ConfigError(f"objective {obj.name!r} needs a one-logit head, which model {spec.name!r} lacks")
+    if obj.clf_head and not spec.clf_head:
+        raise ConfigError(f"objective {obj.name!r} needs a one-logit head, which model {spec.name!r} lacks")
     if obj.needs_text_encoder != spec.text_encoder:
-        raise ConfigError(f"objective {obj.name!r} and model {spec.name!r} do not fit: prompt objectives need a model with a text "
-                          f"encoder and such models train only with prompt objectives (as officially); e.g. --model clip --objective clip")
+        raise ConfigError(f"objective {obj.name!r} and model {spec.name!r} do not fit: prompt objectives need a model "
+                          "with a text encoder and such models train only with prompt objectives (as officially); "
+                          "e.g. --model clip --objective clip")
     if (spec.norm == "clip") != (pipe.norm == "clip"):
-        raise ConfigError(f"model {spec.name!r} does not fit transform {cfg.transform!r}: CLIP models need a clip_* transform "
-                          f"(e.g. --transform clip_cifar10), the other models a non-CLIP one (e.g. --transform cifar10)")
+        raise ConfigError(f"model {spec.name!r} does not fit transform {cfg.transform!r}: CLIP models need a clip_* "
+                          "transform (e.g. --transform clip_cifar10), the other models a non-CLIP one (e.g. "
+                          "--transform cifar10)")
     no_oe = is_none_spec(cfg.oe)
     if obj.oe_use == "required" and no_oe:
-        raise ConfigError(f"objective {obj.name!r} needs outlier exposure (without OE it collapses); pass --oe, e.g. --oe tinyimages")
+        raise ConfigError(f"objective {obj.name!r} needs outlier exposure (without OE it collapses); pass --oe, e.g. "
+                          "--oe tinyimages")
     if obj.oe_use == "forbidden" and not no_oe:
-        raise ConfigError(f"objective {obj.name!r} ignores labels, so OE images would be pulled to the centre like normal ones; "
-                          f"run it with --oe none (as the official code must)")
+        raise ConfigError(f"objective {obj.name!r} ignores labels, so OE images would be pulled to the centre like "
+                          f"normal ones; run it with --oe none (as the official code must)")
     parse_dataset_spec(cfg.dataset)
     if not no_oe: parse_dataset_spec(cfg.oe)
 
@@ -143,7 +165,8 @@ def check_config(cfg: RunConfig) -> RunConfig:
 
 # %% ../nbs/04a_presets.ipynb #c014
 def resolve_config(cfg: RunConfig | dict) -> RunConfig:
-    "`cfg` with every preset field set (explicit values win over the preset's) and `preset` named, checked by `check_config`."
+    ("`cfg` with every preset field set (explicit values win over the preset's) and `preset` named, checked by "
+     "`check_config`.")
     if isinstance(cfg, dict): cfg = RunConfig.from_dict(copy.deepcopy(cfg))
     p = preset_for(cfg)
     values = {k: copy.deepcopy(p.settings[k]) for k in PRESET_FIELDS if getattr(cfg, k) is None}
