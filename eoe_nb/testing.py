@@ -24,8 +24,8 @@ __all__ = ['CIFAR10_NAMES', 'MNIST_RAW', 'TINYIMAGES_BYTES', 'write_fake_folder'
            'write_fake_lsun_lmdb', 'capture_cli']
 
 # %% ../nbs/00b_testing.ipynb #c005
-def write_fake_folder(root: str | Path, split: str, counts: dict[str, int], size: int = 8, channels: int = 3, seed: int = 0,
-                      ext: str = "png") -> Path:
+def write_fake_folder(root: str | Path, split: str, counts: dict[str, int], size: int = 8, channels: int = 3,
+                      seed: int = 0, ext: str = "png") -> Path:
     "Random `size`x`size` images (1 or 3 channels) as `root/split/<class>/NNNN.<ext>`; returns `root/split`."
     root, rng = Path(root), np.random.default_rng(seed)
     for c, n in counts.items():
@@ -39,7 +39,8 @@ def write_fake_folder(root: str | Path, split: str, counts: dict[str, int], size
 CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 def write_fake_cifar10_folder(root: str | Path, n_train: int = 20, n_test: int = 6, seed: int = 0) -> Path:
-    "Write a tiny fake CIFAR-10 image-folder tree under `root` (the data root) and return `root`; class 0 is dark, the others bright."
+    ("Write a tiny fake CIFAR-10 image-folder tree under `root` (the data root) and return `root`; class 0 is dark, "
+     "the others bright.")
     root, rng = Path(root), np.random.default_rng(seed)
     for split, n in (("train", n_train), ("test", n_test)):
         for label, name in enumerate(CIFAR10_NAMES):
@@ -51,11 +52,13 @@ def write_fake_cifar10_folder(root: str | Path, n_train: int = 20, n_test: int =
                 Image.fromarray(pixels).save(folder / f"{i:04d}.png")
     return root
 
-def write_fake_cifar_pickles(root: str | Path, name: str = "cifar10", n_train: int = 20, n_test: int = 10, seed: int = 0,
-                             classes: Sequence[str] | None = None) -> dict:
-    "torchvision's CIFAR-10 (`cifar-10-batches-py/`) or CIFAR-100 (`cifar-100-python/`) pickles under `root`; returns file name -> content."
+def write_fake_cifar_pickles(root: str | Path, name: str = "cifar10", n_train: int = 20, n_test: int = 10,
+                             seed: int = 0, classes: Sequence[str] | None = None) -> dict:
+    ("torchvision's CIFAR-10 (`cifar-10-batches-py/`) or CIFAR-100 (`cifar-100-python/`) pickles under `root`; returns "
+     "file name -> content.")
     rng = np.random.default_rng(seed)
-    n_classes, folder, label_key = (10, "cifar-10-batches-py", "labels") if name == "cifar10" else (100, "cifar-100-python", "fine_labels")
+    n_classes, folder, label_key = ((10, "cifar-10-batches-py", "labels") if name == "cifar10"
+                                    else (100, "cifar-100-python", "fine_labels"))
     def batch(n):
         b = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), label_key: rng.integers(0, n_classes, n).tolist()}
         if name != "cifar10": b["coarse_labels"] = rng.integers(0, 20, n).tolist()
@@ -87,7 +90,8 @@ def write_idx(path: str | Path, a: np.ndarray, gz: bool = False) -> Path:
 
 def write_fake_mnist_raw(root: str | Path, name: str = "mnist", n_train: int = 6, n_test: int = 4, gz: bool = False,
                          seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    "Fake `name` (mnist, fmnist, emnist) in torchvision's raw layout under the data root `root`, `n_*` images per class."
+    ("Fake `name` (mnist, fmnist, emnist) in torchvision's raw layout under the data root `root`, `n_*` images per "
+     "class.")
     folder, prefix, train_stem, test_stem, n_classes, first = MNIST_RAW[name]
     rng, raw, out = np.random.default_rng(seed), Path(root) / folder / "raw", {}
     for split, stem, n in (("train", train_stem, n_train), ("test", test_stem, n_test)):
@@ -95,13 +99,14 @@ def write_fake_mnist_raw(root: str | Path, name: str = "mnist", n_train: int = 6
         means = np.where(labels == 0, 40, 120 + 100 * labels // n_classes)[:, None, None]
         x = np.clip(rng.normal(means, 25, (len(labels), 28, 28)), 0, 255).astype(np.uint8)
         y = (labels + first).astype(np.uint8)
-        write_idx(raw / f"{prefix}{stem}-images-idx3-ubyte", x, gz); write_idx(raw / f"{prefix}{stem}-labels-idx1-ubyte", y, gz)
+        write_idx(raw / f"{prefix}{stem}-images-idx3-ubyte", x, gz)
+        write_idx(raw / f"{prefix}{stem}-labels-idx1-ubyte", y, gz)
         out[split] = (x, y)
     return out
 
 # %% ../nbs/00b_testing.ipynb #c015
-def write_fake_imagenet30(root: str | Path, classes: Sequence[str], n_train: int = 2, n_test: int = 1, test_folder: str = "val",
-                          size: int = 8) -> Path:
+def write_fake_imagenet30(root: str | Path, classes: Sequence[str], n_train: int = 2, n_test: int = 1,
+                          test_folder: str = "val", size: int = 8) -> Path:
     "ImageNet-30 as `root/imagenet_ad/{train,<test_folder>}/<class>/NNNN.JPEG`; returns `root/imagenet_ad`."
     base = Path(root) / "imagenet_ad"
     write_fake_folder(base, "train", {c: n_train for c in classes}, size=size, ext="JPEG")
@@ -110,7 +115,8 @@ def write_fake_imagenet30(root: str | Path, classes: Sequence[str], n_train: int
 
 def write_fake_mvtec(root: str | Path, objects: Sequence[str], n_train: int = 2, test: dict[str, int] | None = None,
                      special: dict[str, dict[str, int]] | None = None, channels: int = 3, size: int = 8) -> Path:
-    "MVTec-AD as `root/mvtec/<object>/train/good/` and `test/<defect>/` (`test` counts per defect, `special` per object); returns `root/mvtec`."
+    ("MVTec-AD as `root/mvtec/<object>/train/good/` and `test/<defect>/` (`test` counts per defect, `special` per "
+     "object); returns `root/mvtec`.")
     base, test, special = Path(root) / "mvtec", test or {"good": 1, "crack": 2}, special or {}
     for o in objects:
         write_fake_folder(base / o, "train", {"good": n_train}, size=size)
@@ -119,7 +125,8 @@ def write_fake_mvtec(root: str | Path, objects: Sequence[str], n_train: int = 2,
 
 def write_fake_cub(root: str | Path, class_names: Sequence[str], n_per_class: tuple[int, int] = (2, 1),
                    classes: Sequence[int] = (0, 5, 199), folder: str = "cub/CUB_200_2011") -> list[tuple]:
-    "CUB-200-2011 with its metadata files under `root/folder`: `n_per_class` (train, test) images of each class index in `classes`."
+    ("CUB-200-2011 with its metadata files under `root/folder`: `n_per_class` (train, test) images of each class index "
+     "in `classes`.")
     base = Path(root) / folder; (base / "images").mkdir(parents=True, exist_ok=True)
     (base / "classes.txt").write_text("".join(f"{i + 1} {i + 1:03d}.{c}\n" for i, c in enumerate(class_names)))
     rows, k = [], 0
@@ -132,23 +139,28 @@ def write_fake_cub(root: str | Path, class_names: Sequence[str], n_per_class: tu
         (base / fn).write_text("".join(f"{r[0]} {r[col]}\n" for r in rows))
     return rows
 
-def write_fake_dtd(root: str | Path, splits: dict[str, Sequence[str]], n_per_class: int = 2, partition: int = 1) -> Path:
-    "DTD as `root/dtd/dtd/images/<class>/NNNN.jpg` for every class in `splits` (split -> lines `<class>/<file>`) and `labels/<split><partition>.txt`."
+def write_fake_dtd(root: str | Path, splits: dict[str, Sequence[str]], n_per_class: int = 2,
+                   partition: int = 1) -> Path:
+    ("DTD as `root/dtd/dtd/images/<class>/NNNN.jpg` for every class in `splits` (split -> lines `<class>/<file>`) and "
+     "`labels/<split><partition>.txt`.")
     base = Path(root) / "dtd" / "dtd"
     for c in sorted({line.split("/")[0] for lines in splits.values() for line in lines}):
         write_fake_folder(base / "images", c, {"": n_per_class}, ext="jpg")
     (base / "labels").mkdir(parents=True, exist_ok=True)
-    for split, lines in splits.items(): (base / "labels" / f"{split}{partition}.txt").write_text("".join(f"{x}\n" for x in lines))
+    for split, lines in splits.items():
+        (base / "labels" / f"{split}{partition}.txt").write_text("".join(f"{x}\n" for x in lines))
     return base
 
 def write_fake_synset_tree(root: str | Path, counts: dict[str, int], folder: str = "imagenet22k/fall11_whole_extracted",
                            size: int = 8, ext: str = "JPEG") -> Path:
-    "A synset tree `root/folder/<wnid>/NNNN.<ext>` (ImageNet-21k by default; `imagenet/train` for ImageNet-1k); returns the tree."
+    ("A synset tree `root/folder/<wnid>/NNNN.<ext>` (ImageNet-21k by default; `imagenet/train` for ImageNet-1k); "
+     "returns the tree.")
     return write_fake_folder(Path(root) / folder, ".", counts, size=size, ext=ext)
 
-def write_fake_custom(root: str | Path, train: dict[str, int], test: dict[str, int] | None = None, folder: str = "custom",
-                      size: int = 8) -> Path:
-    "A custom image-folder set `root/folder/{train,test}/<class>[/normal|/anomalous]/` (no `test/` when `test` is None)."
+def write_fake_custom(root: str | Path, train: dict[str, int], test: dict[str, int] | None = None,
+                      folder: str = "custom", size: int = 8) -> Path:
+    ("A custom image-folder set `root/folder/{train,test}/<class>[/normal|/anomalous]/` (no `test/` when `test` is "
+     "None).")
     base = Path(root) / folder
     write_fake_folder(base, "train", train, size=size)
     if test is not None: write_fake_folder(base, "test", test, size=size, seed=1)
@@ -157,8 +169,10 @@ def write_fake_custom(root: str | Path, train: dict[str, int], test: dict[str, i
 # %% ../nbs/00b_testing.ipynb #c018
 TINYIMAGES_BYTES = 3072
 
-def write_fake_tinyimages(root: str | Path, n: int = 10, cifar_idxs: Sequence[int] | None = (3, 10, 3), seed: int = 0) -> np.ndarray:
-    "`n` random images as `root/tinyimages/tiny_images.bin` and the (1-based) CIFAR index file; returns the raw bytes (n, 3072)."
+def write_fake_tinyimages(root: str | Path, n: int = 10, cifar_idxs: Sequence[int] | None = (3, 10, 3),
+                          seed: int = 0) -> np.ndarray:
+    ("`n` random images as `root/tinyimages/tiny_images.bin` and the (1-based) CIFAR index file; returns the raw bytes "
+     "(n, 3072).")
     base = Path(root) / "tinyimages"; base.mkdir(parents=True, exist_ok=True)
     raw = np.random.default_rng(seed).integers(0, 256, (n, TINYIMAGES_BYTES), dtype=np.uint8)
     raw.tofile(base / "tiny_images.bin")
@@ -172,8 +186,10 @@ def write_fake_rand300k(root: str | Path, n: int = 5, seed: int = 2) -> np.ndarr
     return arr
 
 # %% ../nbs/00b_testing.ipynb #9d196e55
-def write_fake_svhn(root: str | Path, counts: dict[str, int] | None = None, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    "SVHN `.mat` files as torchvision reads them, `root/svhn/<split>_32x32.mat` for each split in `counts`; returns split -> (X, y)."
+def write_fake_svhn(root: str | Path, counts: dict[str, int] | None = None,
+                    seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    ("SVHN `.mat` files as torchvision reads them, `root/svhn/<split>_32x32.mat` for each split in `counts`; returns "
+     "split -> (X, y).")
     from scipy.io import savemat
     base, rng, out = Path(root) / "svhn", np.random.default_rng(seed), {}
     base.mkdir(parents=True, exist_ok=True)
@@ -184,11 +200,11 @@ def write_fake_svhn(root: str | Path, counts: dict[str, int] | None = None, seed
         out[split] = (x, y)
     return out
 
-def write_fake_tinyimagenet(root: str | Path, words: dict[str, str], n_train: int = 2, n_val: int = 1, val_folders: bool = False,
-                            size: int = 8) -> Path:
-    """Tiny ImageNet as `root/tiny-imagenet-200/` with the classes `words` (wnid -> words.txt names; `wnids.txt` lists them
-    in reverse order, `words.txt` adds one foreign synset), `val/images/` + `val_annotations.txt` (or `val/<wnid>/images/`
-    when `val_folders`) and an unlabelled `test/images/`; returns the folder."""
+def write_fake_tinyimagenet(root: str | Path, words: dict[str, str], n_train: int = 2, n_val: int = 1,
+                            val_folders: bool = False, size: int = 8) -> Path:
+    """Tiny ImageNet as `root/tiny-imagenet-200/` with the classes `words` (wnid -> words.txt names; `wnids.txt` lists
+    them in reverse order, `words.txt` adds one foreign synset), `val/images/` + `val_annotations.txt` (or
+    `val/<wnid>/images/` when `val_folders`) and an unlabelled `test/images/`; returns the folder."""
     base, wnids = Path(root) / "tiny-imagenet-200", list(words)
     base.mkdir(parents=True, exist_ok=True)
     (base / "wnids.txt").write_text("".join(f"{w}\n" for w in reversed(wnids)))
@@ -196,20 +212,24 @@ def write_fake_tinyimagenet(root: str | Path, words: dict[str, str], n_train: in
     ann = []
     for k, w in enumerate(wnids):
         write_fake_folder(base / "train" / w, "images", {"": n_train}, size=size, seed=k, ext="JPEG")
-        (base / "train" / w / f"{w}_boxes.txt").write_text("".join(f"{i:04d}.JPEG\t0\t0\t{size - 1}\t{size - 1}\n" for i in range(n_train)))
+        (base / "train" / w / f"{w}_boxes.txt").write_text("".join(f"{i:04d}.JPEG\t0\t0\t{size - 1}\t{size - 1}\n"
+                                                                   for i in range(n_train)))
         for i in range(n_val):
             fn = f"val_{len(wnids) * i + k}.JPEG"
-            folder = base / "val" / (f"{w}/images" if val_folders else "images"); folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(np.random.default_rng([k, i]).integers(0, 256, (size, size, 3), dtype=np.uint8)).save(folder / fn)
+            folder = base / "val" / (f"{w}/images" if val_folders else "images")
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.random.default_rng([k, i]).integers(0, 256, (size, size, 3),
+                                                                   dtype=np.uint8)).save(folder / fn)
             ann.append(f"{fn}\t{w}\t0\t0\t{size - 1}\t{size - 1}\n")
     if not val_folders: (base / "val" / "val_annotations.txt").write_text("".join(ann))
     write_fake_folder(base / "test", "images", {"": 1}, size=size, ext="JPEG")
     return base
 
-def write_fake_places365(root: str | Path, categories: Sequence[str], labels: Sequence[int], folder: str = "val_256", size: int = 8) -> Path:
+def write_fake_places365(root: str | Path, categories: Sequence[str], labels: Sequence[int], folder: str = "val_256",
+                         size: int = 8) -> Path:
     """Places365's validation split in torchvision's layout under `root/places365/`: `categories_places365.txt` (lines
-    `/<first letter>/<category> <index>`), `places365_val.txt` (lines `Places365_val_<8 digits>.jpg <label>`, one per entry
-    of `labels`) and the images in `folder`; returns `root/places365`."""
+    `/<first letter>/<category> <index>`), `places365_val.txt` (lines `Places365_val_<8 digits>.jpg <label>`, one per
+    entry of `labels`) and the images in `folder`; returns `root/places365`."""
     base = Path(root) / "places365"; (base / folder).mkdir(parents=True, exist_ok=True)
     (base / "categories_places365.txt").write_text("".join(f"/{c[0]}/{c} {i}\n" for i, c in enumerate(categories)))
     rows = [(f"Places365_val_{i + 1:08d}.jpg", int(y)) for i, y in enumerate(labels)]
@@ -219,14 +239,17 @@ def write_fake_places365(root: str | Path, categories: Sequence[str], labels: Se
     return base
 
 def write_fake_lsun_lmdb(root: str | Path, n: int = 3, size: int = 8, seed: int = 0) -> list[bytes]:
-    "LSUN's test set as torchvision reads it, `root/lsun/test_lmdb/` (needs the `lmdb` package): `n` WebP images keyed by id; returns the keys."
+    ("LSUN's test set as torchvision reads it, `root/lsun/test_lmdb/` (needs the `lmdb` package): `n` WebP images "
+     "keyed by id; returns the keys.")
     import lmdb
     path, rng, keys = Path(root) / "lsun" / "test_lmdb", np.random.default_rng(seed), []
     path.mkdir(parents=True, exist_ok=True)
     env = lmdb.open(str(path), map_size=1 << 24)
     with env.begin(write=True) as txn:
         for i in range(n):
-            buf = io.BytesIO(); Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(buf, format="WEBP", lossless=True)
+            buf = io.BytesIO()
+            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(buf, format="WEBP",
+                                                                                        lossless=True)
             keys.append(f"{i:040x}".encode()); txn.put(keys[-1], buf.getvalue())
     env.close()
     return keys
