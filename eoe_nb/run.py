@@ -40,7 +40,8 @@ def build_objective(cfg: RunConfig, ad: ADData) -> Objective:
     return get_objective(cfg.objective, cfg.objective_args, context)
 
 def build_run_model(cfg: RunConfig, objective: Objective) -> nn.Module:
-    "The model of `cfg`: one-logit head if the objective needs it, input channels of the data set, weights reset unless pretrained."
+    ("The model of `cfg`: one-logit head if the objective needs it, input channels of the data set, weights reset "
+     "unless pretrained.")
     spec = model_spec(cfg.model)
     channels = dataset_info(parse_dataset_spec(cfg.dataset).name).channels
     if spec.pretrained: model = build_model(cfg.model, arch=cfg.clip_model, weights=cfg.clip_pretrained)
@@ -105,17 +106,19 @@ def build_run(cfg: RunConfig, normal_class: int, seed: int, attempt: int = 0) ->
     batches = BalancedBatches(ad.train, ad.oe, cfg.batch_size, train_tf, device, seed=train_seed, workers=cfg.workers,
                               filters=DataFilters.from_config(cfg))
     optimizer, scheduler = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.milestones)
-    setup = TrainSetup(model, objective, batches, optimizer, scheduler, cfg.epochs, device, cfg)   # precision options of cfg
+    # precision options of cfg
+    setup = TrainSetup(model, objective, batches, optimizer, scheduler, cfg.epochs, device, cfg)
     return Run(cfg, int(normal_class), int(seed), attempt, ad, setup, stats, train_tf, test_tf, train_seed)
 
 # %% ../nbs/04b_run.ipynb #c009
 def prepare_objective(run: Run) -> None:
-    """Run the objective's `prepare` on the normal training images (un-normalised when it declares `prepare_on_raw_inputs`,
-    and then, as officially, filtered only by the PIL filters, which act in the data loader)."""
+    """Run the objective's `prepare` on the normal training images (un-normalised when it declares
+    `prepare_on_raw_inputs`, and then, as officially, filtered only by the PIL filters, which act in the data
+    loader)."""
     raw, filters = run.objective.prepare_on_raw_inputs, DataFilters.from_config(run.cfg)
     tf = run.train_tf.without_normalisation() if raw else run.train_tf
-    batches = BalancedBatches(run.ad.train, None, run.cfg.batch_size, tf, run.device, seed=run.train_seed, workers=run.cfg.workers,
-                              filters=filters.bytes_only() if raw else filters)
+    batches = BalancedBatches(run.ad.train, None, run.cfg.batch_size, tf, run.device, seed=run.train_seed,
+                              workers=run.cfg.workers, filters=filters.bytes_only() if raw else filters)
     run.objective.prepare(run.model, batches, run.device)
 
 def resume_run(run: Run, checkpoint: Path | None) -> int:
@@ -128,18 +131,21 @@ def resume_run(run: Run, checkpoint: Path | None) -> int:
     return ck.epoch + 1
 
 def train_run(run: Run, checkpoint: str | Path | None = None, progress: bool = True) -> Run:
-    "Train `run` to `cfg.epochs`, resuming from and writing `checkpoint` (a path, or None for no checkpoints); returns `run`."
+    ("Train `run` to `cfg.epochs`, resuming from and writing `checkpoint` (a path, or None for no checkpoints); "
+     "returns `run`.")
     checkpoint = None if checkpoint is None else Path(checkpoint)
     start = resume_run(run, checkpoint)
     if start == 0: prepare_objective(run)
     t0 = [time.perf_counter()]
     def on_epoch_end(epoch: int, loss: float) -> None:
         run.losses.append(loss); run.epoch_seconds.append(time.perf_counter() - t0[0])
-        if checkpoint is not None: Checkpoint.capture(run.setup, epoch, run.attempt, run.losses, run.epoch_seconds).save(checkpoint)
+        if checkpoint is not None:
+            Checkpoint.capture(run.setup, epoch, run.attempt, run.losses, run.epoch_seconds).save(checkpoint)
         t0[0] = time.perf_counter()
     train_epochs(run.setup, start, on_epoch_end, progress, desc=f"class {run.normal_class} seed {run.seed}")
     if checkpoint is not None and run.cfg.epochs > 0 and start < run.cfg.epochs:
-        Checkpoint.capture(run.setup, run.cfg.epochs - 1, run.attempt, run.losses, run.epoch_seconds, final=True).save(checkpoint)
+        Checkpoint.capture(run.setup, run.cfg.epochs - 1, run.attempt, run.losses, run.epoch_seconds,
+                           final=True).save(checkpoint)
     return run
 
 # %% ../nbs/04b_run.ipynb #c011
@@ -153,17 +159,21 @@ class Detector:
     device: torch.device
 
 def feature_key(cfg: RunConfig, images: ImageSet) -> str:
-    "What frozen features depend on: the model and its weights, the transform, the test filters, and the images (bytes, or files' names, sizes, times)."
+    ("What frozen features depend on: the model and its weights, the transform, the test filters, and the images "
+     "(bytes, or files' names, sizes, times).")
     filters = DataFilters.from_config(cfg)
-    return f"{cfg.model}|{cfg.clip_model}|{cfg.clip_pretrained}|{cfg.transform}|{data_fingerprint(images)}" + (f"|{filters}" if filters.filters_test() else "")
+    return (f"{cfg.model}|{cfg.clip_model}|{cfg.clip_pretrained}|{cfg.transform}|{data_fingerprint(images)}"
+            + (f"|{filters}" if filters.filters_test() else ""))
 
 def score_images(det: Detector, images: ImageSet, feature_cache: FeatureCache | None = None, labels=None) -> np.ndarray:
-    "Anomaly scores (higher = more anomalous) of `images` with the detector's model, objective and test transform; `labels` (0/1) feed test filters."
+    ("Anomaly scores (higher = more anomalous) of `images` with the detector's model, objective and test transform; "
+     "`labels` (0/1) feed test filters.")
     batches = TestBatches(images, det.test_tf, det.cfg.batch_size, det.device, workers=det.cfg.workers,
                           filters=DataFilters.from_config(det.cfg), labels=labels)
     compute = lambda: model_outputs(det.model, batches, det.device, det.cfg)           # precision options of cfg
     frozen = is_zero_shot(det.cfg) and feature_cache is not None
-    return scores_from_outputs(det.objective, feature_cache.get(feature_key(det.cfg, images), compute) if frozen else compute())
+    return scores_from_outputs(det.objective,
+                               feature_cache.get(feature_key(det.cfg, images), compute) if frozen else compute())
 
 # %% ../nbs/04b_run.ipynb #c013
 @dataclass
@@ -181,32 +191,37 @@ class RunOutput:
     run: Run | None = None             # the trained run (with keep_run)
 
 def train_and_score(cfg: RunConfig, normal_class: int, seed: int, run_dir: str | Path | None = None,
-                    feature_cache: FeatureCache | None = None, progress: bool = True, keep_run: bool = False) -> RunOutput:
-    "Train `cfg` for one normal class and seed and score the test set; retries on NaN (official), resumes from `run_dir/checkpoint.pt`."
+                    feature_cache: FeatureCache | None = None, progress: bool = True,
+                    keep_run: bool = False) -> RunOutput:
+    ("Train `cfg` for one normal class and seed and score the test set; retries on NaN (official), resumes from "
+     "`run_dir/checkpoint.pt`.")
     cfg = resolve_config(cfg)
     checkpoint, last_error = (None if run_dir is None else Path(run_dir) / "checkpoint.pt"), None
     for attempt in range(max(1, cfg.nan_retries)):
         try:
             run = train_run(build_run(cfg, normal_class, seed, attempt), checkpoint, progress)
-            scores = score_images(run.detector, run.ad.test, feature_cache, run.ad.test_labels) if run.ad.has_test else np.empty(0)
+            scores = (score_images(run.detector, run.ad.test, feature_cache, run.ad.test_labels) if run.ad.has_test
+                      else np.empty(0))
         except NonFiniteError as e:
             last_error = e
-            if progress: tqdm.write(f"class {normal_class} seed {seed}: {e}; retrying ({attempt + 2}/{cfg.nan_retries})")
+            if progress:
+                tqdm.write(f"class {normal_class} seed {seed}: {e}; retrying ({attempt + 2}/{cfg.nan_retries})")
             continue
         return RunOutput(scores, run.ad.test_labels.numpy(), run.ad.test.targets.numpy(), float(sum(run.epoch_seconds)),
                          run.epoch_seconds, run.losses, attempt + 1, run.ad.describe(), run.stats,
                          run if keep_run else None)
-    raise NonFiniteError(f"class {normal_class} seed {seed}: non-finite values in all {cfg.nan_retries} attempts ({last_error}); "
-                         f"lower the learning rate")
+    raise NonFiniteError(f"class {normal_class} seed {seed}: non-finite values in all {cfg.nan_retries} attempts "
+                         f"({last_error}); lower the learning rate")
 
 # %% ../nbs/04b_run.ipynb #c015
 def load_detector(run_dir: str | Path, device: str | None = None) -> Detector:
-    "The detector of a finished run folder (`manifest.json` + final `checkpoint.pt`); a one-line error if it is not finished."
+    ("The detector of a finished run folder (`manifest.json` + final `checkpoint.pt`); a one-line error if it is not "
+     "finished.")
     run_dir = Path(run_dir)
     manifest_path, ck_path = run_dir / "manifest.json", run_dir / "checkpoint.pt"
     if not manifest_path.is_file() or not (run_dir / "result.json").is_file():
-        raise ConfigError(f"{run_dir} is not a finished run folder (no manifest.json/result.json): pass a folder like OUT/runs/cls0_seed0 "
-                          f"of a finished eoe-train run")
+        raise ConfigError(f"{run_dir} is not a finished run folder (no manifest.json/result.json): pass a folder like "
+                          f"OUT/runs/cls0_seed0 of a finished eoe-train run")
     m = json.loads(manifest_path.read_text())
     cfg = resolve_config(m["config"]).replace(**({} if device is None else {"device": device}))
     normal = tuple(int(c) for c in m["data_source"]["normal_classes"])
@@ -215,7 +230,8 @@ def load_detector(run_dir: str | Path, device: str | None = None) -> Detector:
     model = build_run_model(cfg, objective).to(get_device(cfg.device))
     ck = Checkpoint.load(ck_path, get_device(cfg.device))
     if ck is None and not is_zero_shot(cfg):
-        raise ConfigError(f"{run_dir} has no checkpoint.pt: its model was not kept; rerun the configuration to train it again")
+        raise ConfigError(f"{run_dir} has no checkpoint.pt: its model was not kept; rerun the configuration to train "
+                          "it again")
     if ck is not None:
         model.load_state_dict(ck.model); objective.load_extra_state(ck.objective or {})
     else: objective.prepare(model, (), get_device(cfg.device))          # zero-shot: prompts from the frozen model
