@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .core import ConfigError, DataMissingError, Registry, atomic_torch_save, atomic_write_json, resolve_data_root, sha256_tensor
+from .core import (ConfigError, DataMissingError, Registry, atomic_torch_save, atomic_write_json,
+                         resolve_data_root, sha256_tensor)
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'ANOMALY_FOLDERS', 'CACHE_DIR_NAME', 'OE_SOURCES', 'DATASETS', 'ImageSet', 'load_image',
@@ -41,8 +42,10 @@ class ImageSet:
     ids: np.ndarray | None = None                          # storage id of each image (sets read from disk)
     anomaly: torch.Tensor | None = None                    # int64 (N,): ground-truth anomaly flag (MVTec-AD), else None
     source: str = ""                                       # where the data came from (for manifests)
-    checksum: str | None = None                            # content checksum of the split (kept by `subset`: the split it was cut from)
-    deviation: str | None = None                           # how this data differs from what the official code reads (None: it does not)
+    # content checksum of the split (kept by `subset`: the split it was cut from)
+    checksum: str | None = None
+    # how this data differs from what the official code reads (None: it does not)
+    deviation: str | None = None
 
     def __post_init__(self):
         self.targets = torch.as_tensor(self.targets, dtype=torch.long)
@@ -52,7 +55,8 @@ class ImageSet:
             raise ValueError(f"{len(self.images)} images but {len(self.targets)} targets")
         if self.reader is not None:
             self.ids = np.arange(len(self.targets)) if self.ids is None else np.asarray(self.ids)
-            if len(self.ids) != len(self.targets): raise ValueError(f"{len(self.ids)} ids but {len(self.targets)} targets")
+            if len(self.ids) != len(self.targets):
+                raise ValueError(f"{len(self.ids)} ids but {len(self.targets)} targets")
 
     def __len__(self) -> int: return len(self.targets)
 
@@ -60,7 +64,8 @@ class ImageSet:
     def in_memory(self) -> bool: return self.images is not None
 
     def subset(self, indices: Sequence[int] | np.ndarray | torch.Tensor, name: str | None = None) -> "ImageSet":
-        "The images at `indices` (positions in this set), with the same class names and the checksum of the split they come from."
+        ("The images at `indices` (positions in this set), with the same class names and the checksum of the split "
+         "they come from.")
         idx = torch.as_tensor(np.asarray(indices), dtype=torch.long).reshape(-1)
         return replace(self, name=name or self.name, targets=self.targets[idx],
                        images=None if self.images is None else self.images[idx],
@@ -90,7 +95,8 @@ def load_image(path: str | Path, channels: int = 3) -> Image.Image:
     try:
         with Image.open(path) as im: return im.convert("RGB" if channels == 3 else "L")
     except (OSError, ValueError) as e:
-        raise DataMissingError(f"cannot read image {path}: {e}. The file is missing or corrupt; restore it or remove it from the folder") from e
+        raise DataMissingError(f"cannot read image {path}: {e}. The file is missing or corrupt; restore it or remove "
+                               "it from the folder") from e
 
 @dataclass
 class FileReader:
@@ -128,7 +134,8 @@ def _class_folder_names(folder: Path, classes: Sequence[str]) -> list[str]:
     if all(str(i) in present for i in range(len(classes))): return [str(i) for i in range(len(classes))]
     missing = [c for c in classes if c not in present]
     raise DataMissingError(f"{folder} lacks class folder(s) {missing[:5]}{'...' if len(missing) > 5 else ''}; "
-                           f"expected one folder per class (named as the class or by label index): {list(classes)[:10]}")
+                           "expected one folder per class (named as the class or by label index): "
+                           f"{list(classes)[:10]}")
 
 def _class_folder_files(folder: Path) -> tuple[list[Path], list[int] | None]:
     "Files of one class folder, and their anomaly flags if it uses the normal/anomalous layout."
@@ -137,7 +144,8 @@ def _class_folder_files(folder: Path) -> tuple[list[Path], list[int] | None]:
     files, flags = [], []
     for s in subs:
         if s.lower() not in ANOMALY_FOLDERS:
-            raise DataMissingError(f"unexpected folder {folder / s}: a class folder holds either images or the subfolders normal/ and anomalous/")
+            raise DataMissingError(f"unexpected folder {folder / s}: a class folder holds either images or the "
+                                   "subfolders normal/ and anomalous/")
         fs = list_image_files(folder / s); files += fs; flags += [ANOMALY_FOLDERS[s.lower()]] * len(fs)
     return files, flags
 
@@ -145,7 +153,8 @@ def read_image_folder(root: str | Path, split: str, classes: Sequence[str] | Non
                       channels: int = 3, in_memory: bool = True) -> ImageSet:
     "Read `root/split/<class>/*` into an ImageSet; `classes` fixes the label order (default: sorted folder names)."
     root = Path(root); folder = root / split
-    if not folder.is_dir(): raise DataMissingError(f"image folder {folder} does not exist: expected {root}/{split}/<class>/<image files>")
+    if not folder.is_dir():
+        raise DataMissingError(f"image folder {folder} does not exist: expected {root}/{split}/<class>/<image files>")
     classes = list(classes) if classes is not None else subfolders(folder)
     files, targets, flags = [], [], []
     for label, c in enumerate(_class_folder_names(folder, classes)):
@@ -155,12 +164,14 @@ def read_image_folder(root: str | Path, split: str, classes: Sequence[str] | Non
     anomaly = None
     if any(f is not None for f in flags):
         if any(f is None for f in flags):
-            raise DataMissingError(f"in {folder} some class folders have normal/ and anomalous/ subfolders and some do not; use one layout for all")
+            raise DataMissingError(f"in {folder} some class folders have normal/ and anomalous/ subfolders and some do "
+                                   "not; use one layout for all")
         anomaly = torch.tensor([a for f in flags for a in f])
     name = name or root.name
     source = f"image folder {folder}"
     if not in_memory:
-        return ImageSet(name, split, classes, torch.tensor(targets), reader=FileReader(files, channels), anomaly=anomaly, source=source)
+        return ImageSet(name, split, classes, torch.tensor(targets), reader=FileReader(files, channels),
+                        anomaly=anomaly, source=source)
     images = torch.stack([pil_to_uint8(load_image(f, channels)) for f in files])
     return ImageSet(name, split, classes, torch.tensor(targets), images=images, anomaly=anomaly, source=source)
 
@@ -178,9 +189,10 @@ def files_fingerprint(paths: Sequence[str | Path]) -> str:
 _CACHE_WARNED: set[str] = set()
 
 def write_cache(path: str | Path, write: Callable[[Path], object]) -> bool:
-    """Write a cache file with `write(path)` (an `atomic_write_*` call: the file gets the umask's permissions, so the other
-    users of a shared data root can read it). Where it cannot be written (a read-only data root, another user's folder) one
-    warning line per file goes to stderr and the caller goes on without the cache; returns whether it was written."""
+    """Write a cache file with `write(path)` (an `atomic_write_*` call: the file gets the umask's permissions, so the
+    other users of a shared data root can read it). Where it cannot be written (a read-only data root, another user's
+    folder) one warning line per file goes to stderr and the caller goes on without the cache; returns whether it was
+    written."""
     try: write(Path(path)); return True
     except OSError as e:
         if str(path) not in _CACHE_WARNED:
@@ -189,7 +201,8 @@ def write_cache(path: str | Path, write: Callable[[Path], object]) -> bool:
                   "Make the folder writable to keep it", file=sys.stderr)
         return False
 
-def cached_in_memory(data_root: Path, key: str, build: Callable[[], ImageSet], sources: Sequence[str | Path]) -> ImageSet:
+def cached_in_memory(data_root: Path, key: str, build: Callable[[], ImageSet],
+                     sources: Sequence[str | Path]) -> ImageSet:
     "Load an in-RAM ImageSet from the cache, or `build()` it, save it atomically and return it. Sets `checksum`."
     cache = Path(data_root) / CACHE_DIR_NAME / f"{key}-{files_fingerprint(sources)}.pt"
     try:
@@ -201,7 +214,8 @@ def cached_in_memory(data_root: Path, key: str, build: Callable[[], ImageSet], s
         with contextlib.suppress(OSError): cache.unlink(missing_ok=True)
     s = build()
     s.checksum = sha256_tensor(s.images)
-    write_cache(cache, lambda p: atomic_torch_save(dict(name=s.name, split=s.split, classes=s.classes, targets=s.targets, images=s.images,
+    write_cache(cache, lambda p: atomic_torch_save(dict(name=s.name, split=s.split, classes=s.classes,
+                                                        targets=s.targets, images=s.images,
                                                         anomaly=s.anomaly, source=s.source, checksum=s.checksum), p))
     return s
 
@@ -211,7 +225,8 @@ def image_names(folder: str | Path) -> list[str]:
     return sorted(n for n in os.listdir(folder) if is_image_name(n))
 
 def count_images_cached(root: Path, folders: Sequence[str], cache: Path | None) -> np.ndarray:
-    "Number of images in each `root/<folder>`, counting only folders whose modification time changed since the cached count."
+    ("Number of images in each `root/<folder>`, counting only folders whose modification time changed since the cached "
+     "count.")
     known = {}
     if cache is not None:
         try: known = json.loads(cache.read_text())
@@ -228,10 +243,12 @@ def count_images_cached(root: Path, folders: Sequence[str], cache: Path | None) 
 
 @dataclass
 class SynsetTreeReader:
-    "Reads image i of `root/<folders[k]>/<sorted files>` (i counts through the folders in order), listing a folder when first needed."
+    ("Reads image i of `root/<folders[k]>/<sorted files>` (i counts through the folders in order), listing a folder "
+     "when first needed.")
     root: str
     folders: list[str]
-    offsets: np.ndarray                                   # offsets[k] = index of the first image of folder k; offsets[-1] = total
+    # offsets[k] = index of the first image of folder k; offsets[-1] = total
+    offsets: np.ndarray
     channels: int = 3
     max_listed: int = 4096                                # folder listings kept in memory at once
     def __call__(self, i: int) -> Image.Image:
@@ -242,13 +259,15 @@ class SynsetTreeReader:
             listed[k] = image_names(Path(self.root) / self.folders[k])
         j = i - int(self.offsets[k])
         if j >= len(listed[k]):
-            raise DataMissingError(f"{Path(self.root) / self.folders[k]} now holds fewer images than when it was counted; "
-                                   f"delete the folder counts in the data root's {CACHE_DIR_NAME}/ and load the data set again")
+            raise DataMissingError(f"{Path(self.root) / self.folders[k]} now holds fewer images than when it was "
+                                   f"counted; delete the folder counts in the data root's {CACHE_DIR_NAME}/ and load "
+                                   "the data set again")
         return load_image(Path(self.root) / self.folders[k] / listed[k][j], self.channels)
     def __getstate__(self): return {k: v for k, v in self.__dict__.items() if k != "_listed"}
 
 def read_synset_tree(root: Path, name: str, split: str, data_root: Path, exclude: Sequence[str] = ()) -> ImageSet:
-    "A file-backed set of the synset folders under `root` (classes = sorted folder names), minus the synsets in `exclude`."
+    ("A file-backed set of the synset folders under `root` (classes = sorted folder names), minus the synsets in "
+     "`exclude`.")
     if not root.is_dir(): raise DataMissingError(f"{root} does not exist")
     found = subfolders(root)
     folders = [f for f in found if f not in set(exclude)]
@@ -281,14 +300,18 @@ class DatasetInfo:
     download: Callable[[Path], None] | None = None         # fetch the data into the data root (None: manual only)
     classes_on_disk: bool = False                          # classes are read from the files (`classes` is empty)
     preset: str | None = None                              # official runner preset of this set (None: it has none)
-    train_repeats: int = 1                                 # normal training images repeated per epoch (official MVTec: 10)
+    # normal training images repeated per epoch (official MVTec: 10)
+    train_repeats: int = 1
     oe_source: str = "train"                               # OE from "train" images, "anomalous" flagged ones, or "none"
     oe_classes: tuple[int, ...] | None = None              # OE pool when no classes are given (None: all classes)
-    deviation: str | None = None                           # how the set always differs from the official one (None: it does not)
+    # how the set always differs from the official one (None: it does not)
+    deviation: str | None = None
 
     def __post_init__(self):
-        if self.oe_source not in OE_SOURCES: raise ConfigError(f"data set {self.name!r}: oe_source must be one of {OE_SOURCES}, not {self.oe_source!r}")
-        if int(self.train_repeats) < 1: raise ConfigError(f"data set {self.name!r}: train_repeats must be >= 1, not {self.train_repeats}")
+        if self.oe_source not in OE_SOURCES:
+            raise ConfigError(f"data set {self.name!r}: oe_source must be one of {OE_SOURCES}, not {self.oe_source!r}")
+        if int(self.train_repeats) < 1:
+            raise ConfigError(f"data set {self.name!r}: train_repeats must be >= 1, not {self.train_repeats}")
 
 DATASETS = Registry("data set", " (run `eoe-data list`)")
 
@@ -353,7 +376,8 @@ def load_folder_split(data_root: Path, folder: Path, split: str, name: str, clas
     def build():
         files = sorted(p for p in (folder / split).rglob("*") if p.is_file())
         return cached_in_memory(data_root, f"{name}-{split}-{folder.name}",
-                                lambda: read_image_folder(folder, split, classes, name=name, channels=channels), files or [folder / split])
+                                lambda: read_image_folder(folder, split, classes, name=name, channels=channels),
+                                files or [folder / split])
     return memoised_split((name, split, tuple(classes or ())), folder / split, build)
 
 def make_loader(name: str, read_native: Callable[[Path, str], ImageSet], native_present: Callable[[Path], bool],
@@ -367,12 +391,14 @@ def make_loader(name: str, read_native: Callable[[Path, str], ImageSet], native_
         folder = image_folder_root(data_root, folders, splits)
         if folder is not None:
             s = load_folder_split(data_root, folder, split, name, classes, channels, in_memory)
-            return s if copy_deviation is None else replace(s, deviation=copy_deviation.format(folder=f"{folder.name}/"))
+            if copy_deviation is None: return s
+            return replace(s, deviation=copy_deviation.format(folder=f"{folder.name}/"))
         if dl and download is not None:
             download(data_root)
             if native_present(data_root): return read_native(data_root, split)
-        raise DataMissingError(f"{name} not found under {data_root}{'' if download else ' and it cannot be downloaded automatically'}; "
-                               f"run `eoe-data list` to see how to get it")
+        raise DataMissingError(f"{name} not found under "
+                               f"{data_root}{'' if download else ' and it cannot be downloaded automatically'}; run "
+                               "`eoe-data list` to see how to get it")
     def present(data_root: Path) -> bool:
         return native_present(data_root) or image_folder_root(data_root, folders, splits) is not None
     return load, present
@@ -382,12 +408,14 @@ def one_line_error(e: Exception) -> str:
     return f"{type(e).__name__}: {' '.join(str(e).split())}"
 
 def torchvision_download(cls_name: str, **kwargs) -> Callable[[Path], None]:
-    "A `download` function that lets torchvision fetch both splits; failures become DataMissingError, messages go to stderr."
+    ("A `download` function that lets torchvision fetch both splits; failures become DataMissingError, messages go to "
+     "stderr.")
     def download(data_root: Path) -> None:
         import torchvision
         try:
             with contextlib.redirect_stdout(sys.stderr):      # keep stdout clean (eoe-data check --json)
-                for train in (True, False): getattr(torchvision.datasets, cls_name)(str(data_root), train=train, download=True, **kwargs)
+                for train in (True, False):
+                    getattr(torchvision.datasets, cls_name)(str(data_root), train=train, download=True, **kwargs)
         except Exception as e:
             raise DataMissingError(f"downloading {cls_name} into {data_root} failed ({one_line_error(e)}); "
                                    f"without internet, copy the files there by hand (see `eoe-data list`)") from e
