@@ -37,18 +37,21 @@ __all__ = ['PACKABLE_MODELS', 'MAX_PACK', 'ASSUMED_GPU_FLOPS', 'CLIP_VIT_B32_FOR
            'estimate_gpu_seconds']
 
 # %% ../nbs/04c_packed.ipynb #c006
-PACKABLE_MODELS: tuple[type, ...] = (CNN28, CNN32)     # architectures whose forward is checked under vmap (BatchNorm in train mode)
+# architectures whose forward is checked under vmap (BatchNorm in train mode)
+PACKABLE_MODELS: tuple[type, ...] = (CNN28, CNN32)
 
 def pack_refusal(cfg: RunConfig) -> str | None:
     "Why runs of `cfg` cannot be trained packed (None: they can); packing then falls back to sequential runs."
     cfg, p = resolve_config(cfg), Precision.of(cfg)
     if model_spec(cfg.model).pretrained or not isinstance(build_model(cfg.model), PACKABLE_MODELS):
         return f"model {cfg.model} is not packable (packable: {', '.join(m.__name__ for m in PACKABLE_MODELS)})"
-    if p.channels_last or p.compile or p.amp: return "channels_last, compile and amp are not supported packed (use --precision bf16)"
+    if p.channels_last or p.compile or p.amp:
+        return "channels_last, compile and amp are not supported packed (use --precision bf16)"
     return None
 
 def pack_key(cfg: RunConfig) -> tuple:
-    "What runs trained as one must share: the network (model, head, input), the optimiser and schedule, epochs, batch, numerics, device."
+    ("What runs trained as one must share: the network (model, head, input), the optimiser and schedule, epochs, "
+     "batch, numerics, device.")
     cfg = resolve_config(cfg)
     channels = dataset_info(parse_dataset_spec(cfg.dataset).name).channels
     return (cfg.model, objective_class(cfg.objective).clf_head, cfg.rep_dim, channels, cfg.transform, cfg.epochs,
@@ -62,7 +65,8 @@ class PackedModel(nn.Module):
         if len({type(m) for m in models}) != 1: raise ConfigError("packed models must share one architecture")
         params, buffers = stack_module_state(list(models))
         self.param_names, self.buffer_names, self.k = list(params), list(buffers), len(models)
-        for i, n in enumerate(self.param_names): self.register_parameter(f"p{i}", nn.Parameter(params[n].detach().clone()))
+        for i, n in enumerate(self.param_names):
+            self.register_parameter(f"p{i}", nn.Parameter(params[n].detach().clone()))
         for i, n in enumerate(self.buffer_names): self.register_buffer(f"b{i}", buffers[n].clone())
         self._base = [copy.deepcopy(models[0]).to("meta")]           # a list: the template is no submodule
 
@@ -102,8 +106,10 @@ def _write_back(run: Run, packed: PackedModel, opt_state: dict, sched, k: int) -
     run.setup.scheduler.load_state_dict(sched.state_dict())
 
 # %% ../nbs/04c_packed.ipynb #c017
-def _train_pack(runs: list[Run], start: int, checkpoints: list[Path | None], progress: bool) -> list[NonFiniteError | None]:
-    "Train runs that start at epoch `start` and share their batch shapes as one stacked model; one error (or None) per run."
+def _train_pack(runs: list[Run], start: int, checkpoints: list[Path | None],
+                progress: bool) -> list[NonFiniteError | None]:
+    ("Train runs that start at epoch `start` and share their batch shapes as one stacked model; one error (or None) "
+     "per run.")
     cfg, dev, prec, K = runs[0].cfg, runs[0].device, runs[0].setup.precision, len(runs)
     packed = PackedModel([r.model for r in runs]).to(dev)
     opt, sched = build_optimizer(packed, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.milestones)
@@ -117,7 +123,8 @@ def _train_pack(runs: list[Run], start: int, checkpoints: list[Path | None], pro
         for r in runs: r.setup.batches.set_epoch(epoch)
         for steps in zip(*(r.setup.batches for r in runs)):
             with prec.autocast(dev): out = packed(torch.stack([x for x, _ in steps]))
-            losses = torch.stack([r.objective.loss(out[k].float(), y) for k, (r, (_, y)) in enumerate(zip(runs, steps))])
+            losses = torch.stack([r.objective.loss(out[k].float(), y)
+                                  for k, (r, (_, y)) in enumerate(zip(runs, steps))])
             opt.zero_grad(set_to_none=True)
             losses.sum().backward()
             opt.step()
@@ -131,7 +138,8 @@ def _train_pack(runs: list[Run], start: int, checkpoints: list[Path | None], pro
             r.losses.append(means[k]); r.epoch_seconds.append(share)
             if checkpoints[k] is not None or epoch == cfg.epochs - 1: _write_back(r, packed, state, sched, k)
             if checkpoints[k] is not None:
-                Checkpoint.capture(r.setup, epoch, r.attempt, r.losses, r.epoch_seconds, final=epoch == cfg.epochs - 1).save(checkpoints[k])
+                Checkpoint.capture(r.setup, epoch, r.attempt, r.losses, r.epoch_seconds,
+                                   final=epoch == cfg.epochs - 1).save(checkpoints[k])
     return errors
 
 # %% ../nbs/04c_packed.ipynb #c018
@@ -150,17 +158,21 @@ def train_packed(runs: Sequence[Run], checkpoints: Sequence[str | Path | None] |
     errors: list[NonFiniteError | None] = [None] * len(runs)
     for (start, *_), idx in groups.items():
         if start >= runs[idx[0]].cfg.epochs: continue               # finished runs (final checkpoints)
-        for i, e in zip(idx, _train_pack([runs[i] for i in idx], start, [checkpoints[i] for i in idx], progress)): errors[i] = e
+        for i, e in zip(idx, _train_pack([runs[i] for i in idx], start, [checkpoints[i] for i in idx], progress)):
+            errors[i] = e
     return errors
 
 # %% ../nbs/04c_packed.ipynb #c020
 def _output(run: Run, scores: np.ndarray, keep_run: bool) -> RunOutput:
     return RunOutput(scores, run.ad.test_labels.numpy(), run.ad.test.targets.numpy(), float(sum(run.epoch_seconds)),
-                     run.epoch_seconds, run.losses, run.attempt + 1, run.ad.describe(), run.stats, run if keep_run else None)
+                     run.epoch_seconds, run.losses, run.attempt + 1, run.ad.describe(), run.stats,
+                     run if keep_run else None)
 
-def train_and_score_packed(units: Sequence[tuple[RunConfig, int, int]], run_dirs: Sequence[str | Path | None] | None = None,
+def train_and_score_packed(units: Sequence[tuple[RunConfig, int, int]],
+                           run_dirs: Sequence[str | Path | None] | None = None,
                            progress: bool = True, keep_run: bool = False) -> list[RunOutput | NonFiniteError]:
-    "Train and score the (config, class, seed) `units` packed, each resuming from `run_dir/checkpoint.pt`; an output or error per unit."
+    ("Train and score the (config, class, seed) `units` packed, each resuming from `run_dir/checkpoint.pt`; an output "
+     "or error per unit.")
     units = [(resolve_config(cfg), int(c), int(s)) for cfg, c, s in units]
     ckpts = [None if d is None else Path(d) / "checkpoint.pt" for d in (run_dirs or [None] * len(units))]
     outputs: list = [None] * len(units)
@@ -172,32 +184,41 @@ def train_and_score_packed(units: Sequence[tuple[RunConfig, int, int]], run_dirs
         failed = []
         for i, run, err in zip(pending, runs, train_packed(runs, [ckpts[i] for i in pending], progress)):
             if err is None:
-                try: outputs[i] = _output(run, score_images(run.detector, run.ad.test) if run.ad.has_test else np.empty(0), keep_run)
+                try:
+                    outputs[i] = _output(run, (score_images(run.detector, run.ad.test) if run.ad.has_test
+                                               else np.empty(0)), keep_run)
                 except NonFiniteError as e: err = e
             if err is not None:
                 failed.append(i); outputs[i] = err
-                if progress: tqdm.write(f"class {units[i][1]} seed {units[i][2]}: {err}; retrying ({attempt + 2}/{units[i][0].nan_retries})")
+                if progress:
+                    tqdm.write(f"class {units[i][1]} seed {units[i][2]}: {err}; retrying "
+                               f"({attempt + 2}/{units[i][0].nan_retries})")
         pending = failed
-    return [NonFiniteError(f"class {c} seed {s}: non-finite values in all {cfg.nan_retries} attempts ({o}); lower the learning rate")
+    return [NonFiniteError(f"class {c} seed {s}: non-finite values in all {cfg.nan_retries} attempts ({o}); lower the "
+                           "learning rate")
             if isinstance(o, NonFiniteError) else o for (cfg, c, s), o in zip(units, outputs)]
 
 # %% ../nbs/04c_packed.ipynb #c024
 MAX_PACK = 64
 
 def run_activation_bytes(cfg: RunConfig) -> int:
-    "An estimate of one training run's memory on the device: about 4x the forward activations of 2B images in fp32, plus weights and Adam."
+    ("An estimate of one training run's memory on the device: about 4x the forward activations of 2B images in fp32, "
+     "plus weights and Adam.")
     cfg = resolve_config(cfg)
     model, side = build_model(cfg.model), 28 if isinstance(build_model(cfg.model), CNN28) else 32
     acts = []
-    hooks = [m.register_forward_hook(lambda m, i, o: acts.append(o.numel())) for m in model.modules() if not list(m.children())]
+    hooks = [m.register_forward_hook(lambda m, i, o: acts.append(o.numel()))
+             for m in model.modules() if not list(m.children())]
     model.eval()(torch.zeros(1, model.in_channels, side, side))
     for h in hooks: h.remove()
     return 4 * 4 * sum(acts) * 2 * cfg.batch_size + 4 * 4 * sum(p.numel() for p in model.parameters())
 
 def resolve_pack(pack: int | str, cfg: RunConfig, device: str | torch.device | None = None) -> int:
-    "The number of runs to train as one: `pack` itself, or for 'auto' 1 on a CPU (packing loses there) and from free memory on CUDA."
+    ("The number of runs to train as one: `pack` itself, or for 'auto' 1 on a CPU (packing loses there) and from free "
+     "memory on CUDA.")
     if pack != "auto":
-        if not isinstance(pack, int) or pack < 1: raise ConfigError(f"pack must be a positive integer or 'auto', got {pack!r}")
+        if not isinstance(pack, int) or pack < 1:
+            raise ConfigError(f"pack must be a positive integer or 'auto', got {pack!r}")
         return pack
     dev = get_device(device if device is not None else resolve_config(cfg).device)
     if dev.type != "cuda" or pack_refusal(cfg) is not None: return 1
@@ -206,11 +227,12 @@ def resolve_pack(pack: int | str, cfg: RunConfig, device: str | torch.device | N
 
 # %% ../nbs/04c_packed.ipynb #c027
 ASSUMED_GPU_FLOPS = 50e12                   # an assumption, not a measurement: used only without a gpu_bench JSON
-CLIP_VIT_B32_FORWARD_FLOPS = 2 * 4.4e9      # ViT-B/32 image encoder: 4.4 GMACs per 224x224 image (Radford et al. 2021, table 20)
-TRAIN_IMAGES_PER_CLASS = dict(cifar10=5000, cifar100=500, mnist=6000, fmnist=6000, emnist=4800, imagenet30=1300, mvtec=250,
-                              cub=30, dtd=80)
-TEST_IMAGES = dict(cifar10=10000, cifar100=10000, mnist=10000, fmnist=10000, emnist=20800, imagenet30=3000, mvtec=1725, cub=5794,
-                   dtd=1880)
+# ViT-B/32 image encoder: 4.4 GMACs per 224x224 image (Radford et al. 2021, table 20)
+CLIP_VIT_B32_FORWARD_FLOPS = 2 * 4.4e9
+TRAIN_IMAGES_PER_CLASS = dict(cifar10=5000, cifar100=500, mnist=6000, fmnist=6000, emnist=4800, imagenet30=1300,
+                              mvtec=250, cub=30, dtd=80)
+TEST_IMAGES = dict(cifar10=10000, cifar100=10000, mnist=10000, fmnist=10000, emnist=20800, imagenet30=3000, mvtec=1725,
+                   cub=5794, dtd=1880)
 
 @dataclass
 class GpuRate:
@@ -224,7 +246,8 @@ class GpuRate:
         if path is None: return cls(ASSUMED_GPU_FLOPS, "assumed (no GPU benchmark JSON given)")
         r = json.loads(Path(path).read_text())
         best = max(v["images_per_second"] for v in r["packed"].values() if "images_per_second" in v)
-        return cls(best * model_flops("cnn32", 3, 32)[0], f"measured: {best:,.0f} CNN32 images/s on {r['machine']['gpu']} ({path})")
+        return cls(best * model_flops("cnn32", 3, 32)[0],
+                   f"measured: {best:,.0f} CNN32 images/s on {r['machine']['gpu']} ({path})")
 
 # %% ../nbs/04c_packed.ipynb #c029
 @functools.lru_cache(maxsize=None)
@@ -237,15 +260,20 @@ def model_flops(model: str, channels: int, side: int, clf: bool = False) -> tupl
     return both.get_total_flops() / 2, fwd.get_total_flops() / 2
 
 def estimate_gpu_seconds(cfg: RunConfig, rate: GpuRate | str | Path | None = None) -> float:
-    "GPU seconds of all runs of `cfg` (classes x seeds) at `rate` (a GpuRate, a gpu_bench JSON path, or None: the assumption)."
+    ("GPU seconds of all runs of `cfg` (classes x seeds) at `rate` (a GpuRate, a gpu_bench JSON path, or None: the "
+     "assumption).")
     cfg = resolve_config(cfg)
     rate = rate if isinstance(rate, GpuRate) else GpuRate.from_benchmark(rate)
     spec, spec_info = parse_dataset_spec(cfg.dataset), dataset_info(parse_dataset_spec(cfg.dataset).name)
     classes = cfg.classes if cfg.classes is not None else spec.universe()
     n_normal = (1 if cfg.mode == "ovr" else len(spec.universe()) - 1) * TRAIN_IMAGES_PER_CLASS.get(spec_info.name, 5000)
     if cfg.train_limit: n_normal = min(n_normal, cfg.train_limit)
-    n_test = TEST_IMAGES.get(spec_info.name, 10000) if cfg.test_limit is None else min(cfg.test_limit, TEST_IMAGES.get(spec_info.name, 10000))
+    n_test = (TEST_IMAGES.get(spec_info.name, 10000) if cfg.test_limit is None
+              else min(cfg.test_limit, TEST_IMAGES.get(spec_info.name, 10000)))
     if model_spec(cfg.model).pretrained: train_f, test_f = 3 * CLIP_VIT_B32_FORWARD_FLOPS, CLIP_VIT_B32_FORWARD_FLOPS
-    else: train_f, test_f = model_flops(cfg.model, spec_info.channels, model_spec(cfg.model).image_size or (28 if spec_info.channels == 1 else 32), objective_class(cfg.objective).clf_head)
+    else:
+        train_f, test_f = model_flops(cfg.model, spec_info.channels,
+                                      model_spec(cfg.model).image_size or (28 if spec_info.channels == 1 else 32),
+                                      objective_class(cfg.objective).clf_head)
     per_run = cfg.epochs * n_normal * (1 if is_none_spec(cfg.oe) else 2) * train_f + n_test * test_f
     return len(classes) * len(cfg.seeds) * per_run / rate.flops
