@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-if TYPE_CHECKING:                         # scikit-learn, matplotlib and pandas load where they are used: `eoe-train --help` stays fast
+# scikit-learn, matplotlib and pandas load where they are used: `eoe-train --help` stays fast
+if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
@@ -37,27 +38,32 @@ def _check_labels_scores(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarr
     "Validated 1-D arrays: labels as int64 in {0, 1} with both classes present, scores as finite float64."
     y, s = _to_numpy(labels, "labels"), _to_numpy(scores, "scores")
     if s.ndim == 2 and s.shape[1] == 1: s = s[:, 0]  # a column of scores, as models return them
-    if y.ndim != 1 or s.ndim != 1: raise ConfigError(f"labels and scores must be 1-D, got shapes {y.shape} and {s.shape}")
+    if y.ndim != 1 or s.ndim != 1:
+        raise ConfigError(f"labels and scores must be 1-D, got shapes {y.shape} and {s.shape}")
     if len(y) != len(s):
-        raise ConfigError(f"labels and scores differ in length ({len(y)} vs {len(s)}): pass one anomaly score per test sample")
+        raise ConfigError(f"labels and scores differ in length ({len(y)} vs {len(s)}): pass one anomaly score per test "
+                          "sample")
     s = s.astype(np.float64)  # exact for float16/32 scores, so ties are kept
     if np.isnan(s).any():
         raise ConfigError(f"scores contain {int(np.isnan(s).sum())} NaN value(s): the training probably diverged "
                           "(the official trainer retrains on NaN scores, see RunConfig.nan_retries)")
-    if np.isinf(s).any(): raise ConfigError(f"scores contain {int(np.isinf(s).sum())} infinite value(s); anomaly scores must be finite")
+    if np.isinf(s).any():
+        raise ConfigError(f"scores contain {int(np.isinf(s).sum())} infinite value(s); anomaly scores must be finite")
     if not np.isin(y, (0, 1)).all():
         raise ConfigError(f"labels must be 0 (normal) or 1 (anomalous), got values {np.unique(y)[:10].tolist()}")
     y = y.astype(np.int64)
     if y.min() == y.max():
         only = "anomalous (1)" if y[0] else "normal (0)"
-        raise ConfigError(f"only {only} samples among the {len(y)} labels: AUROC, AP and FPR need both normal and anomalous test samples")
+        raise ConfigError(f"only {only} samples among the {len(y)} labels: AUROC, AP and FPR need both normal and "
+                          "anomalous test samples")
     return y, s
 
 # %% ../nbs/05_evaluate.ipynb #c007
 FPR_CONVENTIONS = ("anomaly_positive", "normal_positive")
 
 def _fpr_at_recall(positive: np.ndarray, scores: np.ndarray, recall: float) -> float:
-    "Hendrycks' rule: FPR at the distinct-score threshold whose recall is closest to `recall` (ties: the higher recall)."
+    ("Hendrycks' rule: FPR at the distinct-score threshold whose recall is closest to `recall` (ties: the higher "
+     "recall).")
     from sklearn.metrics import roc_curve
     fpr, tpr, _ = roc_curve(positive.astype(np.int64), scores, drop_intermediate=False)
     fpr, tpr = fpr[1:], tpr[1:]          # drop sklearn's extra (0, 0) point at threshold +inf: it is no candidate
@@ -67,9 +73,10 @@ def _fpr_at_recall(positive: np.ndarray, scores: np.ndarray, recall: float) -> f
     return float(fpr[best])
 
 def fpr_at_tpr(labels: Any, scores: Any, recall: float = 0.95, convention: str = "anomaly_positive") -> float:
-    """FPR at `recall` TPR. "anomaly_positive" (OE code): share of normal samples flagged at the threshold that catches `recall`
-    of the anomalies. "normal_positive" (ODIN/Energy): share of anomalies accepted at the threshold that accepts `recall` of the
-    normal samples (scored by -score). Threshold choice as Hendrycks' `fpr_and_fdr_at_recall`."""
+    """FPR at `recall` TPR. "anomaly_positive" (OE code): share of normal samples flagged at the threshold that catches
+    `recall` of the anomalies. "normal_positive" (ODIN/Energy): share of anomalies accepted at the threshold that
+    accepts `recall` of the normal samples (scored by -score). Threshold choice as Hendrycks'
+    `fpr_and_fdr_at_recall`."""
     y, s = _check_labels_scores(labels, scores)
     if not 0 < recall <= 1: raise ConfigError(f"recall must be in (0, 1], got {recall}")
     if convention == "anomaly_positive": return _fpr_at_recall(y == 1, s, recall)
@@ -78,7 +85,8 @@ def fpr_at_tpr(labels: Any, scores: Any, recall: float = 0.95, convention: str =
 
 # %% ../nbs/05_evaluate.ipynb #c015
 def evaluate_scores(labels: Any, scores: Any) -> dict[str, float]:
-    "AUROC, AP (anomalous = positive) and FPR95 (anomaly-positive convention) of one run; labels 0 normal / 1 anomalous."
+    ("AUROC, AP (anomalous = positive) and FPR95 (anomaly-positive convention) of one run; labels 0 normal / 1 "
+     "anomalous.")
     from sklearn.metrics import average_precision_score, roc_auc_score
     y, s = _check_labels_scores(labels, scores)
     return dict(auroc=float(roc_auc_score(y, s)), ap=float(average_precision_score(y, s)),
@@ -90,15 +98,17 @@ def _group_key(key: Any) -> Any:
     key = tuple(k.item() if isinstance(k, np.generic) else k for k in key)
     return key[0] if len(key) == 1 else "/".join(str(k) for k in key)
 
-def aggregate_runs(df: pd.DataFrame, metric: str = "auroc", by: Sequence[str] | str = ("normal_class",)) -> dict[str, Any]:
-    """Official aggregation of one metric: per class mean/std over seeds; overall mean of the class means and std ACROSS the
-    class means (np.std, ddof=0). Rows with a missing (NaN) metric are skipped."""
+def aggregate_runs(df: pd.DataFrame, metric: str = "auroc",
+                   by: Sequence[str] | str = ("normal_class",)) -> dict[str, Any]:
+    """Official aggregation of one metric: per class mean/std over seeds; overall mean of the class means and std ACROSS
+    the class means (np.std, ddof=0). Rows with a missing (NaN) metric are skipped."""
     by = [by] if isinstance(by, str) else list(by)
     missing = [c for c in [*by, metric] if c not in df.columns]
     if missing: raise ConfigError(f"the runs table lacks column(s) {missing}; it has {list(df.columns)}")
     valid = df[[*by, metric]].dropna(subset=[metric])
     if valid.empty:
-        raise ConfigError(f"no {metric!r} value in the runs table ({len(df)} row(s)): no run has finished, or all failed")
+        raise ConfigError(f"no {metric!r} value in the runs table ({len(df)} row(s)): no run has finished, or all "
+                          "failed")
     per_class = {}
     for key, group in valid.groupby(by, sort=True):
         values = group[metric].to_numpy(dtype=np.float64)
@@ -136,11 +146,13 @@ def _check_confidence(confidence: Any, correct: Any) -> tuple[np.ndarray, np.nda
     if np.isnan(c).any() or np.isnan(k).any(): raise ConfigError("confidence or correct contains NaN")
     return c, k
 
-def calibration_error(confidence: Any, correct: Any, norm: str = "l2", bin_size: int = 100, drop_last_bin: bool = True) -> float:
-    """Calibration error with adaptive bins of `bin_size` samples: 'l2' = RMS, 'l1' = MAD, 'max'. `drop_last_bin=True` reproduces
-    the official code, which leaves the last bin out of the sum."""
+def calibration_error(confidence: Any, correct: Any, norm: str = "l2", bin_size: int = 100,
+                      drop_last_bin: bool = True) -> float:
+    """Calibration error with adaptive bins of `bin_size` samples: 'l2' = RMS, 'l1' = MAD, 'max'. `drop_last_bin=True`
+    reproduces the official code, which leaves the last bin out of the sum."""
     c, k = _check_confidence(confidence, correct)
-    if len(c) < bin_size: raise ConfigError(f"calibration error needs at least bin_size={bin_size} samples, got {len(c)}")
+    if len(c) < bin_size:
+        raise ConfigError(f"calibration error needs at least bin_size={bin_size} samples, got {len(c)}")
     order = np.argsort(c, kind="stable")
     c, k = c[order], k[order]
     edges = [i * bin_size for i in range(len(c) // bin_size)] + [len(c)]
@@ -159,15 +171,18 @@ def soft_f1(confidence: Any, correct: Any) -> float:
     wrong = 1 - k
     return float(2 * np.sum((1 - c) * wrong) / np.sum(1 - c + wrong))
 
-def calibration_metrics(confidence: Any, correct: Any, bin_size: int = 100, drop_last_bin: bool = True) -> dict[str, float]:
+def calibration_metrics(confidence: Any, correct: Any, bin_size: int = 100,
+                        drop_last_bin: bool = True) -> dict[str, float]:
     "RMS and MAD calibration error and soft F1, as the OE paper reports them."
     return dict(rms=calibration_error(confidence, correct, "l2", bin_size, drop_last_bin),
-                mad=calibration_error(confidence, correct, "l1", bin_size, drop_last_bin), soft_f1=soft_f1(confidence, correct))
+                mad=calibration_error(confidence, correct, "l1", bin_size, drop_last_bin),
+                soft_f1=soft_f1(confidence, correct))
 
 # %% ../nbs/05_evaluate.ipynb #c030
 _SAVE_METADATA = {"pdf": {"CreationDate": None}}
 
-def save_figure(fig: Figure, path_stem: str | Path, formats: Sequence[str] = ("png", "pdf"), dpi: int = 150) -> list[Path]:
+def save_figure(fig: Figure, path_stem: str | Path, formats: Sequence[str] = ("png", "pdf"),
+                dpi: int = 150) -> list[Path]:
     "Write `fig` to `path_stem.png` and `path_stem.pdf` (atomically, from memory) and close it. Returns the paths."
     paths = []
     for fmt in formats:
@@ -181,7 +196,8 @@ def save_figure(fig: Figure, path_stem: str | Path, formats: Sequence[str] = ("p
 
 # %% ../nbs/05_evaluate.ipynb #c032
 def plot_roc_pr(curves: Sequence[tuple[Any, Any]] | Mapping[str, tuple[Any, Any]], title: str | None = None) -> Figure:
-    "ROC (left) and precision-recall (right) curves of one class: one curve per seed plus the mean; legend with AUC ± std."
+    ("ROC (left) and precision-recall (right) curves of one class: one curve per seed plus the mean; legend with AUC ± "
+     "std.")
     from matplotlib.figure import Figure
     from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
     items = list(curves.items()) if isinstance(curves, Mapping) else [(f"seed {i}", c) for i, c in enumerate(curves)]
@@ -199,12 +215,16 @@ def plot_roc_pr(curves: Sequence[tuple[Any, Any]] | Mapping[str, tuple[Any, Any]
         ax_pr.step(recall, precision, where="post", linewidth=0.7, label=f"{name}: {100 * aps[-1]:5.2f}%")
         tprs.append(np.interp(grid, fpr, tpr))
         precisions.append(np.interp(grid, recall[::-1], precision[::-1]))
-    ax_roc.plot(grid, np.mean(tprs, 0), "k--", linewidth=1.2, label=f"mean: {100 * np.mean(aurocs):5.2f}% ± {100 * np.std(aurocs):5.2f}%")
-    ax_pr.plot(grid, np.mean(precisions, 0), "k--", linewidth=1.2, label=f"mean: {100 * np.mean(aps):5.2f}% ± {100 * np.std(aps):5.2f}%")
+    ax_roc.plot(grid, np.mean(tprs, 0), "k--", linewidth=1.2,
+                label=f"mean: {100 * np.mean(aurocs):5.2f}% ± {100 * np.std(aurocs):5.2f}%")
+    ax_pr.plot(grid, np.mean(precisions, 0), "k--", linewidth=1.2,
+               label=f"mean: {100 * np.mean(aps):5.2f}% ± {100 * np.std(aps):5.2f}%")
     ax_roc.plot([0, 1], [0, 1], ":", color="grey", linewidth=0.8)
     ax_pr.axhline(float(np.mean(anomaly_share)), linestyle=":", color="grey", linewidth=0.8)
-    ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (AUROC)", xlim=(0, 1), ylim=(0, 1.01))
-    ax_pr.set(xlabel="recall (anomalous = positive)", ylabel="precision", title="precision-recall (AP)", xlim=(0, 1), ylim=(0, 1.01))
+    ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (AUROC)", xlim=(0, 1),
+               ylim=(0, 1.01))
+    ax_pr.set(xlabel="recall (anomalous = positive)", ylabel="precision", title="precision-recall (AP)", xlim=(0, 1),
+              ylim=(0, 1.01))
     for ax in (ax_roc, ax_pr): ax.legend(fontsize="x-small", loc="lower right" if ax is ax_roc else "lower left")
     if title: fig.suptitle(title)
     return fig
@@ -219,7 +239,8 @@ def plot_score_histogram(labels: Any, scores: Any, title: str | None = None, bin
     ax = fig.subplots()
     edges = np.histogram_bin_edges(s, bins=bins)
     for cls, name in ((0, "normal"), (1, "anomalous")):
-        ax.hist(s[y == cls], bins=edges, density=True, histtype="stepfilled", alpha=0.45, label=f"{name} (n={int((y == cls).sum())})")
+        ax.hist(s[y == cls], bins=edges, density=True, histtype="stepfilled", alpha=0.45,
+                label=f"{name} (n={int((y == cls).sum())})")
     ax.set(xlabel="anomaly score (higher = more anomalous)", ylabel="density")
     ax.set_title(f"{title + ': ' if title else ''}AUROC {100 * roc_auc_score(y, s):.2f}%")
     ax.legend(fontsize="small")
@@ -231,9 +252,12 @@ def _select_images(images: Any, idx: np.ndarray, n: int) -> np.ndarray:
     if isinstance(images, torch.Tensor): shape, is_uint8 = tuple(images.shape), images.dtype == torch.uint8
     else: images = np.asarray(images); shape, is_uint8 = images.shape, images.dtype == np.uint8
     if len(shape) == 3: shape = (shape[0], 1, *shape[1:])  # (N, H, W) grayscale
-    if len(shape) != 4 or shape[1] not in (1, 3): raise ConfigError(f"images must be (N, C, H, W) with C = 1 or 3, got shape {tuple(shape)}")
-    if shape[0] != n: raise ConfigError(f"{shape[0]} images but {n} scores: pass the test images in the order of their scores")
-    a = _to_numpy(images[torch.from_numpy(np.ascontiguousarray(idx))] if isinstance(images, torch.Tensor) else images[idx], "images").reshape(len(idx), *shape[1:])
+    if len(shape) != 4 or shape[1] not in (1, 3):
+        raise ConfigError(f"images must be (N, C, H, W) with C = 1 or 3, got shape {tuple(shape)}")
+    if shape[0] != n:
+        raise ConfigError(f"{shape[0]} images but {n} scores: pass the test images in the order of their scores")
+    a = _to_numpy(images[torch.from_numpy(np.ascontiguousarray(idx))] if isinstance(images, torch.Tensor)
+                  else images[idx], "images").reshape(len(idx), *shape[1:])
     if is_uint8: return a.astype(np.float32).transpose(0, 2, 3, 1) / 255
     a = a.astype(np.float32)
     if a.min() < 0 or a.max() > 1:
@@ -241,8 +265,10 @@ def _select_images(images: Any, idx: np.ndarray, n: int) -> np.ndarray:
                           "undo the normalisation or pass the uint8 images")
     return a.transpose(0, 2, 3, 1)
 
-def plot_extreme_images(images: Any, scores: Any, labels: Any = None, k: int = 16, title: str | None = None, ncols: int = 8) -> Figure:
-    "Grid of the k most normal (lowest score) and k most anomalous (highest score) images, titled with score and true label (if known)."
+def plot_extreme_images(images: Any, scores: Any, labels: Any = None, k: int = 16, title: str | None = None,
+                        ncols: int = 8) -> Figure:
+    ("Grid of the k most normal (lowest score) and k most anomalous (highest score) images, titled with score and true "
+     "label (if known).")
     from matplotlib.figure import Figure
     if labels is None: y, s = None, _to_numpy(scores, "scores").astype(np.float64).ravel()
     else: y, s = _check_labels_scores(labels, scores)
@@ -259,7 +285,8 @@ def plot_extreme_images(images: Any, scores: Any, labels: Any = None, k: int = 1
         for ax in axes: ax.set_axis_off()
         for ax, i, picture in zip(axes, idx, pictures):
             gray = picture.shape[-1] == 1
-            ax.imshow(picture[..., 0] if gray else picture, cmap="gray" if gray else None, vmin=0, vmax=1, interpolation="nearest")
+            ax.imshow(picture[..., 0] if gray else picture, cmap="gray" if gray else None, vmin=0, vmax=1,
+                      interpolation="nearest")
             if y is None: ax.set_title(f"{s[i]:.3g}", fontsize=7); continue
             truth = "anomalous" if y[i] else "normal"
             ax.set_title(f"{s[i]:.3g}\n{truth}", fontsize=7, color="tab:green" if y[i] == side else "tab:red")
@@ -269,12 +296,16 @@ def plot_extreme_images(images: Any, scores: Any, labels: Any = None, k: int = 1
 # %% ../nbs/05_evaluate.ipynb #c043
 def plot_curve_with_band(x: Any, mean: Any, std: Any, label: str, ax: Any = None, log2: bool = True,
                          xlabel: str = "number of OE images", ylabel: str = "mean AUROC") -> Figure:
-    "Plot `mean` against `x` with a ±`std` band (log2 x-axis by default); `ax` adds to existing axes. Returns the figure."
+    ("Plot `mean` against `x` with a ±`std` band (log2 x-axis by default); `ax` adds to existing axes. Returns the "
+     "figure.")
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
     x, mean, std = (_to_numpy(v, n).astype(np.float64).reshape(-1) for v, n in ((x, "x"), (mean, "mean"), (std, "std")))
-    if not len(x) == len(mean) == len(std): raise ConfigError(f"x, mean and std differ in length ({len(x)}, {len(mean)}, {len(std)})")
-    if log2 and (x <= 0).any(): raise ConfigError("a log2 x-axis needs x > 0: drop the 0-shot point (draw it with ax.axhline) or pass log2=False")
+    if not len(x) == len(mean) == len(std):
+        raise ConfigError(f"x, mean and std differ in length ({len(x)}, {len(mean)}, {len(std)})")
+    if log2 and (x <= 0).any():
+        raise ConfigError("a log2 x-axis needs x > 0: drop the 0-shot point (draw it with ax.axhline) or pass "
+                          "log2=False")
     if ax is None:
         ax = Figure(figsize=(5, 3.5), layout="constrained").subplots()
         ax.set(xlabel=xlabel, ylabel=ylabel)
