@@ -18,9 +18,10 @@ import torch
 from PIL import Image
 
 from .core import ConfigError, DataMissingError, atomic_write, sha256_tensor
-from .data import (CACHE_DIR_NAME, DatasetInfo, FileReader, ImageSet, cached_in_memory, files_fingerprint, image_folder_root,
-                         image_names, list_image_files, load_folder_split, make_loader, memoised_split, one_line_error, read_image_folder,
-                         read_synset_tree, register_dataset, subfolders, torchvision_download, url_download)
+from .data import (CACHE_DIR_NAME, DatasetInfo, FileReader, ImageSet, cached_in_memory, files_fingerprint,
+                         image_folder_root, image_names, list_image_files, load_folder_split, make_loader,
+                         memoised_split, one_line_error, read_image_folder, read_synset_tree, register_dataset,
+                         subfolders, torchvision_download, url_download)
 
 # %% auto #0
 __all__ = ['CIFAR10_CLASSES', 'CIFAR100_CLASSES', 'CIFAR_FILES', 'SYNTHETIC_SIZE', 'IDX_DTYPES', 'MNIST_CLASSES',
@@ -34,13 +35,13 @@ __all__ = ['CIFAR10_CLASSES', 'CIFAR100_CLASSES', 'CIFAR_FILES', 'SYNTHETIC_SIZE
 
 # %% ../nbs/01a_datasets.ipynb #c005
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-CIFAR100_CLASSES = tuple("""apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly
-camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup dinosaur dolphin elephant
-flatfish forest fox girl hamster house kangaroo keyboard lamp lawn_mower leopard lion lizard lobster man maple_tree motorcycle
-mountain mouse mushroom oak_tree orange orchid otter palm_tree pear pickup_truck pine_tree plain plate poppy porcupine possum
-rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper snail snake spider squirrel streetcar sunflower
-sweet_pepper table tank telephone television tiger tractor train trout tulip turtle wardrobe whale willow_tree wolf woman
-worm""".split())
+CIFAR100_CLASSES = tuple("""apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus
+butterfly camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup dinosaur
+dolphin elephant flatfish forest fox girl hamster house kangaroo keyboard lamp lawn_mower leopard lion lizard lobster
+man maple_tree motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree pear pickup_truck pine_tree
+plain plate poppy porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper snail snake
+spider squirrel streetcar sunflower sweet_pepper table tank telephone television tiger tractor train trout tulip turtle
+wardrobe whale willow_tree wolf woman worm""".split())
 
 CIFAR_FILES = {"cifar-10-batches-py": ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels"),
                "cifar-100-python": (["train"], ["test"], "fine_labels")}
@@ -55,7 +56,8 @@ def read_cifar_pickles(folder: Path, split: str, name: str, classes) -> ImageSet
             with open(path, "rb") as f: d = pickle.load(f, encoding="latin1")
             data.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)); targets += list(d[label_key])
         except (OSError, pickle.UnpicklingError, KeyError, EOFError, ValueError) as e:
-            raise DataMissingError(f"{path} is missing or corrupt ({e}); delete {folder} and download {name} again") from e
+            raise DataMissingError(f"{path} is missing or corrupt ({e}); delete {folder} and download {name} "
+                                   "again") from e
     images = torch.from_numpy(np.concatenate(data))
     return ImageSet(name, split, list(classes), torch.tensor(targets), images=images,
                     source=f"torchvision layout {folder}", checksum=sha256_tensor(images))
@@ -63,10 +65,12 @@ def read_cifar_pickles(folder: Path, split: str, name: str, classes) -> ImageSet
 def _download_cifar(cls_name: str, data_root: Path) -> None: torchvision_download(cls_name)(data_root)
 
 def make_cifar_loader(name: str, cls_name: str, batches_folder: str, classes: tuple[str, ...]):
-    "A `load` function for CIFAR-10/100: torchvision layout, else image folder (marked as a deviation), else torchvision download."
+    ("A `load` function for CIFAR-10/100: torchvision layout, else image folder (marked as a deviation), else "
+     "torchvision download.")
     folders = (f"{name}-jpg", f"{name}-images", name)
     def load(data_root: Path, split: str, download: bool) -> ImageSet:
-        if (data_root / batches_folder).is_dir(): return read_cifar_pickles(data_root / batches_folder, split, name, classes)
+        if (data_root / batches_folder).is_dir():
+            return read_cifar_pickles(data_root / batches_folder, split, name, classes)
         folder = image_folder_root(data_root, folders)
         if folder is not None:
             def build():
@@ -75,7 +79,8 @@ def make_cifar_loader(name: str, cls_name: str, batches_folder: str, classes: tu
                 return cached_in_memory(data_root, f"{name}-{split}-{folder.name}",
                                         lambda: read_image_folder(folder, split, classes, name=name), files or srcs)
             s = memoised_split((name, split), folder / split, build)      # listed and loaded once per process
-            return replace(s, deviation=f"{name} read from the image-folder copy {folder.name}/ (e.g. JPEG), not torchvision's pickles")
+            return replace(s, deviation=f"{name} read from the image-folder copy {folder.name}/ (e.g. JPEG), not "
+                                        "torchvision's pickles")
         if download:
             _download_cifar(cls_name, data_root)
             return read_cifar_pickles(data_root / batches_folder, split, name, classes)
@@ -89,12 +94,15 @@ for _name, _cls, _folder, _classes in (("cifar10", "CIFAR10", "cifar-10-batches-
     _load, _present = make_cifar_loader(_name, _cls, _folder, _classes)
     register_dataset(DatasetInfo(
         _name, _classes, 3, 32, True, _load, _present,
-        how_to_get=(f"Get it with torchvision (`eoe-data download {_name}` fetches it into DATA_ROOT/{_folder} when online, or "
-                    f"`python -c \"import torchvision; torchvision.datasets.{_cls}('DATA_ROOT', download=True)\"`), "
-                    f"or unpack an image-folder copy so that DATA_ROOT/{_name}-jpg/{{train,test}}/<class>/*.jpg exists"
-                    + (" (e.g. `tar xzf shared/data/cifar10-jpg.tar.gz -C DATA_ROOT`)." if _name == "cifar10" else ".")),
-        description=("CIFAR-10: 10 classes, 5000 train / 1000 test images per class, 32x32 RGB" if _name == "cifar10" else
-                     "CIFAR-100 (fine labels): 100 classes, 500 train / 100 test images per class, 32x32 RGB; official OE for Fashion-MNIST"),
+        how_to_get=(f"Get it with torchvision (`eoe-data download {_name}` fetches it into DATA_ROOT/{_folder} when "
+                    f"online, or `python -c \"import torchvision; torchvision.datasets.{_cls}('DATA_ROOT', "
+                    "download=True)\"`), or unpack an image-folder copy so that "
+                    f"DATA_ROOT/{_name}-jpg/{{train,test}}/<class>/*.jpg exists"
+                    + (" (e.g. `tar xzf shared/data/cifar10-jpg.tar.gz -C DATA_ROOT`)." if _name == "cifar10"
+                       else ".")),
+        description=("CIFAR-10: 10 classes, 5000 train / 1000 test images per class, 32x32 RGB" if _name == "cifar10"
+                     else "CIFAR-100 (fine labels): 100 classes, 500 train / 100 test images per class, 32x32 RGB; "
+                          "official OE for Fashion-MNIST"),
         download=torchvision_download(_cls), preset="cifar10" if _name == "cifar10" else None))
 
 # %% ../nbs/01a_datasets.ipynb #c015
@@ -122,7 +130,8 @@ def _make_synthetic(kind: str):
     def load(data_root: Path, split: str, download: bool) -> ImageSet:
         images = synthetic_images(kind, SYNTHETIC_SIZE, seed=0 if split == "train" else 1)
         return ImageSet(kind, split, [kind], torch.zeros(len(images), dtype=torch.long), images=images,
-                        source=f"synthetic {kind} noise (seed {0 if split == 'train' else 1})", checksum=sha256_tensor(images))
+                        source=f"synthetic {kind} noise (seed {0 if split == 'train' else 1})",
+                        checksum=sha256_tensor(images))
     return load
 
 for _kind in ("gaussian", "rademacher", "blobs", "uniform"):
@@ -138,14 +147,16 @@ def read_idx(path: str | Path) -> np.ndarray:
     "Read an IDX file (the MNIST format; gzipped if the name ends in .gz) into a numpy array."
     path = Path(path)
     try: raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError) as e: raise DataMissingError(f"cannot read {path} ({e}); restore the file or download the data set again") from e
+    except (OSError, EOFError) as e:
+        raise DataMissingError(f"cannot read {path} ({e}); restore the file or download the data set again") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES or not 1 <= raw[3] <= 4:
         raise DataMissingError(f"{path} is not an IDX file (bad header); delete it and download the data set again")
     ndim, dtype = raw[3], IDX_DTYPES[raw[2]]
     start = 4 + 4 * ndim
     dims = tuple(int(x) for x in np.frombuffer(raw[4:start], dtype=">u4")) if len(raw) >= start else ()
     if len(dims) != ndim or len(raw) - start != int(np.prod(dims)) * dtype.itemsize:
-        raise DataMissingError(f"{path} is truncated or corrupt (header says shape {dims}, file has {len(raw)} bytes); download the data set again")
+        raise DataMissingError(f"{path} is truncated or corrupt (header says shape {dims}, file has {len(raw)} bytes); "
+                               "download the data set again")
     return np.frombuffer(raw, dtype=dtype, offset=start).reshape(dims).astype(dtype.newbyteorder("="))
 
 MNIST_CLASSES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -162,7 +173,8 @@ class IdxLayout:
     transpose: bool = False           # EMNIST: images are stored transposed
 
 def _mnist_stems(prefix_train: str, prefix_test: str, pre: str = "") -> dict:
-    return {s: (f"{pre}{p}-images-idx3-ubyte", f"{pre}{p}-labels-idx1-ubyte") for s, p in (("train", prefix_train), ("test", prefix_test))}
+    return {s: (f"{pre}{p}-images-idx3-ubyte", f"{pre}{p}-labels-idx1-ubyte")
+            for s, p in (("train", prefix_train), ("test", prefix_test))}
 
 IDX_LAYOUTS = {"mnist": IdxLayout("MNIST", _mnist_stems("train", "t10k"), MNIST_CLASSES),
                "fmnist": IdxLayout("FashionMNIST", _mnist_stems("train", "t10k"), FMNIST_CLASSES),
@@ -181,9 +193,11 @@ def read_idx_split(name: str, data_root: Path, split: str) -> ImageSet:
     img_file, lbl_file = (_idx_file(raw, stem) or raw / stem for stem in lay.stems[split])
     images, labels = read_idx(img_file), read_idx(lbl_file).astype(np.int64) - lay.label_offset
     if images.ndim != 3 or images.dtype != np.uint8 or labels.ndim != 1 or len(images) != len(labels):
-        raise DataMissingError(f"{img_file} / {lbl_file} do not match (shapes {images.shape}, {labels.shape}); download {name} again")
+        raise DataMissingError(f"{img_file} / {lbl_file} do not match (shapes {images.shape}, {labels.shape}); "
+                               f"download {name} again")
     if len(labels) and (labels.min() < 0 or labels.max() >= len(lay.classes)):
-        raise DataMissingError(f"{lbl_file} holds labels outside {lay.label_offset}..{len(lay.classes) - 1 + lay.label_offset}; is it the right file?")
+        raise DataMissingError(f"{lbl_file} holds labels outside "
+                               f"{lay.label_offset}..{len(lay.classes) - 1 + lay.label_offset}; is it the right file?")
     if lay.transpose: images = images.transpose(0, 2, 1)
     t = torch.from_numpy(np.ascontiguousarray(images[:, None]))
     return ImageSet(name, split, list(lay.classes), torch.from_numpy(labels), images=t,
@@ -192,20 +206,23 @@ def read_idx_split(name: str, data_root: Path, split: str) -> ImageSet:
 _TV_NAMES = {"mnist": ("MNIST", {}), "fmnist": ("FashionMNIST", {}), "emnist": ("EMNIST", {"split": "letters"})}
 _IDX_TEXT = {"mnist": "MNIST: 10 digit classes, 60000 train / 10000 test, 28x28 grey",
              "fmnist": "Fashion-MNIST: 10 classes, 60000 train / 10000 test, 28x28 grey",
-             "emnist": "EMNIST letters: 26 classes a..z, 124800 train / 20800 test, 28x28 grey, upright as in the official code; official OE for MNIST"}
+             "emnist": "EMNIST letters: 26 classes a..z, 124800 train / 20800 test, 28x28 grey, upright as in the "
+                       "official code; official OE for MNIST"}
 for _name, (_cls, _kw) in _TV_NAMES.items():
     _lay, _tv_extra = IDX_LAYOUTS[_name], ", split='letters'" if _kw else ""
     _load, _present = make_loader(_name, lambda root, split, n=_name: read_idx_split(n, root, split),
                                   lambda root, n=_name: idx_present(n, root), _lay.classes, 1, True,
                                   download=torchvision_download(_cls, **_kw),
-                                  copy_deviation=f"{_name} read from the image-folder copy {{folder}}, not torchvision's IDX files")
+                                  copy_deviation=f"{_name} read from the image-folder copy {{folder}}, not "
+                                                 "torchvision's IDX files")
     register_dataset(DatasetInfo(
         _name, _lay.classes, 1, 28, True, _load, _present,
         how_to_get=(f"`eoe-data download {_name}` (torchvision.datasets.{_cls}(DATA_ROOT{_tv_extra}, download=True)) "
-                    f"puts the files {', '.join(_lay.stems['train'] + _lay.stems['test'])} (or .gz) into DATA_ROOT/{_lay.folder}/raw/; "
-                    f"or provide an image folder DATA_ROOT/{_name}-jpg/{{train,test}}/<class or label index>/*.png"),
-        description=_IDX_TEXT[_name], download=torchvision_download(_cls, **_kw), preset=_name if _name != "emnist" else None,
-        oe_classes=tuple(range(25)) if _name == "emnist" else None))
+                    f"puts the files {', '.join(_lay.stems['train'] + _lay.stems['test'])} (or .gz) into "
+                    f"DATA_ROOT/{_lay.folder}/raw/; or provide an image folder "
+                    f"DATA_ROOT/{_name}-jpg/{{train,test}}/<class or label index>/*.png"),
+        description=_IDX_TEXT[_name], download=torchvision_download(_cls, **_kw),
+        preset=_name if _name != "emnist" else None, oe_classes=tuple(range(25)) if _name == "emnist" else None))
 
 # %% ../nbs/01a_datasets.ipynb #c024
 IMAGENET30_WNIDS = {
@@ -236,11 +253,12 @@ def read_imagenet30(data_root: Path, split: str) -> ImageSet:
 _load, _present = make_loader("imagenet30", read_imagenet30, imagenet30_present, IMAGENET30_CLASSES)
 register_dataset(DatasetInfo(
     "imagenet30", IMAGENET30_CLASSES, 3, 256, False, _load, _present, aliases=("imagenet",), preset="imagenet",
-    how_to_get=("Manual download (no automatic download exists). Get Hendrycks' ImageNet-30 (hendrycks/ss-ood: the one-class "
-                "ImageNet training set one_class_train and test set one_class_test) and place the class folders as "
-                "DATA_ROOT/imagenet_ad/train/<class>/*.JPEG and DATA_ROOT/imagenet_ad/val/<class>/*.JPEG (or .../test/), "
-                "class folder names as in eoe_nb.datasets.IMAGENET30_CLASSES (acorn, airliner, ..., american_alligator, ...). "
-                "Alternatively copy the 30 synsets of eoe_nb.datasets.IMAGENET30_WNIDS from ImageNet-1k train/val, renamed to the class names."),
+    how_to_get=("Manual download (no automatic download exists). Get Hendrycks' ImageNet-30 (hendrycks/ss-ood: the "
+                "one-class ImageNet training set one_class_train and test set one_class_test) and place the class "
+                "folders as DATA_ROOT/imagenet_ad/train/<class>/*.JPEG and DATA_ROOT/imagenet_ad/val/<class>/*.JPEG "
+                "(or .../test/), class folder names as in eoe_nb.datasets.IMAGENET30_CLASSES (acorn, airliner, ..., "
+                "american_alligator, ...). Alternatively copy the 30 synsets of eoe_nb.datasets.IMAGENET30_WNIDS from "
+                "ImageNet-1k train/val, renamed to the class names."),
     description="ImageNet-30 (Hendrycks et al.): 30 classes, 1300 train / 100 test images per class, read from disk"))
 
 # %% ../nbs/01a_datasets.ipynb #c027
@@ -258,51 +276,56 @@ def read_mvtec(data_root: Path, split: str) -> ImageSet:
     files, targets, flags = [], [], []
     for k, obj in enumerate(MVTEC_CLASSES):
         folder = base / obj / split
-        if not folder.is_dir(): raise DataMissingError(f"{folder} is missing: extract the whole MVTec-AD archive into {base}")
+        if not folder.is_dir():
+            raise DataMissingError(f"{folder} is missing: extract the whole MVTec-AD archive into {base}")
         for defect in subfolders(folder):
             fs = list_image_files(folder / defect)
             files += [str(f) for f in fs]; targets += [k] * len(fs); flags += [int(defect != "good")] * len(fs)
     return ImageSet("mvtec", split, list(MVTEC_CLASSES), torch.tensor(targets), reader=FileReader(files, 3),
                     anomaly=torch.tensor(flags), source=f"MVTec-AD layout {base}")
 
-_load, _present = make_loader("mvtec", read_mvtec, mvtec_present, MVTEC_CLASSES, download=url_download(MVTEC_URL, "mvtec"))
+_load, _present = make_loader("mvtec", read_mvtec, mvtec_present, MVTEC_CLASSES,
+                              download=url_download(MVTEC_URL, "mvtec"))
 register_dataset(DatasetInfo(
-    "mvtec", MVTEC_CLASSES, 3, 256, False, _load, _present, download=url_download(MVTEC_URL, "mvtec"), preset="mvtec", train_repeats=10,
+    "mvtec", MVTEC_CLASSES, 3, 256, False, _load, _present, download=url_download(MVTEC_URL, "mvtec"),
+    preset="mvtec", train_repeats=10,
     how_to_get=("Download mvtec_anomaly_detection.tar.xz from https://www.mvtec.com/company/research/datasets/mvtec-ad "
                 "(free registration; `eoe-data download mvtec` tries the official code's old URL) and extract it with "
-                "`tar xJf mvtec_anomaly_detection.tar.xz -C DATA_ROOT/mvtec`, so that DATA_ROOT/mvtec/bottle/train/good/*.png exists."),
+                "`tar xJf mvtec_anomaly_detection.tar.xz -C DATA_ROOT/mvtec`, so that "
+                "DATA_ROOT/mvtec/bottle/train/good/*.png exists."),
     description="MVTec-AD: 15 objects, normal train images, test images labelled good or by defect, read from disk"))
 
 # %% ../nbs/01a_datasets.ipynb #c030
-CUB_CLASSES = tuple("""Black_footed_Albatross Laysan_Albatross Sooty_Albatross Groove_billed_Ani Crested_Auklet Least_Auklet
-Parakeet_Auklet Rhinoceros_Auklet Brewer_Blackbird Red_winged_Blackbird Rusty_Blackbird Yellow_headed_Blackbird Bobolink
-Indigo_Bunting Lazuli_Bunting Painted_Bunting Cardinal Spotted_Catbird Gray_Catbird Yellow_breasted_Chat Eastern_Towhee
-Chuck_will_Widow Brandt_Cormorant Red_faced_Cormorant Pelagic_Cormorant Bronzed_Cowbird Shiny_Cowbird Brown_Creeper
-American_Crow Fish_Crow Black_billed_Cuckoo Mangrove_Cuckoo Yellow_billed_Cuckoo Gray_crowned_Rosy_Finch Purple_Finch
-Northern_Flicker Acadian_Flycatcher Great_Crested_Flycatcher Least_Flycatcher Olive_sided_Flycatcher Scissor_tailed_Flycatcher
-Vermilion_Flycatcher Yellow_bellied_Flycatcher Frigatebird Northern_Fulmar Gadwall American_Goldfinch European_Goldfinch
-Boat_tailed_Grackle Eared_Grebe Horned_Grebe Pied_billed_Grebe Western_Grebe Blue_Grosbeak Evening_Grosbeak Pine_Grosbeak
-Rose_breasted_Grosbeak Pigeon_Guillemot California_Gull Glaucous_winged_Gull Heermann_Gull Herring_Gull Ivory_Gull
-Ring_billed_Gull Slaty_backed_Gull Western_Gull Anna_Hummingbird Ruby_throated_Hummingbird Rufous_Hummingbird Green_Violetear
-Long_tailed_Jaeger Pomarine_Jaeger Blue_Jay Florida_Jay Green_Jay Dark_eyed_Junco Tropical_Kingbird Gray_Kingbird
-Belted_Kingfisher Green_Kingfisher Pied_Kingfisher Ringed_Kingfisher White_breasted_Kingfisher Red_legged_Kittiwake
-Horned_Lark Pacific_Loon Mallard Western_Meadowlark Hooded_Merganser Red_breasted_Merganser Mockingbird Nighthawk
-Clark_Nutcracker White_breasted_Nuthatch Baltimore_Oriole Hooded_Oriole Orchard_Oriole Scott_Oriole Ovenbird Brown_Pelican
-White_Pelican Western_Wood_Pewee Sayornis American_Pipit Whip_poor_Will Horned_Puffin Common_Raven White_necked_Raven
+CUB_CLASSES = tuple("""Black_footed_Albatross Laysan_Albatross Sooty_Albatross Groove_billed_Ani Crested_Auklet
+Least_Auklet Parakeet_Auklet Rhinoceros_Auklet Brewer_Blackbird Red_winged_Blackbird Rusty_Blackbird
+Yellow_headed_Blackbird Bobolink Indigo_Bunting Lazuli_Bunting Painted_Bunting Cardinal Spotted_Catbird Gray_Catbird
+Yellow_breasted_Chat Eastern_Towhee Chuck_will_Widow Brandt_Cormorant Red_faced_Cormorant Pelagic_Cormorant
+Bronzed_Cowbird Shiny_Cowbird Brown_Creeper American_Crow Fish_Crow Black_billed_Cuckoo Mangrove_Cuckoo
+Yellow_billed_Cuckoo Gray_crowned_Rosy_Finch Purple_Finch Northern_Flicker Acadian_Flycatcher Great_Crested_Flycatcher
+Least_Flycatcher Olive_sided_Flycatcher Scissor_tailed_Flycatcher Vermilion_Flycatcher Yellow_bellied_Flycatcher
+Frigatebird Northern_Fulmar Gadwall American_Goldfinch European_Goldfinch Boat_tailed_Grackle Eared_Grebe Horned_Grebe
+Pied_billed_Grebe Western_Grebe Blue_Grosbeak Evening_Grosbeak Pine_Grosbeak Rose_breasted_Grosbeak Pigeon_Guillemot
+California_Gull Glaucous_winged_Gull Heermann_Gull Herring_Gull Ivory_Gull Ring_billed_Gull Slaty_backed_Gull
+Western_Gull Anna_Hummingbird Ruby_throated_Hummingbird Rufous_Hummingbird Green_Violetear Long_tailed_Jaeger
+Pomarine_Jaeger Blue_Jay Florida_Jay Green_Jay Dark_eyed_Junco Tropical_Kingbird Gray_Kingbird Belted_Kingfisher
+Green_Kingfisher Pied_Kingfisher Ringed_Kingfisher White_breasted_Kingfisher Red_legged_Kittiwake Horned_Lark
+Pacific_Loon Mallard Western_Meadowlark Hooded_Merganser Red_breasted_Merganser Mockingbird Nighthawk Clark_Nutcracker
+White_breasted_Nuthatch Baltimore_Oriole Hooded_Oriole Orchard_Oriole Scott_Oriole Ovenbird Brown_Pelican White_Pelican
+Western_Wood_Pewee Sayornis American_Pipit Whip_poor_Will Horned_Puffin Common_Raven White_necked_Raven
 American_Redstart Geococcyx Loggerhead_Shrike Great_Grey_Shrike Baird_Sparrow Black_throated_Sparrow Brewer_Sparrow
 Chipping_Sparrow Clay_colored_Sparrow House_Sparrow Field_Sparrow Fox_Sparrow Grasshopper_Sparrow Harris_Sparrow
-Henslow_Sparrow Le_Conte_Sparrow Lincoln_Sparrow Nelson_Sharp_tailed_Sparrow Savannah_Sparrow Seaside_Sparrow Song_Sparrow
-Tree_Sparrow Vesper_Sparrow White_crowned_Sparrow White_throated_Sparrow Cape_Glossy_Starling Bank_Swallow Barn_Swallow
-Cliff_Swallow Tree_Swallow Scarlet_Tanager Summer_Tanager Artic_Tern Black_Tern Caspian_Tern Common_Tern Elegant_Tern
-Forsters_Tern Least_Tern Green_tailed_Towhee Brown_Thrasher Sage_Thrasher Black_capped_Vireo Blue_headed_Vireo
-Philadelphia_Vireo Red_eyed_Vireo Warbling_Vireo White_eyed_Vireo Yellow_throated_Vireo Bay_breasted_Warbler
-Black_and_white_Warbler Black_throated_Blue_Warbler Blue_winged_Warbler Canada_Warbler Cape_May_Warbler Cerulean_Warbler
-Chestnut_sided_Warbler Golden_winged_Warbler Hooded_Warbler Kentucky_Warbler Magnolia_Warbler Mourning_Warbler
-Myrtle_Warbler Nashville_Warbler Orange_crowned_Warbler Palm_Warbler Pine_Warbler Prairie_Warbler Prothonotary_Warbler
-Swainson_Warbler Tennessee_Warbler Wilson_Warbler Worm_eating_Warbler Yellow_Warbler Northern_Waterthrush
-Louisiana_Waterthrush Bohemian_Waxwing Cedar_Waxwing American_Three_toed_Woodpecker Pileated_Woodpecker
-Red_bellied_Woodpecker Red_cockaded_Woodpecker Red_headed_Woodpecker Downy_Woodpecker Bewick_Wren Cactus_Wren
-Carolina_Wren House_Wren Marsh_Wren Rock_Wren Winter_Wren Common_Yellowthroat""".split())
+Henslow_Sparrow Le_Conte_Sparrow Lincoln_Sparrow Nelson_Sharp_tailed_Sparrow Savannah_Sparrow Seaside_Sparrow
+Song_Sparrow Tree_Sparrow Vesper_Sparrow White_crowned_Sparrow White_throated_Sparrow Cape_Glossy_Starling Bank_Swallow
+Barn_Swallow Cliff_Swallow Tree_Swallow Scarlet_Tanager Summer_Tanager Artic_Tern Black_Tern Caspian_Tern Common_Tern
+Elegant_Tern Forsters_Tern Least_Tern Green_tailed_Towhee Brown_Thrasher Sage_Thrasher Black_capped_Vireo
+Blue_headed_Vireo Philadelphia_Vireo Red_eyed_Vireo Warbling_Vireo White_eyed_Vireo Yellow_throated_Vireo
+Bay_breasted_Warbler Black_and_white_Warbler Black_throated_Blue_Warbler Blue_winged_Warbler Canada_Warbler
+Cape_May_Warbler Cerulean_Warbler Chestnut_sided_Warbler Golden_winged_Warbler Hooded_Warbler Kentucky_Warbler
+Magnolia_Warbler Mourning_Warbler Myrtle_Warbler Nashville_Warbler Orange_crowned_Warbler Palm_Warbler Pine_Warbler
+Prairie_Warbler Prothonotary_Warbler Swainson_Warbler Tennessee_Warbler Wilson_Warbler Worm_eating_Warbler
+Yellow_Warbler Northern_Waterthrush Louisiana_Waterthrush Bohemian_Waxwing Cedar_Waxwing American_Three_toed_Woodpecker
+Pileated_Woodpecker Red_bellied_Woodpecker Red_cockaded_Woodpecker Red_headed_Woodpecker Downy_Woodpecker Bewick_Wren
+Cactus_Wren Carolina_Wren House_Wren Marsh_Wren Rock_Wren Winter_Wren Common_Yellowthroat""".split())
 CUB_URL = "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz"
 
 def _cub_dir(data_root: Path) -> Path | None:
@@ -312,7 +335,8 @@ def _cub_dir(data_root: Path) -> Path | None:
 def read_table(path: Path, ncols: int = 2) -> list[list[str]]:
     "The whitespace-separated rows of a metadata file; missing files and malformed lines raise DataMissingError."
     try: lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as e: raise DataMissingError(f"cannot read {path} ({e}); restore the data set's metadata files") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataMissingError(f"cannot read {path} ({e}); restore the data set's metadata files") from e
     rows = [[x.strip() for x in line.split(maxsplit=ncols - 1)] for line in lines if line.strip()]
     bad = next((i for i, r in enumerate(rows) if len(r) != ncols), None)
     if bad is not None: raise DataMissingError(f"{path} is corrupt: line {bad + 1} does not have {ncols} fields")
@@ -325,38 +349,45 @@ def read_cub(data_root: Path, split: str) -> ImageSet:
         paths = {int(i): p for i, p in read_table(base / "images.txt")}
         labels = {int(i): int(c) - 1 for i, c in read_table(base / "image_class_labels.txt")}
         is_train = {int(i): int(t) for i, t in read_table(base / "train_test_split.txt")}
-    except ValueError as e: raise DataMissingError(f"a CUB metadata file under {base} holds a non-number ({e}); download CUB again") from e
+    except ValueError as e:
+        raise DataMissingError(f"a CUB metadata file under {base} holds a non-number ({e}); download CUB again") from e
     if not (paths.keys() == labels.keys() == is_train.keys()):
-        raise DataMissingError(f"images.txt, image_class_labels.txt and train_test_split.txt under {base} list different image ids; download CUB again")
+        raise DataMissingError(f"images.txt, image_class_labels.txt and train_test_split.txt under {base} list "
+                               "different image ids; download CUB again")
     if (base / "classes.txt").is_file():
         names = [n.split(".", 1)[-1] for _, n in read_table(base / "classes.txt")]
-        if tuple(names) != CUB_CLASSES: raise DataMissingError(f"{base / 'classes.txt'} does not list the 200 CUB-200-2011 classes")
+        if tuple(names) != CUB_CLASSES:
+            raise DataMissingError(f"{base / 'classes.txt'} does not list the 200 CUB-200-2011 classes")
     ids = sorted(i for i in paths if is_train[i] == (split == "train"))
     files = [str(base / "images" / paths[i]) for i in ids]
     missing = [f for f in files if not os.path.isfile(f)]
     if missing: raise DataMissingError(f"{len(missing)} CUB images are missing, e.g. {missing[0]}; download CUB again")
-    if any(not 0 <= labels[i] < 200 for i in ids): raise DataMissingError(f"{base / 'image_class_labels.txt'} holds labels outside 1..200")
-    return ImageSet("cub", split, list(CUB_CLASSES), torch.tensor([labels[i] for i in ids]), reader=FileReader(files, 3),
-                    source=f"CUB-200-2011 layout {base}")
+    if any(not 0 <= labels[i] < 200 for i in ids):
+        raise DataMissingError(f"{base / 'image_class_labels.txt'} holds labels outside 1..200")
+    return ImageSet("cub", split, list(CUB_CLASSES), torch.tensor([labels[i] for i in ids]),
+                    reader=FileReader(files, 3), source=f"CUB-200-2011 layout {base}")
 
-_load, _present = make_loader("cub", read_cub, lambda root: _cub_dir(root) is not None, CUB_CLASSES, download=url_download(CUB_URL, "cub"))
+_load, _present = make_loader("cub", read_cub, lambda root: _cub_dir(root) is not None, CUB_CLASSES,
+                              download=url_download(CUB_URL, "cub"))
 register_dataset(DatasetInfo(
     "cub", CUB_CLASSES, 3, 256, False, _load, _present, download=url_download(CUB_URL, "cub"), preset="cub",
     how_to_get=(f"`eoe-data download cub` fetches {CUB_URL} (the official source) and extracts it into DATA_ROOT/cub/, "
-                "so that DATA_ROOT/cub/CUB_200_2011/{images.txt,image_class_labels.txt,train_test_split.txt,classes.txt,images/} "
+                "so that DATA_ROOT/cub/CUB_200_2011/{images.txt,image_class_labels.txt,train_test_split.txt,"
+                "classes.txt,images/} "
                 "exist (DATA_ROOT/CUB_200_2011/ works too)."),
     description="CUB-200-2011 birds: 200 classes, official split 5994 train / 5794 test, read from disk"))
 
 # %% ../nbs/01a_datasets.ipynb #c033
-DTD_CLASSES = tuple("""banded blotchy braided bubbly bumpy chequered cobwebbed cracked crosshatched crystalline dotted fibrous
-flecked freckled frilly gauzy grid grooved honeycombed interlaced knitted lacelike lined marbled matted meshed paisley
-perforated pitted pleated polka-dotted porous potholed scaly smeared spiralled sprinkled stained stratified striped studded
-swirly veined waffled woven wrinkled zigzagged""".split())
+DTD_CLASSES = tuple("""banded blotchy braided bubbly bumpy chequered cobwebbed cracked crosshatched crystalline dotted
+fibrous flecked freckled frilly gauzy grid grooved honeycombed interlaced knitted lacelike lined marbled matted meshed
+paisley perforated pitted pleated polka-dotted porous potholed scaly smeared spiralled sprinkled stained stratified
+striped studded swirly veined waffled woven wrinkled zigzagged""".split())
 DTD_PARTITION = 1
 
 def dtd_present(data_root: Path) -> bool:
     base = Path(data_root) / "dtd" / "dtd"
-    return (base / "images").is_dir() and all((base / "labels" / f"{s}{DTD_PARTITION}.txt").is_file() for s in ("train", "test"))
+    return (base / "images").is_dir() and all((base / "labels" / f"{s}{DTD_PARTITION}.txt").is_file()
+                                              for s in ("train", "test"))
 
 def read_dtd(data_root: Path, split: str) -> ImageSet:
     "DTD partition 1 (`train1.txt` or `test1.txt`), file-backed."
@@ -364,7 +395,8 @@ def read_dtd(data_root: Path, split: str) -> ImageSet:
     label_file = base / "labels" / f"{split}{DTD_PARTITION}.txt"
     rows = [r[0] for r in read_table(label_file, 1)]
     bad = next((r for r in rows if r.count("/") != 1 or r.split("/")[0] not in DTD_CLASSES), None)
-    if bad is not None: raise DataMissingError(f"{label_file} is corrupt: line {bad!r} is not <class>/<file> of a DTD class")
+    if bad is not None:
+        raise DataMissingError(f"{label_file} is corrupt: line {bad!r} is not <class>/<file> of a DTD class")
     files = [str(base / "images" / r) for r in rows]
     missing = [f for f in files if not os.path.isfile(f)]
     if missing: raise DataMissingError(f"{len(missing)} DTD images are missing, e.g. {missing[0]}; download DTD again")
@@ -375,33 +407,41 @@ def _download_dtd(data_root: Path) -> None:
     import torchvision
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            for s in ("train", "test"): torchvision.datasets.DTD(str(data_root), split=s, partition=DTD_PARTITION, download=True)
+            for s in ("train", "test"):
+                torchvision.datasets.DTD(str(data_root), split=s, partition=DTD_PARTITION, download=True)
     except Exception as e:
-        raise DataMissingError(f"downloading DTD into {data_root} failed ({one_line_error(e)}); without internet, copy it there by hand") from e
+        raise DataMissingError(f"downloading DTD into {data_root} failed ({one_line_error(e)}); without internet, copy "
+                               "it there by hand") from e
 
 _load, _present = make_loader("dtd", read_dtd, dtd_present, DTD_CLASSES, download=_download_dtd)
 register_dataset(DatasetInfo(
     "dtd", DTD_CLASSES, 3, 256, False, _load, _present, download=_download_dtd, preset="dtd",
     how_to_get=("`eoe-data download dtd` (torchvision.datasets.DTD(DATA_ROOT, download=True)) fetches "
-                "https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz and extracts it to DATA_ROOT/dtd/dtd/{images,labels}/."),
-    description="DTD textures: 47 classes, partition 1, 40 train / 40 test images per class (official: train, not train+val), read from disk"))
+                "https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz and extracts it to "
+                "DATA_ROOT/dtd/dtd/{images,labels}/."),
+    description="DTD textures: 47 classes, partition 1, 40 train / 40 test images per class (official: train, not "
+                "train+val), read from disk"))
 
 # %% ../nbs/01a_datasets.ipynb #c036
-def read_custom_folder(path: Path, split: str, name: str, channels: int = 3, in_memory: bool = False, data_root: Path | None = None) -> ImageSet:
+def read_custom_folder(path: Path, split: str, name: str, channels: int = 3, in_memory: bool = False,
+                       data_root: Path | None = None) -> ImageSet:
     "One split of a `{train,test}/<class>/` tree whose classes are the sorted folders of `train/` (test must match)."
     if split != "train" and not (path / split).is_dir() and (path / "train").is_dir():
-        raise DataMissingError(f"{path / split} does not exist: data set {name!r} has training images only; add images as {path / split}/<class>/ "
-                               f"to evaluate it, or register it with splits=('train',) to train without a test set")
+        raise DataMissingError(f"{path / split} does not exist: data set {name!r} has training images only; add images "
+                               f"as {path / split}/<class>/ to evaluate it, or register it with splits=('train',) to "
+                               "train without a test set")
     classes = subfolders(path / "train") if (path / "train").is_dir() else []
     if split != "train" and (path / split).is_dir() and subfolders(path / split) != classes:
-        raise DataMissingError(f"the class folders of {path / split} ({subfolders(path / split)[:5]}...) differ from those of "
-                               f"{path / 'train'} ({classes[:5]}...); use the same class folders in both")
-    if not classes: raise DataMissingError(f"no class folders in {path / 'train'}: expected {path}/{{train,test}}/<class>/<images>")
+        raise DataMissingError(f"the class folders of {path / split} ({subfolders(path / split)[:5]}...) differ from "
+                               f"those of {path / 'train'} ({classes[:5]}...); use the same class folders in both")
+    if not classes:
+        raise DataMissingError(f"no class folders in {path / 'train'}: expected {path}/{{train,test}}/<class>/<images>")
     if in_memory: return load_folder_split(data_root or path.parent, path, split, name, classes, channels, True)
     return read_image_folder(path, split, classes, name=name, channels=channels, in_memory=False)
 
-def register_image_folder(name: str, path: str | Path, channels: int = 3, in_memory: bool = False, description: str = "",
-                          preset: str | None = "custom", splits: tuple[str, ...] = ("train", "test")) -> DatasetInfo:
+def register_image_folder(name: str, path: str | Path, channels: int = 3, in_memory: bool = False,
+                          description: str = "", preset: str | None = "custom",
+                          splits: tuple[str, ...] = ("train", "test")) -> DatasetInfo:
     "Register `path/{train,test}/<class>/` as data set `name` (a relative `path` is taken relative to the data root)."
     splits = tuple(splits)
     if "train" not in splits or not set(splits) <= {"train", "test"}:
@@ -412,12 +452,16 @@ def register_image_folder(name: str, path: str | Path, channels: int = 3, in_mem
     def present(data_root: Path) -> bool: return (folder(data_root) / "train").is_dir()
     where = " (relative to DATA_ROOT)" if not Path(path).is_absolute() else ""
     return register_dataset(DatasetInfo(
-        name, (), channels, 256, in_memory, load, present, classes_on_disk=True, splits=splits, preset=preset, oe_source="anomalous",
-        how_to_get=(f"Put your images into {path}/train/<class>/" + (f" and {path}/test/<class>/" if "test" in splits else "") +
+        name, (), channels, 256, in_memory, load, present, classes_on_disk=True, splits=splits,
+        preset=preset, oe_source="anomalous",
+        how_to_get=(f"Put your images into {path}/train/<class>/"
+                    + (f" and {path}/test/<class>/" if "test" in splits else "") +
                     f" (or <class>/normal/ and <class>/anomalous/ below each class folder){where}."),
         description=description or f"image folders {path}/{{{','.join(splits)}}}/<class>/, classes read from disk"))
 
-register_image_folder("custom", "custom", description="custom image folders DATA_ROOT/custom/{train,test}/<class>/[normal|anomalous/], classes from disk, read from disk")
+register_image_folder("custom", "custom", description="custom image folders "
+                                                      "DATA_ROOT/custom/{train,test}/<class>/[normal|anomalous/], "
+                                                      "classes from disk, read from disk")
 
 # %% ../nbs/01a_datasets.ipynb #c041
 TINYIMAGES_BYTES = 3072
@@ -432,7 +476,8 @@ class TinyImagesReader:
     path: str
     n: int
     def __call__(self, i: int) -> Image.Image:
-        if getattr(self, "_map", None) is None: self._map = np.memmap(self.path, dtype=np.uint8, mode="r", shape=(self.n, TINYIMAGES_BYTES))
+        if getattr(self, "_map", None) is None:
+            self._map = np.memmap(self.path, dtype=np.uint8, mode="r", shape=(self.n, TINYIMAGES_BYTES))
         return Image.fromarray(np.ascontiguousarray(np.asarray(self._map[i]).reshape(32, 32, 3, order="F")))
     def __getstate__(self): return {"path": self.path, "n": self.n}
 
@@ -443,10 +488,12 @@ def tinyimages_kept_ids(bin_path: Path, idx_path: Path, n: int, cache_dir: Path 
         try: return np.load(cache, mmap_mode="r")
         except (OSError, ValueError): cache.unlink(missing_ok=True)
     try: excluded = np.unique(np.array([int(line) for line in idx_path.read_text().split()], dtype=np.int64)) - 1
-    except ValueError as e: raise DataMissingError(f"{idx_path} is corrupt ({e}); it must hold one 1-based image index per line") from e
+    except ValueError as e:
+        raise DataMissingError(f"{idx_path} is corrupt ({e}); it must hold one 1-based image index per line") from e
     if len(excluded) and (excluded[0] < 0 or excluded[-1] >= n):
-        raise DataMissingError(f"{idx_path} lists index {excluded[-1] + 1 if excluded[-1] >= n else excluded[0] + 1}, outside 1..{n} of {bin_path}: "
-                               f"the two files do not belong together (or the .bin file is incomplete)")
+        raise DataMissingError(f"{idx_path} lists index {excluded[-1] + 1 if excluded[-1] >= n else excluded[0] + 1}, "
+                               f"outside 1..{n} of {bin_path}: the two files do not belong together (or the .bin file "
+                               "is incomplete)")
     keep = np.ones(n, dtype=bool); keep[excluded] = False
     ids = np.empty(n - len(excluded), dtype=np.int32); pos = 0
     for a in range(0, n, 1 << 24):                          # in chunks, to keep the int64 temporaries small
@@ -463,24 +510,29 @@ def read_tinyimages(data_root: Path, split: str) -> ImageSet:
     "80 Million Tiny Images without the CIFAR images, memory-mapped and read lazily."
     base = Path(data_root) / "tinyimages"; bin_path, idx_path = base / "tiny_images.bin", base / "80mn_cifar_idxs.txt"
     size = bin_path.stat().st_size
-    if size == 0 or size % TINYIMAGES_BYTES: raise DataMissingError(f"{bin_path} has {size} bytes, not a multiple of {TINYIMAGES_BYTES} (32x32x3): the file is truncated or corrupt")
+    if size == 0 or size % TINYIMAGES_BYTES:
+        raise DataMissingError(f"{bin_path} has {size} bytes, not a multiple of {TINYIMAGES_BYTES} (32x32x3): the file "
+                               "is truncated or corrupt")
     if not idx_path.is_file():
-        raise DataMissingError(f"{idx_path} is missing. It lists the CIFAR images inside 80 Million Tiny Images (1-based, one per line); "
-                               f"they must be removed, or OE would contain CIFAR test images. Get 80mn_cifar_idxs.txt from "
-                               f"hendrycks/outlier-exposure (utils/80mn_cifar_idxs.txt) and put it next to tiny_images.bin")
+        raise DataMissingError(f"{idx_path} is missing. It lists the CIFAR images inside 80 Million Tiny Images "
+                               "(1-based, one per line); they must be removed, or OE would contain CIFAR test images. "
+                               "Get 80mn_cifar_idxs.txt from hendrycks/outlier-exposure (utils/80mn_cifar_idxs.txt) "
+                               "and put it next to tiny_images.bin")
     n = size // TINYIMAGES_BYTES
     ids = tinyimages_kept_ids(bin_path, idx_path, n, Path(data_root) / CACHE_DIR_NAME)
-    return ImageSet("tinyimages", split, ["tinyimages"], _zeros_targets(len(ids)), reader=TinyImagesReader(str(bin_path), n), ids=ids,
+    return ImageSet("tinyimages", split, ["tinyimages"], _zeros_targets(len(ids)),
+                    reader=TinyImagesReader(str(bin_path), n), ids=ids,
                     source=f"80 Million Tiny Images {bin_path} ({n} images, {n - len(ids)} CIFAR images removed)")
 
 _load, _present = make_loader("tinyimages", read_tinyimages, tinyimages_present, ("tinyimages",), splits=("train",),
                               copy_deviation="tinyimages read from the image-folder copy {folder}, not tiny_images.bin")
 register_dataset(DatasetInfo(
     "tinyimages", ("tinyimages",), 3, 32, False, _load, _present, oe_only=True, splits=("train",),
-    how_to_get=("No download: 80 Million Tiny Images was withdrawn by its creators. If you have it, put tiny_images.bin (about 244 GB, "
-                "79,302,017 images) into DATA_ROOT/tinyimages/ together with 80mn_cifar_idxs.txt (1-based indices of the CIFAR images, "
-                "from hendrycks/outlier-exposure utils/); the CIFAR images are always removed. Official OE for CIFAR-10; "
-                "rand300k (300K Random Images) is the usual replacement."),
+    how_to_get=("No download: 80 Million Tiny Images was withdrawn by its creators. If you have it, put "
+                "tiny_images.bin (about 244 GB, 79,302,017 images) into DATA_ROOT/tinyimages/ together with "
+                "80mn_cifar_idxs.txt (1-based indices of the CIFAR images, from hendrycks/outlier-exposure utils/); "
+                "the CIFAR images are always removed. Official OE for CIFAR-10; rand300k (300K Random Images) is the "
+                "usual replacement."),
     description="80 Million Tiny Images minus CIFAR (OE only): 32x32 RGB, memory-mapped"))
 
 # %% ../nbs/01a_datasets.ipynb #c044
@@ -499,61 +551,85 @@ def read_rand300k(data_root: Path, split: str) -> ImageSet:
     "300K Random Images, memory-mapped."
     path = Path(data_root) / "300K_random_images.npy"
     try: arr = np.load(path, mmap_mode="r")
-    except (OSError, ValueError, EOFError) as e: raise DataMissingError(f"{path} is not a readable .npy file ({e}); download it again") from e
+    except (OSError, ValueError, EOFError) as e:
+        raise DataMissingError(f"{path} is not a readable .npy file ({e}); download it again") from e
     if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[3] != 3:
-        raise DataMissingError(f"{path} holds {arr.dtype} {arr.shape}, not uint8 (N, H, W, 3) images; download it again")
+        raise DataMissingError(f"{path} holds {arr.dtype} {arr.shape}, not uint8 (N, H, W, 3) images; download it "
+                               "again")
     return ImageSet("rand300k", split, ["rand300k"], _zeros_targets(len(arr)), reader=NpyImagesReader(str(path)),
                     source=f"300K Random Images {path}")
 
 _load, _present = make_loader("rand300k", read_rand300k, lambda root: (Path(root) / "300K_random_images.npy").is_file(),
                               ("rand300k",), splits=("train",), download=url_download(RAND300K_URL, ".", extract=False),
-                              copy_deviation="rand300k read from the image-folder copy {folder}, not 300K_random_images.npy")
+                              copy_deviation="rand300k read from the image-folder copy {folder}, not "
+                                             "300K_random_images.npy")
 register_dataset(DatasetInfo(
     "rand300k", ("rand300k",), 3, 32, False, _load, _present, oe_only=True, splits=("train",),
     download=url_download(RAND300K_URL, ".", extract=False),
-    how_to_get=f"`eoe-data download rand300k`, or `wget {RAND300K_URL}` into DATA_ROOT/ (file DATA_ROOT/300K_random_images.npy, about 922 MB).",
+    how_to_get=f"`eoe-data download rand300k`, or `wget {RAND300K_URL}` into DATA_ROOT/ (file "
+               "DATA_ROOT/300K_random_images.npy, about 922 MB).",
     description="300K Random Images (Hendrycks; OE only): 300000 images 32x32 RGB, memory-mapped"))
 
 # %% ../nbs/01a_datasets.ipynb #c047
 IMAGENET_OE_SETS = {  # name: (folder under DATA_ROOT, remove the ImageNet-30 synsets?, description)
-    "imagenet21k": ("imagenet22k/fall11_whole_extracted", True, "ImageNet-21k fall11 (OE only) minus the 30 ImageNet-30 synsets; official OE for ImageNet-30, MVTec, CUB, DTD"),
-    "imagenet21ksubset": ("imagenet21k_subset", True, "subset of ImageNet-21k (OE only; see build_imagenet21k_subset) minus the 30 ImageNet-30 synsets"),
-    "imagenet1k": ("imagenet/train", True, "ImageNet-1k train (OE only) minus the 30 ImageNet-30 classes (fixes the official leak)"),
-    "imagenet1k_leak": ("imagenet/train", False, "ImageNet-1k train (OE only) with the ImageNet-30 classes, as the official `imagenetoe` (leaks test classes)")}
+    "imagenet21k": ("imagenet22k/fall11_whole_extracted", True,
+                    "ImageNet-21k fall11 (OE only) minus the 30 ImageNet-30 synsets; official OE for ImageNet-30, "
+                    "MVTec, CUB, DTD"),
+    "imagenet21ksubset": ("imagenet21k_subset", True, "subset of ImageNet-21k (OE only; see build_imagenet21k_subset) "
+                                                      "minus the 30 ImageNet-30 synsets"),
+    "imagenet1k": ("imagenet/train", True,
+                   "ImageNet-1k train (OE only) minus the 30 ImageNet-30 classes (fixes the official leak)"),
+    "imagenet1k_leak": ("imagenet/train", False, "ImageNet-1k train (OE only) with the ImageNet-30 classes, as the "
+                                                 "official `imagenetoe` (leaks test classes)")}
 _IMAGENET_HOW = {
-    "imagenet21k": ("Manual download: register at https://image-net.org, download the fall11 release (fall11_whole.tar, about 1.3 TB), "
-                    "and extract every synset archive so that DATA_ROOT/imagenet22k/fall11_whole_extracted/<wnid>/*.JPEG exists."),
-    "imagenet21ksubset": ("Build it from ImageNet-21k with eoe_nb.datasets.build_imagenet21k_subset(src=DATA_ROOT/imagenet22k/fall11_whole_extracted, "
+    "imagenet21k": ("Manual download: register at https://image-net.org, download the fall11 release "
+                    "(fall11_whole.tar, about 1.3 TB), and extract every synset archive so that "
+                    "DATA_ROOT/imagenet22k/fall11_whole_extracted/<wnid>/*.JPEG exists."),
+    "imagenet21ksubset": ("Build it from ImageNet-21k with "
+                          "eoe_nb.datasets.build_imagenet21k_subset(src=DATA_ROOT/imagenet22k/fall11_whole_extracted, "
                           "dst=DATA_ROOT/imagenet21k_subset), which copies up to 2 images per synset resized to 256 px "
-                          "(the official experiments/caching/create_imagenet21k_subset.py writes imagenet21k_subset_n*_r256, to be renamed by hand)."),
-    "imagenet1k": ("Manual download: register at https://image-net.org and extract ILSVRC2012_img_train.tar (and the per-class tars inside) "
-                   "so that DATA_ROOT/imagenet/train/<wnid>/*.JPEG exists (torchvision's ImageNet layout).")}
+                          "(the official experiments/caching/create_imagenet21k_subset.py writes "
+                          "imagenet21k_subset_n*_r256, to be renamed by hand)."),
+    "imagenet1k": ("Manual download: register at https://image-net.org and extract ILSVRC2012_img_train.tar (and the "
+                   "per-class tars inside) so that DATA_ROOT/imagenet/train/<wnid>/*.JPEG exists (torchvision's "
+                   "ImageNet layout).")}
 
 def _imagenet_oe_loader(name: str):
-    "`load` and `present` for a synset-folder OE set: its real folder, else DATA_ROOT/<name>[-jpg|-images]/train/<wnid>/."
+    ("`load` and `present` for a synset-folder OE set: its real folder, else "
+     "DATA_ROOT/<name>[-jpg|-images]/train/<wnid>/.")
     folder, remove30, _ = IMAGENET_OE_SETS[name]
     exclude = tuple(IMAGENET30_WNIDS.values()) if remove30 else ()
     candidates = (folder, f"{name}-jpg/train", f"{name}-images/train", f"{name}/train")
-    def find(data_root: Path) -> Path | None: return next((Path(data_root) / c for c in candidates if (Path(data_root) / c).is_dir()), None)
+    def find(data_root: Path) -> Path | None:
+        return next((Path(data_root) / c for c in candidates if (Path(data_root) / c).is_dir()), None)
     def load(data_root: Path, split: str, download: bool) -> ImageSet:
         base = find(data_root)
-        if base is None: raise DataMissingError(f"{name} not found under {data_root}: expected {Path(data_root) / folder}/<wnid>/<images>")
+        if base is None:
+            raise DataMissingError(f"{name} not found under {data_root}: expected "
+                                   f"{Path(data_root) / folder}/<wnid>/<images>")
         return read_synset_tree(base, name, split, data_root, exclude)
     return load, lambda data_root: find(data_root) is not None
 
 for _name, (_folder, _remove, _text) in IMAGENET_OE_SETS.items():
     _load, _present = _imagenet_oe_loader(_name)
-    register_dataset(DatasetInfo(_name, (), 3, 256, False, _load, _present, oe_only=True, splits=("train",), classes_on_disk=True,
-                                 how_to_get=_IMAGENET_HOW[_name.replace("_leak", "")], description=_text,
-                                 deviation=("imagenet1k OE without the 30 ImageNet-30 classes (the official imagenetoe keeps them)"
+    register_dataset(DatasetInfo(_name, (), 3, 256, False, _load, _present, oe_only=True, splits=("train",),
+                                 classes_on_disk=True, how_to_get=_IMAGENET_HOW[_name.replace("_leak", "")],
+                                 description=_text,
+                                 deviation=("imagenet1k OE without the 30 ImageNet-30 classes (the official imagenetoe "
+                                            "keeps them)"
                                             if _name == "imagenet1k" else None)))
 
 # %% ../nbs/01a_datasets.ipynb #c053
-def build_imagenet21k_subset(src: str | Path, dst: str | Path, n_per_synset: int = 2, size: int = 256, seed: int | None = 0) -> dict:
-    "Copy up to `n_per_synset` images per synset of `src` to `dst/<wnid>/`, shorter side resized to `size`. Returns a summary."
+def build_imagenet21k_subset(src: str | Path, dst: str | Path, n_per_synset: int = 2, size: int = 256,
+                             seed: int | None = 0) -> dict:
+    ("Copy up to `n_per_synset` images per synset of `src` to `dst/<wnid>/`, shorter side resized to `size`. Returns a "
+     "summary.")
     src, dst = Path(src), Path(dst)
-    if not src.is_dir(): raise DataMissingError(f"{src} does not exist: point src at the ImageNet-21k synset folders (fall11_whole_extracted)")
-    if n_per_synset < 1 or size < 1: raise ConfigError(f"n_per_synset and size must be positive, got {n_per_synset} and {size}")
+    if not src.is_dir():
+        raise DataMissingError(f"{src} does not exist: point src at the ImageNet-21k synset folders "
+                               "(fall11_whole_extracted)")
+    if n_per_synset < 1 or size < 1:
+        raise ConfigError(f"n_per_synset and size must be positive, got {n_per_synset} and {size}")
     synsets = [s for s in subfolders(src) if s not in set(IMAGENET30_WNIDS.values())]
     written, skipped = 0, []
     for k, wnid in enumerate(synsets):
@@ -565,8 +641,10 @@ def build_imagenet21k_subset(src: str | Path, dst: str | Path, n_per_synset: int
                 with Image.open(src / wnid / fn) as im:
                     im = im.convert("RGB")
                     w, h = im.size
-                    if min(w, h) > size:          # shorter side -> size, longer side truncated as torchvision's Resize does
-                        im = im.resize((size, int(size * h / w)) if w <= h else (int(size * w / h), size), Image.BILINEAR)
+                    # shorter side -> size, longer side truncated as torchvision's Resize does
+                    if min(w, h) > size:
+                        im = im.resize((size, int(size * h / w)) if w <= h else (int(size * w / h), size),
+                                       Image.BILINEAR)
                     (dst / wnid).mkdir(parents=True, exist_ok=True); im.save(dst / wnid / fn)
                 written += 1
             except OSError as e: skipped.append(f"{src / wnid / fn}: {e}")
