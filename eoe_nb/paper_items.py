@@ -54,9 +54,10 @@ def load_paper_numbers(path: str | Path | None = None) -> pd.DataFrame:
     "The published numbers (`paper_numbers.csv`) as a DataFrame; `value` and `std` are floats (NaN where not given)."
     path = Path(path) if path is not None else paper_numbers_path()
     if not path.exists():
-        raise DataMissingError(f"the published numbers {path} are missing: run from a checkout of eoe_nb (papers_figures/paper_numbers.csv) "
-                               f"or point $EOE_PAPER_NUMBERS to a copy")
-    df = pd.read_csv(path, dtype={"paper": str, "item": str, "setting": str, "dataset": str, "method": str, "metric": str})
+        raise DataMissingError(f"the published numbers {path} are missing: run from a checkout of eoe_nb "
+                               f"(papers_figures/paper_numbers.csv) or point $EOE_PAPER_NUMBERS to a copy")
+    df = pd.read_csv(path,
+                     dtype={"paper": str, "item": str, "setting": str, "dataset": str, "method": str, "metric": str})
     missing = [c for c in PAPER_NUMBERS_COLUMNS[:8] if c not in df.columns]
     if missing: raise ConfigError(f"{path} lacks the column(s) {missing}; it needs {PAPER_NUMBERS_COLUMNS[:8]}")
     for c in ("std", "note"):
@@ -81,7 +82,8 @@ TABLE_METHODS = ("hsc", "bce", "focal", "dsad", "dsvdd", "clip_zeroshot", "bce_c
 CLIP_METHODS = ("clip_zeroshot", "bce_clip")      # built from the CLIP twin of a data set's runner preset
 
 def method_of(cfg: RunConfig | dict) -> str:
-    "The method key of a configuration: clip_zeroshot (zero-shot), bce_clip (a text-encoder model trained), else its objective."
+    ("The method key of a configuration: clip_zeroshot (zero-shot), bce_clip (a text-encoder model trained), else its "
+     "objective.")
     c = resolve_config(cfg)
     if is_zero_shot(c): return "clip_zeroshot"
     return "bce_clip" if model_spec(c.model).text_encoder else c.objective
@@ -103,8 +105,10 @@ SCALES: dict[str, Scale] = {s.name: s for s in [
 ]}
 CPU_EPOCHS = 3                     # cpu scale: epochs of every trained configuration (few-shot: 2)
 CPU_CLASSES_OTHER = [0, 1, 2]      # cpu scale: classes of data sets other than CIFAR-10 (when present)
-CPU_LOCO_TRAIN_LIMIT = 5000        # cpu scale, LOCO: normal training images (4 classes hold 20000), so an epoch costs as in OVR
-SMOKE = dict(train_limit=64, test_limit=200, epochs=1, batch_size=16, classes=[0, 1], seeds=[0], workers=0, milestones=[])
+# cpu scale, LOCO: normal training images (4 classes hold 20000), so an epoch costs as in OVR
+CPU_LOCO_TRAIN_LIMIT = 5000
+SMOKE = dict(train_limit=64, test_limit=200, epochs=1, batch_size=16, classes=[0, 1], seeds=[0], workers=0,
+             milestones=[])
 OFFICIAL_CLIP = ("ViT-B-32-quickgelu", "openai")
 TINY_CLIP_NAME = "eoe-tiny-clip"   # eoe_nb.models.TINY_CLIP_NAME: the tiny CLIP of the cpu and smoke scales
 
@@ -148,9 +152,11 @@ def method_config(dataset: str, method: str, mode: str = "ovr", oe_size: int | N
     if method not in TABLE_METHODS: raise ConfigError(f"unknown method {method!r}; known: {', '.join(TABLE_METHODS)}")
     runner = preset_for(RunConfig(dataset=dataset))
     if method in CLIP_METHODS:
-        if runner.clip is None: raise ConfigError(f"preset {runner.name!r} of {dataset!r} has no CLIP twin, which {method} needs")
+        if runner.clip is None:
+            raise ConfigError(f"preset {runner.name!r} of {dataset!r} has no CLIP twin, which {method} needs")
         runner = PRESETS[runner.clip]
-    cfg = {**copy.deepcopy(runner.settings), "preset": runner.name, "mode": mode, **copy.deepcopy(OFFICIAL_FLAGS.get(method, {}))}
+    cfg = {**copy.deepcopy(runner.settings), "preset": runner.name, "mode": mode,
+           **copy.deepcopy(OFFICIAL_FLAGS.get(method, {}))}
     if method not in CLIP_METHODS: cfg["objective"] = method
     if oe_size is not None: cfg["oe_size"] = oe_size
     return resolve_config(cfg).to_dict()
@@ -161,10 +167,12 @@ class PaperItem:
     name: str
     title: str
     reproduces: str
-    build: Callable[..., list[dict]] | None              # (scale, **params) -> paper-scale configs cut to the scale; None: see below
+    # (scale, **params) -> paper-scale configs cut to the scale; None: see below
+    build: Callable[..., list[dict]] | None
     params: dict = field(default_factory=dict)           # item-specific notebook parameters and their defaults
     kind: str = "table"                                  # table (rows = methods) or curve (rows = points of curves)
-    paper: str = "eoe"                                   # "eoe" (Liznerski et al.) or "oe" (Hendrycks et al.): paper_numbers.csv's column
+    # "eoe" (Liznerski et al.) or "oe" (Hendrycks et al.): paper_numbers.csv's column
+    paper: str = "eoe"
 
     @property
     def notebook(self) -> str: return f"{self.name}.ipynb"
@@ -172,9 +180,13 @@ class PaperItem:
     def configs(self, scale: str, data_root: str | Path | None = None, **params) -> list[dict]:
         "Complete, resolved RunConfig dicts of this item at `scale` (data_root set on each)."
         check_scale(scale)
-        if self.build is None: raise ConfigError(f"item {self.name!r} is not a grid of anomaly-detection configurations: its notebook plans its own runs")
+        if self.build is None:
+            raise ConfigError(f"item {self.name!r} is not a grid of anomaly-detection configurations: its notebook "
+                              "plans its own runs")
         unknown = sorted(set(params) - set(self.params))
-        if unknown: raise ConfigError(f"item {self.name!r} has no parameter(s) {unknown}; its parameters: {sorted(self.params) or 'none'}")
+        if unknown:
+            raise ConfigError(f"item {self.name!r} has no parameter(s) {unknown}; its parameters: "
+                              f"{sorted(self.params) or 'none'}")
         cfgs = self.build(scale, **{**self.params, **params})
         root = None if data_root is None else str(data_root)
         return [resolve_config({**c, "data_root": root}).to_dict() for c in cfgs]
@@ -195,17 +207,20 @@ def _fewshot(scale, objectives=None, oe_sizes=None, clip_model=None, clip_pretra
     objectives = FEWSHOT_OBJECTIVES[scale] if objectives is None else list(objectives)
     sizes = FEWSHOT_SIZES[scale] if oe_sizes is None else [None if s in (None, "full") else int(s) for s in oe_sizes]
     if any(s is not None and s < 1 for s in sizes):
-        raise ConfigError(f"OE sizes must be >= 1 (or 'full'), got {sizes}: 0 OE images is the methods without OE (Deep SVDD, CLIP zero-shot)")
+        raise ConfigError(f"OE sizes must be >= 1 (or 'full'), got {sizes}: 0 OE images is the methods without OE "
+                          "(Deep SVDD, CLIP zero-shot)")
     out = []
     for ds in ("cifar10", "imagenet30"):
         for obj in objectives:
-            out += [scale_config(method_config(ds, obj, "ovr", oe_size=n), scale, epochs=CPU_FEWSHOT_EPOCHS) for n in sizes]
+            out += [scale_config(method_config(ds, obj, "ovr", oe_size=n), scale, epochs=CPU_FEWSHOT_EPOCHS)
+                    for n in sizes]
         out += [scale_config(method_config(ds, m, "ovr"), scale, epochs=CPU_FEWSHOT_EPOCHS, clip_model=clip_model,
                              clip_pretrained=clip_pretrained) for m in FEWSHOT_ZERO[scale]]
     return out
 
 def _zeroshot(scale, clip_model=None, clip_pretrained=None):
-    return [scale_config(method_config(ds, "clip_zeroshot", mode), scale, clip_model=clip_model, clip_pretrained=clip_pretrained)
+    return [scale_config(method_config(ds, "clip_zeroshot", mode), scale, clip_model=clip_model,
+                         clip_pretrained=clip_pretrained)
             for ds in ("cifar10", "imagenet30") for mode in ("ovr", "loco")]
 
 OTHER_DATASETS = ("mnist", "fmnist", "mvtec", "cub", "dtd")
@@ -216,20 +231,22 @@ def _other(scale, clip_model=None, clip_pretrained=None):
             for ds in OTHER_DATASETS for m in OTHER_METHODS]
 
 # %% ../nbs/07_paper_items.ipynb #0aef19e1
-FREQUENCY_PARTS = ("train_oe", "train_nominal", "test_nominal", "test_anomalous")   # the README's --ms-mode: every part filtered
+# the README's --ms-mode: every part filtered
+FREQUENCY_PARTS = ("train_oe", "train_nominal", "test_nominal", "test_anomalous")
 FREQUENCY_FILTERS = ("lpf", "hpf")
-FREQUENCY_OE_SIZE = 16                                                              # README: --oe-size 16
-FREQUENCY_MAGNITUDES = {                                                            # {data set: magnitudes} per scale
-    "paper": {"cifar10": [0, 1, 2, 4, 8, 12, 14, 15],                              # README: --magnitudes 0 1 2 4 8 12 14 15
-              "imagenet30": [0, 1, 2, 4, 8, 16, 32, 64]},                          # multiscale_imagenet.py default without 128, 256
+FREQUENCY_OE_SIZE = 16                                                  # README: --oe-size 16
+FREQUENCY_MAGNITUDES = {                                                # {data set: magnitudes} per scale
+    "paper": {"cifar10": [0, 1, 2, 4, 8, 12, 14, 15],                  # README: --magnitudes 0 1 2 4 8 12 14 15
+              "imagenet30": [0, 1, 2, 4, 8, 16, 32, 64]},              # multiscale_imagenet.py default without 128, 256
     "cpu": {"cifar10": [0, 4, 8, 14]},
     "smoke": {"cifar10": [0, 8]},
 }
-MULTISCALE_SETTINGS = {   # multiscale_{cifar,imagenet}.py over the data set's preset: HSC, 2 seeds, no augmentation for CIFAR
+# multiscale_{cifar,imagenet}.py over the data set's preset: HSC, 2 seeds, no augmentation for CIFAR
+MULTISCALE_SETTINGS = {
     "cifar10": dict(transform="noaug_cifar10", epochs=100, milestones=[50, 75], seeds=[0, 1]),
     "imagenet30": dict(transform="imagenet", epochs=50, milestones=[30, 40], seeds=[0, 1]),
 }
-CPU_FREQUENCY = dict(classes=[0, 1], epochs=2, train_limit=1000)                   # cpu scale: 2 classes, 2 epochs, 1000 images
+CPU_FREQUENCY = dict(classes=[0, 1], epochs=2, train_limit=1000)       # cpu scale: 2 classes, 2 epochs, 1000 images
 
 def frequency_filters(kind: str) -> list[str]:
     "The README's --ms-mode for filter `kind`: `kind` on every data part."
@@ -243,7 +260,8 @@ def _frequency(scale, filters=None, magnitudes=None, oe_size=FREQUENCY_OE_SIZE):
         for m in (mags if magnitudes is None else magnitudes):
             # magnitude 0 is the identity (bit for bit): one unfiltered baseline is the first point of every curve
             for kind in (kinds if float(m) > 0 else [None]):
-                cfg = scale_config(dict(base, filters=frequency_filters(kind) if kind else [], filter_magnitude=float(m)), scale)
+                cfg = scale_config(dict(base, filters=frequency_filters(kind) if kind else [],
+                                        filter_magnitude=float(m)), scale)
                 if scale == "cpu": cfg.update(CPU_FREQUENCY)
                 out.append(cfg)
     return out
@@ -255,26 +273,31 @@ ITEMS: dict[str, PaperItem] = {i.name: i for i in [
               "the main one-vs-rest table: HSC, BCE, focal, Deep SAD (with OE), Deep SVDD (no OE), CLIP zero-shot and "
               "BCE-CLIP (CLIP fine-tuned with OE); mean AUROC over classes", _table("ovr"), dict(_CLIP_PARAMS)),
     PaperItem("loco_table", "Leave-one-class-out AUROC: CIFAR-10 and ImageNet-30",
-              "the leave-one-class-out table: the same methods with all classes but one normal", _table("loco"), dict(_CLIP_PARAMS)),
+              "the leave-one-class-out table: the same methods with all classes but one normal", _table("loco"),
+              dict(_CLIP_PARAMS)),
     PaperItem("fewshot", "Mean AUROC against the number of OE images",
-              "the few-shot OE curves: mean AUROC (± std over class means) against the number of OE images drawn per class "
-              "and seed (1, 2, 4, ..., full), one curve per objective; 0 OE images for the methods without OE",
+              "the few-shot OE curves: mean AUROC (± std over class means) against the number of OE images drawn per "
+              "class and seed (1, 2, 4, ..., full), one curve per objective; 0 OE images for the methods without OE",
               _fewshot, dict(objectives=None, oe_sizes=None, **_CLIP_PARAMS), kind="curve"),
     PaperItem("zeroshot_clip", "Zero-shot CLIP, one-vs-rest and leave-one-class-out",
               "CLIP zero-shot ('zero outlier images'): prompts 'a photo of a {class}' against 'a photo of something'",
               _zeroshot, dict(_CLIP_PARAMS)),
     PaperItem("other_datasets", "Other data sets: MNIST, Fashion-MNIST, MVTec-AD, CUB, DTD",
-              "HSC, BCE, CLIP zero-shot and BCE-CLIP with the official runners of the other data sets", _other, dict(_CLIP_PARAMS)),
+              "HSC, BCE, CLIP zero-shot and BCE-CLIP with the official runners of the other data sets", _other,
+              dict(_CLIP_PARAMS)),
     PaperItem("frequency", "Mean AUROC against the frequency-filter magnitude (Appendix C)",
-              "the frequency analysis: HSC with 16 OE images, every data part (normal and OE training images, normal and "
-              "anomalous test images) low-pass or high-pass filtered (official DFT filters), mean AUROC against the magnitude",
+              "the frequency analysis: HSC with 16 OE images, every data part (normal and OE training images, normal "
+              "and anomalous test images) low-pass or high-pass filtered (official DFT filters), mean AUROC against "
+              "the magnitude",
               _frequency, dict(filters=None, magnitudes=None, oe_size=FREQUENCY_OE_SIZE), kind="curve"),
 ]}
 
 def register_item(item: PaperItem) -> PaperItem:
-    "Add `item` to `ITEMS` (the modules of items that plan their own runs, e.g. `eoe_nb.oe_items`, register theirs on import)."
+    ("Add `item` to `ITEMS` (the modules of items that plan their own runs, e.g. `eoe_nb.oe_items`, register theirs on "
+     "import).")
     if not isinstance(item, PaperItem): raise ConfigError(f"register_item needs a PaperItem, got {item!r}")
-    if item.name in ITEMS and ITEMS[item.name] != item: raise ConfigError(f"item {item.name!r} is already registered differently")
+    if item.name in ITEMS and ITEMS[item.name] != item:
+        raise ConfigError(f"item {item.name!r} is already registered differently")
     ITEMS[item.name] = item
     return item
 
@@ -306,7 +329,8 @@ def config_missing(cfg: dict, _weights_cache: dict | None = None) -> dict[str, s
             info = dataset_info(name)
         except ConfigError as e:
             missing.setdefault(name, f"{role} {name!r} is not known to this installation ({e})"); continue
-        if not info.present(root): missing.setdefault(name, f"{role} {name!r} not found under {root}. {info.how_to_get}")
+        if not info.present(root):
+            missing.setdefault(name, f"{role} {name!r} not found under {root}. {info.how_to_get}")
     if model_spec(c.model).text_encoder:
         key = (c.clip_model, c.clip_pretrained)
         cache = {} if _weights_cache is None else _weights_cache
@@ -316,7 +340,8 @@ def config_missing(cfg: dict, _weights_cache: dict | None = None) -> dict[str, s
 
 # %% ../nbs/07_paper_items.ipynb #c029a2
 class RowStatus(str, Enum):
-    "How far a row got: done, partial (runs still to run; for an item: some rows missing), failed (a run failed), missing (no data)."
+    ("How far a row got: done, partial (runs still to run; for an item: some rows missing), failed (a run failed), "
+     "missing (no data).")
     done = "done"
     partial = "partial"
     failed = "failed"
@@ -325,7 +350,8 @@ class RowStatus(str, Enum):
 # %% ../nbs/07_paper_items.ipynb #c029b
 @dataclass
 class ItemRow:
-    "One row of an item: what it is, how far it got, its AUROC in percent, what is missing, and how it departs from the paper."
+    ("One row of an item: what it is, how far it got, its AUROC in percent, what is missing, and how it departs from "
+     "the paper.")
     setting: str                                          # ovr or loco
     dataset: str                                          # data set name; dataset_spec with its class subset
     dataset_spec: str
@@ -351,11 +377,15 @@ class ItemRow:
     @property
     def comparable(self) -> bool: return not self.deviations
     @property
-    def oe_text(self) -> str: return str(self.oe_size) if self.oe_size is not None else f"all ({self.n_oe})" if self.n_oe else "all"
+    def oe_text(self) -> str:
+        return str(self.oe_size) if self.oe_size is not None else f"all ({self.n_oe})" if self.n_oe else "all"
     @property
-    def label(self) -> str: return f"{self.setting} {self.dataset} {self.method_label}" + (f", {self.oe_text} OE images" if self.curve else "")
+    def label(self) -> str:
+        return (f"{self.setting} {self.dataset} {self.method_label}"
+                + (f", {self.oe_text} OE images" if self.curve else ""))
 
-    def to_dict(self) -> dict[str, Any]: return {**asdict(self), "status": self.status.value, "comparable": self.comparable}
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "status": self.status.value, "comparable": self.comparable}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ItemRow":
@@ -364,15 +394,19 @@ class ItemRow:
 
 # %% ../nbs/07_paper_items.ipynb #c029d
 def row_deviations(cfg: dict, scale: str) -> list[str]:
-    "How a configuration departs from the official setting: a scale other than paper, CLIP weights other than the paper's, numerics (amp)."
+    ("How a configuration departs from the official setting: a scale other than paper, CLIP weights other than the "
+     "paper's, numerics (amp).")
     s, c = check_scale(scale), resolve_config(cfg)
-    out = [] if s.comparable else [s.note + (f"; {c.train_limit} normal training images" if c.train_limit and scale == "cpu" else "")]
+    out = [] if s.comparable else [s.note + (f"; {c.train_limit} normal training images"
+                                             if c.train_limit and scale == "cpu" else "")]
     if model_spec(c.model).text_encoder and (c.clip_model, c.clip_pretrained) != OFFICIAL_CLIP:
-        out.append(f"CLIP {c.clip_model} with weights {c.clip_pretrained} instead of the paper's ViT-B-32-quickgelu (openai)")
+        out.append(f"CLIP {c.clip_model} with weights {c.clip_pretrained} instead of the paper's ViT-B-32-quickgelu "
+                   "(openai)")
     return out + config_deviations(c)
 
 def expected_runs(cfg: dict) -> int | None:
-    "Runs of a configuration: its classes (given, or every class of its data set) x seeds; None if its data set is unknown."
+    ("Runs of a configuration: its classes (given, or every class of its data set) x seeds; None if its data set is "
+     "unknown.")
     c = resolve_config(cfg)
     try: return len(unit_classes(c)) * len(c.seeds)
     except ConfigError: return None
@@ -388,7 +422,8 @@ def item_row(cfg: dict, scale: str, curve: bool = False, run_deviations: Sequenc
 # %% ../nbs/07_paper_items.ipynb #46404b3a
 @dataclass
 class ResultRow:
-    "One row of an item that is not an AUROC table: a label, its status, values and published values by column, missing data, deviations."
+    ("One row of an item that is not an AUROC table: a label, its status, values and published values by column, "
+     "missing data, deviations.")
     label: str
     status: RowStatus = RowStatus.missing
     values: dict[str, Any] = field(default_factory=dict)       # column -> reproduced value
@@ -401,7 +436,8 @@ class ResultRow:
     @property
     def comparable(self) -> bool: return not self.deviations
 
-    def to_dict(self) -> dict[str, Any]: return {**asdict(self), "status": self.status.value, "comparable": self.comparable}
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "status": self.status.value, "comparable": self.comparable}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ResultRow":
