@@ -35,19 +35,25 @@ SVHN_CLASSES = MNIST_CLASSES                             # the digits zero..nine
 SVHN_URL = "http://ufldl.stanford.edu/housenumbers/"
 
 def svhn_files(split: str, extra: bool = False) -> list[str]:
-    "The .mat files of one split: test_32x32.mat, or train_32x32.mat followed by extra_32x32.mat for the official training set."
+    ("The .mat files of one split: test_32x32.mat, or train_32x32.mat followed by extra_32x32.mat for the official "
+     "training set.")
     return ["test_32x32.mat"] if split == "test" else ["train_32x32.mat"] + (["extra_32x32.mat"] if extra else [])
 
 def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    "Images (N, 3, 32, 32) uint8 and labels 0..9 of one SVHN .mat file (label 10 is the digit 0, mapped to 0 as torchvision does)."
+    ("Images (N, 3, 32, 32) uint8 and labels 0..9 of one SVHN .mat file (label 10 is the digit 0, mapped to 0 as "
+     "torchvision does).")
     from scipy.io import loadmat
     try: m = loadmat(path)
-    except Exception as e: raise DataMissingError(f"{path} is not a readable SVHN .mat file ({one_line_error(e)}); download it again") from e
+    except Exception as e:
+        raise DataMissingError(f"{path} is not a readable SVHN .mat file ({one_line_error(e)}); "
+                               "download it again") from e
     x, y = m.get("X"), m.get("y")
-    if x is None or y is None or x.dtype != np.uint8 or x.ndim != 4 or x.shape[:3] != (32, 32, 3) or y.size != x.shape[3]:
+    if (x is None or y is None or x.dtype != np.uint8 or x.ndim != 4 or x.shape[:3] != (32, 32, 3)
+            or y.size != x.shape[3]):
         raise DataMissingError(f"{path} does not hold SVHN's X (32, 32, 3, N) uint8 and y (N, 1); download it again")
     y = y.astype(np.int64).reshape(-1)
-    if len(y) and (y.min() < 0 or y.max() > 10): raise DataMissingError(f"{path} holds labels outside 1..10; is it an SVHN file?")
+    if len(y) and (y.min() < 0 or y.max() > 10):
+        raise DataMissingError(f"{path} holds labels outside 1..10; is it an SVHN file?")
     return np.ascontiguousarray(x.transpose(3, 2, 0, 1)), y % 10
 
 def svhn_present(data_root: Path, extra: bool = False) -> bool:
@@ -59,8 +65,10 @@ def read_svhn(data_root: Path, split: str, extra: bool = False) -> ImageSet:
     base, files = Path(data_root) / SVHN_FOLDER, svhn_files(split, extra)
     parts = [read_svhn_mat(base / f) for f in files]
     images = torch.from_numpy(np.concatenate([x for x, _ in parts]))
-    return ImageSet("svhn_extra" if extra else "svhn", split, list(SVHN_CLASSES), torch.from_numpy(np.concatenate([y for _, y in parts])),
-                    images=images, source=f"torchvision SVHN layout {base} ({' + '.join(files)})", checksum=sha256_tensor(images))
+    return ImageSet("svhn_extra" if extra else "svhn", split, list(SVHN_CLASSES),
+                    torch.from_numpy(np.concatenate([y for _, y in parts])),
+                    images=images, source=f"torchvision SVHN layout {base} ({' + '.join(files)})",
+                    checksum=sha256_tensor(images))
 
 # %% ../nbs/01aa_ood_datasets.ipynb #c007
 def download_svhn(extra: bool = False):
@@ -72,21 +80,28 @@ def download_svhn(extra: bool = False):
                 for s in ("train", "test") + (("extra",) if extra else ()):
                     torchvision.datasets.SVHN(str(Path(data_root) / SVHN_FOLDER), split=s, download=True)
         except Exception as e:
-            raise DataMissingError(f"downloading SVHN into {Path(data_root) / SVHN_FOLDER} failed ({one_line_error(e)}); "
-                                   f"without internet, copy the .mat files there by hand") from e
+            raise DataMissingError(f"downloading SVHN into {Path(data_root) / SVHN_FOLDER} failed "
+                                   f"({one_line_error(e)}); without internet, copy the .mat files there by hand") from e
     return download
 
-_SVHN_TEXT = {False: "SVHN digits (torchvision): 10 classes, 73257 train / 26032 test, 32x32 RGB; an OOD test set of the OE paper",
-              True: "SVHN with train+extra as training split (604388 images; the OE paper's SVHN classifiers) / 26032 test, 32x32 RGB"}
+_SVHN_TEXT = {False: "SVHN digits (torchvision): 10 classes, 73257 train / 26032 test, 32x32 RGB; an OOD test set of "
+                     "the OE paper",
+              True: "SVHN with train+extra as training split (604388 images; the OE paper's SVHN classifiers) / 26032 "
+                    "test, 32x32 RGB"}
 for _name, _extra in (("svhn", False), ("svhn_extra", True)):
-    _load, _present = make_loader(_name, lambda root, split, e=_extra: read_svhn(root, split, e), lambda root, e=_extra: svhn_present(root, e),
+    _load, _present = make_loader(_name, lambda root, split, e=_extra: read_svhn(root, split, e), lambda root,
+                                  e=_extra: svhn_present(root, e),
                                   SVHN_CLASSES, 3, True, download=download_svhn(_extra),
-                                  copy_deviation=f"{_name} read from the image-folder copy {{folder}}, not torchvision's .mat files")
+                                  copy_deviation=f"{_name} read from the image-folder copy {{folder}}, not "
+                                                 "torchvision's .mat files")
     register_dataset(DatasetInfo(
-        _name, SVHN_CLASSES, 3, 32, True, _load, _present, download=download_svhn(_extra), description=_SVHN_TEXT[_extra],
-        how_to_get=(f"`eoe-data download {_name}` (torchvision.datasets.SVHN(DATA_ROOT/svhn, split=..., download=True)) fetches "
-                    f"{', '.join(['train_32x32.mat', 'test_32x32.mat'] + (['extra_32x32.mat (1.3 GB)'] if _extra else []))} from "
-                    f"{SVHN_URL} into DATA_ROOT/svhn/; or provide an image folder DATA_ROOT/{_name}-jpg/{{train,test}}/<digit name or 0..9>/*.png")))
+        _name, SVHN_CLASSES, 3, 32, True, _load, _present, download=download_svhn(_extra),
+        description=_SVHN_TEXT[_extra],
+        how_to_get=(f"`eoe-data download {_name}` (torchvision.datasets.SVHN(DATA_ROOT/svhn, split=..., "
+                    "download=True)) fetches train_32x32.mat, test_32x32.mat"
+                    f"{', extra_32x32.mat (1.3 GB)' if _extra else ''} from {SVHN_URL} into DATA_ROOT/svhn/; "
+                    "or provide an image folder "
+                    f"DATA_ROOT/{_name}-jpg/{{train,test}}/<digit name or 0..9>/*.png")))
 
 # %% ../nbs/01aa_ood_datasets.ipynb #c011
 TINYIMAGENET_FOLDER = "tiny-imagenet-200"
@@ -99,8 +114,10 @@ def tinyimagenet_present(data_root: Path) -> bool:
 def tinyimagenet_classes(base: Path) -> tuple[list[str], list[str]]:
     "The wnids of `wnids.txt`, sorted (ImageFolder's label order), and their names from `words.txt`."
     wnids = sorted(r[0] for r in read_table(base / "wnids.txt", 1))
-    if len(set(wnids)) != len(wnids): raise DataMissingError(f"{base / 'wnids.txt'} lists a wnid twice; unzip Tiny ImageNet again")
-    if not (base / "words.txt").is_file(): raise DataMissingError(f"{base / 'words.txt'} is missing (it names the classes); unzip Tiny ImageNet again")
+    if len(set(wnids)) != len(wnids):
+        raise DataMissingError(f"{base / 'wnids.txt'} lists a wnid twice; unzip Tiny ImageNet again")
+    if not (base / "words.txt").is_file():
+        raise DataMissingError(f"{base / 'words.txt'} is missing (it names the classes); unzip Tiny ImageNet again")
     words = {w: n.split(",")[0].strip() for w, n in read_table(base / "words.txt", 2)}
     names = [words.get(w, w) for w in wnids]
     return wnids, [f"{n} ({w})" if names.count(n) > 1 else n for w, n in zip(wnids, names)]
@@ -108,7 +125,9 @@ def tinyimagenet_classes(base: Path) -> tuple[list[str], list[str]]:
 def _tin_class_folders(root: Path, wnids: list[str]) -> tuple[list[str], list[int]]:
     "Files and labels of `root/<wnid>/images/*` (the zip's layout) or `root/<wnid>/*`, class by class, files sorted."
     missing = [w for w in wnids if not (root / w).is_dir()]
-    if missing: raise DataMissingError(f"{root} lacks the class folder(s) {missing[:5]} listed in wnids.txt; unzip Tiny ImageNet again")
+    if missing:
+        raise DataMissingError(f"{root} lacks the class folder(s) {missing[:5]} listed in wnids.txt; unzip Tiny "
+                               "ImageNet again")
     files, targets = [], []
     for k, w in enumerate(wnids):
         sub = root / w / "images" if (root / w / "images").is_dir() else root / w
@@ -116,15 +135,20 @@ def _tin_class_folders(root: Path, wnids: list[str]) -> tuple[list[str], list[in
     return files, targets
 
 def _tin_val_annotated(val: Path, wnids: list[str]) -> tuple[list[str], list[int]]:
-    "`val/images/*` labelled by `val/val_annotations.txt`, ordered by label and file name (the order of the rearranged copy)."
+    ("`val/images/*` labelled by `val/val_annotations.txt`, ordered by label and file name (the order of the "
+     "rearranged copy).")
     index = {w: k for k, w in enumerate(wnids)}
     rows = [r[:2] for r in read_table(val / "val_annotations.txt", 6)]
     bad = next((r for r in rows if r[1] not in index), None)
-    if bad: raise DataMissingError(f"{val / 'val_annotations.txt'} labels {bad[0]} with {bad[1]}, which wnids.txt does not list; the files do not belong together")
+    if bad:
+        raise DataMissingError(f"{val / 'val_annotations.txt'} labels {bad[0]} with {bad[1]}, which wnids.txt does not "
+                               "list; the files do not belong together")
     rows = sorted((index[w], fn) for fn, w in rows)
     files = [str(val / "images" / fn) for _, fn in rows]
     missing = [f for f in files if not os.path.isfile(f)]
-    if missing: raise DataMissingError(f"{len(missing)} images listed in val_annotations.txt are missing, e.g. {missing[0]}; unzip Tiny ImageNet again")
+    if missing:
+        raise DataMissingError(f"{len(missing)} images listed in val_annotations.txt are missing, e.g. {missing[0]}; "
+                               "unzip Tiny ImageNet again")
     return files, [k for k, _ in rows]
 
 def read_tinyimagenet(data_root: Path, split: str) -> ImageSet:
@@ -136,17 +160,21 @@ def read_tinyimagenet(data_root: Path, split: str) -> ImageSet:
     elif (val / "val_annotations.txt").is_file() and (val / "images").is_dir():
         (files, targets), layout = _tin_val_annotated(val, wnids), "val/images/ labelled by val_annotations.txt"
     else: (files, targets), layout = _tin_class_folders(val, wnids), "val/<wnid>/"
-    if not files: raise DataMissingError(f"no images in the {split} split under {base} ({layout}); unzip Tiny ImageNet again")
+    if not files:
+        raise DataMissingError(f"no images in the {split} split under {base} ({layout}); unzip Tiny ImageNet again")
     return ImageSet("tinyimagenet", split, names, torch.tensor(targets, dtype=torch.long), reader=FileReader(files, 3),
                     source=f"Tiny ImageNet {base}, {layout}")
 
-_load, _present = make_loader("tinyimagenet", read_tinyimagenet, tinyimagenet_present, download=url_download(TINYIMAGENET_URL, "."))
+_load, _present = make_loader("tinyimagenet", read_tinyimagenet, tinyimagenet_present,
+                              download=url_download(TINYIMAGENET_URL, "."))
 register_dataset(DatasetInfo(
     "tinyimagenet", (), 3, 64, False, _load, _present, classes_on_disk=True, aliases=("tiny_imagenet",),
     download=url_download(TINYIMAGENET_URL, "."),
-    how_to_get=(f"`eoe-data download tinyimagenet` fetches {TINYIMAGENET_URL} (about 237 MB) and unzips it into DATA_ROOT, so that "
-                f"DATA_ROOT/tiny-imagenet-200/{{wnids.txt,words.txt,train/,val/}} exist (val/ as in the zip, or rearranged into val/<wnid>/)."),
-    description="Tiny ImageNet: 200 classes, 500 train / 50 validation (= test) images per class, 64x64 RGB, read from disk"))
+    how_to_get=(f"`eoe-data download tinyimagenet` fetches {TINYIMAGENET_URL} (about 237 MB) and unzips it into "
+                f"DATA_ROOT, so that DATA_ROOT/tiny-imagenet-200/{{wnids.txt,words.txt,train/,val/}} exist (val/ as in "
+                "the zip, or rearranged into val/<wnid>/)."),
+    description="Tiny ImageNet: 200 classes, 500 train / 50 validation (= test) images per class, 64x64 RGB, read from "
+                "disk"))
 
 # %% ../nbs/01aa_ood_datasets.ipynb #c015
 PLACES365_FOLDER = "places365"
@@ -157,13 +185,15 @@ def _places_val_dir(base: Path) -> Path | None:
 
 def places365_present(data_root: Path) -> bool:
     base = Path(data_root) / PLACES365_FOLDER
-    return (base / "categories_places365.txt").is_file() and (base / "places365_val.txt").is_file() and _places_val_dir(base) is not None
+    return ((base / "categories_places365.txt").is_file() and (base / "places365_val.txt").is_file()
+            and _places_val_dir(base) is not None)
 
 def places365_categories(path: Path) -> list[str]:
     "Category names of `categories_places365.txt` in label order, without the `/<letter>/` prefix."
     rows = read_table(path, 2)
     if [i for _, i in rows] != [str(k) for k in range(len(rows))]:
-        raise DataMissingError(f"{path} must list the categories with the labels 0, 1, 2, ... in order; restore it from torchvision's file lists")
+        raise DataMissingError(f"{path} must list the categories with the labels 0, 1, 2, ... in order; restore it "
+                               "from torchvision's file lists")
     return [c.split("/", 2)[2] if c.startswith("/") and c.count("/") >= 2 else c for c, _ in rows]
 
 def read_places365(data_root: Path, split: str) -> ImageSet:
@@ -173,33 +203,45 @@ def read_places365(data_root: Path, split: str) -> ImageSet:
     rows = read_table(base / "places365_val.txt", 2)
     labels = [int(y) if y.isdigit() else -1 for _, y in rows]
     bad = next((r for r, y in zip(rows, labels) if not 0 <= y < len(classes)), None)
-    if bad: raise DataMissingError(f"{base / 'places365_val.txt'} labels {bad[0]} with {bad[1]}, outside 0..{len(classes) - 1}; restore the file lists")
+    if bad:
+        raise DataMissingError(f"{base / 'places365_val.txt'} labels {bad[0]} with {bad[1]}, outside "
+                               f"0..{len(classes) - 1}; restore the file lists")
     files = [str(images / fn.lstrip("/")) for fn, _ in rows]
     missing = [f for f in files if not os.path.isfile(f)]
-    if missing: raise DataMissingError(f"{len(missing)} Places365 validation images are missing, e.g. {missing[0]}; extract {images.name}.tar again")
+    if missing:
+        raise DataMissingError(f"{len(missing)} Places365 validation images are missing, e.g. {missing[0]}; extract "
+                               f"{images.name}.tar again")
     return ImageSet("places365", split, classes, torch.tensor(labels, dtype=torch.long), reader=FileReader(files, 3),
                     source=f"torchvision Places365 layout {base}, validation images {images.name}/")
 
 def download_places365(data_root: Path) -> None:
-    "torchvision fetches the file lists and the small validation images (val_256.tar, about 500 MB) into DATA_ROOT/places365/."
+    ("torchvision fetches the file lists and the small validation images (val_256.tar, about 500 MB) into "
+     "DATA_ROOT/places365/.")
     import torchvision
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            torchvision.datasets.Places365(str(Path(data_root) / PLACES365_FOLDER), split="val", small=True, download=True)
+            torchvision.datasets.Places365(str(Path(data_root) / PLACES365_FOLDER), split="val", small=True,
+                                           download=True)
     except Exception as e:
-        raise DataMissingError(f"downloading Places365 into {Path(data_root) / PLACES365_FOLDER} failed ({one_line_error(e)}); copy it there by hand") from e
+        raise DataMissingError(f"downloading Places365 into {Path(data_root) / PLACES365_FOLDER} failed "
+                               f"({one_line_error(e)}); copy it there by hand") from e
 
-_load, _present = make_loader("places365", read_places365, places365_present, splits=("test",), download=download_places365)
+_load, _present = make_loader("places365", read_places365, places365_present, splits=("test",),
+                              download=download_places365)
 register_dataset(DatasetInfo(
-    "places365", (), 3, 256, False, _load, _present, classes_on_disk=True, splits=("test",), download=download_places365,
-    how_to_get=("`eoe-data download places365` (torchvision.datasets.Places365(DATA_ROOT/places365, split='val', small=True, download=True)) "
-                "puts categories_places365.txt, places365_val.txt and val_256/ into DATA_ROOT/places365/."),
-    description="Places365-Standard validation images (torchvision; OOD test only): 365 categories, 100 each, 256x256, read from disk"))
+    "places365", (), 3, 256, False, _load, _present, classes_on_disk=True, splits=("test",),
+    download=download_places365,
+    how_to_get=("`eoe-data download places365` (torchvision.datasets.Places365(DATA_ROOT/places365, split='val', "
+                "small=True, download=True)) puts categories_places365.txt, places365_val.txt and val_256/ into "
+                "DATA_ROOT/places365/."),
+    description="Places365-Standard validation images (torchvision; OOD test only): 365 categories, 100 each, 256x256, "
+                "read from disk"))
 
 # %% ../nbs/01aa_ood_datasets.ipynb #c019
 @dataclass(frozen=True)
 class OODFolder:
-    "An OOD test set published as a folder of image folders: its name, the folders under DATA_ROOT it may be in, its size and sources."
+    ("An OOD test set published as a folder of image folders: its name, the folders under DATA_ROOT it may be in, its "
+     "size and sources.")
     name: str
     folders: tuple[str, ...]                               # candidates under DATA_ROOT; the first that exists is read
     default_size: int
@@ -211,35 +253,49 @@ def find_ood_folder(data_root: Path, folders: tuple[str, ...]) -> Path | None:
     return next((Path(data_root) / f for f in folders if (Path(data_root) / f).is_dir()), None)
 
 def read_ood_folder(folder: Path, name: str, split: str = "test") -> ImageSet:
-    "The images in the subfolders of `folder` (the classes: the sorted subfolders that hold images, as ImageFolder), file-backed."
+    ("The images in the subfolders of `folder` (the classes: the sorted subfolders that hold images, as ImageFolder), "
+     "file-backed.")
     classes = [c for c in subfolders(folder) if image_names(folder / c)]
-    if not classes: raise DataMissingError(f"no images in the subfolders of {folder}: expected {folder}/<subfolder>/<images>, the layout torchvision's ImageFolder reads")
+    if not classes:
+        raise DataMissingError(f"no images in the subfolders of {folder}: expected {folder}/<subfolder>/<images>, the "
+                               "layout torchvision's ImageFolder reads")
     return replace(read_image_folder(folder.parent, folder.name, classes, name=name, in_memory=False), split=split)
 
 def register_ood_folder(f: OODFolder) -> DatasetInfo:
     "Register the folder set `f` with the single split `test`."
     def load(data_root: Path, split: str, download: bool) -> ImageSet:
         folder = find_ood_folder(data_root, f.folders)
-        if folder is None: raise DataMissingError(f"{f.name} not found under {data_root}: expected one of {', '.join(f.folders)}")
+        if folder is None:
+            raise DataMissingError(f"{f.name} not found under {data_root}: expected one of {', '.join(f.folders)}")
         return read_ood_folder(folder, f.name, split)
-    return register_dataset(DatasetInfo(f.name, (), 3, f.default_size, False, load, lambda root: find_ood_folder(root, f.folders) is not None,
-                                        f.how_to_get, splits=("test",), description=f.description, classes_on_disk=True))
+    return register_dataset(DatasetInfo(f.name, (), 3, f.default_size, False, load,
+                                        lambda root: find_ood_folder(root, f.folders) is not None,
+                                        f.how_to_get, splits=("test",), description=f.description,
+                                        classes_on_disk=True))
 
 # %% ../nbs/01aa_ood_datasets.ipynb #c021
 _ODIN = "unpack it into DATA_ROOT (`tar xzf {archive} -C DATA_ROOT`), giving DATA_ROOT/{folder}/<subfolder>/*.jpg"
 OOD_FOLDERS = (
     OODFolder("places69", ("places365/test_subset", "places69"), 256,
-              "Places69 (Hendrycks' places365/test_subset, the OE paper's Places365 OOD set; OOD test only): 69 categories, Places-Extra69's 98721 train + 6600 test images, read from disk",
-              "No download script: get the Places-Extra69 images (train and test; see zhoubolei/places_devkit) from http://places2.csail.mit.edu/download.html and put "
-              "them one folder per category into DATA_ROOT/places365/test_subset/<category>/ (or DATA_ROOT/places69/<category>/), "
-              "as the official OE test.py reads them (hendrycks/outlier-exposure issue #2)."),
-    OODFolder("lsun_crop", ("LSUN", "LSUN_C"), 32, "LSUN (crop): ODIN's 10000 image patches of the LSUN test set (OOD test only), read from disk",
-              "Download https://www.dropbox.com/s/fhtsw1m3qxlwj6h/LSUN.tar.gz (ODIN) and " + _ODIN.format(archive="LSUN.tar.gz", folder="LSUN")
+              "Places69 (Hendrycks' places365/test_subset, the OE paper's Places365 OOD set; OOD test only): 69 "
+              "categories, Places-Extra69's 98721 train + 6600 test images, read from disk",
+              "No download script: get the Places-Extra69 images (train and test; see zhoubolei/places_devkit) from "
+              "http://places2.csail.mit.edu/download.html and put them one folder per category into "
+              "DATA_ROOT/places365/test_subset/<category>/ (or DATA_ROOT/places69/<category>/), as the official OE "
+              "test.py reads them (hendrycks/outlier-exposure issue #2)."),
+    OODFolder("lsun_crop", ("LSUN", "LSUN_C"), 32,
+              "LSUN (crop): ODIN's 10000 image patches of the LSUN test set (OOD test only), read from disk",
+              "Download https://www.dropbox.com/s/fhtsw1m3qxlwj6h/LSUN.tar.gz (ODIN) and "
+              + _ODIN.format(archive="LSUN.tar.gz", folder="LSUN")
               + " (energy_ood names the folder LSUN_C; both are read)."),
-    OODFolder("lsun_resize", ("LSUN_resize",), 32, "LSUN (resize): ODIN's 10000 LSUN test images downsampled to 32x32 (OOD test only), read from disk",
-              "Download https://www.dropbox.com/s/moqh2wh8696c3yl/LSUN_resize.tar.gz (ODIN) and " + _ODIN.format(archive="LSUN_resize.tar.gz", folder="LSUN_resize") + "."),
-    OODFolder("isun", ("iSUN",), 32, "iSUN: ODIN's 8925 iSUN images downsampled to 32x32 (OOD test only), read from disk",
-              "Download https://www.dropbox.com/s/ssz7qxfqae0cca5/iSUN.tar.gz (ODIN) and " + _ODIN.format(archive="iSUN.tar.gz", folder="iSUN") + "."))
+    OODFolder("lsun_resize", ("LSUN_resize",), 32,
+              "LSUN (resize): ODIN's 10000 LSUN test images downsampled to 32x32 (OOD test only), read from disk",
+              "Download https://www.dropbox.com/s/moqh2wh8696c3yl/LSUN_resize.tar.gz (ODIN) and "
+              + _ODIN.format(archive="LSUN_resize.tar.gz", folder="LSUN_resize") + "."),
+    OODFolder("isun", ("iSUN",), 32,
+              "iSUN: ODIN's 8925 iSUN images downsampled to 32x32 (OOD test only), read from disk",
+              "Download https://www.dropbox.com/s/ssz7qxfqae0cca5/iSUN.tar.gz (ODIN) and "
+              + _ODIN.format(archive="iSUN.tar.gz", folder="iSUN") + "."))
 for _f in OOD_FOLDERS: register_ood_folder(_f)
 
 # %% ../nbs/01aa_ood_datasets.ipynb #c025
@@ -250,24 +306,28 @@ def import_lmdb(path: Path):
     "The optional `lmdb` package, or a DataMissingError saying how to install it."
     try: import lmdb
     except ImportError as e:
-        raise DataMissingError(f"{path} is an lmdb database, but the Python package lmdb is not installed: run `pip install lmdb`, "
-                               f"or use an image-folder copy of LSUN (lsun_crop, lsun_resize)") from e
+        raise DataMissingError(f"{path} is an lmdb database, but the Python package lmdb is not installed: run `pip "
+                               f"install lmdb`, or use an image-folder copy of LSUN (lsun_crop, lsun_resize)") from e
     return lmdb
 
 _LMDB_ENVS: dict[str, object] = {}
 
 def open_lmdb(path: Path):
-    "The read-only lmdb environment at `path`, opened (as torchvision's LSUN opens it) once per process: lmdb refuses a second open."
+    ("The read-only lmdb environment at `path`, opened (as torchvision's LSUN opens it) once per process: lmdb refuses "
+     "a second open.")
     key = str(Path(path).resolve())
     if key not in _LMDB_ENVS:
         lmdb = import_lmdb(path)
         try: _LMDB_ENVS[key] = lmdb.open(key, max_readers=1, readonly=True, lock=False, readahead=False, meminit=False)
-        except lmdb.Error as e: raise DataMissingError(f"{path} is not a readable lmdb database ({one_line_error(e)}); download it again") from e
+        except lmdb.Error as e:
+            raise DataMissingError(f"{path} is not a readable lmdb database ({one_line_error(e)}); "
+                                   "download it again") from e
     return _LMDB_ENVS[key]
 
 @dataclass
 class LmdbReader:
-    "Reads image i (the encoded image stored under `keys[i]`) of the lmdb database at `path` (picklable; workers open it themselves)."
+    ("Reads image i (the encoded image stored under `keys[i]`) of the lmdb database at `path` (picklable; workers open "
+     "it themselves).")
     path: str
     keys: list[bytes]
     def __call__(self, i: int) -> Image.Image:
@@ -275,7 +335,9 @@ class LmdbReader:
         try:
             if buf is None: raise OSError("no such key")
             with Image.open(io.BytesIO(buf)) as im: return im.convert("RGB")
-        except OSError as e: raise DataMissingError(f"image {self.keys[i]!r} of {self.path} cannot be read ({e}); download the database again") from e
+        except OSError as e:
+            raise DataMissingError(f"image {self.keys[i]!r} of {self.path} cannot be read ({e}); download the database "
+                                   "again") from e
 
 def lsun_present(data_root: Path) -> bool: return (Path(data_root) / LSUN_FOLDER / "test_lmdb" / "data.mdb").is_file()
 
@@ -284,16 +346,22 @@ def read_lsun(data_root: Path, split: str) -> ImageSet:
     path = Path(data_root) / LSUN_FOLDER / "test_lmdb"
     with open_lmdb(path).begin(write=False) as txn: keys = list(txn.cursor().iternext(keys=True, values=False))
     if not keys: raise DataMissingError(f"{path} holds no images; download it again")
-    return ImageSet("lsun", split, ["lsun"], torch.zeros(len(keys), dtype=torch.long), reader=LmdbReader(str(path), keys),
+    return ImageSet("lsun", split, ["lsun"], torch.zeros(len(keys), dtype=torch.long),
+                    reader=LmdbReader(str(path), keys),
                     source=f"torchvision LSUN lmdb layout {path} ({len(keys)} images)")
 
-_load, _present = make_loader("lsun", read_lsun, lsun_present, ("lsun",), splits=("test",), download=url_download(LSUN_TEST_URL, LSUN_FOLDER),
-                              copy_deviation="lsun read from the image-folder copy {folder}, not the test_lmdb database")
+_load, _present = make_loader("lsun", read_lsun, lsun_present, ("lsun",), splits=("test",),
+                              download=url_download(LSUN_TEST_URL, LSUN_FOLDER),
+                              copy_deviation="lsun read from the image-folder copy {folder}, not the test_lmdb "
+                                             "database")
 register_dataset(DatasetInfo(
-    "lsun", ("lsun",), 3, 256, False, _load, _present, splits=("test",), download=url_download(LSUN_TEST_URL, LSUN_FOLDER),
-    how_to_get=(f"`eoe-data download lsun` fetches {LSUN_TEST_URL} (fyu/lsun `download.py -c test`) and unzips it into DATA_ROOT/lsun/, "
-                "so that DATA_ROOT/lsun/test_lmdb/data.mdb exists; reading it needs `pip install lmdb`."),
-    description="LSUN test set (torchvision lmdb, classes='test'; the OE paper's LSUN OOD set): 10000 scene images, read from disk, needs lmdb"))
+    "lsun", ("lsun",), 3, 256, False, _load, _present, splits=("test",),
+    download=url_download(LSUN_TEST_URL, LSUN_FOLDER),
+    how_to_get=(f"`eoe-data download lsun` fetches {LSUN_TEST_URL} (fyu/lsun `download.py -c test`) and unzips it into "
+                "DATA_ROOT/lsun/, so that DATA_ROOT/lsun/test_lmdb/data.mdb exists; reading it needs `pip install "
+                "lmdb`."),
+    description="LSUN test set (torchvision lmdb, classes='test'; the OE paper's LSUN OOD set): 10000 scene images, "
+                "read from disk, needs lmdb"))
 
 # %% ../nbs/01aa_ood_datasets.ipynb #c029
 OOD_DATASET_NAMES = ("svhn", "svhn_extra", "tinyimagenet", "places365", "lsun") + tuple(f.name for f in OOD_FOLDERS)
