@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .core import DataMissingError, resolve_data_root, run_cli
+from .flags import ConfigParser
 from .data import (DATASETS, DatasetInfo, ImageSet, dataset_info, forget_loaded_splits, is_image_name, load_image,
                          load_split)
 import eoe_nb.datasets  # noqa: F401  (registers MNIST, ImageNet, MVTec, CUB, DTD, the OE sets, ...: `eoe-data list` shows them all)
@@ -64,7 +65,6 @@ def _load_or_list_broken(info: DatasetInfo, split: str, root: Path, download: bo
         if m is None: raise
         return None, unreadable_files(_split_files(root, Path(m.group(1)), split), info.channels) or [f"{m.group(1)}: {e}"]
 
-
 # %% ../nbs/01d_data_cli.ipynb #c009
 def _info_line(info: DatasetInfo, root: Path) -> str:
     "One entry of `eoe-data list`: name, present or missing, what it is; for missing sets, how to get them."
@@ -77,8 +77,8 @@ def _info_line(info: DatasetInfo, root: Path) -> str:
     if not ok: text += "\n" + textwrap.fill(info.how_to_get, 118, initial_indent=" " * 4 + "how to get: ", subsequent_indent=" " * 6, break_on_hyphens=False)
     return text
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="eoe-data", description="List, check and download the data sets of eoe_nb.")
+def _parser(prog: str = "eoe-data") -> ConfigParser:
+    p = ConfigParser(prog=prog, description="List, check and download the data sets of eoe_nb.")
     sub = p.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-root", default=None, help="data root (default: $EOE_DATA, else ~/.cache/eoe_nb/data)")
@@ -91,9 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     dl.add_argument("name")
     return p
 
-def eoe_data_main(argv: Sequence[str] | None = None) -> int:
-    "The `eoe-data` command (raises EOEError for user errors; see `eoe_data_cli`)."
-    args = _parser().parse_args(argv)
+def eoe_data_main(argv: Sequence[str] | None = None, prog: str = "eoe-data") -> int:
+    "The `eoe-data` command (raises EOEError for user errors, flag errors too; see `eoe_data_cli`)."
+    args = _parser(prog).parse_args(argv)
     root = resolve_data_root(args.data_root)
     if args.command == "list":
         print(f"data root: {root}")

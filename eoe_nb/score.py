@@ -5,7 +5,6 @@
 # %% ../nbs/05d_score.ipynb #c002
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch
 from PIL import Image
 
 from .core import ConfigError, atomic_write_json, atomic_write_text, run_cli
+from .flags import ConfigParser
 from .data import ANOMALY_FOLDERS, FileReader, ImageSet, is_image_name, pil_to_uint8
 from .ad_data import parse_dataset_spec
 from .data import dataset_info
@@ -109,17 +109,17 @@ def write_score_outputs(df: pd.DataFrame, problems: list[str], out: Path, det: D
     return summary
 
 # %% ../nbs/05d_score.ipynb #c012
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="eoe-score", description="Score new images with the trained detector of a finished run.")
+def _parser(prog: str = "eoe-score") -> ConfigParser:
+    p = ConfigParser(prog=prog, description="Score new images with the trained detector of a finished run.")
     p.add_argument("run_dir", help="the folder of one finished run, e.g. OUT/runs/cls0_seed0")
     p.add_argument("images", nargs="+", help="image files or folders (labels from normal/ and anomalous/ subfolders)")
     p.add_argument("--out", required=True, help="folder for scores.csv, extremes.png and summary.json")
     p.add_argument("--device", help="device (default: the run's)")
     return p
 
-def eoe_score_main(argv: list[str] | None = None) -> int:
+def eoe_score_main(argv: list[str] | None = None, prog: str = "eoe-score") -> int:
     "Entry point of `eoe-score` (returns the exit status: 0, or 1 if some images could not be scored)."
-    args = _parser().parse_args(argv)
+    args = _parser(prog).parse_args(argv)
     det = load_detector(args.run_dir, device=args.device)
     files = list_images(args.images)
     df, problems = score_files(det, files)
