@@ -30,13 +30,15 @@ __all__ = ['VALIDATION_SHARE', 'VALIDATION_KEY', 'DatasetSpec', 'format_classes'
 # %% ../nbs/01b_ad_data.ipynb #c005
 @dataclass
 class DatasetSpec:
-    "A data set (registry name) and an optional subset of its classes (original labels, sorted); None means all classes."
+    ("A data set (registry name) and an optional subset of its classes (original labels, sorted); None means all "
+     "classes.")
     name: str
     classes: list[int] | None = None
     n_found: int | None = None        # sets whose classes are read from the files: the number of classes found on disk
 
     @property
-    def n_classes(self) -> int: return self.n_found if self.n_found is not None else len(dataset_info(self.name).classes)
+    def n_classes(self) -> int:
+        return self.n_found if self.n_found is not None else len(dataset_info(self.name).classes)
 
     def universe(self) -> list[int]:
         "The classes that exist under this spec: the subset, or every class of the data set."
@@ -65,12 +67,14 @@ def _parse_class_list(text: str, spec: str) -> list[int]:
         tok = tok.strip()
         m = re.fullmatch(r"(\d+)\s*-\s*(\d+)|(\d+)", tok)
         if m is None:
-            raise ConfigError(f"bad class list in data-set spec {spec!r}: {tok!r} is neither a class number nor a range "
-                              f"like 0-4; write e.g. cifar10[0-4] or cifar10[0,3,5-7]")
+            raise ConfigError(f"bad class list in data-set spec {spec!r}: {tok!r} is neither a class number nor a "
+                              f"range like 0-4; write e.g. cifar10[0-4] or cifar10[0,3,5-7]")
         if m.group(3) is not None: classes.add(int(m.group(3)))
         else:
             lo, hi = int(m.group(1)), int(m.group(2))
-            if lo > hi: raise ConfigError(f"bad class range {tok!r} in data-set spec {spec!r}: write the smaller class first ({hi}-{lo})")
+            if lo > hi:
+                raise ConfigError(f"bad class range {tok!r} in data-set spec {spec!r}: write the smaller class first "
+                                  f"({hi}-{lo})")
             classes.update(range(lo, hi + 1))
     return sorted(classes)
 
@@ -83,33 +87,41 @@ def parse_dataset_spec(spec: str | DatasetSpec) -> DatasetSpec:
                           f"e.g. cifar10, cifar10[0-4] or cifar10[0,3,5-7]")
     info = dataset_info(m.group(1))                      # unknown names raise ConfigError listing the known ones
     if m.group(2) is None: return DatasetSpec(info.name, None)
-    if not m.group(2).strip(): raise ConfigError(f"empty class list in data-set spec {spec!r}: drop the brackets to use all classes")
+    if not m.group(2).strip():
+        raise ConfigError(f"empty class list in data-set spec {spec!r}: drop the brackets to use all classes")
     classes, n = _parse_class_list(m.group(2), spec), len(info.classes)
     for c in classes:      # sets whose classes are on disk are checked when loaded (`with_classes_found`)
-        if c >= n and not info.classes_on_disk: raise ConfigError(f"class {c} does not exist in {info.name} (classes 0-{n - 1})")
+        if c >= n and not info.classes_on_disk:
+            raise ConfigError(f"class {c} does not exist in {info.name} (classes 0-{n - 1})")
     return DatasetSpec(info.name, classes)
 
 def with_classes_found(spec: DatasetSpec, images: ImageSet) -> DatasetSpec:
-    "For a set whose classes are read from the files: `spec` with the number of classes found in `images`, its classes checked."
+    ("For a set whose classes are read from the files: `spec` with the number of classes found in `images`, its "
+     "classes checked.")
     if not dataset_info(spec.name).classes_on_disk: return spec
     n = len(images.classes)
     bad = [c for c in (spec.classes or []) if c >= n]
-    if bad: raise ConfigError(f"class {bad[0]} does not exist in {spec.name}: its folders hold {n} classes (0-{n - 1}: {images.classes[:5]}...)")
+    if bad:
+        raise ConfigError(f"class {bad[0]} does not exist in {spec.name}: its folders hold {n} classes (0-{n - 1}: "
+                          f"{images.classes[:5]}...)")
     return replace(spec, n_found=n)
 
 # %% ../nbs/01b_ad_data.ipynb #c010
 @dataclass
 class ADSplit:
-    "Training images of the normal classes, and the evaluation images (the test split, or a validation split) with 0/1 (normal/anomalous) labels."
+    ("Training images of the normal classes, and the evaluation images (the test split, or a validation split) with "
+     "0/1 (normal/anomalous) labels.")
     name: str                      # the benchmark spec, e.g. "cifar10[0-4]"
     train: ImageSet                # training images of the normal classes only
-    test: ImageSet                 # the test split restricted to the universe (empty for train-only data sets), or the validation images
+    # the test split restricted to the universe (empty for train-only data sets), or the validation images
+    test: ImageSet
     test_labels: torch.Tensor      # int64 (N_test,): 0 normal, 1 anomalous
     normal_classes: list[int]      # original labels
     universe: list[int]            # original labels of every class in the benchmark
     mode: str = "ovr"              # "ovr", "loco" or "custom" (explicit normal classes)
     train_repeats: int = 1         # how often each training image is repeated (the data set's declared value; MVTec 10)
-    deviations: list[str] = field(default_factory=list)   # choices that differ from the official setting (repeats, limits)
+    # choices that differ from the official setting (repeats, limits)
+    deviations: list[str] = field(default_factory=list)
     eval_split: str = "test"       # what `test` holds: "test" (official) or "validation" (held-out training images)
 
     @property
@@ -121,7 +133,8 @@ class ADSplit:
     def counts(self) -> dict[str, int]:
         "Training images, test images, and normal / anomalous test images."
         n_anom = int(self.test_labels.sum())
-        return dict(train=len(self.train), test=len(self.test), test_normal=len(self.test) - n_anom, test_anomalous=n_anom)
+        return dict(train=len(self.train), test=len(self.test), test_normal=len(self.test) - n_anom,
+                    test_anomalous=n_anom)
 
 # %% ../nbs/01b_ad_data.ipynb #c012
 _MODE_ALIASES = {"ovr": "ovr", "one_vs_rest": "ovr", "loco": "loco", "loo": "loco", "leave_one_out": "loco"}
@@ -135,12 +148,16 @@ def normal_classes_for(spec: DatasetSpec, normal_class: int | None, mode: str = 
         ncs = sorted({int(c) for c in normal_classes})
         if not ncs: raise ConfigError("normal_classes is empty: give at least one normal class")
         bad = [c for c in ncs if c not in universe]
-        if bad: raise ConfigError(f"normal class(es) {bad} are not in the universe of {where}; pick classes from {format_classes(universe)}")
+        if bad:
+            raise ConfigError(f"normal class(es) {bad} are not in the universe of {where}; pick classes from "
+                              f"{format_classes(universe)}")
         return ncs, "custom"
     if mode not in _MODE_ALIASES:
-        raise ConfigError(f"unknown AD mode {mode!r}: use 'ovr' (one-vs-rest) or 'loco' (leave-one-class-out), or pass normal_classes=[...]")
+        raise ConfigError(f"unknown AD mode {mode!r}: use 'ovr' (one-vs-rest) or 'loco' (leave-one-class-out), or pass "
+                          "normal_classes=[...]")
     mode = _MODE_ALIASES[mode]
-    if normal_class is None: raise ConfigError("no normal class given: pass normal_class (or an explicit normal_classes list)")
+    if normal_class is None:
+        raise ConfigError("no normal class given: pass normal_class (or an explicit normal_classes list)")
     c = int(normal_class)
     if c not in universe:
         n = spec.n_classes
@@ -157,41 +174,52 @@ def _indices_of(targets: torch.Tensor, classes: Sequence[int]) -> np.ndarray:
 
 def _test_split(spec: DatasetSpec, test_all: ImageSet, ncs: list[int]) -> tuple[np.ndarray, torch.Tensor]:
     "Positions and 0/1 labels of the test images: by the anomaly flags of the normal classes (MVTec), else by class."
-    if test_all.anomaly is not None:          # MVTec-AD, custom normal/anomalous layout: ground truth of the normal classes themselves
+    # MVTec-AD, custom normal/anomalous layout: ground truth of the normal classes themselves
+    if test_all.anomaly is not None:
         te_idx = _indices_of(test_all.targets, ncs)
         return te_idx, test_all.anomaly[torch.as_tensor(te_idx, dtype=torch.long)].to(torch.long)
     te_idx = _indices_of(test_all.targets, spec.universe())
-    return te_idx, (~torch.isin(test_all.targets[torch.as_tensor(te_idx, dtype=torch.long)], torch.tensor(ncs))).to(torch.long)
+    return te_idx, (~torch.isin(test_all.targets[torch.as_tensor(te_idx, dtype=torch.long)],
+                                torch.tensor(ncs))).to(torch.long)
 
 def _benchmark_train(dataset: str | DatasetSpec, data_root) -> tuple[DatasetSpec, DatasetInfo, ImageSet]:
-    "The spec (classes found on disk), the registry entry and the training split of a benchmark data set (not an OE-only one)."
+    ("The spec (classes found on disk), the registry entry and the training split of a benchmark data set (not an "
+     "OE-only one).")
     spec = parse_dataset_spec(dataset)
     info = dataset_info(spec.name)
-    if info.oe_only: raise ConfigError(f"{spec.name} can only serve as OE (it has no test split with classes); choose another benchmark data set")
+    if info.oe_only:
+        raise ConfigError(f"{spec.name} can only serve as OE (it has no test split with classes); choose another "
+                          "benchmark data set")
     train_all = load_split(spec.name, "train", data_root)
     return with_classes_found(spec, train_all), info, train_all
 
 def make_ad_split(dataset: str | DatasetSpec, normal_class: int | None = None, mode: str = "ovr", data_root=None,
                   normal_classes: Sequence[int] | None = None, train_repeats: int | None = None) -> ADSplit:
-    "Normal training images and the labelled test set of `dataset` (a spec) for `normal_class` under `mode` (or `normal_classes`)."
+    ("Normal training images and the labelled test set of `dataset` (a spec) for `normal_class` under `mode` (or "
+     "`normal_classes`).")
     spec, info, train_all = _benchmark_train(dataset, data_root)
     ncs, mode = normal_classes_for(spec, normal_class, mode, normal_classes)
     tr_idx = _indices_of(train_all.targets, ncs)
     if train_all.anomaly is not None: tr_idx = tr_idx[train_all.anomaly.numpy()[tr_idx] == 0]   # normal images only
-    if len(tr_idx) == 0: raise ConfigError(f"{spec} has no training images of the normal class(es) {ncs} under the data root; check the data with `eoe-data check`")
+    if len(tr_idx) == 0:
+        raise ConfigError(f"{spec} has no training images of the normal class(es) {ncs} under the data root; check the "
+                          "data with `eoe-data check`")
     repeats, deviations = info.train_repeats if train_repeats is None else max(1, int(train_repeats)), []
     if repeats != info.train_repeats:
-        deviations.append(f"{spec.name} training images repeated {repeats}x per epoch (official: {info.train_repeats}x)")
+        deviations.append(f"{spec.name} training images repeated {repeats}x per epoch "
+                          f"(official: {info.train_repeats}x)")
     if "test" not in info.splits:             # a train-only set: trained on, not evaluated
         test, labels = replace(train_all.subset([]), split="test"), torch.zeros(0, dtype=torch.long)
     else:
         test_all = load_split(spec.name, "test", data_root)
         te_idx, labels = _test_split(spec, test_all, ncs)
         if len(te_idx) == 0 or int(labels.sum()) == 0:
-            raise ConfigError(f"the test set of {spec} with normal class(es) {ncs} has no anomalous images, so no AUROC can be computed; "
-                              f"leave at least one class of the universe out of the normal classes")
+            raise ConfigError(f"the test set of {spec} with normal class(es) {ncs} has no anomalous images, so no "
+                              "AUROC can be computed; leave at least one class of the universe out of the normal "
+                              "classes")
         test = test_all.subset(te_idx)
-    return ADSplit(str(spec), train_all.subset(np.tile(tr_idx, repeats)), test, labels, ncs, spec.universe(), mode, repeats, deviations)
+    return ADSplit(str(spec), train_all.subset(np.tile(tr_idx, repeats)), test, labels, ncs, spec.universe(), mode,
+                   repeats, deviations)
 
 # %% ../nbs/01b_ad_data.ipynb #5e7eaadd
 VALIDATION_SHARE = 0.1      # share of each class's training images held out when a run is scored on validation data
@@ -201,37 +229,42 @@ def _held_out(positions: np.ndarray, share: float, seed: int, c: int) -> np.ndar
     k = min(len(positions), max(1, round(share * len(positions))))
     return np.sort(np.random.default_rng([int(seed), VALIDATION_KEY, int(c)]).choice(positions, k, replace=False))
 
-def make_validation_split(dataset: str | DatasetSpec, normal_class: int | None = None, mode: str = "ovr", data_root=None,
-                          normal_classes: Sequence[int] | None = None, train_repeats: int | None = None, seed: int = 0,
-                          oe_classes: Sequence[int] = (), share: float = VALIDATION_SHARE) -> ADSplit:
-    "As `make_ad_split`, from the training split only: held-out normal images vs held-out images of anomalous classes outside `oe_classes`."
+def make_validation_split(dataset: str | DatasetSpec, normal_class: int | None = None, mode: str = "ovr",
+                          data_root=None, normal_classes: Sequence[int] | None = None, train_repeats: int | None = None,
+                          seed: int = 0, oe_classes: Sequence[int] = (), share: float = VALIDATION_SHARE) -> ADSplit:
+    ("As `make_ad_split`, from the training split only: held-out normal images vs held-out images of anomalous classes "
+     "outside `oe_classes`.")
     spec, info, train_all = _benchmark_train(dataset, data_root)
     if train_all.anomaly is not None:
-        raise ConfigError(f"eval_split='validation' needs anomalies from other classes, but {spec.name} flags anomalies per image "
-                          f"(its training anomalies are the OE pool); use eval_split='test'")
+        raise ConfigError(f"eval_split='validation' needs anomalies from other classes, but {spec.name} flags "
+                          f"anomalies per image (its training anomalies are the OE pool); use eval_split='test'")
     ncs, mode = normal_classes_for(spec, normal_class, mode, normal_classes)
     skipped = sorted({int(c) for c in oe_classes} & set(spec.universe()) - set(ncs))
     anomalous = [c for c in spec.universe() if c not in ncs and c not in skipped]
     if not anomalous:
-        raise ConfigError(f"no validation anomalies for {spec} with normal class(es) {ncs}: every other class is an OE candidate; "
-                          f"draw OE from other classes or another data set")
+        raise ConfigError(f"no validation anomalies for {spec} with normal class(es) {ncs}: every other class is an OE "
+                          f"candidate; draw OE from other classes or another data set")
     held = {c: _held_out(_indices_of(train_all.targets, [c]), share, seed, c) for c in [*ncs, *anomalous]}
     tr_idx = np.setdiff1d(_indices_of(train_all.targets, ncs), np.concatenate([held[c] for c in ncs]))
-    if len(tr_idx) == 0: raise ConfigError(f"{spec} keeps no training images of class(es) {ncs} after holding out the validation share")
+    if len(tr_idx) == 0:
+        raise ConfigError(f"{spec} keeps no training images of class(es) {ncs} after holding out the validation share")
     val_idx = np.sort(np.concatenate([held[c] for c in [*ncs, *anomalous]]))
     labels = (~torch.isin(train_all.targets[torch.as_tensor(val_idx)], torch.tensor(ncs))).to(torch.long)
     repeats = info.train_repeats if train_repeats is None else max(1, int(train_repeats))
-    note = (f"scored on a validation split, not the test set: {int((labels == 0).sum())} held-out normal training images vs "
-            f"{int(labels.sum())} held-out training images of class(es) {format_classes(anomalous)} ({share:.0%} of each class, "
-            f"seeded)" + (f"; OE-candidate class(es) {format_classes(skipped)} left out" if skipped else "") + " (not official)")
-    deviations = [note] + ([f"{spec.name} training images repeated {repeats}x per epoch (official: {info.train_repeats}x)"]
+    note = (f"scored on a validation split, not the test set: {int((labels == 0).sum())} held-out normal training "
+            f"images vs {int(labels.sum())} held-out training images of class(es) {format_classes(anomalous)} "
+            f"({share:.0%} of each class, seeded)" + (f"; OE-candidate class(es) {format_classes(skipped)} left out"
+                                                      if skipped else "") + " (not official)")
+    deviations = [note] + ([f"{spec.name} training images repeated {repeats}x per epoch (official: "
+                            f"{info.train_repeats}x)"]
                            if repeats != info.train_repeats else [])
-    return ADSplit(str(spec), train_all.subset(np.tile(tr_idx, repeats)), train_all.subset(val_idx), labels, ncs, spec.universe(),
-                   mode, repeats, deviations, eval_split="validation")
+    return ADSplit(str(spec), train_all.subset(np.tile(tr_idx, repeats)), train_all.subset(val_idx), labels, ncs,
+                   spec.universe(), mode, repeats, deviations, eval_split="validation")
 
 # %% ../nbs/01b_ad_data.ipynb #c024
 def oe_dataset_name(name: str, imagenet1k_leak: bool = False) -> str:
-    "The registry name used for OE data set `name`: `imagenet1k` becomes `imagenet1k_leak` with the official leak switched on."
+    ("The registry name used for OE data set `name`: `imagenet1k` becomes `imagenet1k_leak` with the official leak "
+     "switched on.")
     return "imagenet1k_leak" if imagenet1k_leak and name == "imagenet1k" else name
 
 def is_none_spec(oe) -> bool:
@@ -241,13 +274,15 @@ def is_none_spec(oe) -> bool:
 # %% ../nbs/01b_ad_data.ipynb #c027
 def oe_pool(oe: str | DatasetSpec, normal: DatasetSpec | str, normal_classes: Sequence[int], data_root=None,
             allow_overlap: bool = False, imagenet1k_leak: bool = False) -> tuple[DatasetSpec, ImageSet]:
-    "The OE spec (with the classes actually used) and its pool (training images of those classes), checked against the normal data."
+    ("The OE spec (with the classes actually used) and its pool (training images of those classes), checked against "
+     "the normal data.")
     spec = parse_dataset_spec(oe)
     name = oe_dataset_name(spec.name, imagenet1k_leak)
     if name != spec.name: spec = DatasetSpec(dataset_info(name).name, spec.classes)
     info = dataset_info(spec.name)
     if info.oe_source == "none":
-        raise ConfigError(f"{spec.name} cannot serve as OE (its registry entry declares oe_source='none'); choose another OE set or 'none'")
+        raise ConfigError(f"{spec.name} cannot serve as OE (its registry entry declares oe_source='none'); choose "
+                          "another OE set or 'none'")
     normal = parse_dataset_spec(normal)
     full = load_split(spec.name, "train", data_root)
     spec = with_classes_found(spec, full)
@@ -255,22 +290,26 @@ def oe_pool(oe: str | DatasetSpec, normal: DatasetSpec | str, normal_classes: Se
     if info.oe_source == "anomalous" and full.anomaly is not None and bool((full.anomaly == 1).any()):
         # OE = the training images flagged anomalous (official custom layout <class>/anomalous/), of the OE spec's
         # classes, or of the normal classes when OE and normal data are the same set (official)
-        classes = spec.classes if spec.classes is not None else (list(normal_classes) if spec.name == normal.name else None)
+        classes = (spec.classes if spec.classes is not None
+                   else (list(normal_classes) if spec.name == normal.name else None))
         mask = full.anomaly.numpy() == 1
         if classes is not None: mask &= np.isin(full.targets.numpy(), np.asarray(classes, dtype=np.int64))
-        if not mask.any(): raise ConfigError(f"{spec.name} has no anomalous training images of class(es) {classes} to use as OE")
+        if not mask.any():
+            raise ConfigError(f"{spec.name} has no anomalous training images of class(es) {classes} to use as OE")
         return spec, full.subset(np.flatnonzero(mask))
     deviation = None
     if spec.classes is None and info.oe_classes is not None: spec = DatasetSpec(spec.name, sorted(info.oe_classes))
     elif spec.classes is not None and info.oe_classes is not None and set(spec.classes) - set(info.oe_classes):
-        deviation = (f"{spec.name} OE includes class(es) {format_classes(sorted(set(spec.classes) - set(info.oe_classes)))} outside "
-                     f"the official OE pool {spec.name}[{format_classes(info.oe_classes)}]")
+        deviation = (f"{spec.name} OE includes class(es) "
+                     f"{format_classes(sorted(set(spec.classes) - set(info.oe_classes)))} outside the official OE pool "
+                     f"{spec.name}[{format_classes(info.oe_classes)}]")
     if spec.name == normal.name:
         shared = sorted(set(spec.universe()) & {int(c) for c in normal_classes})
         if shared and not allow_overlap:
-            raise ConfigError(f"OE {spec} shares class(es) {format_classes(shared)} with the normal classes of {normal}: those images "
-                              f"would be trained as anomalies. Use OE classes outside the normal ones (e.g. {spec.name}[...] "
-                              f"with other classes) or allow it explicitly (allow_oe_overlap=True)")
+            raise ConfigError(f"OE {spec} shares class(es) {format_classes(shared)} with the normal classes of "
+                              f"{normal}: those images would be trained as anomalies. Use OE classes outside the "
+                              f"normal ones (e.g. {spec.name}[...] with other classes) or allow it explicitly "
+                              "(allow_oe_overlap=True)")
         anomalous = sorted(set(spec.universe()) & (set(normal.universe()) - {int(c) for c in normal_classes}))
         if anomalous and not shared:
             warnings.warn(f"OE {spec} contains the test anomaly class(es) {format_classes(anomalous)} of {normal}: "
@@ -281,25 +320,31 @@ def oe_pool(oe: str | DatasetSpec, normal: DatasetSpec | str, normal_classes: Se
 
 def draw_oe_indices(pool_size: int, n: int | None, seed: int, key: int, indices: Sequence[int] | None = None,
                     what: str = "the OE pool") -> np.ndarray | None:
-    "Positions in the pool: `indices` if given, else `n` drawn without replacement with default_rng([seed, key]); None = all."
+    ("Positions in the pool: `indices` if given, else `n` drawn without replacement with default_rng([seed, key]); "
+     "None = all.")
     if indices is not None:
         idx = np.asarray(list(indices), dtype=np.int64).reshape(-1)
         if idx.size == 0: raise ConfigError("explicit OE indices are empty: give at least one index, or use oe='none'")
         bad = idx[(idx < 0) | (idx >= pool_size)]
-        if bad.size: raise ConfigError(f"OE indices {bad[:5].tolist()} are out of range: {what} has {pool_size} images (indices 0-{pool_size - 1})")
+        if bad.size:
+            raise ConfigError(f"OE indices {bad[:5].tolist()} are out of range: {what} has {pool_size} images (indices "
+                              f"0-{pool_size - 1})")
         return idx
     if n is None: return None
     if isinstance(n, float) and np.isinf(n): return None
     if int(n) != n or n < 0: raise ConfigError(f"OE size must be a whole number >= 0 (or None for all), got {n}")
     n = int(n)
-    if n > pool_size: raise ConfigError(f"OE size {n} is larger than {what} ({pool_size} images); use at most {pool_size} or None for all")
+    if n > pool_size:
+        raise ConfigError(f"OE size {n} is larger than {what} ({pool_size} images); use at most {pool_size} or None "
+                          "for all")
     rng = np.random.default_rng([int(seed), int(key)])
     return np.sort(rng.choice(pool_size, size=n, replace=False))
 
 # %% ../nbs/01b_ad_data.ipynb #c030
 @dataclass(frozen=True)
 class ADDataSpec:
-    "The data of a run (fields named as in RunConfig): benchmark, AD mode, OE (size or explicit images), data root, OE switches, limits, evaluation split."
+    ("The data of a run (fields named as in RunConfig): benchmark, AD mode, OE (size or explicit images), data root, "
+     "OE switches, limits, evaluation split.")
     dataset: str                          # benchmark spec, e.g. "cifar10[0-4]"
     mode: str = "ovr"                     # "ovr" (one-vs-rest) or "loco" (leave-one-class-out)
     oe: str | None = "none"               # OE spec, or "none"
@@ -309,28 +354,35 @@ class ADDataSpec:
     imagenet1k_oe_leak: bool = False      # official bug: ImageNet-1k OE keeps the ImageNet-30 test classes
     train_limit: int | None = None        # not official: at most this many normal training images (seeded subset)
     test_limit: int | None = None         # not official: at most this many test images (seeded, stratified by label)
-    oe_indices: Sequence[int] | None = None  # explicit OE images (positions in the OE pool), the same for every seed; exclusive with oe_size
+    # explicit OE images (positions in the OE pool), the same for every seed; exclusive with oe_size
+    oe_indices: Sequence[int] | None = None
     eval_split: str = "test"              # "test" (official) or "validation" (`make_validation_split`; not official)
 
     @classmethod
     def from_config(cls, cfg) -> "ADDataSpec":
-        "The data fields of `cfg` (any object with these attributes, e.g. a RunConfig); attributes it lacks keep their defaults."
-        if getattr(cfg, "dataset", None) is None: raise ConfigError(f"{type(cfg).__name__} names no data set: set its `dataset` (e.g. 'cifar10[0-4]')")
+        ("The data fields of `cfg` (any object with these attributes, e.g. a RunConfig); attributes it lacks keep "
+         "their defaults.")
+        if getattr(cfg, "dataset", None) is None:
+            raise ConfigError(f"{type(cfg).__name__} names no data set: set its `dataset` (e.g. 'cifar10[0-4]')")
         return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls) if hasattr(cfg, f.name)})
 
 # %% ../nbs/01b_ad_data.ipynb #c033
-def select_oe(spec: ADDataSpec, normal_classes: Sequence[int], seed: int, key: int, indices: Sequence[int] | None = None) -> ImageSet | None:
-    "The OE images of `spec` for `seed` and `key` (the normal class): the pool, `spec.oe_size` of them (few-shot), or `indices`; None for no OE."
+def select_oe(spec: ADDataSpec, normal_classes: Sequence[int], seed: int, key: int,
+              indices: Sequence[int] | None = None) -> ImageSet | None:
+    ("The OE images of `spec` for `seed` and `key` (the normal class): the pool, `spec.oe_size` of them (few-shot), or "
+     "`indices`; None for no OE.")
     oe_set, _ = _select_oe(spec, seed, key, normal_classes, indices)
     return oe_set
 
-def _select_oe(spec: ADDataSpec, seed: int, key: int, normal_classes: Sequence[int], indices: Sequence[int] | None = None) -> tuple[ImageSet | None, dict]:
+def _select_oe(spec: ADDataSpec, seed: int, key: int, normal_classes: Sequence[int],
+               indices: Sequence[int] | None = None) -> tuple[ImageSet | None, dict]:
     oe, n = spec.oe, spec.oe_size
     if is_none_spec(oe): return None, dict(spec="none")
     if indices is None and n is not None and not (isinstance(n, float) and np.isinf(n)):
         if int(n) != n or n < 0: raise ConfigError(f"OE size must be a whole number >= 0 (or None for all), got {n}")
         if n == 0: return None, dict(spec=str(oe), size=0)
-    oe_spec, pool = oe_pool(oe, spec.dataset, normal_classes, spec.data_root, spec.allow_oe_overlap, spec.imagenet1k_oe_leak)
+    oe_spec, pool = oe_pool(oe, spec.dataset, normal_classes, spec.data_root, spec.allow_oe_overlap,
+                            spec.imagenet1k_oe_leak)
     idx = draw_oe_indices(len(pool), n, seed, key, indices, what=f"the OE pool of {oe_spec}")
     info = dict(spec=str(oe_spec), pool_size=len(pool), source=pool.source, pool_checksum=pool.checksum,
                 indices=None if idx is None else idx.tolist())
@@ -351,15 +403,18 @@ class ADData(ADSplit):
     def describe(self) -> dict:
         "What the run manifest records about the data."
         return dict(benchmark=self.name, mode=self.mode, normal_classes=self.normal_classes, universe=self.universe,
-                    seed=self.seed, counts=self.counts(), train_repeats=self.train_repeats, deviations=list(self.deviations),
-                    train=self.train.describe(), test=self.test.describe(), oe=dict(self.oe_info, n=0 if self.oe is None else len(self.oe)),
+                    seed=self.seed, counts=self.counts(), train_repeats=self.train_repeats,
+                    deviations=list(self.deviations),
+                    train=self.train.describe(), test=self.test.describe(),
+                    oe=dict(self.oe_info, n=0 if self.oe is None else len(self.oe)),
                     **({} if self.eval_split == "test" else dict(eval_split=self.eval_split)))
 
 # %% ../nbs/01b_ad_data.ipynb #c044
 def _unique(items) -> list[str]: return list(dict.fromkeys(x for x in items if x))
 
 def limit_ad_data(ad: ADData, train_limit: int | None, test_limit: int | None, seed: int) -> ADData:
-    "A seeded subset of at most `train_limit` normal training images and `test_limit` test images (stratified by label)."
+    ("A seeded subset of at most `train_limit` normal training images and `test_limit` test images (stratified by "
+     "label).")
     rng = np.random.default_rng([seed, 7919])
     changes, notes = {}, []
     if train_limit is not None and len(ad.train) > train_limit:
@@ -374,7 +429,8 @@ def limit_ad_data(ad: ADData, train_limit: int | None, test_limit: int | None, s
             keep.append(rng.choice(idx, min(k, len(idx)), replace=False))
         keep = np.sort(np.concatenate(keep))
         changes["test"], changes["test_labels"] = ad.test.subset(keep), ad.test_labels[torch.as_tensor(keep)]
-        notes.append(f"test images limited to {len(keep)} of {len(ad.test)} (seeded, stratified by label; not official)")
+        notes.append(f"test images limited to {len(keep)} of {len(ad.test)} "
+                     "(seeded, stratified by label; not official)")
     return replace(ad, **changes, deviations=_unique(ad.deviations + notes)) if changes else ad
 
 def _oe_key(normal_class: int | None, normal_classes: Sequence[int]) -> int:
@@ -382,26 +438,32 @@ def _oe_key(normal_class: int | None, normal_classes: Sequence[int]) -> int:
     return int(normal_class) if normal_class is not None else zlib.crc32(",".join(map(str, normal_classes)).encode())
 
 def oe_candidate_classes(spec: ADDataSpec) -> list[int]:
-    "The classes of the benchmark data set whose training images are OE candidates of `spec` (OE from the same data set), else []."
+    ("The classes of the benchmark data set whose training images are OE candidates of `spec` (OE from the same data "
+     "set), else [].")
     if is_none_spec(spec.oe): return []
     oe, bench = parse_dataset_spec(spec.oe), parse_dataset_spec(spec.dataset)
     if dataset_info(oe_dataset_name(oe.name, spec.imagenet1k_oe_leak)).name != bench.name: return []
     info = dataset_info(bench.name)
     return list(oe.classes) if oe.classes is not None else list(info.oe_classes or range(len(info.classes)))
 
-def make_ad_data(spec: ADDataSpec, normal_class: int | None, seed: int = 0, *, normal_classes: Sequence[int] | None = None,
+def make_ad_data(spec: ADDataSpec, normal_class: int | None, seed: int = 0, *,
+                 normal_classes: Sequence[int] | None = None,
                  oe_indices: Sequence[int] | None = None, train_repeats: int | None = None) -> ADData:
-    "Normal training data, labelled test (or validation) data and OE images of `spec` for `normal_class` and `seed`, limited as `spec` says."
+    ("Normal training data, labelled test (or validation) data and OE images of `spec` for `normal_class` and `seed`, "
+     "limited as `spec` says.")
     if not isinstance(spec, ADDataSpec):
-        raise TypeError(f"make_ad_data takes an ADDataSpec, not {type(spec).__name__}: e.g. make_ad_data(ADDataSpec('cifar10[0-4]', "
-                        f"oe='cifar10[5-9]'), 0, seed=0), or ADDataSpec.from_config(cfg)")
-    if spec.eval_split == "test": split = make_ad_split(spec.dataset, normal_class, spec.mode, spec.data_root, normal_classes, train_repeats)
+        raise TypeError(f"make_ad_data takes an ADDataSpec, not {type(spec).__name__}: e.g. "
+                        "make_ad_data(ADDataSpec('cifar10[0-4]', oe='cifar10[5-9]'), 0, seed=0), or "
+                        "ADDataSpec.from_config(cfg)")
+    if spec.eval_split == "test":
+        split = make_ad_split(spec.dataset, normal_class, spec.mode, spec.data_root, normal_classes, train_repeats)
     elif spec.eval_split == "validation":
-        split = make_validation_split(spec.dataset, normal_class, spec.mode, spec.data_root, normal_classes, train_repeats, seed,
-                                      oe_candidate_classes(spec))
+        split = make_validation_split(spec.dataset, normal_class, spec.mode, spec.data_root, normal_classes,
+                                      train_repeats, seed, oe_candidate_classes(spec))
     else: raise ConfigError(f"eval_split must be 'test' or 'validation', got {spec.eval_split!r}")
     indices = oe_indices if oe_indices is not None else spec.oe_indices
     oe_set, info = _select_oe(spec, seed, _oe_key(normal_class, split.normal_classes), split.normal_classes, indices)
-    found = [split.train.deviation, split.test.deviation] + split.deviations + [None if oe_set is None else oe_set.deviation]
+    found = ([split.train.deviation, split.test.deviation] + split.deviations
+             + [None if oe_set is None else oe_set.deviation])
     ad = ADData(**{**split.__dict__, "deviations": _unique(found)}, oe=oe_set, seed=int(seed), oe_info=info)
     return limit_ad_data(ad, spec.train_limit, spec.test_limit, seed)
