@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .core import ConfigError, EOEError, atomic_write_json, atomic_write_text, resolve_data_root
-from .oe_cli import (CALIBRATION_JSON, CALIBRATION_METRICS, DETECTION_METRICS, OOD_RESULTS_JSON, OE_METHOD_LABELS, PHASE_METHOD,
-                           PHASES, OEExperiment, OERun, build_train_config, data_missing, experiment_runs, phase_changes, read_json,
-                           run_oe_experiment)
+from .oe_cli import (CALIBRATION_JSON, CALIBRATION_METRICS, DETECTION_METRICS, OOD_RESULTS_JSON, OE_METHOD_LABELS,
+                           PHASE_METHOD, PHASES, OEExperiment, OERun, build_train_config, data_missing,
+                           experiment_runs, phase_changes, read_json, run_oe_experiment)
 from .paper_items import PaperItem, ResultRow, RowStatus, check_scale, register_item
 
 # %% auto #0
@@ -23,12 +23,13 @@ __all__ = ['PUBLISHED_OOD_NAMES', 'OE_ITEMS', 'PROXY', 'CPU_TRAIN_LIMIT', 'CPU_T
            'oe_item_status', 'write_oe_item_outputs', 'plot_oe_rows']
 
 # %% ../nbs/07b_oe_items.ipynb #c029
-_LABELS = dict(fpr95="FPR95", auroc="AUROC", aupr="AUPR", rms="RMS", mad="MAD", soft_f1="soft F1", temperature="temperature",
-               test_error="test error")
+_LABELS = dict(fpr95="FPR95", auroc="AUROC", aupr="AUPR", rms="RMS", mad="MAD", soft_f1="soft F1",
+               temperature="temperature", test_error="test error")
 
 @dataclass
 class OERow:
-    "One row of an OE item: ID set x method x OOD set (or 'mean'), how far it got, metrics in percent, published values."
+    ("One row of an OE item: ID set x method x OOD set (or 'mean'), how far it got, metrics in percent, published "
+     "values.")
     item: str
     dataset: str                                           # in-distribution set as named in the paper (cifar10)
     dataset_spec: str                                      # as run (cifar10[0-4])
@@ -62,18 +63,20 @@ class OERow:
     def comparable(self) -> bool: return not self.deviations
     @property
     def label(self) -> str: return f"{self.dataset_spec} {self.method_label} vs {self.ood}"
-    def to_dict(self) -> dict[str, Any]: return {**asdict(self), "status": self.status.value, "comparable": self.comparable}
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "status": self.status.value, "comparable": self.comparable}
     def columns(self) -> list[str]:
         "The report's columns of this row's item: its metrics, then the temperature (calibration) and the test error."
-        return [_LABELS[m] for m in (CALIBRATION_METRICS + ("temperature",) if self.item == "oe_calibration" else DETECTION_METRICS)] + ["test error"]
+        return [_LABELS[m] for m in (CALIBRATION_METRICS + ("temperature",) if self.item == "oe_calibration"
+                                     else DETECTION_METRICS)] + ["test error"]
     def to_result_row(self) -> "ResultRow":
         "The row as the report's generic `eoe_nb.paper_items.ResultRow` (values and published values by column)."
         from eoe_nb.paper_items import ResultRow
         keys = {_LABELS[k]: k for k in (*DETECTION_METRICS, *CALIBRATION_METRICS, "temperature", "test_error")}
         cols = self.columns()
         return ResultRow(self.label, self.status, {c: getattr(self, keys[c]) for c in cols},
-                         {c: self.published[keys[c]] for c in cols if keys[c] in self.published}, self.scale, list(self.deviations),
-                         dict(self.missing), self.error)
+                         {c: self.published[keys[c]] for c in cols if keys[c] in self.published}, self.scale,
+                         list(self.deviations), dict(self.missing), self.error)
     @classmethod
     def from_dict(cls, d: dict) -> "OERow":
         names = {f.name for f in fields(cls)}
@@ -104,7 +107,8 @@ def published_values(numbers, dataset: str, method: str, ood: str, metrics: Sequ
 # %% ../nbs/07b_oe_items.ipynb #c034
 @dataclass(frozen=True)
 class OEItem:
-    "One OE paper item: its title, what it reproduces, its metrics, and the in-distribution sets and phases of the paper."
+    ("One OE paper item: its title, what it reproduces, its metrics, and the in-distribution sets and phases of the "
+     "paper.")
     name: str
     title: str
     reproduces: str
@@ -118,12 +122,13 @@ class OEItem:
 _ALL, _TUNE = ("baseline", "oe_tune", "oe_scratch"), ("baseline", "oe_tune")
 OE_ITEMS: dict[str, OEItem] = {i.name: i for i in [
     OEItem("oe_table", "OE paper, Table 1: MSP vs OE fine-tune vs OE from scratch",
-           "Hendrycks et al. (ICLR 2019) Table 1: OOD detection of the MSP baseline, OE fine-tuning and OE from scratch per OOD "
-           "set and on average (FPR95 / AUROC / AUPR, OOD positive, 1:5 draws) and the test error",
+           "Hendrycks et al. (ICLR 2019) Table 1: OOD detection of the MSP baseline, OE fine-tuning and OE from "
+           "scratch per OOD set and on average (FPR95 / AUROC / AUPR, OOD positive, 1:5 draws) and the test error",
            DETECTION_METRICS, False, dict(cifar10=_ALL, cifar100=_ALL, svhn=_TUNE, tinyimagenet=_TUNE, mnist=_TUNE)),
     OEItem("oe_calibration", "OE paper: calibration, baseline vs OE",
-           "Hendrycks et al. (ICLR 2019) calibration table: RMS and MAD calibration error and soft F1 of temperature-tuned "
-           "classifiers trained with a 10% held-out split, OOD images counted as incorrect, baseline vs OE",
+           "Hendrycks et al. (ICLR 2019) calibration table: RMS and MAD calibration error and soft F1 of "
+           "temperature-tuned classifiers trained with a 10% held-out split, OOD images counted as incorrect, baseline "
+           "vs OE",
            CALIBRATION_METRICS, True, dict(svhn=_ALL, cifar10=_ALL, cifar100=_ALL, tinyimagenet=_TUNE)),
 ]}
 
@@ -139,23 +144,28 @@ def get_oe_item(item: str | OEItem) -> OEItem:
 # %% ../nbs/07b_oe_items.ipynb #c035
 PROXY = dict(dataset="cifar10[0-4]", oe="cifar10[5-7]", held_out="cifar10[8-9]", model="allconv")
 CPU_TRAIN_LIMIT, CPU_TEST_LIMIT = 10000, 2000   # cpu scale: ID training / test images (of 25000 / 5000)
-CPU_MODEL = "cnn32_classifier"   # ~4x cheaper than allconv here; allconv stays near chance at the minutes the cpu scale has
-_CPU = dict(model=CPU_MODEL, oe=PROXY["oe"], train_limit=CPU_TRAIN_LIMIT, test_limit=CPU_TEST_LIMIT, test_each_epoch=False)
-_SMOKE = dict(model=PROXY["model"], oe=PROXY["oe"], train_limit=64, oe_limit=128, test_limit=100, epochs=1, batch_size=32,
-              oe_batch_size=64, test_each_epoch=False)
+# ~4x cheaper than allconv here; allconv stays near chance at the minutes the cpu scale has
+CPU_MODEL = "cnn32_classifier"
+_CPU = dict(model=CPU_MODEL, oe=PROXY["oe"], train_limit=CPU_TRAIN_LIMIT, test_limit=CPU_TEST_LIMIT,
+            test_each_epoch=False)
+_SMOKE = dict(model=PROXY["model"], oe=PROXY["oe"], train_limit=64, oe_limit=128, test_limit=100, epochs=1,
+              batch_size=32, oe_batch_size=64, test_each_epoch=False)
 OE_SCALES: dict[str, dict[str, Any]] = {
-    "cpu": dict(train=_CPU, phase_train=dict(baseline=dict(epochs=3), oe_tune=dict(epochs=1), oe_scratch=dict(epochs=3)),
-                test=dict(draws=3, seed=0, official=False, test_limit=CPU_TEST_LIMIT), phases=dict(oe_table=_TUNE, oe_calibration=_TUNE)),
+    "cpu": dict(train=_CPU,
+                phase_train=dict(baseline=dict(epochs=3), oe_tune=dict(epochs=1), oe_scratch=dict(epochs=3)),
+                test=dict(draws=3, seed=0, official=False, test_limit=CPU_TEST_LIMIT),
+                phases=dict(oe_table=_TUNE, oe_calibration=_TUNE)),
     "smoke": dict(train=_SMOKE, phase_train={}, test=dict(draws=2, seed=0, official=False, test_limit=100),
                   phases=dict(oe_table=_TUNE, oe_calibration=_TUNE)),
 }
 OE_SCALE_NOTES = {
     "paper": "paper scale: the official settings of every in-distribution set (WRN-40-2; seed 1; 10 draws)",
-    "cpu": (f"NOT COMPARABLE: cpu scale: the CPU proxy with {CPU_MODEL} in place of {PROXY['model']} (ID {PROXY['dataset']}, OE {PROXY['oe']}, OOD "
-            f"{PROXY['held_out']} + the official Gaussian, Rademacher, Blobs), {CPU_TRAIN_LIMIT} ID training and {CPU_TEST_LIMIT} "
-            f"test images, baseline 3 epochs, OE fine-tune 1 epoch, no OE from scratch, 3 draws"),
-    "smoke": ("NOT COMPARABLE: smoke scale: the CPU proxy with 64 ID / 128 OE training images, 1 epoch, 100 test images, "
-              "2 draws, no OE from scratch"),
+    "cpu": (f"NOT COMPARABLE: cpu scale: the CPU proxy with {CPU_MODEL} in place of {PROXY['model']} (ID "
+            f"{PROXY['dataset']}, OE {PROXY['oe']}, OOD {PROXY['held_out']} + the official Gaussian, Rademacher, "
+            f"Blobs), {CPU_TRAIN_LIMIT} ID training and {CPU_TEST_LIMIT} test images, baseline 3 epochs, OE fine-tune "
+            "1 epoch, no OE from scratch, 3 draws"),
+    "smoke": ("NOT COMPARABLE: smoke scale: the CPU proxy with 64 ID / 128 OE training images, 1 epoch, 100 test "
+              "images, 2 draws, no OE from scratch"),
 }
 
 def proxy_ood() -> list[str]:
@@ -183,29 +193,38 @@ class OEItemPlan:
         "A few lines: what runs, what is missing."
         e = self.experiment
         lines = [f"{self.item.name} at scale {self.scale}: {self.scale_note}"]
-        if e: lines.append("runs: " + ", ".join(f"{d} ({'/'.join(e.phases_of(d))})" for d in e.datasets) + f"; seeds {e.seeds}")
+        if e:
+            lines.append("runs: " + ", ".join(f"{d} ({'/'.join(e.phases_of(d))})" for d in e.datasets)
+                         + f"; seeds {e.seeds}")
         for r in self.missing: lines.append(f"missing: {r.dataset} {r.method_label}: {'; '.join(r.missing.values())}")
         return "\n".join(lines)
 
 # %% ../nbs/07b_oe_items.ipynb #c037
-def oe_scale_setup(item: OEItem, scale: str, data_root: str | None = None, model: str | None = None) -> tuple[dict[str, tuple[str, ...]], dict[str, Any]]:
-    "({ID set: phases}, {train, phase_train, test} settings) of an OE item at `scale` (held-out 10% for calibration), before any data check."
-    if scale == "paper": sets, setup = dict(item.paper_sets), dict(train={}, phase_train={}, test=dict(draws=10, seed=0))
+def oe_scale_setup(item: OEItem, scale: str, data_root: str | None = None,
+                   model: str | None = None) -> tuple[dict[str, tuple[str, ...]], dict[str, Any]]:
+    ("({ID set: phases}, {train, phase_train, test} settings) of an OE item at `scale` (held-out 10% for calibration), "
+     "before any data check.")
+    if scale == "paper":
+        sets, setup = dict(item.paper_sets), dict(train={}, phase_train={}, test=dict(draws=10, seed=0))
     else:
         s = OE_SCALES[scale]
         sets, setup = ({PROXY["dataset"]: s["phases"][item.name]},
-                       dict(train=dict(s["train"]), phase_train=dict(s["phase_train"]), test=dict(s["test"], ood=proxy_ood())))
-    setup["train"].update(data_root=data_root, **(dict(val_share=0.1) if item.calibrate else {}), **(dict(model=model) if model else {}))
+                       dict(train=dict(s["train"]), phase_train=dict(s["phase_train"]),
+                            test=dict(s["test"], ood=proxy_ood())))
+    setup["train"].update(data_root=data_root, **(dict(val_share=0.1) if item.calibrate else {}),
+                          **(dict(model=model) if model else {}))
     return sets, setup
 
 def oe_phase_config(dataset: str, phase: str, setup: dict[str, Any], seed: int = 1):
-    "The `OETrainConfig` of `phase` on `dataset` under `oe_scale_setup`'s settings (an oe_tune's baseline is 'planned'); EOEError if it cannot be built."
+    ("The `OETrainConfig` of `phase` on `dataset` under `oe_scale_setup`'s settings (an oe_tune's baseline is "
+     "'planned'); EOEError if it cannot be built.")
     return build_train_config(dataset, phase, seed=seed, **({"baseline": "planned"} if phase == "oe_tune" else {}),
                               **phase_changes(setup["train"], setup["phase_train"], phase))
 
-def oe_item_plan(item: str | OEItem, scale: str, data_root: str | Path | None = None, seeds: Sequence[int] | None = None,
-                 draws: int | None = None, model: str | None = None) -> OEItemPlan:
-    "The runs of an OE item at `scale` (`paper`, `cpu`, `smoke`) and its rows that cannot run (data absent), checked before any file."
+def oe_item_plan(item: str | OEItem, scale: str, data_root: str | Path | None = None,
+                 seeds: Sequence[int] | None = None, draws: int | None = None, model: str | None = None) -> OEItemPlan:
+    ("The runs of an OE item at `scale` (`paper`, `cpu`, `smoke`) and its rows that cannot run (data absent), checked "
+     "before any file.")
     it, _ = get_oe_item(item), check_scale(scale)
     root, params = None if data_root is None else str(data_root), dict(seeds=seeds, draws=draws, model=model)
     sets, setup = oe_scale_setup(it, scale, root, model)
@@ -221,9 +240,9 @@ def oe_item_plan(item: str | OEItem, scale: str, data_root: str | Path | None = 
         if not missing: runnable[ds] = list(phases); continue
         missing_rows += [OERow(it.name, ds.split("[")[0], ds, PHASE_METHOD[p], "mean", RowStatus.missing, scale=scale,
                                deviations=list(deviations), missing=missing) for p in phases]
-    exp = None if not runnable else OEExperiment("runs", list(runnable), phases=list(PHASES), seeds=seeds, train=setup["train"],
-                                                 phase_train=setup["phase_train"], test=setup["test"], calibrate=it.calibrate,
-                                                 dataset_phases=runnable)
+    exp = None if not runnable else OEExperiment("runs", list(runnable), phases=list(PHASES), seeds=seeds,
+                                                 train=setup["train"], phase_train=setup["phase_train"],
+                                                 test=setup["test"], calibrate=it.calibrate, dataset_phases=runnable)
     return OEItemPlan(it, scale, root, params, exp, missing_rows)
 
 # %% ../nbs/07b_oe_items.ipynb #c038
@@ -231,8 +250,10 @@ def _mean(values: Sequence[float | None]) -> float | None:
     vals = [v for v in values if v is not None]
     return None if not vals else float(sum(vals) / len(vals))
 
-def _run_rows(plan: OEItemPlan, ds: str, phase: str, runs: Sequence[OERun], failed: dict[str, str], numbers, out: Path) -> list[OERow]:
-    "The rows of one ID set x phase from its runs' stored results (averaged over seeds): per OOD set, the mean, missing sets."
+def _run_rows(plan: OEItemPlan, ds: str, phase: str, runs: Sequence[OERun], failed: dict[str, str], numbers,
+              out: Path) -> list[OERow]:
+    ("The rows of one ID set x phase from its runs' stored results (averaged over seeds): per OOD set, the mean, "
+     "missing sets.")
     it, method = plan.item, PHASE_METHOD[phase]
     base = dict(item=it.name, dataset=ds.split("[")[0], dataset_spec=ds, method=method, scale=plan.scale,
                 run=str(runs[0].folder.relative_to(out)))
@@ -242,15 +263,19 @@ def _run_rows(plan: OEItemPlan, ds: str, phase: str, runs: Sequence[OERun], fail
     results = [read_json(r.folder / OOD_RESULTS_JSON) for r in runs]
     calibs = [read_json(r.folder / CALIBRATION_JSON) for r in runs] if it.calibrate else results
     done = [(res, cal) for res, cal in zip(results, calibs) if res is not None and cal is not None]
-    if not done: return [OERow(**base, ood="mean", status=RowStatus.partial, deviations=devs, error="not finished: run the item again to resume")]
+    if not done:
+        return [OERow(**base, ood="mean", status=RowStatus.partial, deviations=devs,
+                      error="not finished: run the item again to resume")]
     devs += [d for d in done[0][0].get("deviations", []) if d not in devs]
     pick = lambda res, cal: [e for e in (cal if it.calibrate else res)["results"]
                              if e.get("score", "msp") == "msp" and (it.calibrate or e["row"] in ("ood", "mean"))]
     rows, first = [], pick(*done[0])
     for name in [e["ood"] for e in first]:
         per_seed = [next(e for e in pick(res, cal) if e["ood"] == name) for res, cal in done]
-        vals = {m: _mean([e.get(m) for e in per_seed]) for m in (*it.metrics, *(f"{m}_std" for m in DETECTION_METRICS if not it.calibrate))}
-        rows.append(OERow(**base, ood=name, status=RowStatus.done, **vals, test_error=_mean([res.get("test_error") for res, _ in done]),
+        vals = {m: _mean([e.get(m) for e in per_seed])
+                for m in (*it.metrics, *(f"{m}_std" for m in DETECTION_METRICS if not it.calibrate))}
+        rows.append(OERow(**base, ood=name, status=RowStatus.done, **vals,
+                          test_error=_mean([res.get("test_error") for res, _ in done]),
                           temperature=_mean([cal.get("temperature") for _, cal in done]) if it.calibrate else None,
                           draws=done[0][0]["options"]["draws"], n_seeds=len(done), deviations=list(devs),
                           published=published_values(numbers, ds, method, name, it.metrics)))
@@ -304,13 +329,15 @@ def oe_item_status(rows: Sequence[OERow]) -> RowStatus:
 def _train_seconds(out: Path, rows: Sequence[OERow]) -> float | None:
     "Training time of the item's runs, from their manifests (None if no run finished)."
     from eoe_nb.oe_train import MANIFEST
-    secs = [(read_json(out / run / MANIFEST) or {}).get("train_seconds") for run in dict.fromkeys(r.run for r in rows if r.run)]
+    secs = [(read_json(out / run / MANIFEST) or {}).get("train_seconds")
+            for run in dict.fromkeys(r.run for r in rows if r.run)]
     secs = [s for s in secs if s is not None]
     return round(sum(secs), 1) if secs else None
 
-def write_oe_item_outputs(plan: OEItemPlan, out_dir: str | Path, rows: Sequence[OERow], tables: dict[str, "pd.DataFrame"],
-                          figures: dict[str, Any] | None = None) -> dict[str, Any]:
-    "Write the tables (CSV + MD), figures (PNG + PDF), runs.csv and result.json of an OE item into `out_dir`; returns the result."
+def write_oe_item_outputs(plan: OEItemPlan, out_dir: str | Path, rows: Sequence[OERow],
+                          tables: dict[str, "pd.DataFrame"], figures: dict[str, Any] | None = None) -> dict[str, Any]:
+    ("Write the tables (CSV + MD), figures (PNG + PDF), runs.csv and result.json of an OE item into `out_dir`; returns "
+     "the result.")
     import eoe_nb
     from datetime import datetime, timezone
     from eoe_nb.core import git_commit
@@ -326,14 +353,17 @@ def write_oe_item_outputs(plan: OEItemPlan, out_dir: str | Path, rows: Sequence[
         from eoe_nb.evaluate import save_figure
         figs += [str(p.relative_to(out)) for p in save_figure(fig, out / "figures" / name)]
     runs_csv, it = out / "runs" / "runs.csv", plan.item
-    result = dict(item=it.name, paper="oe", title=it.title, reproduces=it.reproduces, notebook=f"papers_figures/{it.notebook}",
-                  scale=plan.scale, scale_note=plan.scale_note, comparable=bool(rows) and all(r.comparable for r in rows),
-                  data_root=None if plan.data_root is None else str(resolve_data_root(plan.data_root)), params=dict(plan.params),
+    result = dict(item=it.name, paper="oe", title=it.title, reproduces=it.reproduces,
+                  notebook=f"papers_figures/{it.notebook}", scale=plan.scale, scale_note=plan.scale_note,
+                  comparable=bool(rows) and all(r.comparable for r in rows),
+                  data_root=None if plan.data_root is None else str(resolve_data_root(plan.data_root)),
+                  params=dict(plan.params),
                   status=oe_item_status(rows).value, metric="/".join(it.metrics), unit="percent",
                   spread="std over the seeded 1:5 OOD draws (mean over seeds where several)", row_kind="result",
                   columns=rows[0].columns() if rows else [], rows=[r.to_result_row().to_dict() for r in rows],
                   oe_rows=[r.to_dict() for r in rows], tables=written, figures=figs,
-                  runs_table="runs/runs.csv" if runs_csv.exists() else None, wall_seconds=round(time.time() - plan.started, 1),
+                  runs_table="runs/runs.csv" if runs_csv.exists() else None,
+                  wall_seconds=round(time.time() - plan.started, 1),
                   n_runs=len({r.run for r in rows if r.run}), train_seconds=_train_seconds(out, rows),
                   finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), git_commit=git_commit(),
                   eoe_nb_version=getattr(eoe_nb, "__version__", None))
@@ -342,7 +372,8 @@ def write_oe_item_outputs(plan: OEItemPlan, out_dir: str | Path, rows: Sequence[
 
 # %% ../nbs/07b_oe_items.ipynb #c042
 def plot_oe_rows(rows: Sequence[OERow], metric: str = "fpr95", title: str = ""):
-    "Bars of `metric` per OOD set (and the mean), one group per OOD set, one bar per method, a panel per ID set; None if no row is done."
+    ("Bars of `metric` per OOD set (and the mean), one group per OOD set, one bar per method, a panel per ID set; None "
+     "if no row is done.")
     done = [r for r in rows if r.status == RowStatus.done and getattr(r, metric) is not None]
     if not done: return None
     import matplotlib.pyplot as plt
@@ -354,7 +385,8 @@ def plot_oe_rows(rows: Sequence[OERow], metric: str = "fpr95", title: str = ""):
         width = 0.8 / len(methods)
         for k, m in enumerate(methods):
             vals = {r.ood: getattr(r, metric) for r in rs if r.method == m}
-            ax.bar([i + k * width for i in range(len(oods))], [vals.get(o, 0) for o in oods], width, label=OE_METHOD_LABELS.get(m, m))
+            ax.bar([i + k * width for i in range(len(oods))], [vals.get(o, 0) for o in oods], width,
+                   label=OE_METHOD_LABELS.get(m, m))
         ax.set_xticks([i + 0.4 - width / 2 for i in range(len(oods))], oods, rotation=30, ha="right", fontsize=8)
         ax.set_title(ds, fontsize=9); ax.set_ylabel(f"{_LABELS[metric]} (%)")
     axes[0][0].legend(fontsize=7)
