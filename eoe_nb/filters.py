@@ -28,7 +28,8 @@ _LIST_OF_PART = dict(train_nominal="normal training", train_oe="OE", test_nomina
 _CHOICES = f"filters: {', '.join(FILTER_KINDS)}; parts: {', '.join(DATA_PARTS)}"
 
 def parse_filter(spec: str) -> tuple[str, str]:
-    "(filter, part) of an official `FILTER+PART` specification; a one-line ConfigError names the valid filters and parts."
+    ("(filter, part) of an official `FILTER+PART` specification; a one-line ConfigError names the valid filters and "
+     "parts.")
     items = str(spec).split("+")
     if len(items) != 2: raise ConfigError(f"filter {spec!r} is not FILTER+PART (e.g. lpf+train_oe); {_CHOICES}")
     kind, part = items
@@ -42,17 +43,22 @@ def check_filters(specs, magnitude: float = 0.0, has_oe: bool = True) -> tuple[t
     pairs = tuple(parse_filter(s) for s in (specs or ()))
     m = float(magnitude)
     if not math.isfinite(m) or m < 0: raise ConfigError(f"the filter magnitude must be a number >= 0, got {magnitude}")
-    if m > 0 and not pairs: raise ConfigError(f"filter magnitude {magnitude} without filters: add --filters (e.g. lpf+train_oe) or drop --filter-magnitude")
+    if m > 0 and not pairs:
+        raise ConfigError(f"filter magnitude {magnitude} without filters: add --filters (e.g. lpf+train_oe) or drop "
+                          "--filter-magnitude")
     dup = [f"{k}+{p}" for i, (k, p) in enumerate(pairs) if (k, p) in pairs[:i]]
     if dup: raise ConfigError(f"filter {dup[0]} is listed twice: name each FILTER+PART once")
     if any(k in DFT_FILTERS for k, _ in pairs) and m != int(m):
-        raise ConfigError(f"the DFT filters (lpf, hpf) remove whole rows/columns of the spectrum: their magnitude must be a whole number, got {magnitude}")
+        raise ConfigError("the DFT filters (lpf, hpf) remove whole rows/columns of the spectrum: their magnitude must "
+                          f"be a whole number, got {magnitude}")
     if not has_oe and any(p == "train_oe" for _, p in pairs):
         raise ConfigError("a train_oe filter needs OE images: drop it, or train with OE (--oe)")
     for lst in dict.fromkeys(_LIST_OF_PART.values()):
         kinds = [k for k, p in pairs if _LIST_OF_PART[p] == lst]
         late = [k for i, k in enumerate(kinds) if k in BYTE_FILTERS and any(j not in BYTE_FILTERS for j in kinds[:i])]
-        if late: raise ConfigError(f"{late[0]} (a PIL filter before ToTensor) follows a device filter of the {lst} images: list it first, as the official code requires")
+        if late:
+            raise ConfigError(f"{late[0]} (a PIL filter before ToTensor) follows a device filter of the {lst} images: "
+                              "list it first, as the official code requires")
     return pairs
 
 # %% ../nbs/01bf_filters.ipynb #c011
@@ -64,22 +70,27 @@ def minmax_norm(x: torch.Tensor) -> torch.Tensor:
 
 # %% ../nbs/01bf_filters.ipynb #c014
 def removed_band(kind: str, h: int, w: int, magnitude: float) -> torch.Tensor:
-    "Boolean (h, w) mask of the centred spectrum that filter `kind` ('lpf' or 'hpf') zeroes at `magnitude` (official GPU filters)."
+    ("Boolean (h, w) mask of the centred spectrum that filter `kind` ('lpf' or 'hpf') zeroes at `magnitude` (official "
+     "GPU filters).")
     e, band = min(int(magnitude), w // 2, h // 2), torch.zeros(h, w, dtype=torch.bool)
     if e <= 0: return band
     if kind == "lpf": band[:e] = band[-e:] = True; band[:, :e] = True; band[:, -e:] = True
     elif kind == "hpf": band[h // 2 - e:h // 2 + e, w // 2 - e:w // 2 + e] = True
     else: raise ConfigError(f"{kind!r} is not a DFT filter; DFT filters: {', '.join(DFT_FILTERS)}")
-    if band.all(): raise ConfigError(f"{kind} magnitude {magnitude} removes every frequency of {h}x{w} images: use a smaller magnitude")
+    if band.all():
+        raise ConfigError(f"{kind} magnitude {magnitude} removes every frequency of {h}x{w} images: use a smaller "
+                          "magnitude")
     return band
 
 def filtered_spectrum(x: torch.Tensor, kind: str, magnitude: float) -> torch.Tensor:
-    "The centred 2-D spectrum of each channel of `x` (B, C, H, W) with the filter's band zeroed: what the official filter inverts."
+    ("The centred 2-D spectrum of each channel of `x` (B, C, H, W) with the filter's band zeroed: what the official "
+     "filter inverts.")
     spec = torch.fft.fftshift(torch.fft.fft2(x), dim=(-2, -1))
     return spec.masked_fill(removed_band(kind, *x.shape[-2:], magnitude).to(x.device), 0)
 
 def dft_filter(x: torch.Tensor, kind: str, magnitude: float, rescale: bool = True) -> torch.Tensor:
-    "Official GPU DFT low-pass ('lpf') / high-pass ('hpf') filter of a float batch (B, C, H, W): band zeroed, real part, min-max."
+    ("Official GPU DFT low-pass ('lpf') / high-pass ('hpf') filter of a float batch (B, C, H, W): band zeroed, real "
+     "part, min-max.")
     if int(magnitude) <= 0: return x
     out = torch.fft.ifft2(torch.fft.ifftshift(filtered_spectrum(x, kind, magnitude), dim=(-2, -1))).real
     return minmax_norm(out) if rescale else out
@@ -107,7 +118,8 @@ def gaussian_blur(x: torch.Tensor, magnitude: float) -> torch.Tensor:
 
 # %% ../nbs/01bf_filters.ipynb #c025
 def unsharp_mask(x: torch.Tensor, magnitude: float) -> torch.Tensor:
-    "Official PilUnsharpMask on a batch of 0..255 values (B, C, H, W), C = 1 or 3; returns float 0..255 values on x's device."
+    ("Official PilUnsharpMask on a batch of 0..255 values (B, C, H, W), C = 1 or 3; returns float 0..255 values on x's "
+     "device.")
     from PIL import Image, ImageFilter
     pct = int(magnitude * 100)
     if pct <= 0: return x
@@ -162,7 +174,8 @@ class DataFilters:
     def __str__(self) -> str: return " ".join(f"{k}+{p}" for k, p in self.pairs) + f" (magnitude {self.magnitude:g})"
 
 class RowFilters:
-    "The filters of one batch: row i gets the filters of data part `parts[i]` (official ConditionalCompose; per image, so no mixing)."
+    ("The filters of one batch: row i gets the filters of data part `parts[i]` (official ConditionalCompose; per "
+     "image, so no mixing).")
     def __init__(self, filters: DataFilters, parts: torch.Tensor): self.filters, self.parts = filters, parts.cpu()
 
     def _apply(self, x: torch.Tensor, byte_stage: bool) -> torch.Tensor:
