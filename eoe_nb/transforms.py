@@ -19,7 +19,8 @@ import torch.nn.functional as TF
 from PIL import Image
 
 class _LazyModule:
-    "A module imported on first attribute access (torchvision takes seconds to import; only the per-image pipelines need it)."
+    ("A module imported on first attribute access (torchvision takes seconds to import; only the per-image pipelines "
+     "need it).")
     def __init__(self, name: str): self._name = name
     def __getattr__(self, attr: str):
         import importlib
@@ -43,7 +44,8 @@ def _interp(name: str): return getattr(T.InterpolationMode, name.upper())   # "b
 
 @dataclass(frozen=True)
 class Resize:
-    "torchvision Resize: an int scales the shorter side (the longer one becomes int(size*long/short)); a pair is (h, w)."
+    ("torchvision Resize: an int scales the shorter side (the longer one becomes int(size*long/short)); a pair is "
+     "(h, w).")
     size: int | tuple[int, int]
     interpolation: str = "bilinear"
     random = False
@@ -78,7 +80,8 @@ class HorizontalFlip:
 
 @dataclass(frozen=True)
 class ColorJitter:
-    "torchvision ColorJitter: brightness, contrast, saturation factors in [1-v, 1+v], hue shift in [-h, h], random order."
+    ("torchvision ColorJitter: brightness, contrast, saturation factors in [1-v, 1+v], hue shift in [-h, h], random "
+     "order.")
     brightness: float = 0.0
     contrast: float = 0.0
     saturation: float = 0.0
@@ -102,7 +105,8 @@ class ClipResize:
     "The PIL part of CLIP's preprocessing: Resize(size, bicubic) -> CenterCrop(size) -> RGB."
     size: int = 224
     random = False
-    def torchvision(self): return T.Compose([T.Resize(self.size, interpolation=_interp("bicubic")), T.CenterCrop(self.size), ConvertRGB()])
+    def torchvision(self):
+        return T.Compose([T.Resize(self.size, interpolation=_interp("bicubic")), T.CenterCrop(self.size), ConvertRGB()])
 
 JITTER = ColorJitter(0.01, 0.01, 0.01, 0.01)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -124,23 +128,38 @@ class TransformPipeline:
 _IN_TEST = (Resize(256), CenterCrop(224))
 _IN_STATS = (Resize(256), CenterCrop(224))
 TRANSFORM_PIPELINES: dict[str, TransformPipeline] = {p.name: p for p in [
-    TransformPipeline("cifar10", (JITTER, HorizontalFlip(), RandomCrop(32, 4)), (), 0.001, "meanstd", (Resize(32),), False, "train_cifar.py"),
-    TransformPipeline("imagenet", (Resize(256), HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS, True, "train_imagenet.py"),
-    TransformPipeline("imagenet_fast", (Resize(256), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS, True, "train_imagenet_fast.py"),
-    TransformPipeline("mvtec", (Resize(256), JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "gcn", (Resize(256),), True, "train_mvtec.py"),
-    TransformPipeline("cub", (Resize(256), JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS, True, "train_cub.py"),
-    TransformPipeline("dtd", (Resize(256), JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS, True, "train_dtd.py"),
-    TransformPipeline("fmnist", (Grayscale(), HorizontalFlip(), RandomCrop(28, 3)), (), 0.001, "meanstd", (Resize(28),), False, "train_fmnist.py"),
+    TransformPipeline("cifar10", (JITTER, HorizontalFlip(), RandomCrop(32, 4)), (), 0.001, "meanstd", (Resize(32),),
+                      False, "train_cifar.py"),
+    TransformPipeline("imagenet", (Resize(256), HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS,
+                      True, "train_imagenet.py"),
+    TransformPipeline("imagenet_fast", (Resize(256), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS, True,
+                      "train_imagenet_fast.py"),
+    TransformPipeline("mvtec", (Resize(256), JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "gcn",
+                      (Resize(256),), True, "train_mvtec.py"),
+    TransformPipeline("cub", (Resize(256), JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "meanstd",
+                      _IN_STATS, True, "train_cub.py"),
+    TransformPipeline("dtd", (Resize(256), JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "meanstd",
+                      _IN_STATS, True, "train_dtd.py"),
+    TransformPipeline("fmnist", (Grayscale(), HorizontalFlip(), RandomCrop(28, 3)), (), 0.001, "meanstd", (Resize(28),),
+                      False, "train_fmnist.py"),
     TransformPipeline("mnist", (), (), 0.0, "none", (), False, "train_mnist.py"),
-    TransformPipeline("clip_cifar10", (Resize((32, 32)), JITTER, RandomCrop(32, 4), HorizontalFlip(), ClipResize()), (ClipResize(),), 0.001, "clip", (), False, "train_clip_cifar.py"),
-    TransformPipeline("clip_imagenet", (Resize((256, 256)), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()), (ClipResize(),), 0.001, "clip", (), True, "train_clip_imagenet.py"),
-    TransformPipeline("clip_mvtec", (Resize((256, 256)), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()), (ClipResize(),), 0.001, "clip", (), True, "train_clip_mvtec.py"),
-    TransformPipeline("clip_cub", (Resize(256), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()), (ClipResize(),), 0.0, "clip", (), True, "train_clip_cub.py"),
-    TransformPipeline("clip_dtd", (Resize(256), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()), (ClipResize(),), 0.0, "clip", (), True, "train_clip_dtd.py"),
-    TransformPipeline("clip_fmnist", (Grayscale(), Resize((28, 28)), RandomCrop(28, 3), HorizontalFlip(), ClipResize()), (ClipResize(),), 0.001, "clip", (), False, "train_clip_fmnist.py"),
+    TransformPipeline("clip_cifar10", (Resize((32, 32)), JITTER, RandomCrop(32, 4), HorizontalFlip(), ClipResize()),
+                      (ClipResize(),), 0.001, "clip", (), False, "train_clip_cifar.py"),
+    TransformPipeline("clip_imagenet", (Resize((256, 256)), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()),
+                      (ClipResize(),), 0.001, "clip", (), True, "train_clip_imagenet.py"),
+    TransformPipeline("clip_mvtec", (Resize((256, 256)), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()),
+                      (ClipResize(),), 0.001, "clip", (), True, "train_clip_mvtec.py"),
+    TransformPipeline("clip_cub", (Resize(256), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()),
+                      (ClipResize(),), 0.0, "clip", (), True, "train_clip_cub.py"),
+    TransformPipeline("clip_dtd", (Resize(256), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()),
+                      (ClipResize(),), 0.0, "clip", (), True, "train_clip_dtd.py"),
+    TransformPipeline("clip_fmnist", (Grayscale(), Resize((28, 28)), RandomCrop(28, 3), HorizontalFlip(), ClipResize()),
+                      (ClipResize(),), 0.001, "clip", (), False, "train_clip_fmnist.py"),
     TransformPipeline("clip_mnist", (ClipResize(),), (ClipResize(),), 0.0, "clip", (), False, "train_clip_mnist.py"),
-    TransformPipeline("noaug_cifar10", (), (), 0.0, "meanstd", (Resize(32),), False, "evolve_oe_cifar.py / random_oe_cifar.py"),
-    TransformPipeline("noaug_imagenet", (Resize(256), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS, True, "evolve_oe_imagenet.py / random_oe_imagenet.py"),
+    TransformPipeline("noaug_cifar10", (), (), 0.0, "meanstd", (Resize(32),), False,
+                      "evolve_oe_cifar.py / random_oe_cifar.py"),
+    TransformPipeline("noaug_imagenet", (Resize(256), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS, True,
+                      "evolve_oe_imagenet.py / random_oe_imagenet.py"),
 ]}
 
 def get_pipeline(pipeline: str | TransformPipeline) -> TransformPipeline:
@@ -239,14 +258,16 @@ def _hue_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
                 except Exception: tables = None                     # a broken cache file is rebuilt
             if tables is None:
                 tables = _build_hue_tables()
-                t = tables                                            # a read-only cache folder: one warning, rebuilt per process
+                # a read-only cache folder: one warning, rebuilt per process
+                t = tables
                 write_cache(path, lambda p: atomic_torch_save({"to_hsv": t[0], "to_rgb": t[1]}, p))
             _HUE_TABLES["cpu"] = tables
         _HUE_TABLES[key] = tuple(t.to(device) for t in _HUE_TABLES["cpu"])
     return _HUE_TABLES[key]
 
 def adjust_hue(x: torch.Tensor, hue: torch.Tensor) -> torch.Tensor:
-    "torchvision's PIL `adjust_hue`: 8-bit HSV, H shifted by int(hue*255) modulo 256, back to RGB. Gray batches unchanged."
+    ("torchvision's PIL `adjust_hue`: 8-bit HSV, H shifted by int(hue*255) modulo 256, back to RGB. Gray batches "
+     "unchanged.")
     if x.shape[1] == 1: return x.clone()
     to_hsv, to_rgb = _hue_tables(x.device)
     hsv = to_hsv[_pack(x[:, 0], x[:, 1], x[:, 2])]
@@ -264,7 +285,9 @@ def draw_params(op, x_shape, generator: torch.Generator | None = None, device="c
     B, _, H, W = x_shape
     if isinstance(op, RandomCrop):
         Hp, Wp = H + 2 * op.padding, W + 2 * op.padding
-        if Hp < op.size or Wp < op.size: raise ConfigError(f"RandomCrop({op.size}) needs images of at least {op.size} pixels, got {H}x{W} (+{op.padding} padding)")
+        if Hp < op.size or Wp < op.size:
+            raise ConfigError(f"RandomCrop({op.size}) needs images of at least {op.size} pixels, got {H}x{W} "
+                              f"(+{op.padding} padding)")
         top = (_rand(B, generator, device) * (Hp - op.size + 1)).long().clamp_(max=Hp - op.size)
         left = (_rand(B, generator, device) * (Wp - op.size + 1)).long().clamp_(max=Wp - op.size)
         return dict(top=top, left=left)
@@ -272,14 +295,17 @@ def draw_params(op, x_shape, generator: torch.Generator | None = None, device="c
     if isinstance(op, ColorJitter):
         u = lambda lo, hi: lo + (hi - lo) * _rand(B, generator, device)
         return dict(order=torch.argsort(_rand(4 * B, generator, device).view(B, 4), dim=1),
-                    brightness=u(max(0.0, 1 - op.brightness), 1 + op.brightness), contrast=u(max(0.0, 1 - op.contrast), 1 + op.contrast),
+                    brightness=u(max(0.0, 1 - op.brightness), 1 + op.brightness),
+                    contrast=u(max(0.0, 1 - op.contrast), 1 + op.contrast),
                     saturation=u(max(0.0, 1 - op.saturation), 1 + op.saturation), hue=u(-op.hue, op.hue))
     return None
 
-_JITTER_FNS = (("brightness", adjust_brightness), ("contrast", adjust_contrast), ("saturation", adjust_saturation), ("hue", adjust_hue))
+_JITTER_FNS = (("brightness", adjust_brightness), ("contrast", adjust_contrast), ("saturation", adjust_saturation),
+               ("hue", adjust_hue))
 
 def _resize(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
-    "PIL-like 8-bit resize: antialiased, horizontal pass first, each pass rounded (half up, as Pillow) and clipped to 0..255."
+    ("PIL-like 8-bit resize: antialiased, horizontal pass first, each pass rounded (half up, as Pillow) and clipped to "
+     "0..255.")
     H, W = x.shape[-2:]
     to8 = lambda t: torch.floor(t + 0.5).clamp_(0, 255)
     if size[1] != W: x = to8(TF.interpolate(x, size=(H, size[1]), mode=mode, antialias=True, align_corners=False))
@@ -317,11 +343,13 @@ def apply_op(op, x: torch.Tensor, params: dict | None = None) -> torch.Tensor:
         return x.reshape(B, C, Hp * Wp).gather(2, flat).view(B, C, s, s)
     if isinstance(op, ColorJitter):
         order = params["order"].to(x.device)
-        fac = {name: params[name].to(x.device, torch.float64 if name == "hue" else torch.float32) for name, _ in _JITTER_FNS}
+        fac = {name: params[name].to(x.device, torch.float64 if name == "hue" else torch.float32)
+               for name, _ in _JITTER_FNS}
         x = x.clone()
         for slot in range(4):
             for k, (name, fn) in enumerate(_JITTER_FNS):
-                if getattr(op, name) == 0: continue                        # torchvision skips a zero-strength adjustment
+                # torchvision skips a zero-strength adjustment
+                if getattr(op, name) == 0: continue
                 sel = (order[:, slot] == k).nonzero().squeeze(1)
                 if len(sel) == len(x): x = fn(x, fac[name])
                 elif len(sel): x.index_copy_(0, sel, fn(x.index_select(0, sel), fac[name].index_select(0, sel)))
@@ -329,8 +357,10 @@ def apply_op(op, x: torch.Tensor, params: dict | None = None) -> torch.Tensor:
     raise ConfigError(f"unknown op {op!r}")
 
 # %% ../nbs/01c_transforms.ipynb #c024
-def running_mean_std(sums: torch.Tensor, sq_sums: torch.Tensor, counts: torch.Tensor, pair: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-    "Official RunningStats over batches of `pair` images, from per-image channel sums (N, C), squared sums and pixel counts (N,)."
+def running_mean_std(sums: torch.Tensor, sq_sums: torch.Tensor, counts: torch.Tensor,
+                     pair: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    ("Official RunningStats over batches of `pair` images, from per-image channel sums (N, C), squared sums and pixel "
+     "counts (N,).")
     sums, sq_sums, counts = sums.double(), sq_sums.double(), counts.double()
     nb = math.ceil(len(sums) / pair)
     pad = nb * pair - len(sums)
@@ -344,7 +374,8 @@ def running_mean_std(sums: torch.Tensor, sq_sums: torch.Tensor, counts: torch.Te
 
 # %% ../nbs/01c_transforms.ipynb #c027
 def gcn_l1(x: torch.Tensor) -> torch.Tensor:
-    "Per-image global contrast normalisation (L1): (x - mean) / mean|x - mean|, over all channels and pixels of each image."
+    ("Per-image global contrast normalisation (L1): (x - mean) / mean|x - mean|, over all channels and pixels of each "
+     "image.")
     x = x - x.mean(dim=(1, 2, 3), keepdim=True)
     return x / x.abs().mean(dim=(1, 2, 3), keepdim=True)
 
@@ -364,7 +395,8 @@ def raw_batches(images: ImageSet, ops: tuple = (), batch_size: int = 64, workers
             for op in ops: x = apply_op(op, x)
             yield x / 255
     else:
-        yield from torch.utils.data.DataLoader(_RawItems(images, ops), batch_size=batch_size, num_workers=workers, shuffle=False)
+        yield from torch.utils.data.DataLoader(_RawItems(images, ops), batch_size=batch_size, num_workers=workers,
+                                               shuffle=False)
 
 # %% ../nbs/01c_transforms.ipynb #c032
 STATS_CACHE_FILE = "normalization_stats.json"
@@ -385,7 +417,8 @@ def stats_key(images: ImageSet, pipeline: TransformPipeline) -> dict:
                 norm=pipeline.norm, preprocessing=[repr(op) for op in pipeline.stats_ops])
 
 # %% ../nbs/01c_transforms.ipynb #c033
-def compute_normalization_stats(images: ImageSet, pipeline: str | TransformPipeline, workers: int = 0, batch_size: int = 64) -> dict:
+def compute_normalization_stats(images: ImageSet, pipeline: str | TransformPipeline, workers: int = 0,
+                                batch_size: int = 64) -> dict:
     "Mean/std (official running formula) or GCN min/max of the raw images of `images` (no cache)."
     pipeline = get_pipeline(pipeline)
     if pipeline.norm == "none": return dict(kind="none")
@@ -408,7 +441,8 @@ def compute_normalization_stats(images: ImageSet, pipeline: str | TransformPipel
 
 def normalization_stats(train: ImageSet, pipeline: str | TransformPipeline, cache_dir: str | Path | None = None,
                         workers: int = 0) -> dict:
-    "Normalisation statistics of the normal training images `train` for `pipeline`, cached in `cache_dir` (None: no cache)."
+    ("Normalisation statistics of the normal training images `train` for `pipeline`, cached in `cache_dir` (None: no "
+     "cache).")
     pipeline = get_pipeline(pipeline)
     if pipeline.norm in ("none", "clip") or cache_dir is None:
         return dict(compute_normalization_stats(train, pipeline, workers), cached=False)
@@ -421,23 +455,28 @@ def normalization_stats(train: ImageSet, pipeline: str | TransformPipeline, cach
         return dict(cache[digest]["stats"], cached=True)
     stats = compute_normalization_stats(train, pipeline, workers)
     cache[digest] = dict(key=key, stats=stats)
-    write_cache(path, lambda p: atomic_write_json(p, cache))     # shared data root: readable by all; read-only: one warning
+    # shared data root: readable by all; read-only: one warning
+    write_cache(path, lambda p: atomic_write_json(p, cache))
     return dict(stats, cached=False)
 
 # %% ../nbs/01c_transforms.ipynb #c037
 class PILPipeline:
     "torchvision ops + ToTensor for one PIL image (picklable, for DataLoader workers)."
-    def __init__(self, ops: tuple): self.ops, self.compose = ops, T.Compose([op.torchvision() for op in ops] + [T.ToTensor()])
+    def __init__(self, ops: tuple):
+        self.ops, self.compose = ops, T.Compose([op.torchvision() for op in ops] + [T.ToTensor()])
     def __call__(self, img: Image.Image) -> torch.Tensor: return self.compose(img)
     def __repr__(self) -> str: return f"PILPipeline({self.compose})"
 
 class ADTransform(torch.nn.Module):
-    "One side of a pipeline: batched ops on uint8 batches, then /255, noise and normalisation (mean/std, GCN, CLIP or none)."
+    ("One side of a pipeline: batched ops on uint8 batches, then /255, noise and normalisation (mean/std, GCN, CLIP or "
+     "none).")
     def __init__(self, pipeline: str, ops: tuple, noise: float, norm: str, mean=None, std=None, train: bool = True,
                  per_image: bool = True):
         super().__init__()
-        self.pipeline, self.ops, self.noise, self.norm, self.train_side = pipeline, tuple(ops), float(noise), norm, train
-        self.per_image = per_image          # file-backed images go through per-image PIL transforms (else: decode, then batched ops)
+        self.pipeline, self.ops, self.noise = pipeline, tuple(ops), float(noise)
+        self.norm, self.train_side = norm, train
+        # file-backed images go through per-image PIL transforms (else: decode, then batched ops)
+        self.per_image = per_image
         self.mean = None if mean is None else torch.as_tensor(mean, dtype=torch.float32)
         self.std = None if std is None else torch.as_tensor(std, dtype=torch.float32)
 
@@ -451,7 +490,8 @@ class ADTransform(torch.nn.Module):
         return x
 
     def finish(self, x: torch.Tensor, generator: torch.Generator | None = None, filters=None) -> torch.Tensor:
-        "Noise, `filters.on_unit` (the official device filters, `eoe_nb.filters.RowFilters`) and normalisation of a [0, 1] batch."
+        ("Noise, `filters.on_unit` (the official device filters, `eoe_nb.filters.RowFilters`) and normalisation of a "
+         "[0, 1] batch.")
         if self.noise > 0:
             dev = generator.device if generator is not None else x.device
             x = x + self.noise * torch.randn(x.shape, generator=generator, device=dev).to(x.device)
@@ -466,37 +506,45 @@ class ADTransform(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, filters=None) -> torch.Tensor:
         x = self.image_ops(x, generator)
-        if filters is not None: x = filters.on_bytes(x)        # PIL filters on the 8-bit image, before ToTensor (official)
+        # PIL filters on the 8-bit image, before ToTensor (official)
+        if filters is not None: x = filters.on_bytes(x)
         return self.finish(x.div_(255), generator, filters)
 
     def pil_pipeline(self) -> PILPipeline: return PILPipeline(self.ops)
 
     def without_normalisation(self) -> "ADTransform":
-        "A copy whose `finish` adds the noise but does not normalise (norm 'none'): the inputs the official Deep SVDD centre pass sees."
+        ("A copy whose `finish` adds the noise but does not normalise (norm 'none'): the inputs the official Deep SVDD "
+         "centre pass sees.")
         return ADTransform(self.pipeline, self.ops, self.noise, "none", None, None, self.train_side, self.per_image)
 
     def describe(self) -> dict:
-        return dict(pipeline=self.pipeline, side="train" if self.train_side else "test", ops=[repr(o) for o in self.ops],
+        return dict(pipeline=self.pipeline, side="train" if self.train_side else "test",
+                    ops=[repr(o) for o in self.ops],
                     noise=self.noise, norm=self.norm, mean=None if self.mean is None else self.mean.tolist(),
                     std=None if self.std is None else self.std.tolist())
 
-    def extra_repr(self) -> str: return f"{self.pipeline} ({'train' if self.train_side else 'test'}): {', '.join(map(repr, self.ops)) or 'ToTensor only'}"
+    def extra_repr(self) -> str:
+        return (f"{self.pipeline} ({'train' if self.train_side else 'test'}): "
+                f"{', '.join(map(repr, self.ops)) or 'ToTensor only'}")
 
 # %% ../nbs/01c_transforms.ipynb #c038
 def _with_clip_size(op, size: int):
     return ClipResize(size) if isinstance(op, ClipResize) else op
 
 def get_transforms(pipeline: str | TransformPipeline, stats: dict | None = None, clip_image_size: int = 224,
-                   clip_mean: Sequence[float] = CLIP_MEAN, clip_std: Sequence[float] = CLIP_STD) -> tuple[ADTransform, ADTransform]:
+                   clip_mean: Sequence[float] = CLIP_MEAN,
+                   clip_std: Sequence[float] = CLIP_STD) -> tuple[ADTransform, ADTransform]:
     "The (train, test) transforms of `pipeline` with normalisation `stats` (from `normalization_stats`)."
     p = get_pipeline(pipeline)
     if p.norm == "meanstd":
         if not stats or stats.get("kind") != "meanstd":
-            raise ConfigError(f"pipeline {p.name} normalises with the normal classes' mean/std: pass stats=normalization_stats(train, {p.name!r}, ...)")
+            raise ConfigError(f"pipeline {p.name} normalises with the normal classes' mean/std: pass "
+                              f"stats=normalization_stats(train, {p.name!r}, ...)")
         mean, std = stats["mean"], stats["std"]
     elif p.norm == "gcn":
         if not stats or stats.get("kind") != "gcn":
-            raise ConfigError(f"pipeline {p.name} uses GCN + min-max: pass stats=normalization_stats(train, {p.name!r}, ...)")
+            raise ConfigError(f"pipeline {p.name} uses GCN + min-max: pass stats=normalization_stats(train, "
+                              f"{p.name!r}, ...)")
         mean, std = [stats["min"]], [stats["max"] - stats["min"]]          # one value for every channel
     elif p.norm == "clip": mean, std = list(clip_mean), list(clip_std)
     else: mean = std = None
