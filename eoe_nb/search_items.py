@@ -15,7 +15,8 @@ from .core import ConfigError, EOEError, resolve_data_root
 from .ad_data import parse_dataset_spec
 from .search import (FITNESS_KINDS, SearchConfig, candidate_space, official_fitness_run, run_search, search_table,
                            write_search_outputs)
-from .paper_items import PaperItem, ResultRow, RowStatus, check_scale, load_paper_numbers, published_number, register_item
+from .paper_items import (PaperItem, ResultRow, RowStatus, check_scale, load_paper_numbers, published_number,
+                                register_item)
 
 # %% auto #0
 __all__ = ['FILTER_PARTS', 'SEARCH_ITEMS', 'ITEM_SEARCHES', 'SCALE_NOTES', 'ITEM_COLUMNS', 'ABSTRACT_LOOKUP', 'SearchPlan',
@@ -26,8 +27,9 @@ __all__ = ['FILTER_PARTS', 'SEARCH_ITEMS', 'ITEM_SEARCHES', 'SCALE_NOTES', 'ITEM
 FILTER_PARTS = ("train_oe", "train_nominal", "test_nominal", "test_anomalous")
 SEARCH_ITEMS = [register_item(PaperItem(
     "single_outlier", "Best and worst single OE image per class: CIFAR-10 and ImageNet-30",
-    "the table of the best and worst single OE image per class (evolutionary search, fitness: mean test AUROC, an oracle) and "
-    "the abstract's 79.3 mean AUROC on ImageNet-30 with one well-chosen outlier image", None, dict(fitness="test"))),
+    "the table of the best and worst single OE image per class (evolutionary search, fitness: mean test AUROC, an "
+    "oracle) and the abstract's 79.3 mean AUROC on ImageNet-30 with one well-chosen outlier image", None,
+    dict(fitness="test"))),
   register_item(PaperItem(
     "filtered_search", "Single-outlier search with low- and high-pass filtered data (Appendix B)",
     "Appendix B: the single-outlier search with the official frequency filters on every data part (--ms-mode lpf+... / "
@@ -35,22 +37,26 @@ SEARCH_ITEMS = [register_item(PaperItem(
 _CPU_RUN = dict(epochs=2, milestones=[], seeds=[0], train_limit=500, test_limit=500, workers=0)
 _SMOKE_RUN = dict(epochs=1, milestones=[], seeds=[0], train_limit=64, test_limit=200, batch_size=16, workers=0)
 ITEM_SEARCHES = {   # scale: (fitness-run changes, classes, [(label, SearchConfig changes)])
-    "paper": (dict(), None, [("evolve_max", dict(method="evolve")), ("evolve_min", dict(method="evolve", minimize=True))]),
+    "paper": (dict(), None,
+              [("evolve_max", dict(method="evolve")), ("evolve_min", dict(method="evolve", minimize=True))]),
     "cpu": (_CPU_RUN, [0, 1], [("random", dict(method="random", candidates=4)),
-                               ("evolve_max", dict(method="evolve", population=4, generations=2, mutation_pool=2000, mutation_k=10))]),
+                               ("evolve_max", dict(method="evolve", population=4, generations=2, mutation_pool=2000,
+                                                   mutation_k=10))]),
     "smoke": (_SMOKE_RUN, [0], [("random", dict(method="random", candidates=2)),
-                                   ("evolve_max", dict(method="evolve", population=2, generations=2, mutation_pool=50, mutation_k=5,
-                                                       tournament_size=2))]),
+                                   ("evolve_max", dict(method="evolve", population=2, generations=2, mutation_pool=50,
+                                                       mutation_k=5, tournament_size=2))]),
 }
 SCALE_NOTES = {"paper": None,
-               "cpu": "NOT COMPARABLE: cpu scale: CIFAR-10 classes 0-4 with classes 5-9 as OE (in place of 80MTI), classes 0 and 1, "
-                      "HSC 2 epochs, 1 seed, 500 training and 500 test images, tiny searches (4 random candidates; population 4, 2 generations)",
-               "smoke": "NOT COMPARABLE: smoke scale: 64 training / 200 test images, 1 epoch, class 0, 1 seed, 2 random candidates, "
-                        "population 2 for 2 generations"}
+               "cpu": "NOT COMPARABLE: cpu scale: CIFAR-10 classes 0-4 with classes 5-9 as OE (in place of 80MTI), "
+                      "classes 0 and 1, HSC 2 epochs, 1 seed, 500 training and 500 test images, tiny searches (4 "
+                      "random candidates; population 4, 2 generations)",
+               "smoke": "NOT COMPARABLE: smoke scale: 64 training / 200 test images, 1 epoch, class 0, 1 seed, 2 "
+                        "random candidates, population 2 for 2 generations"}
 
 @dataclass
 class SearchPlan:
-    "One search of an item: label, data set, configuration, what is missing to run it, and how it departs from the paper."
+    ("One search of an item: label, data set, configuration, what is missing to run it, and how it departs from the "
+     "paper.")
     label: str
     dataset: str
     config: SearchConfig
@@ -63,38 +69,48 @@ def _missing_data(run: dict) -> dict[str, str]:
     root, out = resolve_data_root(run.get("data_root")), {}
     for role in ("dataset", "oe"):
         info = dataset_info(parse_dataset_spec(run[role]).name)
-        if not info.present(root): out.setdefault(info.name, f"{role} {info.name!r} not found under {root}. {info.how_to_get}")
+        if not info.present(root):
+            out.setdefault(info.name, f"{role} {info.name!r} not found under {root}. {info.how_to_get}")
     return out
 
-def search_item_plan(item: str, scale: str, data_root: str | Path | None = None, fitness: str = "test", magnitude: float = 14,
-                     filters: Sequence[str] = ("lpf", "hpf")) -> list[SearchPlan]:
-    "The searches of paper item `item` (single_outlier, filtered_search) at `scale` (paper, cpu, smoke), with their missing data."
-    if item not in [i.name for i in SEARCH_ITEMS]: raise ConfigError(f"unknown search item {item!r}; search items: {', '.join(i.name for i in SEARCH_ITEMS)}")
-    if scale not in ITEM_SEARCHES: raise ConfigError(f"unknown scale {scale!r}; choose one of {', '.join(ITEM_SEARCHES)}")
+def search_item_plan(item: str, scale: str, data_root: str | Path | None = None, fitness: str = "test",
+                     magnitude: float = 14, filters: Sequence[str] = ("lpf", "hpf")) -> list[SearchPlan]:
+    ("The searches of paper item `item` (single_outlier, filtered_search) at `scale` (paper, cpu, smoke), with their "
+     "missing data.")
+    if item not in [i.name for i in SEARCH_ITEMS]:
+        raise ConfigError(f"unknown search item {item!r}; search items: {', '.join(i.name for i in SEARCH_ITEMS)}")
+    if scale not in ITEM_SEARCHES:
+        raise ConfigError(f"unknown scale {scale!r}; choose one of {', '.join(ITEM_SEARCHES)}")
     if fitness not in FITNESS_KINDS: raise ConfigError(f"fitness must be one of {FITNESS_KINDS}, got {fitness!r}")
     changes, classes, searches = ITEM_SEARCHES[scale]
-    sets = ([("cifar10", "tinyimages", list(range(10))), ("imagenet30", "imagenet21k", list(range(30)))] if scale == "paper"
-            else [("cifar10[0-4]", "cifar10[5-9]", list(classes))])
+    sets = ([("cifar10", "tinyimages", list(range(10))), ("imagenet30", "imagenet21k", list(range(30)))]
+            if scale == "paper" else [("cifar10[0-4]", "cifar10[5-9]", list(classes))])
     variants = [("", {})]
     if item == "filtered_search":
-        variants = [(f, dict(filters=[f"{f}+{p}" for p in FILTER_PARTS], filter_magnitude=float(magnitude))) for f in filters]
-        searches = [s for s in searches if not s[1].get("minimize")][:1]               # one maximising search per filter
+        variants = [(f, dict(filters=[f"{f}+{p}" for p in FILTER_PARTS], filter_magnitude=float(magnitude)))
+                    for f in filters]
+        # one maximising search per filter
+        searches = [s for s in searches if not s[1].get("minimize")][:1]
         sets = [(d, o, cs if scale == "paper" else cs[:1]) for d, o, cs in sets]
     notes = [n for n in (SCALE_NOTES[scale], None if fitness == "test" else
-                         "validation fitness: held-out training images, not the official test AUROC (not official)") if n]
+                         "validation fitness: held-out training images, not the official test AUROC "
+                         "(not official)") if n]
     plans = []
     for ds, oe, cs in sets:
         for vname, vrun in variants:
-            run = official_fitness_run(ds, oe=oe, data_root=None if data_root is None else str(data_root), **changes, **vrun)
+            run = official_fitness_run(ds, oe=oe, data_root=None if data_root is None else str(data_root),
+                                       **changes, **vrun)
             for label, sch in searches:
                 name = "_".join(x for x in (parse_dataset_spec(ds).name, vname, label, fitness) if x)
                 plans.append(SearchPlan(name, parse_dataset_spec(ds).name + (f" {vname}" if vname else ""),
-                                        SearchConfig(run, classes=cs, fitness=fitness, **sch), _missing_data(run), list(notes)))
+                                        SearchConfig(run, classes=cs, fitness=fitness, **sch), _missing_data(run),
+                                        list(notes)))
     return plans
 
 # %% ../nbs/07c_search_items.ipynb #c055
 def max_fitness_runs(plans: Sequence[SearchPlan]) -> int:
-    "An upper bound of the training runs of `plans` (each new individual x seeds; validation: + the picked images on test)."
+    ("An upper bound of the training runs of `plans` (each new individual x seeds; validation: + the picked images on "
+     "test).")
     n = 0
     for p in plans:
         c, seeds = p.config, len(p.config.run.get("seeds") or [0, 1])
@@ -103,7 +119,8 @@ def max_fitness_runs(plans: Sequence[SearchPlan]) -> int:
     return n
 
 # %% ../nbs/07c_search_items.ipynb #c058
-ITEM_COLUMNS = ["fitness", "best_auroc", "worst_auroc", "best_test_auroc", "worst_test_auroc", "best_oe", "worst_oe", "n_evaluated"]
+ITEM_COLUMNS = ["fitness", "best_auroc", "worst_auroc", "best_test_auroc", "worst_test_auroc", "best_oe", "worst_oe",
+                "n_evaluated"]
 
 def _published(lookup: dict | None, numbers) -> dict[str, float]:
     hit = published_number(numbers, lookup["setting"], lookup["dataset"], lookup["method"]) if lookup else None
@@ -117,7 +134,8 @@ def _group_rows(group: list[SearchPlan], results: dict, errors: dict, scale: str
     missing = {k: v for p in group for k, v in p.missing.items()}
     err = "; ".join(f"{p.label}: {errors[p.label]}" for p in group if p.label in errors) or None
     done = [results[p.label] for p in group if p.label in results]
-    status = "missing" if missing else "failed" if err else "done" if done and all(r.done for r in done) and len(done) == len(group) else "partial"
+    status = ("missing" if missing else "failed" if err
+              else "done" if done and all(r.done for r in done) and len(done) == len(group) else "partial")
     rows, bests = [], []
     for c in p0.config.classes:
         tables = [search_table(r).set_index("normal_class").loc[c] for r in done if r.generation >= 0]
@@ -125,33 +143,41 @@ def _group_rows(group: list[SearchPlan], results: dict, errors: dict, scale: str
         if tables:
             b, w = max(tables, key=lambda t: t.best_auroc), min(tables, key=lambda t: t.worst_auroc)
             vals = dict(fitness=p0.config.fitness, best_auroc=_pct(b.best_auroc), worst_auroc=_pct(w.worst_auroc),
-                        best_test_auroc=_pct(b.best_test_auroc), worst_test_auroc=_pct(w.worst_test_auroc), best_oe=list(b.best_oe),
-                        worst_oe=list(w.worst_oe), n_evaluated=int(sum(t.n_evaluated for t in tables)))
+                        best_test_auroc=_pct(b.best_test_auroc), worst_test_auroc=_pct(w.worst_test_auroc),
+                        best_oe=list(b.best_oe), worst_oe=list(w.worst_oe),
+                        n_evaluated=int(sum(t.n_evaluated for t in tables)))
             bests.append(vals)
-        rows.append(ResultRow(f"{p0.dataset} class {c}", RowStatus(status if vals or status != "done" else "partial"), vals,
-                              missing=dict(missing), error=err, **base))
+        rows.append(ResultRow(f"{p0.dataset} class {c}", RowStatus(status if vals or status != "done" else "partial"),
+                              vals, missing=dict(missing), error=err, **base))
     mean = {}
     if bests:
-        mean = dict(fitness=p0.config.fitness, n_classes=len(bests), **{k: float(np.mean([b[k] for b in bests])) if all(b[k] is not None for b in bests) else None
-                                                                         for k in ("best_auroc", "worst_auroc", "best_test_auroc", "worst_test_auroc")})
+        mean = dict(fitness=p0.config.fitness, n_classes=len(bests),
+                    **{k: float(np.mean([b[k] for b in bests])) if all(b[k] is not None for b in bests) else None
+                       for k in ("best_auroc", "worst_auroc", "best_test_auroc", "worst_test_auroc")})
     full = status == "done" and len(bests) == len(p0.config.classes)
-    rows.append(ResultRow(f"{p0.dataset} mean over classes", RowStatus(status if full or status != "done" else "partial"), mean,
-                          dict(published), missing=dict(missing), error=err, **base))
+    rows.append(ResultRow(f"{p0.dataset} mean over classes",
+                          RowStatus(status if full or status != "done" else "partial"), mean, dict(published),
+                          missing=dict(missing), error=err, **base))
     return rows
 
-ABSTRACT_LOOKUP = dict(setting="ovr", dataset="imagenet30", method="single_best_oe", column="best_auroc")   # the abstract's 79.3
+# the abstract's 79.3
+ABSTRACT_LOOKUP = dict(setting="ovr", dataset="imagenet30", method="single_best_oe", column="best_auroc")
 
-def search_item_rows(item: str, plans: Sequence[SearchPlan], results: dict, errors: dict, scale: str) -> list[ResultRow]:
-    "The rows of a search item from its plans, the finished or stopped searches (`results`: label -> SearchResult) and `errors`."
+def search_item_rows(item: str, plans: Sequence[SearchPlan], results: dict, errors: dict,
+                     scale: str) -> list[ResultRow]:
+    ("The rows of a search item from its plans, the finished or stopped searches (`results`: label -> SearchResult) "
+     "and `errors`.")
     groups: dict[str, list[SearchPlan]] = {}
     for p in plans: groups.setdefault(p.dataset, []).append(p)
     numbers = load_paper_numbers()
     return [r for ds, g in groups.items() for r in _group_rows(g, results, errors, scale,
             _published(ABSTRACT_LOOKUP if item == "single_outlier" and ds == "imagenet30" else None, numbers))]
 
-def run_search_item(item: str, plans: Sequence[SearchPlan], out_dir: str | Path, scale: str, executor: str = "inprocess",
-                    progress: bool = True, **executor_args) -> tuple[list[ResultRow], dict]:
-    "Run (or resume) the searches of `plans` into `out_dir/searches/<label>`; returns the item's rows and the results by label."
+def run_search_item(item: str, plans: Sequence[SearchPlan], out_dir: str | Path, scale: str,
+                    executor: str = "inprocess", progress: bool = True,
+                    **executor_args) -> tuple[list[ResultRow], dict]:
+    ("Run (or resume) the searches of `plans` into `out_dir/searches/<label>`; returns the item's rows and the results "
+     "by label.")
     results, errors = {}, {}
     for p in plans:
         if p.missing: continue
@@ -169,7 +195,8 @@ def describe_search_plans(plans: Sequence[SearchPlan]) -> str:
     "One line per search: method, direction, classes, fitness, size, and what is missing."
     def line(p: SearchPlan) -> str:
         c = p.config
-        size = f"population {c.population} x {c.generations} generations" if c.method == "evolve" else f"{c.candidates} candidates"
+        size = (f"population {c.population} x {c.generations} generations" if c.method == "evolve"
+                else f"{c.candidates} candidates")
         return (f"{p.label}: {c.method} ({c.direction}), classes {c.classes}, {c.fitness} fitness, {size}"
                 + (f"; missing: {'; '.join(p.missing.values())}" if p.missing else ""))
     return "\n".join(map(line, plans))
@@ -179,5 +206,6 @@ def search_results_table(rows: Sequence[ResultRow]):
     import pandas as pd
     table = pd.DataFrame([dict(row=r.label, status=r.status.value, **{k: r.values.get(k) for k in ITEM_COLUMNS},
                                published_best_auroc=r.published.get("best_auroc")) for r in rows])
-    if len(table): table["n_evaluated"] = pd.Series([r.values.get("n_evaluated") for r in rows], dtype=object)  # blank on mean rows
+    # blank on mean rows
+    if len(table): table["n_evaluated"] = pd.Series([r.values.get("n_evaluated") for r in rows], dtype=object)
     return table
