@@ -72,9 +72,10 @@ class _PlanSampler(torch.utils.data.Sampler):
 
 def _make_loader(sets, pipelines, redraw, workers, seed, device) -> tuple[torch.utils.data.DataLoader, _PlanSampler]:
     sampler = _PlanSampler()
-    loader = torch.utils.data.DataLoader(_KeyedItems(sets, pipelines, redraw), batch_sampler=sampler, num_workers=workers,
-                                         collate_fn=_collate_parts, worker_init_fn=seed_worker, persistent_workers=workers > 0,
-                                         generator=torch.Generator().manual_seed(seed), pin_memory=torch.device(device).type == "cuda")
+    loader = torch.utils.data.DataLoader(_KeyedItems(sets, pipelines, redraw), batch_sampler=sampler,
+                                         num_workers=workers, collate_fn=_collate_parts, worker_init_fn=seed_worker,
+                                         persistent_workers=workers > 0, generator=torch.Generator().manual_seed(seed),
+                                         pin_memory=torch.device(device).type == "cuda")
     return loader, sampler
 
 # %% ../nbs/01e_batches.ipynb #c009b
@@ -100,7 +101,8 @@ def serving_mode(images: ImageSet, transform: ADTransform) -> str:
 
 class _Feeder:
     """Fetch and transform the images of one or two sets for given keys (shared by the train and test iterators).
-    With active `filters`, `parts[p]` is set p's data part (an index into DATA_PARTS) or a tensor of one part per image."""
+    With active `filters`, `parts[p]` is set p's data part (an index into DATA_PARTS) or a tensor of one part per
+    image."""
     def __init__(self, sets: list[ImageSet], transform: ADTransform, device, workers: int, seed: int,
                  filters: DataFilters | None = None, parts: list | None = None):
         self.sets, self.transform, self.device = sets, transform, torch.device(device)
@@ -110,15 +112,18 @@ class _Feeder:
         self.loader = self.sampler = None
         if any(m != "ram" for m in self.modes):
             pipes = [transform.pil_pipeline() if m == "per_image" else None for m in self.modes]
-            redraw = [m == "per_image" and transform.random and s.name in FLAT_REDRAW_DATASETS for s, m in zip(sets, self.modes)]
+            redraw = [m == "per_image" and transform.random and s.name in FLAT_REDRAW_DATASETS
+                      for s, m in zip(sets, self.modes)]
             self.loader, self.sampler = _make_loader(sets, pipes, redraw, workers, seed, self.device)
 
-    def run(self, steps: list[list[torch.Tensor]], item_seeds: list[list[torch.Tensor]], generator) -> Iterator[list[torch.Tensor]]:
+    def run(self, steps: list[list[torch.Tensor]], item_seeds: list[list[torch.Tensor]],
+            generator) -> Iterator[list[torch.Tensor]]:
         "For each step (a list of index tensors, one per set) yield the transformed image batches, one per set."
         loaded = iter(())
         if self.loader is not None:
             self.sampler.batches = [[(p, int(i), int(s)) for p in range(len(self.sets)) if self.modes[p] != "ram"
-                                     for i, s in zip(idx[p].tolist(), seeds[p].tolist())] for idx, seeds in zip(steps, item_seeds)]
+                                     for i, s in zip(idx[p].tolist(), seeds[p].tolist())]
+                                     for idx, seeds in zip(steps, item_seeds)]
             loaded = iter(self.loader)
         for idx in steps:
             fetched = next(loaded) if self.loader is not None else {}
@@ -131,11 +136,13 @@ class _Feeder:
         if self.filters is None: return None
         return [torch.full((len(i),), p) if isinstance(p, int) else p[i.cpu()] for i, p in zip(idx, self.parts)]
 
-    def _transform(self, raw: list[torch.Tensor], generator, parts: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+    def _transform(self, raw: list[torch.Tensor], generator,
+                   parts: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
         t, out = self.transform, [None] * len(raw)
         rows = lambda *ps: None if parts is None else self.filters.rows(torch.cat([parts[p] for p in ps]))
         batched = [p for p, m in enumerate(self.modes) if m != "per_image"]
-        if len(batched) == 2 and raw[0].shape[1:] == raw[1].shape[1:]:      # one call for normal + OE: fewer, larger ops
+        # one call for normal + OE: fewer, larger ops
+        if len(batched) == 2 and raw[0].shape[1:] == raw[1].shape[1:]:
             x = t(torch.cat(raw), generator, rows(0, 1))
             out = list(x.split([len(raw[0]), len(raw[1])]))
         else:
@@ -143,13 +150,15 @@ class _Feeder:
         for p, m in enumerate(self.modes):
             if m != "per_image": continue
             f, x = rows(p), raw[p]
-            if f is not None: x = f.on_bytes(x.mul(255).round_()).div_(255)   # PIL filters on the 8-bit image (ToTensor is exact)
+            # PIL filters on the 8-bit image (ToTensor is exact)
+            if f is not None: x = f.on_bytes(x.mul(255).round_()).div_(255)
             out[p] = t.finish(x, generator, f)
         return out
 
 # %% ../nbs/01e_batches.ipynb #c011
 class BalancedBatches:
-    "One epoch per iteration: (x, y) with B normal (y=0) + B OE (y=1) transformed images on `device`, as the official loader."
+    ("One epoch per iteration: (x, y) with B normal (y=0) + B OE (y=1) transformed images on `device`, as the official "
+     "loader.")
     def __init__(self, normal: ImageSet, oe: ImageSet | None, batch_size: int, transform: ADTransform, device="cpu",
                  seed: int = 0, workers: int = 2, filters: DataFilters | None = None):
         if len(normal) == 0: raise ConfigError("the normal training set is empty")
@@ -157,9 +166,10 @@ class BalancedBatches:
         if oe is not None and len(oe) == 0: raise ConfigError("the OE set is empty: pass oe=None for no OE")
         self.normal, self.oe, self.batch_size, self.transform = normal, oe, int(batch_size), transform
         self.device, self.seed, self.epoch = torch.device(device), int(seed), 0
-        parts = [DATA_PARTS.index("train_nominal"), DATA_PARTS.index("train_oe")]       # filters: official train_nominal / train_oe
-        self.feeder = _Feeder([normal] + ([oe] if oe is not None else []), transform, self.device, workers, derive_seed(seed, 7),
-                              filters, parts)
+        # filters: official train_nominal / train_oe
+        parts = [DATA_PARTS.index("train_nominal"), DATA_PARTS.index("train_oe")]
+        self.feeder = _Feeder([normal] + ([oe] if oe is not None else []), transform, self.device, workers,
+                              derive_seed(seed, 7), filters, parts)
 
     def __len__(self) -> int: return math.ceil(len(self.normal) / self.batch_size)
 
@@ -183,31 +193,36 @@ class BalancedBatches:
         aug = torch.Generator(device=dev).manual_seed(derive_seed(self.seed, epoch, 2))
         for parts in self.feeder.run(steps, seeds, aug):
             x = torch.cat(parts)
-            y = torch.cat([torch.zeros(len(parts[0]), dtype=torch.long), torch.ones(len(x) - len(parts[0]), dtype=torch.long)])
+            y = torch.cat([torch.zeros(len(parts[0]), dtype=torch.long),
+                           torch.ones(len(x) - len(parts[0]), dtype=torch.long)])
             yield x, y.to(self.device)
 
 # %% ../nbs/01e_batches.ipynb #c021
 class TestBatches:
     """The test set in order: (x, index) with x the transformed batch on `device` and index the positions in `test`.
-    `filters` of the test parts filter each image by its `labels` entry (0 test_nominal, 1 test_anomalous), as officially."""
+    `filters` of the test parts filter each image by its `labels` entry (0 test_nominal, 1 test_anomalous), as
+    officially."""
     def __init__(self, test: ImageSet, transform: ADTransform, batch_size: int = 128, device="cpu", workers: int = 2,
                  filters: DataFilters | None = None, labels=None):
         if len(test) == 0: raise ConfigError("the test set is empty")
         self.test, self.transform, self.batch_size, self.device = test, transform, int(batch_size), torch.device(device)
         parts = None
         if filters is not None and filters.filters_test():
-            if labels is None: raise ConfigError(f"the filters {filters} filter test images by their label, but these images have none: "
-                                                 f"score them with labels, or without test filters")
+            if labels is None:
+                raise ConfigError(f"the filters {filters} filter test images by their label, but these images have "
+                                  f"none: score them with labels, or without test filters")
             labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
             if labels.shape != (len(test),) or not bool(((labels == 0) | (labels == 1)).all()):
-                raise ConfigError(f"test labels must be 0 (normal) or 1 (anomalous), one per image ({len(test)}), got shape {tuple(labels.shape)}")
+                raise ConfigError(f"test labels must be 0 (normal) or 1 (anomalous), one per image ({len(test)}), got "
+                                  f"shape {tuple(labels.shape)}")
             parts = [DATA_PARTS.index("test_nominal") + labels]
         self.feeder = _Feeder([test], transform, self.device, workers, 0, filters if parts else None, parts)
 
     def __len__(self) -> int: return math.ceil(len(self.test) / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        steps = [[torch.arange(s, min(s + self.batch_size, len(self.test)))] for s in range(0, len(self.test), self.batch_size)]
+        steps = [[torch.arange(s, min(s + self.batch_size, len(self.test)))]
+                 for s in range(0, len(self.test), self.batch_size)]
         seeds = [[torch.zeros(len(st[0]), dtype=torch.long)] for st in steps]
         for st, (x,) in zip(steps, self.feeder.run(steps, seeds, None)):
             yield x, st[0]
