@@ -22,14 +22,15 @@ import pandas as pd
 if TYPE_CHECKING: from matplotlib.figure import Figure   # matplotlib loads where a figure is drawn
 
 import eoe_nb
-from .core import ConfigError, EOEError, RunConfig, atomic_write_json, atomic_write_text, git_commit, resolve_data_root
+from .core import (ConfigError, EOEError, RunConfig, atomic_write_json, atomic_write_text, git_commit,
+                         resolve_data_root)
 from .ad_data import is_none_spec, parse_dataset_spec
 from .models import model_spec
 from .presets import resolve_config
 from .evaluate import aggregate_runs, plot_curve_with_band, save_figure
 from .experiments import Experiment, ExperimentFailedError, load_experiment, run_experiment, unit_classes
-from .paper_items import (METHOD_LABELS, ItemRow, PaperItem, ResultRow, RowStatus, check_scale, config_missing, get_item,
-                                item_row, load_paper_numbers, published_number, row_kind)
+from .paper_items import (METHOD_LABELS, ItemRow, PaperItem, ResultRow, RowStatus, check_scale, config_missing,
+                                get_item, item_row, load_paper_numbers, published_number, row_kind)
 
 # %% auto #0
 __all__ = ['GRID_KEY_ORDER', 'CIFAR10_TRAIN_PER_CLASS', 'SCALE_THREADS', 'MADE_UP_DEVIATION', 'SPREAD', 'factor_grid',
@@ -46,7 +47,8 @@ def factor_grid(configs: Sequence[dict]) -> tuple[dict, list[dict]]:
     if not configs: raise ConfigError("no configurations to run")
     full = [RunConfig.from_dict(copy.deepcopy(c)).to_dict() for c in configs]
     base = {k: v for k, v in full[0].items() if all(f[k] == v for f in full)}
-    order = [k for k in GRID_KEY_ORDER if k not in base] + [k for k in full[0] if k not in base and k not in GRID_KEY_ORDER]
+    order = ([k for k in GRID_KEY_ORDER if k not in base]
+             + [k for k in full[0] if k not in base and k not in GRID_KEY_ORDER])
     return base, [{k: [f[k]] for k in order} for f in full]
 
 def item_experiment(item: str | PaperItem, scale: str, data_root: str | Path | None = None,
@@ -64,9 +66,10 @@ def item_experiment(item: str | PaperItem, scale: str, data_root: str | Path | N
     return exp, missing
 
 def describe_plan(exp: Experiment | None, missing: Sequence[ItemRow]) -> str:
-    "A few lines: the configurations and runs that will run, the missing rows, and once per missing data set why (shortened)."
-    lines = [f"{exp.name}: {len(exp.configs())} configuration(s), {len(exp.units())} run(s) (classes x seeds)" if exp is not None
-             else "nothing can run: every configuration's data is missing"]
+    ("A few lines: the configurations and runs that will run, the missing rows, and once per missing data set why "
+     "(shortened).")
+    lines = [f"{exp.name}: {len(exp.configs())} configuration(s), {len(exp.units())} run(s) (classes x seeds)"
+             if exp is not None else "nothing can run: every configuration's data is missing"]
     if missing: lines.append(f"missing rows ({len(missing)}): " + ", ".join(m.label for m in missing))
     needs: dict[str, str] = {}
     for m in missing:
@@ -111,8 +114,9 @@ class ItemSpec:
         "The item's experiment and its missing rows (`item_experiment`)."
         return item_experiment(self.item, self.scale, self.data_root, **self.params)
 
-def run_item_experiment(exp: Experiment | None, out_dir: str | Path, executor: str = "inprocess", max_workers: int | None = None,
-                        progress: bool = True, **kwargs) -> tuple[pd.DataFrame, list[dict]]:
+def run_item_experiment(exp: Experiment | None, out_dir: str | Path, executor: str = "inprocess",
+                        max_workers: int | None = None, progress: bool = True,
+                        **kwargs) -> tuple[pd.DataFrame, list[dict]]:
     "Run (or resume) `exp` into `out_dir/runs`; returns (runs table, failure records of failed runs)."
     if exp is None: return pd.DataFrame(), []
     runs = Path(out_dir) / "runs"
@@ -128,7 +132,8 @@ def run_item_experiment(exp: Experiment | None, out_dir: str | Path, executor: s
 SCALE_THREADS = {"smoke": 1}
 
 def set_torch_threads(threads: int | None, scale: str) -> int:
-    "Set torch's intra-op threads to `threads`, else to the scale's default (smoke: 1), else leave them; returns the count."
+    ("Set torch's intra-op threads to `threads`, else to the scale's default (smoke: 1), else leave them; returns the "
+     "count.")
     import torch
     n = threads if threads is not None else SCALE_THREADS.get(scale)
     if n is not None:
@@ -150,7 +155,8 @@ def run_deviations(runs: pd.DataFrame) -> list[str]:
 
 def collect_rows(spec: ItemSpec, exp: Experiment | None, df: pd.DataFrame, missing: Sequence[ItemRow] = (),
                  failures: Sequence[dict] = (), metric: str = "auroc") -> list[ItemRow]:
-    "One `ItemRow` per configuration of `exp` (done, partial or failed, from the runs table `df`), then the missing rows."
+    ("One `ItemRow` per configuration of `exp` (done, partial or failed, from the runs table `df`), then the missing "
+     "rows.")
     rows = []
     for _, cfg, slug in (exp.settings() if exp is not None else []):
         runs = df[df["config"] == slug] if len(df) and "config" in df.columns else pd.DataFrame()
@@ -163,15 +169,18 @@ def collect_rows(spec: ItemSpec, exp: Experiment | None, df: pd.DataFrame, missi
             row.n_seeds = int(min(c["n"] for c in agg["per_class"].values()))
             if "n_oe" in runs.columns and runs["n_oe"].notna().any(): row.n_oe = int(runs["n_oe"].median())
         expected = row.expected_runs or 0
-        if fails: row.status, row.error = RowStatus.failed, f"{len(fails)} of {expected} run(s) failed: {fails[0]['error']}"
+        if fails:
+            row.status, row.error = RowStatus.failed, f"{len(fails)} of {expected} run(s) failed: {fails[0]['error']}"
         elif len(runs) < expected:
-            row.status, row.error = RowStatus.partial, f"{expected - len(runs)} of {expected} run(s) not finished; run again to resume"
+            row.status, row.error = (RowStatus.partial,
+                                     f"{expected - len(runs)} of {expected} run(s) not finished; run again to resume")
         rows.append(row)
     return rows + list(missing)
 
 # %% ../nbs/08_figures.ipynb #c006c
 def lookup_setting(row: ItemRow) -> str:
-    "The `setting` of the published number a row compares to: 'ovr'/'loco', or 'ovr, oe_size=N' for a limited OE size on a curve."
+    ("The `setting` of the published number a row compares to: 'ovr'/'loco', or 'ovr, oe_size=N' for a limited OE size "
+     "on a curve.")
     return row.setting if not row.curve or row.oe_size in (None, 0) else f"{row.setting}, oe_size={row.oe_size}"
 
 def compare_row(row: ItemRow, numbers: pd.DataFrame | None, metric: str = "auroc") -> dict:
@@ -194,21 +203,23 @@ def row_note(row: ItemRow) -> str:
     if row.error: return f"{row.status.value}: {row.error}"
     return "; ".join(row.deviations)
 
-def results_table(rows: Sequence[ItemRow], numbers: pd.DataFrame | None = None, curve: bool | None = None) -> pd.DataFrame:
+def results_table(rows: Sequence[ItemRow], numbers: pd.DataFrame | None = None,
+                  curve: bool | None = None) -> pd.DataFrame:
     "The item's table: one line per row with reproduced mean/std, published value, difference and flag (percent)."
     numbers, curve = _numbers(numbers), any(r.curve for r in rows) if curve is None else curve
     cols = ["setting", "dataset", "method", *(["oe_size", "n_oe"] if curve else []), "status", "mean", "std",
             "published", "diff", "flag", "n_classes", "n_seeds", "comparable", "note"]
-    lines = [dict(setting=r.setting, dataset=r.dataset, method=r.method_label, oe_size=r.oe_size, n_oe=r.n_oe, status=r.status.value,
-                  mean=r.mean, std=r.std, **compare_row(r, numbers), n_classes=r.n_classes, n_seeds=r.n_seeds,
-                  comparable=r.comparable, note=row_note(r)) for r in rows]
+    lines = [dict(setting=r.setting, dataset=r.dataset, method=r.method_label, oe_size=r.oe_size, n_oe=r.n_oe,
+                  status=r.status.value, mean=r.mean, std=r.std, **compare_row(r, numbers), n_classes=r.n_classes,
+                  n_seeds=r.n_seeds, comparable=r.comparable, note=row_note(r)) for r in rows]
     return pd.DataFrame(lines, columns=cols)
 
 # %% ../nbs/08_figures.ipynb #ab357aa7
 MADE_UP_DEVIATION = "CIFAR-10 read from the JPEG copy (not torchvision's pickles)"
 
 def made_up_loco_runs() -> tuple[Experiment, pd.DataFrame, list[ItemRow], list[dict]]:
-    "A made-up LOCO item for examples and tests: (experiment, runs table, missing rows, failures) of A (BCE), B (HSC, JPEG copy), C (Deep SVDD, failed), ImageNet-30 missing."
+    ("A made-up LOCO item for examples and tests: (experiment, runs table, missing rows, failures) of A (BCE), B (HSC, "
+     "JPEG copy), C (Deep SVDD, failed), ImageNet-30 missing.")
     exp = Experiment("hand", base=dict(dataset="cifar10", mode="loco", classes=[0, 1], seeds=[0, 1]),
                      grid=[{"objective": ["bce"]}, {"objective": ["hsc"]}, {"objective": ["dsvdd"], "oe": ["none"]}])
     sl = exp.slugs()
@@ -222,13 +233,15 @@ def made_up_loco_runs() -> tuple[Experiment, pd.DataFrame, list[ItemRow], list[d
 
 # %% ../nbs/08_figures.ipynb #c010
 def plot_table_rows(rows: Sequence[ItemRow], title: str = "", numbers: pd.DataFrame | None = None) -> Figure | None:
-    "Per data set: reproduced mean AUROC ± std (dots) and the published value (crosses) of each method; None if nothing ran."
+    ("Per data set: reproduced mean AUROC ± std (dots) and the published value (crosses) of each method; None if "
+     "nothing ran.")
     from matplotlib.figure import Figure
     done = [r for r in rows if r.mean is not None]
     if not done: return None
     numbers = _numbers(numbers)
     groups = list(dict.fromkeys((r.dataset, r.setting) for r in done))
-    fig = Figure(figsize=(5.5, 0.45 * max(sum((r.dataset, r.setting) == g for r in done) for g in groups) + 1.2), layout="constrained")
+    fig = Figure(figsize=(5.5, 0.45 * max(sum((r.dataset, r.setting) == g for r in done) for g in groups) + 1.2),
+                 layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(groups), sharex=True, squeeze=False)[0])
     for ax, (ds, setting) in zip(axes, groups):
         rs = [r for r in done if (r.dataset, r.setting) == (ds, setting)]
@@ -256,11 +269,13 @@ def plot_fewshot(rows: Sequence[ItemRow], title: str = "") -> Figure | None:
     for ax, ds in zip(axes, datasets):
         rs = [r for r in done if r.dataset == ds]
         for method in dict.fromkeys(r.method for r in rs if r.oe_size != 0):
-            pts = sorted(((r.oe_size or r.n_oe or np.nan), r.mean, r.std) for r in rs if r.method == method and r.oe_size != 0)
+            pts = sorted(((r.oe_size or r.n_oe or np.nan), r.mean, r.std)
+                         for r in rs if r.method == method and r.oe_size != 0)
             x, m, s = (np.array(v, dtype=float) for v in zip(*pts))
             plot_curve_with_band(x, m, s, label=METHOD_LABELS.get(method, method), ax=ax)
         for r in (r for r in rs if r.oe_size == 0):
-            line = ax.axhline(r.mean, linestyle="--", linewidth=1, color="grey" if r.method == "dsvdd" else "tab:purple",
+            line = ax.axhline(r.mean, linestyle="--", linewidth=1,
+                              color="grey" if r.method == "dsvdd" else "tab:purple",
                               label=f"{r.method_label} (0 OE images)")
             ax.axhspan(r.mean - r.std, r.mean + r.std, color=line.get_color(), alpha=0.1, linewidth=0)
         ax.set(title=ds, xlabel="number of OE images (per class and seed)", ylabel="mean AUROC (%)")
@@ -294,11 +309,13 @@ def item_status(rows: Sequence[ItemRow | ResultRow]) -> RowStatus:
     return RowStatus.done if st == {RowStatus.done} else RowStatus.partial
 
 # %% ../nbs/08_figures.ipynb #c014b
-def write_item_outputs(spec: ItemSpec, out_dir: str | Path, rows: Sequence[ItemRow | ResultRow], tables: dict[str, pd.DataFrame],
-                       figures: dict[str, Figure | None], runs: pd.DataFrame | None = None, columns: Sequence[str] = (),
-                       metric: str = "auroc", extra: dict | None = None) -> dict:
-    """Write tables (CSV + MD), figures (PNG + PDF), runs.csv and result.json of the item of `spec` into `out_dir`; returns the result.
-    `ResultRow` items name the `columns` of their rows' values (the report's columns) and their `metric`; `extra` adds keys."""
+def write_item_outputs(spec: ItemSpec, out_dir: str | Path, rows: Sequence[ItemRow | ResultRow],
+                       tables: dict[str, pd.DataFrame], figures: dict[str, Figure | None],
+                       runs: pd.DataFrame | None = None, columns: Sequence[str] = (), metric: str = "auroc",
+                       extra: dict | None = None) -> dict:
+    """Write tables (CSV + MD), figures (PNG + PDF), runs.csv and result.json of the item of `spec` into `out_dir`;
+    returns the result. `ResultRow` items name the `columns` of their rows' values (the report's columns) and their
+    `metric`; `extra` adds keys."""
     item, out = spec.item, Path(out_dir)
     written_tables, written_figures = [], []
     for name, df in tables.items():
@@ -306,17 +323,22 @@ def write_item_outputs(spec: ItemSpec, out_dir: str | Path, rows: Sequence[ItemR
         atomic_write_text(out / "tables" / f"{name}.md", markdown_table(df))
         written_tables += [f"tables/{name}.csv", f"tables/{name}.md"]
     if runs is not None:
-        atomic_write_text(out / "tables" / "runs.csv", runs.to_csv(index=False)); written_tables.append("tables/runs.csv")
+        atomic_write_text(out / "tables" / "runs.csv", runs.to_csv(index=False))
+        written_tables.append("tables/runs.csv")
     for name, fig in figures.items():
-        if fig is not None: written_figures += [str(p.relative_to(out)) for p in save_figure(fig, out / "figures" / name)]
-    result = dict(item=item.name, title=item.title, reproduces=item.reproduces, notebook=f"papers_figures/{item.notebook}",
-                  scale=spec.scale, scale_note=check_scale(spec.scale).note, comparable=bool(rows) and all(r.comparable for r in rows),
-                  data_root=None if spec.data_root is None else str(resolve_data_root(spec.data_root)), params=dict(spec.params),
+        if fig is not None:
+            written_figures += [str(p.relative_to(out)) for p in save_figure(fig, out / "figures" / name)]
+    result = dict(item=item.name, title=item.title, reproduces=item.reproduces,
+                  notebook=f"papers_figures/{item.notebook}", scale=spec.scale, scale_note=check_scale(spec.scale).note,
+                  comparable=bool(rows) and all(r.comparable for r in rows),
+                  data_root=None if spec.data_root is None else str(resolve_data_root(spec.data_root)),
+                  params=dict(spec.params),
                   paper=item.paper, status=item_status(rows).value, metric=metric, unit="percent", spread=SPREAD,
                   row_kind=row_kind(rows), columns=list(columns), rows=[r.to_dict() for r in rows],
                   tables=written_tables, figures=written_figures, wall_seconds=round(time.time() - spec.started, 1),
                   n_runs=None if runs is None else int(len(runs)),
-                  train_seconds=None if runs is None or "train_seconds" not in runs else round(float(runs["train_seconds"].sum()), 1),
+                  train_seconds=(None if runs is None or "train_seconds" not in runs
+                                 else round(float(runs["train_seconds"].sum()), 1)),
                   finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), git_commit=git_commit(),
                   eoe_nb_version=getattr(eoe_nb, "__version__", None), **(extra or {}))
     atomic_write_json(out / "result.json", result)
