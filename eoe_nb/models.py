@@ -30,11 +30,13 @@ __all__ = ['TINY_CLIP_NAME', 'MODELS', 'CNN28', 'CNN32', 'CBAM', 'ResNet18CBAM',
 # %% ../nbs/02_models.ipynb #c005
 def _check_input(x: torch.Tensor, shape: tuple[int, int, int], model: str) -> None:
     if x.ndim != 4 or tuple(x.shape[1:]) != shape:
-        raise ConfigError(f"{model} expects images of shape (N, {shape[0]}, {shape[1]}, {shape[2]}), got {tuple(x.shape)}; "
-                          f"check the transform preset (image size, grayscale vs RGB) of the data set")
+        raise ConfigError(f"{model} expects images of shape (N, {shape[0]}, {shape[1]}, {shape[2]}), got "
+                          f"{tuple(x.shape)}; check the transform preset (image size, grayscale vs RGB) of the data "
+                          "set")
 
 class CNN28(nn.Module):
-    "The official CNN for 28x28 images: conv(16)-conv(32) with 5x5 kernels, BN, LeakyReLU, max-pool; fc 64; output `rep_dim`."
+    ("The official CNN for 28x28 images: conv(16)-conv(32) with 5x5 kernels, BN, LeakyReLU, max-pool; fc 64; output "
+     "`rep_dim`.")
     def __init__(self, rep_dim: int = 32, bias: bool = True, clf: bool = False, in_channels: int = 1):
         super().__init__()
         self.rep_dim, self.clf, self.in_channels = rep_dim, clf, in_channels
@@ -61,7 +63,8 @@ class CNN28(nn.Module):
         return self.linear(x) if self.clf else x
 
 class CNN32(nn.Module):
-    "The official CNN for 32x32 images: conv(32)-conv(64)-conv(128) with 5x5 kernels, BN, LeakyReLU, max-pool; fc 512; output `rep_dim`."
+    ("The official CNN for 32x32 images: conv(32)-conv(64)-conv(128) with 5x5 kernels, BN, LeakyReLU, max-pool; fc "
+     "512; output `rep_dim`.")
     def __init__(self, rep_dim: int = 256, bias: bool = True, clf: bool = False, in_channels: int = 3):
         super().__init__()
         self.rep_dim, self.clf, self.in_channels = rep_dim, clf, in_channels
@@ -149,7 +152,8 @@ class _BasicBlockCBAM(nn.Module):
         return self.relu(out + residual)
 
 class ResNet18CBAM(nn.Module):
-    "The official EOE 'WideResNet': ResNet-18 (BasicBlocks [2,2,2,2]) with CBAM in every block, 224x224 input, fc -> `rep_dim`."
+    ("The official EOE 'WideResNet': ResNet-18 (BasicBlocks [2,2,2,2]) with CBAM in every block, 224x224 input, fc -> "
+     "`rep_dim`.")
     def __init__(self, rep_dim: int = 256, clf: bool = False):
         super().__init__()
         self.rep_dim, self.clf = rep_dim, clf
@@ -173,7 +177,8 @@ class ResNet18CBAM(nn.Module):
     def _make_layer(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
         downsample = None
         if stride != 1 or self._inplanes != planes:
-            downsample = nn.Sequential(nn.Conv2d(self._inplanes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes))
+            downsample = nn.Sequential(nn.Conv2d(self._inplanes, planes, 1, stride=stride, bias=False),
+                                       nn.BatchNorm2d(planes))
         layers = [_BasicBlockCBAM(self._inplanes, planes, stride, downsample)]
         self._inplanes = planes
         layers += [_BasicBlockCBAM(planes, planes) for _ in range(1, blocks)]
@@ -209,7 +214,8 @@ class _WRNBlock(nn.Module):
         self.conv2 = nn.Conv2d(out_planes, out_planes, 3, stride=1, padding=1, bias=False)
         self.dropout = dropout
         self.equal_in_out = in_planes == out_planes
-        self.convShortcut = None if self.equal_in_out else nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False)
+        self.convShortcut = (None if self.equal_in_out
+                             else nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = self.relu1(self.bn1(x))
@@ -221,7 +227,8 @@ class _WRNBlock(nn.Module):
 class _WRNGroup(nn.Module):
     def __init__(self, n: int, in_planes: int, out_planes: int, stride: int, dropout: float):
         super().__init__()
-        self.layer = nn.Sequential(*[_WRNBlock(in_planes if i == 0 else out_planes, out_planes, stride if i == 0 else 1, dropout)
+        self.layer = nn.Sequential(*[_WRNBlock(in_planes if i == 0 else out_planes, out_planes,
+                                               stride if i == 0 else 1, dropout)
                                      for i in range(n)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor: return self.layer(x)
@@ -241,7 +248,8 @@ class WRN(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.fc = nn.Linear(ch[3], num_classes)
         for m in self.modules():
-            if isinstance(m, nn.Conv2d): nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / (m.kernel_size[0] * m.kernel_size[1] * m.out_channels)))
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / (m.kernel_size[0] * m.kernel_size[1] * m.out_channels)))
             elif isinstance(m, nn.BatchNorm2d): nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
             elif isinstance(m, nn.Linear): nn.init.zeros_(m.bias)
 
@@ -275,7 +283,8 @@ def _cached_weights_file(model_name: str, tag: str, cache_dir: str | None = None
     if cfg.get("file") and os.path.isfile(cfg["file"]): return cfg["file"]
     if cfg.get("hf_hub"):
         repo_id, filename = os.path.split(cfg["hf_hub"])
-        names = [filename] if filename else [open_clip.constants.HF_SAFE_WEIGHTS_NAME, open_clip.constants.HF_WEIGHTS_NAME]
+        names = [filename] if filename else [open_clip.constants.HF_SAFE_WEIGHTS_NAME,
+                                             open_clip.constants.HF_WEIGHTS_NAME]
         for name in names:
             hit = try_to_load_from_cache(repo_id, name, cache_dir=cache_dir)
             if isinstance(hit, str) and os.path.isfile(hit): return hit
@@ -295,8 +304,10 @@ def _missing_weights_message(model_name: str, tag: str, reason: str) -> str:
            f"On a machine with internet, download {' or '.join(sources)}, copy the file here and pass its path as "
            f"pretrained='/path/to/file' (RunConfig.clip_pretrained, --clip-pretrained)")
     if url: msg += f", or put it at ~/.cache/clip/{os.path.basename(url)} where it is found automatically"
-    if hub: msg += (f"; or run `python -c \"import open_clip; open_clip.create_model('{model_name}', pretrained='{tag}')\"` "
-                    f"there and copy the folder models--{hub.replace('/', '--')} of its Hugging Face cache to {hf_constants.HF_HUB_CACHE}")
+    if hub:
+        msg += (f"; or run `python -c \"import open_clip; open_clip.create_model('{model_name}', "
+                f"pretrained='{tag}')\"` there and copy the folder models--{hub.replace('/', '--')} of its Hugging "
+                f"Face cache to {hf_constants.HF_HUB_CACHE}")
     return msg
 
 def _is_torchscript(path: str | Path) -> bool:
@@ -311,7 +322,8 @@ def _load_weights_file(model: nn.Module, path: str | Path, model_name: str) -> N
         if _is_torchscript(path):
             state = torch.jit.load(str(path), map_location="cpu").state_dict()
             expected = model.state_dict()
-            state = {k: v for k, v in state.items() if k in expected or k not in ("input_resolution", "context_length", "vocab_size", "attn_mask")}
+            state = {k: v for k, v in state.items() if k in expected
+                     or k not in ("input_resolution", "context_length", "vocab_size", "attn_mask")}
             model.load_state_dict(state, strict=True)
         else:
             open_clip.load_checkpoint(model, str(path), strict=True, weights_only=True)
@@ -320,32 +332,40 @@ def _load_weights_file(model: nn.Module, path: str | Path, model_name: str) -> N
                           f"is it a checkpoint of this architecture?") from e
 
 def _resolve_clip_weights(model_name: str, pretrained: str, cache_dir: str | None) -> tuple[str, dict]:
-    "Return (local weights file, preprocessing config of the tag) for a tag or a path; raise DataMissingError if absent."
+    ("Return (local weights file, preprocessing config of the tag) for a tag or a path; raise DataMissingError if "
+     "absent.")
     import open_clip                                  # imported where used: it takes seconds
     tag_cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
     if not tag_cfg:
         path = Path(pretrained).expanduser()
         if path.is_file(): return str(path), {}
         known = open_clip.list_pretrained_tags_by_model(model_name)
-        raise DataMissingError(f"CLIP weights file {str(path)!r} not found (and {pretrained!r} is not a pretrained tag of "
-                               f"{model_name!r}; known tags: {known}). Put the weights file there, pass another path, "
-                               f"or use pretrained=None for random weights")
+        raise DataMissingError(f"CLIP weights file {str(path)!r} not found (and {pretrained!r} is not a pretrained tag "
+                               f"of {model_name!r}; known tags: {known}). Put the weights file there, pass another "
+                               f"path, or use pretrained=None for random weights")
     cached = _cached_weights_file(model_name, pretrained, cache_dir)
     if cached is None:
-        if _hub_offline(): raise DataMissingError(_missing_weights_message(model_name, pretrained, "HF_HUB_OFFLINE is set"))
-        if not _host_reachable(): raise DataMissingError(_missing_weights_message(model_name, pretrained, "huggingface.co is unreachable"))
+        if _hub_offline():
+            raise DataMissingError(_missing_weights_message(model_name, pretrained, "HF_HUB_OFFLINE is set"))
+        if not _host_reachable():
+            raise DataMissingError(_missing_weights_message(model_name, pretrained, "huggingface.co is unreachable"))
         try: cached = open_clip.download_pretrained(tag_cfg, cache_dir=cache_dir)
-        except Exception as e: raise DataMissingError(_missing_weights_message(model_name, pretrained, f"download failed: {str(e)[:200]}")) from e
+        except Exception as e:
+            raise DataMissingError(_missing_weights_message(model_name, pretrained,
+                                                            f"download failed: {str(e)[:200]}")) from e
     return cached, {k: tag_cfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in tag_cfg}
 
 class _DropOpenClipNoise(logging.Filter):
     "Hide open_clip's 'No pretrained weights loaded' warning: we always build randomly and load the weights ourselves."
-    def filter(self, record: logging.LogRecord) -> bool: return "No pretrained weights loaded" not in record.getMessage()
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
 
 # %% ../nbs/02_models.ipynb #c024
 class ClipModel(nn.Module):
-    "An open_clip CLIP whose `forward(images)` is `encode_image` (unnormalised features, fp32) and whose `encode_text` takes strings."
-    def __init__(self, model: nn.Module, tokenizer: Callable, model_name: str, pretrained: str | None, preprocess_cfg: dict):
+    ("An open_clip CLIP whose `forward(images)` is `encode_image` (unnormalised features, fp32) and whose "
+     "`encode_text` takes strings.")
+    def __init__(self, model: nn.Module, tokenizer: Callable, model_name: str, pretrained: str | None,
+                 preprocess_cfg: dict):
         super().__init__()
         self.model, self.tokenizer = model, tokenizer
         self.model_name, self.pretrained = model_name, pretrained
@@ -372,31 +392,38 @@ class ClipModel(nn.Module):
         if isinstance(texts, str): texts = [texts]
         return self.model.encode_text(self.tokenizer(list(texts)).to(self.device)).float()
 
-    def extra_repr(self) -> str: return f"model_name={self.model_name!r}, pretrained={self.pretrained!r}, image_size={self.image_size}"
+    def extra_repr(self) -> str:
+        return f"model_name={self.model_name!r}, pretrained={self.pretrained!r}, image_size={self.image_size}"
 
-def load_clip(model_name: str = "ViT-B-32-quickgelu", pretrained: str | None = "openai", device: str | torch.device = "cpu",
-              precision: str = "fp32", cache_dir: str | None = None) -> ClipModel:
-    "Build an open_clip model with weights from a tag ('openai'), a local file, or None (random); never waits for a download offline."
+def load_clip(model_name: str = "ViT-B-32-quickgelu", pretrained: str | None = "openai",
+              device: str | torch.device = "cpu", precision: str = "fp32", cache_dir: str | None = None) -> ClipModel:
+    ("Build an open_clip model with weights from a tag ('openai'), a local file, or None (random); never waits for a "
+     "download offline.")
     import open_clip                                  # imported where used: it takes seconds
-    if model_name == TINY_CLIP_NAME: register_tiny_clip()     # the tiny test model is available by name, e.g. from eoe-train
+    # the tiny test model is available by name, e.g. from eoe-train
+    if model_name == TINY_CLIP_NAME: register_tiny_clip()
     if model_name not in open_clip.list_models():
         raise ConfigError(f"unknown open_clip model {model_name!r}; e.g. 'ViT-B-32-quickgelu' (the official ViT-B/32), "
                           f"or {TINY_CLIP_NAME!r} (a tiny test model)")
-    if precision not in ("fp32", "fp16", "bf16"): raise ConfigError(f"precision must be fp32, fp16 or bf16, got {precision!r}")
-    weights, tag_preprocess = (None, {}) if pretrained is None else _resolve_clip_weights(model_name, str(pretrained), cache_dir)
+    if precision not in ("fp32", "fp16", "bf16"):
+        raise ConfigError(f"precision must be fp32, fp16 or bf16, got {precision!r}")
+    weights, tag_preprocess = ((None, {}) if pretrained is None
+                               else _resolve_clip_weights(model_name, str(pretrained), cache_dir))
     noise = _DropOpenClipNoise()
     logging.getLogger().addFilter(noise)
     try: model = open_clip.create_model(model_name, pretrained=None, precision=precision, device="cpu")
     finally: logging.getLogger().removeFilter(noise)
     if weights is not None: _load_weights_file(model, weights, model_name)
     preprocess = {**model.visual.preprocess_cfg, **tag_preprocess}
-    clip = ClipModel(model, open_clip.get_tokenizer(model_name), model_name, None if pretrained is None else str(pretrained), preprocess)
+    clip = ClipModel(model, open_clip.get_tokenizer(model_name), model_name,
+                     None if pretrained is None else str(pretrained), preprocess)
     return clip.to(get_device(device))
 
 TINY_CLIP_NAME = "eoe-tiny-clip"
 
 def register_tiny_clip(name: str = TINY_CLIP_NAME) -> str:
-    "Register (once) a tiny open_clip config (ViT 2x64 on 32x32 images, text 2x32, embed 32) for fast tests; returns its name."
+    ("Register (once) a tiny open_clip config (ViT 2x64 on 32x32 images, text 2x32, embed 32) for fast tests; returns "
+     "its name.")
     import open_clip                                  # imported where used: it takes seconds
     if name in open_clip.list_models(): return name
     cfg = {"embed_dim": 32, "quick_gelu": True,
@@ -410,7 +437,8 @@ def register_tiny_clip(name: str = TINY_CLIP_NAME) -> str:
 # %% ../nbs/02_models.ipynb #c033
 @dataclass(frozen=True)
 class ModelArgs:
-    "What a builder gets: the one-logit head, the feature size and input channels, and (pretrained models) architecture and weights."
+    ("What a builder gets: the one-logit head, the feature size and input channels, and (pretrained models) "
+     "architecture and weights.")
     clf: bool = False
     rep_dim: int | None = None
     in_channels: int | None = None
@@ -462,7 +490,8 @@ for _spec in [
     ModelSpec("cnn32", lambda a: CNN32(rep_dim=a.rep_dim or 256, bias=True, clf=a.clf, in_channels=a.in_channels or 3),
               "official CNN for 32x32 images (CIFAR-10)", image_size=32, channels=(1, 3)),
     ModelSpec("resnet18cbam", lambda a: ResNet18CBAM(rep_dim=a.rep_dim or 256, clf=a.clf),
-              "ResNet-18 with CBAM for 224x224 images (the official 'WideResNet')", image_size=224, aliases=("wideresnet",)),
+              "ResNet-18 with CBAM for 224x224 images (the official 'WideResNet')", image_size=224,
+              aliases=("wideresnet",)),
     ModelSpec("wrn40_2", _build_wrn40_2, "Hendrycks' WRN-40-2 classifier (dropout 0.3)", image_size=32, clf_head=False,
               multiclass=True),
     ModelSpec("clip", _build_clip, "CLIP image and text encoders (open_clip)", clf_head=False, text_encoder=True,
@@ -473,16 +502,21 @@ def build_model(name: str, clf: bool = False, rep_dim: int | None = None, in_cha
                 arch: str | None = None, weights: str | None = None) -> nn.Module:
     "Build the registered model `name` with the official defaults; `clf` adds the one-logit head."
     spec = model_spec(name)
-    if clf and not spec.clf_head: raise ConfigError(f"{spec.name} has no one-logit head (clf=True); use an objective without it (e.g. hsc)")
+    if clf and not spec.clf_head:
+        raise ConfigError(f"{spec.name} has no one-logit head (clf=True); use an objective without it (e.g. hsc)")
     if in_channels is not None and in_channels not in spec.channels:
-        raise ConfigError(f"{spec.name} takes images with {' or '.join(map(str, spec.channels))} channel(s), got {in_channels}")
-    if (arch or weights) and not spec.pretrained: raise ConfigError(f"{spec.name} has no pretrained weights: drop arch/weights")
+        raise ConfigError(f"{spec.name} takes images with {' or '.join(map(str, spec.channels))} channel(s), got "
+                          f"{in_channels}")
+    if (arch or weights) and not spec.pretrained:
+        raise ConfigError(f"{spec.name} has no pretrained weights: drop arch/weights")
     return spec.build(ModelArgs(clf, rep_dim, in_channels, arch, weights))
 
 # %% ../nbs/02_models.ipynb #c036
 def weight_reset(model: nn.Module) -> nn.Module:
-    "Call `reset_parameters()` on every submodule that has it (the official per-(class, seed) reset; CLIP is left alone); returns `model`."
-    if isinstance(model, ClipModel): return model   # official: `if not isinstance(model, CLIP): model.apply(weight_reset)`
+    ("Call `reset_parameters()` on every submodule that has it (the official per-(class, seed) reset; CLIP is left "
+     "alone); returns `model`.")
+    # official: `if not isinstance(model, CLIP): model.apply(weight_reset)`
+    if isinstance(model, ClipModel): return model
     for m in model.modules():
         reset = getattr(m, "reset_parameters", None)
         if callable(reset): reset()
