@@ -30,32 +30,37 @@ __all__ = ['OE_TRAIN_IMAGES', 'OE_TEST_IMAGES', 'PlanLine', 'config_label', 'gri
 # %% ../nbs/08a_plan.ipynb #p005
 @dataclass
 class PlanLine:
-    "One configuration of an item's plan: what it is, how many training runs, their estimated GPU seconds, what is missing."
+    ("One configuration of an item's plan: what it is, how many training runs, their estimated GPU seconds, what is "
+     "missing.")
     item: str
     what: str
     runs: int
     gpu_seconds: float | None          # None: the configuration cannot be built here (see `missing`)
     missing: str = ""                  # data (or code) it needs that is not here; "" when it can run
 
-    def to_dict(self) -> dict: return dict(item=self.item, what=self.what, runs=self.runs, gpu_seconds=self.gpu_seconds, missing=self.missing)
+    def to_dict(self) -> dict:
+        return dict(item=self.item, what=self.what, runs=self.runs, gpu_seconds=self.gpu_seconds, missing=self.missing)
 
 # %% ../nbs/08a_plan.ipynb #p007
 def config_label(cfg: dict) -> str:
-    "A short label of an anomaly-detection configuration: data set, mode, method and what sets it apart (OE size, filters)."
+    ("A short label of an anomaly-detection configuration: data set, mode, method and what sets it apart (OE size, "
+     "filters).")
     c = resolve_config(cfg)
     parts = [c.dataset, c.mode, method_of(c)]
     if c.oe_size is not None: parts.append(f"oe_size {c.oe_size}")
     if c.filters: parts.append(f"{'/'.join(c.filters)} @ {c.filter_magnitude:g}")
     return " ".join(map(str, parts))
 
-def grid_plan(item: str, scale: str, data_root: str | Path | None = None, rate: GpuRate | None = None) -> list[PlanLine]:
+def grid_plan(item: str, scale: str, data_root: str | Path | None = None,
+              rate: GpuRate | None = None) -> list[PlanLine]:
     "The lines of a grid item (`PaperItem.build` set) at `scale`: one per configuration."
     rate, weights = rate or GpuRate.from_benchmark(None), {}
     lines = []
     for cfg in get_item(item).configs(scale, data_root=data_root):
         c = resolve_config(cfg)
         missing = "; ".join(config_missing(cfg, weights))
-        lines.append(PlanLine(item, config_label(cfg), len(unit_classes(c)) * len(c.seeds), estimate_gpu_seconds(c, rate), missing))
+        lines.append(PlanLine(item, config_label(cfg), len(unit_classes(c)) * len(c.seeds),
+                              estimate_gpu_seconds(c, rate), missing))
     return lines
 
 # %% ../nbs/08a_plan.ipynb #p010
@@ -89,22 +94,26 @@ def oe_plan(item: str, scale: str, data_root: str | Path | None = None, rate: Gp
             except EOEError as e:
                 lines.append(PlanLine(item, f"{ds} {p}", 1, None, f"cannot be built here: {e}")); continue
             missing = "; ".join(data_missing([ds] + ([] if p == "baseline" else [cfg.oe]), root))
-            lines.append(PlanLine(item, f"{ds} {p} ({cfg.model}, {cfg.epochs} epochs)", 1, oe_run_seconds(cfg, test, rate), missing))
+            lines.append(PlanLine(item, f"{ds} {p} ({cfg.model}, {cfg.epochs} epochs)", 1,
+                                  oe_run_seconds(cfg, test, rate), missing))
     return lines
 
 # %% ../nbs/08a_plan.ipynb #p013
-def search_plan(item: str, scale: str, data_root: str | Path | None = None, rate: GpuRate | None = None) -> list[PlanLine]:
+def search_plan(item: str, scale: str, data_root: str | Path | None = None,
+                rate: GpuRate | None = None) -> list[PlanLine]:
     "The lines of a search item at `scale`: one per search, its fitness runs counted as an upper bound."
     rate, lines = rate or GpuRate.from_benchmark(None), []
     for p in search_item_plan(item, scale, data_root=data_root):
         c = resolve_config(p.config.run)
-        one = estimate_gpu_seconds(resolve_config({**c.to_dict(), "classes": [p.config.classes[0]], "seeds": [c.seeds[0]]}), rate)
+        one = estimate_gpu_seconds(resolve_config({**c.to_dict(), "classes": [p.config.classes[0]],
+                                                   "seeds": [c.seeds[0]]}), rate)
         n = max_fitness_runs([p])
         lines.append(PlanLine(item, f"{p.label} (at most)", n, n * one, "; ".join(p.missing)))
     return lines
 
 # %% ../nbs/08a_plan.ipynb #p016
-def item_plan(name: str, scale: str, data_root: str | Path | None = None, rate: GpuRate | None = None) -> list[PlanLine]:
+def item_plan(name: str, scale: str, data_root: str | Path | None = None,
+              rate: GpuRate | None = None) -> list[PlanLine]:
     "The plan lines of item `name` at `scale`."
     item = get_item(name)
     check_scale(scale)
@@ -119,7 +128,8 @@ def plan_table(lines: Sequence[PlanLine]) -> pd.DataFrame:
     return df.assign(gpu_hours=df.gpu_seconds / 3600).drop(columns="gpu_seconds")
 
 def format_plan(lines: Sequence[PlanLine], rate: GpuRate, scale: str, detail: bool = True) -> str:
-    "The dry-run printout: per item its lines (if `detail`) and its total, then the grand total and where the rate comes from."
+    ("The dry-run printout: per item its lines (if `detail`) and its total, then the grand total and where the rate "
+     "comes from.")
     h = lambda s: f"{s / 3600:9.2f} h"
     out = [f"plan at scale {scale}: GPU time estimated at {rate.flops / 1e12:.1f} TFLOP/s, {rate.source}"]
     for item in dict.fromkeys(l.item for l in lines):
@@ -127,10 +137,12 @@ def format_plan(lines: Sequence[PlanLine], rate: GpuRate, scale: str, detail: bo
         known = [l.gpu_seconds for l in its if l.gpu_seconds is not None]
         out.append(f"{item}: {len(its)} configuration(s), {sum(l.runs for l in its)} run(s), {h(sum(known))}")
         for l in its if detail else []:
-            out.append(f"    {l.what[:60]:<60} {l.runs:>8} runs " + (h(l.gpu_seconds) if l.gpu_seconds is not None else "        -  ")
+            out.append(f"    {l.what[:60]:<60} {l.runs:>8} runs "
+                       + (h(l.gpu_seconds) if l.gpu_seconds is not None else "        -  ")
                        + (f"  missing: {l.missing[:80]}" if l.missing else ""))
     known = [l.gpu_seconds for l in lines if l.gpu_seconds is not None]
     n_missing = sum(bool(l.missing) for l in lines)
     out.append(f"total: {sum(l.runs for l in lines)} run(s), {h(sum(known))}"
-               + (f"; {n_missing} configuration(s) need data or code that is not here (marked 'missing')" if n_missing else ""))
+               + (f"; {n_missing} configuration(s) need data or code that is not here (marked 'missing')"
+                  if n_missing else ""))
     return "\n".join(out)
