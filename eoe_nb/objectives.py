@@ -33,7 +33,8 @@ class ObjectiveContext:
     clean_names: bool = False
 
 class Objective(ABC):
-    "An anomaly-detection objective: a training `loss(outputs, labels)` and a test `score(outputs)` (higher = more anomalous)."
+    ("An anomaly-detection objective: a training `loss(outputs, labels)` and a test `score(outputs)` (higher = more "
+     "anomalous).")
     name: str = ""
     clf_head: bool = False              # the model needs the Linear(rep_dim, 1) head
     oe_use: str = "required"            # one of OE_USES
@@ -63,7 +64,8 @@ class Objective(ABC):
     def hyper_parameters(cls) -> dict[str, Any]:
         "The constructor's keyword arguments and their defaults (what `objective_args` may set)."
         sig = inspect.signature(cls.__init__)
-        return {k: p.default for k, p in sig.parameters.items() if k != "self" and p.default is not inspect.Parameter.empty}
+        return {k: p.default for k, p in sig.parameters.items()
+                if k != "self" and p.default is not inspect.Parameter.empty}
 
     @classmethod
     def check_args(cls, args: dict | None) -> dict:
@@ -83,7 +85,8 @@ class Objective(ABC):
 
 # %% ../nbs/03_objectives.ipynb #9ce0ad38
 def _normal_mask(labels: torch.Tensor, n: int) -> torch.Tensor:
-    if labels.shape != (n,): raise ConfigError(f"labels must have shape ({n},) to match the outputs, got {tuple(labels.shape)}")
+    if labels.shape != (n,):
+        raise ConfigError(f"labels must have shape ({n},) to match the outputs, got {tuple(labels.shape)}")
     return labels == 0
 
 def _logits(outputs: torch.Tensor, objective: str) -> torch.Tensor:
@@ -94,7 +97,8 @@ def _logits(outputs: torch.Tensor, objective: str) -> torch.Tensor:
                       f"of shape {tuple(outputs.shape)}")
 
 def _features(outputs: torch.Tensor, objective: str) -> torch.Tensor:
-    if outputs.ndim != 2: raise ConfigError(f"the {objective} objective needs features of shape (N, D), got {tuple(outputs.shape)}")
+    if outputs.ndim != 2:
+        raise ConfigError(f"the {objective} objective needs features of shape (N, D), got {tuple(outputs.shape)}")
     return outputs
 
 # %% ../nbs/03_objectives.ipynb #c007
@@ -147,7 +151,8 @@ class Focal(Objective):
 
 # %% ../nbs/03_objectives.ipynb #c015
 class DeepSAD(Objective):
-    "Deep SAD (centre 0): `||z||^2` for normal, `eta / (||z||^2 + 1e-9)` for OE (official eta 1); score = the HSC score (official)."
+    ("Deep SAD (centre 0): `||z||^2` for normal, `eta / (||z||^2 + 1e-9)` for OE (official eta 1); score = the HSC "
+     "score (official).")
     name, clf_head, oe_use = "dsad", False, "required"
 
     def __init__(self, eta: float = 1.0): self.eta = float(eta)
@@ -160,8 +165,10 @@ class DeepSAD(Objective):
     def score(self, outputs): return hsc_score(_features(outputs, self.name))
 
 # %% ../nbs/03_objectives.ipynb #c018
-def dsvdd_center(model: nn.Module, batches: Iterable, device: str | torch.device = "cpu", eps: float = 0.1) -> torch.Tensor:
-    "The official Deep SVDD centre: mean of per-batch means of normal-image features (train mode, no_grad), |c_j| < eps -> ±eps."
+def dsvdd_center(model: nn.Module, batches: Iterable, device: str | torch.device = "cpu",
+                 eps: float = 0.1) -> torch.Tensor:
+    ("The official Deep SVDD centre: mean of per-batch means of normal-image features (train mode, no_grad), "
+     "|c_j| < eps -> ±eps.")
     was_training = model.training
     model.train()
     means = []
@@ -190,10 +197,12 @@ class DeepSVDD(Objective):
     @property
     def prepare_on_raw_inputs(self) -> bool: return self.center_inputs == "raw"
 
-    def prepare(self, model, train_batches=(), device="cpu"): self.center = dsvdd_center(model, train_batches, device, self.eps)
+    def prepare(self, model, train_batches=(), device="cpu"):
+        self.center = dsvdd_center(model, train_batches, device, self.eps)
 
     def _dist(self, outputs):
-        if self.center is None: raise ConfigError("Deep SVDD has no centre yet: call prepare(model, train_batches) first")
+        if self.center is None:
+            raise ConfigError("Deep SVDD has no centre yet: call prepare(model, train_batches) first")
         return (_features(outputs, self.name) - self.center.to(outputs.device, outputs.dtype)).pow(2).sum(dim=1)
 
     def loss(self, outputs, labels): return self._dist(outputs).mean()
@@ -215,18 +224,21 @@ def clip_prompts(class_names: list[str], normal_classes: list[int], clean_names:
     return [f"a photo of a {n}" for n in names] + [anomalous_prompt]
 
 # %% ../nbs/03_objectives.ipynb #c027
-def clip_probabilities(image_features: torch.Tensor, text_features: torch.Tensor, temperature: float = 100.0) -> torch.Tensor:
+def clip_probabilities(image_features: torch.Tensor, text_features: torch.Tensor,
+                       temperature: float = 100.0) -> torch.Tensor:
     "Softmax over prompts of `temperature * cos(image, text)`, shape `(N, n_prompts)`."
     img = image_features / image_features.norm(dim=-1, keepdim=True)
     txt = text_features / text_features.norm(dim=-1, keepdim=True)
     return (temperature * img @ txt.to(img.dtype).T).softmax(dim=-1)
 
-def clip_zero_shot_scores(image_features: torch.Tensor, text_features: torch.Tensor, temperature: float = 100.0) -> torch.Tensor:
+def clip_zero_shot_scores(image_features: torch.Tensor, text_features: torch.Tensor,
+                          temperature: float = 100.0) -> torch.Tensor:
     "CLIP anomaly scores: the probability of the last prompt ('a photo of something'), shape `(N,)`."
     return clip_probabilities(image_features, text_features, temperature)[:, -1]
 
 class ClipObjective(Objective):
-    "CLIP with the official prompts: zero-shot score p('something'); fine-tuning loss -max logp[normal] / -logp['something']."
+    ("CLIP with the official prompts: zero-shot score p('something'); fine-tuning loss -max logp[normal] / "
+     "-logp['something'].")
     name, clf_head, oe_use, needs_text_encoder, zero_shot = "clip", False, "optional", True, True
 
     def __init__(self, class_names: list[str], normal_classes: list[int], clean_names: bool = False,
@@ -236,14 +248,16 @@ class ClipObjective(Objective):
 
     @classmethod
     def build(cls, args=None, context=None):
-        "Prompts from the run's class names and normal classes (`context`); `args` may set temperature, anomalous_prompt, clean_names."
+        ("Prompts from the run's class names and normal classes (`context`); `args` may set temperature, "
+         "anomalous_prompt, clean_names.")
         args, context = cls.check_args(args), context or ObjectiveContext()
         args.setdefault("clean_names", context.clean_names)
         return cls(list(context.class_names), list(context.normal_classes), **args)
 
     def prepare(self, model, train_batches=(), device="cpu"):
         "Encode the prompts once (no_grad) with `model.encode_text` and keep the L2-normalised text features."
-        if not hasattr(model, "encode_text"): raise ConfigError("the clip objective needs a CLIP model (build_model('clip'))")
+        if not hasattr(model, "encode_text"):
+            raise ConfigError("the clip objective needs a CLIP model (build_model('clip'))")
         with torch.no_grad(): t = model.encode_text(self.prompts).float()
         self.text_features = t / t.norm(dim=-1, keepdim=True)
 
@@ -253,16 +267,21 @@ class ClipObjective(Objective):
 
     def loss(self, outputs, labels):
         img = _features(outputs, self.name)
-        logp = (self.temperature * (img / img.norm(dim=-1, keepdim=True)) @ self._text(img).to(img.dtype).T).log_softmax(dim=-1)
+        logp = (self.temperature * (img / img.norm(dim=-1, keepdim=True))
+                @ self._text(img).to(img.dtype).T).log_softmax(dim=-1)
         per_sample = torch.where(_normal_mask(labels, len(img)), logp[:, :-1].max(dim=-1)[0], logp[:, -1])
         return -per_sample.mean()
 
-    def score(self, outputs): return clip_zero_shot_scores(_features(outputs, self.name), self._text(outputs), self.temperature)
-    def extra_state(self): return {"prompts": self.prompts, "text_features": None if self.text_features is None else self.text_features.cpu()}
+    def score(self, outputs):
+        return clip_zero_shot_scores(_features(outputs, self.name), self._text(outputs), self.temperature)
+    def extra_state(self):
+        return {"prompts": self.prompts,
+                "text_features": None if self.text_features is None else self.text_features.cpu()}
     def load_extra_state(self, state): self.text_features = state.get("text_features")
 
 # %% ../nbs/03_objectives.ipynb #c035
-def oe_multiclass_loss(logits_in: torch.Tensor, targets: torch.Tensor, logits_out: torch.Tensor, lam: float = 0.5) -> torch.Tensor:
+def oe_multiclass_loss(logits_in: torch.Tensor, targets: torch.Tensor, logits_out: torch.Tensor,
+                       lam: float = 0.5) -> torch.Tensor:
     "Hendrycks' OE loss: `CE(logits_in, targets) + lam * mean(logsumexp(logits_out) - mean_c logits_out)`."
     loss = F.cross_entropy(logits_in, targets)
     if len(logits_out): loss = loss + lam * (torch.logsumexp(logits_out, dim=1) - logits_out.mean(dim=1)).mean()
@@ -273,17 +292,20 @@ def msp_score(logits: torch.Tensor) -> torch.Tensor:
     return -logits.softmax(dim=1).max(dim=1)[0]
 
 def ce_to_uniform_score(logits: torch.Tensor) -> torch.Tensor:
-    "Hendrycks' `--use_xent` score `mean_c z_c - logsumexp(z)` = -CE(uniform, softmax); higher = more anomalous, max -log K."
+    ("Hendrycks' `--use_xent` score `mean_c z_c - logsumexp(z)` = -CE(uniform, softmax); higher = more anomalous, max "
+     "-log K.")
     return logits.mean(dim=1) - torch.logsumexp(logits, dim=1)
 
 class MulticlassOE:
-    "Hendrycks' OE on one concatenated batch: `targets` >= 0 are in-distribution classes, < 0 marks OE rows (pytorch-ood)."
+    ("Hendrycks' OE on one concatenated batch: `targets` >= 0 are in-distribution classes, < 0 marks OE rows "
+     "(pytorch-ood).")
     def __init__(self, lam: float = 0.5, score_fn: str = "msp"):
         if score_fn not in ("msp", "xent"): raise ConfigError(f"score_fn must be 'msp' or 'xent', got {score_fn!r}")
         self.lam, self.score_fn = lam, score_fn
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        if targets.shape != (len(logits),): raise ConfigError(f"targets must have shape ({len(logits)},), got {tuple(targets.shape)}")
+        if targets.shape != (len(logits),):
+            raise ConfigError(f"targets must have shape ({len(logits)},), got {tuple(targets.shape)}")
         ood = targets < 0
         if ood.all(): raise ConfigError("the multiclass OE loss needs in-distribution rows (targets >= 0)")
         return oe_multiclass_loss(logits[~ood], targets[~ood], logits[ood], self.lam)
@@ -297,10 +319,12 @@ class MulticlassOE:
 OBJECTIVES = Registry("objective")
 
 def register_objective(cls: type[Objective]) -> type[Objective]:
-    "Add an objective class to the registry under `cls.name` (usable as a decorator); users register their own the same way."
+    ("Add an objective class to the registry under `cls.name` (usable as a decorator); users register their own the "
+     "same way.")
     if not (isinstance(cls, type) and issubclass(cls, Objective)) or not cls.name:
         raise ConfigError(f"register_objective needs an Objective subclass with a `name`, got {cls!r}")
-    if cls.oe_use not in OE_USES: raise ConfigError(f"{cls.__name__}.oe_use must be one of {OE_USES}, got {cls.oe_use!r}")
+    if cls.oe_use not in OE_USES:
+        raise ConfigError(f"{cls.__name__}.oe_use must be one of {OE_USES}, got {cls.oe_use!r}")
     return OBJECTIVES.add(cls.name.lower(), cls)
 
 for _cls in (HSC, BCE, Focal, DeepSAD, DeepSVDD, ClipObjective): register_objective(_cls)
@@ -314,6 +338,7 @@ def get_objective(name: str, args: dict | None = None, context: ObjectiveContext
     return objective_class(name).build({**(args or {}), **kwargs}, context)
 
 def is_zero_shot(cfg) -> bool:
-    "Whether configuration `cfg` scores a frozen, untrained model: its objective declares `zero_shot` and it trains 0 epochs."
+    ("Whether configuration `cfg` scores a frozen, untrained model: its objective declares `zero_shot` and it trains 0 "
+     "epochs.")
     return objective_class(cfg.objective).zero_shot and cfg.epochs == 0
 
