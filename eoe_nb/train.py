@@ -27,7 +27,8 @@ def build_optimizer(model: nn.Module, optimizer: str, lr: float, weight_decay: f
     "The official optimiser ('adam' or 'sgd' with Nesterov momentum 0.9) and MultiStepLR(milestones, gamma=0.1)."
     params = [p for p in model.parameters() if p.requires_grad]
     if optimizer == "adam": opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, amsgrad=False)
-    elif optimizer == "sgd": opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    elif optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     else: raise ConfigError(f"unknown optimizer {optimizer!r}; use 'adam' (official non-CLIP) or 'sgd' (official CLIP)")
     return opt, torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=0.1)
 
@@ -42,18 +43,21 @@ def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
 
 @dataclass(frozen=True)
 class Precision:
-    "The numerics of training and scoring: autocast dtype ('fp32' = none, official), channels_last, torch.compile, the amp alias."
+    ("The numerics of training and scoring: autocast dtype ('fp32' = none, official), channels_last, torch.compile, "
+     "the amp alias.")
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
     amp: bool = False
 
     def __post_init__(self):
-        if self.precision not in PRECISIONS: raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     @classmethod
     def of(cls, options: Any = None) -> "Precision":
-        "The precision of `options`: a Precision, a RunConfig (or anything with its fields), a bool (the `amp` alias) or None (fp32)."
+        ("The precision of `options`: a Precision, a RunConfig (or anything with its fields), a bool (the `amp` alias) "
+         "or None (fp32).")
         if options is None or isinstance(options, Precision): return options or cls()
         if isinstance(options, bool): return cls(amp=options)
         return cls(getattr(options, "precision", "fp32"), bool(getattr(options, "channels_last", False)),
@@ -97,11 +101,13 @@ class TrainSetup:
     scheduler: Any
     epochs: int
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    precision: Any = None               # a Precision, a RunConfig (its precision fields) or a bool (the amp alias); None: fp32
+    # a Precision, a RunConfig (its precision fields) or a bool (the amp alias); None: fp32
+    precision: Any = None
 
     def __post_init__(self):
         self.precision = Precision.of(self.precision)
-        self.forward = self.precision.prepare(self.model)     # the model itself, or its compiled forward (same parameters)
+        # the model itself, or its compiled forward (same parameters)
+        self.forward = self.precision.prepare(self.model)
 
     @property
     def dtype(self) -> torch.dtype | None: return self.precision.dtype(self.device)
@@ -126,7 +132,8 @@ def _epoch(s: TrainSetup, scaler) -> float:
 
 def train_epochs(s: TrainSetup, start_epoch: int = 0, on_epoch_end: Callable[[int, float], None] | None = None,
                  progress: bool = True, desc: str = "train") -> list[float]:
-    "Train `s` from `start_epoch` to `s.epochs`; returns the mean loss per epoch. `on_epoch_end(epoch, loss)` e.g. checkpoints."
+    ("Train `s` from `start_epoch` to `s.epochs`; returns the mean loss per epoch. `on_epoch_end(epoch, loss)` e.g. "
+     "checkpoints.")
     scaler = torch.amp.GradScaler(s.device.type, enabled=s.dtype == torch.float16)
     losses = []
     bar = tqdm(range(start_epoch, s.epochs), desc=desc, disable=not progress, leave=False)
@@ -143,9 +150,11 @@ def train_epochs(s: TrainSetup, start_epoch: int = 0, on_epoch_end: Callable[[in
 # %% ../nbs/04_train.ipynb #c016
 @torch.no_grad()
 def model_outputs(model: nn.Module, batches: Iterable, device: torch.device, precision: Any = None) -> torch.Tensor:
-    "Concatenated model outputs (in eval mode, in the order of `batches`, on the CPU as float32) at `precision` (see `Precision.of`; never compiled)."
+    ("Concatenated model outputs (in eval mode, in the order of `batches`, on the CPU as float32) at `precision` (see "
+     "`Precision.of`; never compiled).")
     model.eval()
-    p = replace(Precision.of(precision), compile=False)      # one pass over a test set: compiling would cost more than it saves
+    # one pass over a test set: compiling would cost more than it saves
+    p = replace(Precision.of(precision), compile=False)
     forward = p.prepare(model)
     outs = []
     for x, _ in batches:
@@ -155,13 +164,15 @@ def model_outputs(model: nn.Module, batches: Iterable, device: torch.device, pre
 def scores_from_outputs(objective, outputs: torch.Tensor) -> np.ndarray:
     "The objective's anomaly scores of `outputs` as float64; non-finite scores raise NonFiniteError."
     scores = objective.score(outputs).double().numpy()
-    if not np.all(np.isfinite(scores)): raise NonFiniteError(f"{int((~np.isfinite(scores)).sum())} non-finite anomaly scores")
+    if not np.all(np.isfinite(scores)):
+        raise NonFiniteError(f"{int((~np.isfinite(scores)).sum())} non-finite anomaly scores")
     return scores
 
 # %% ../nbs/04_train.ipynb #c020
 @dataclass
 class Checkpoint:
-    "A run's state after `epoch`: resumable (with optimiser, schedule and RNG) or final (model and objective state only)."
+    ("A run's state after `epoch`: resumable (with optimiser, schedule and RNG) or final (model and objective state "
+     "only).")
     model: dict
     objective: dict
     epoch: int
@@ -211,7 +222,8 @@ class FeatureCache:
         self.computed = 0                                     # how many times `compute` ran (for tests and logs)
 
     def _path(self, key: str) -> Path | None:
-        return None if self.directory is None else self.directory / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.pt"
+        return (None if self.directory is None
+                else self.directory / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.pt")
 
     def get(self, key: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
         "The features stored under `key`, computing and storing them if absent."
