@@ -8,9 +8,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import platform
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -25,9 +27,9 @@ import torch
 # %% auto #0
 __all__ = ['PRESET_FIELDS', 'DEFAULT_DATA_ROOT', 'MANIFEST_PACKAGES', 'RESULT_INVARIANT_FIELDS', 'LATER_FIELDS', 'EOEError',
            'DataMissingError', 'ConfigError', 'Registry', 'RunConfig', 'seed_everything', 'seed_worker', 'get_device',
-           'resolve_data_root', 'current_umask', 'atomic_write', 'atomic_write_bytes', 'atomic_write_text',
-           'atomic_write_json', 'atomic_torch_save', 'sha256_tensor', 'git_commit', 'package_versions', 'run_manifest',
-           'run_id', 'config_fingerprint', 'run_cli']
+           'resolve_data_root', 'current_umask', 'writer_tag', 'atomic_write', 'atomic_write_bytes',
+           'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'sha256_tensor', 'git_commit',
+           'package_versions', 'run_manifest', 'run_id', 'fingerprint', 'config_fingerprint', 'check_finite', 'run_cli']
 
 # %% ../nbs/00_core.ipynb #c005
 class EOEError(Exception):
@@ -179,11 +181,15 @@ def current_umask() -> int:
     mask = os.umask(0o022); os.umask(mask)
     return mask
 
+def writer_tag() -> str:
+    "`<host>~<pid>` of this process: the temporary files of atomic writes carry it, so a stale one is known by its writer."
+    return f"{re.sub(r'[^A-Za-z0-9-]+', '-', platform.node()) or 'host'}~{os.getpid()}"
+
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
     "Write `path` atomically: `write(f)` fills a temporary file in the same folder, which is fsynced, then renamed to `path`."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{writer_tag()}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~current_umask())      # mkstemp makes 0600; results are files like any other (umask)
         with os.fdopen(fd, "wb") as f:
@@ -267,10 +273,31 @@ def run_id(normal_class: int, seed: int) -> str:
     "The folder name of one run (one normal class and seed)."
     return f"cls{normal_class}_seed{seed}"
 
+def fingerprint(obj: Any, n_digits: int = 16) -> str:
+    "Hex digits of the sha256 of `obj` as JSON (keys sorted; other values as their text): the one hash of configurations and caches."
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n_digits]
+
 def config_fingerprint(cfg: RunConfig, n_digits: int = 16) -> str:
-    "Hex digits of the sha256 of every setting that shapes the numbers (all fields but `RESULT_INVARIANT_FIELDS`; `LATER_FIELDS` only when set)."
-    d = {k: v for k, v in cfg.to_dict().items() if k not in RESULT_INVARIANT_FIELDS and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:n_digits]
+    "The fingerprint of every setting that shapes the numbers (all but `RESULT_INVARIANT_FIELDS`; `LATER_FIELDS` when set)."
+    d = {k: v for k, v in cfg.to_dict().items()
+         if k not in RESULT_INVARIANT_FIELDS and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+    return fingerprint(d, n_digits)
+
+# %% ../nbs/00_core.ipynb #c1603cd8
+def _non_finite(value: Any, name: str) -> tuple[str, float] | None:
+    "(name, value) of the first NaN or infinite float in `value` (nested lists and dicts searched), or None."
+    if isinstance(value, float) and not math.isfinite(value): return name, value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    for k, v in items:
+        bad = _non_finite(v, str(k) if isinstance(value, dict) else name)
+        if bad: return bad
+    return None
+
+def check_finite(cfg: Any) -> Any:
+    "`cfg` (a dataclass or dict) if none of its float settings is NaN or infinite; else a one-line ConfigError naming it."
+    bad = _non_finite(dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg), "")
+    if bad: raise ConfigError(f"--{bad[0].replace('_', '-')} {bad[1]}: not a finite number; pass a finite value")
+    return cfg
 
 # %% ../nbs/00_core.ipynb #c033
 def run_cli(main, argv=None) -> int:

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from .core import (ConfigError, DataMissingError, EOEError, RunConfig, atomic_write_json, atomic_write_text,
                          config_fingerprint, get_device, run_id, run_manifest)
+from .folders import LOCK_FILE, check_output_folder, folder_lock, remove_stale_temporaries
 
 # %% auto #0
 __all__ = ['UnitFn', 'SUMMARY_COLUMNS', 'EXECUTORS', 'SUBMITIT_SHARED_PARAMETERS', 'EXECUTOR_FNS', 'expand_grid', 'config_slug',
@@ -410,11 +411,12 @@ def _failure_message(exp: Experiment, failures: list[dict], n_units: int, path: 
 
 def _refresh_configuration_folders(exp: Experiment, out: str | Path, plots: bool) -> None:
     "Rewrite runs.csv, summary.json and manifest.json of each configuration folder, as eoe-train does (runner only)."
-    from eoe_nb.runner import ResultsStore, folder_lock, plot_classes, refresh_summary
+    from eoe_nb.runner import ResultsStore, plot_classes, refresh_summary
     for _, cfg, slug in exp.settings():
         store = ResultsStore(exp.root(out) / slug)
         if not (store.root / "runs").is_dir(): continue
-        with folder_lock(store.root / ".lock", exclusive=False, wait=True):   # shared with other experiments, not with eoe-train
+        with folder_lock(store.root / LOCK_FILE, exclusive=False, wait=True):   # shared with other experiments, not eoe-train
+            remove_stale_temporaries(store.root)                 # those of killed writers: never one a live process writes
             refresh_summary(store, cfg)
             if plots: plot_classes(store, unit_classes(cfg), cfg.seeds)
 
@@ -431,9 +433,8 @@ def run_experiment(exp: Experiment, out: str | Path, executor: str = "inprocess"
     devices = _check_devices(devices, executor)
     units = exp.units(out)                                # every configuration resolved and checked before any file
     root = exp.root(out)
-    if unit_fn is None:                                   # fail now, once, if the training pipeline cannot be imported
-        from eoe_nb.runner import check_output_folder
-        check_output_folder(root)                         # a file, under a file, read-only: one-line errors
+    check_output_folder(root)                             # a file, under a file, read-only: one-line errors
+    remove_stale_temporaries(root)                        # of killed writers (their host and process id are in the names)
     write_experiment_manifest(exp, out, n_units=len(units))
     todo = [u for u in units if not u.is_finished()]
     if progress: tqdm.write(f"experiment {exp.name}: {len(exp.settings())} configuration(s), {len(units)} unit(s), "

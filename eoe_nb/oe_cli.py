@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import re
 import sys
 import time
@@ -15,17 +16,18 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from .core import (ConfigError, DataMissingError, EOEError, atomic_write_json, atomic_write_text, resolve_data_root,
-                         run_cli, run_manifest)
+from .core import (ConfigError, DataMissingError, EOEError, atomic_write_json, atomic_write_text, fingerprint,
+                         resolve_data_root, run_cli, run_manifest)
+from .folders import check_output_folder, owned_folder
 
 # %% auto #0
-__all__ = ['PHASES', 'PHASE_METHOD', 'OE_METHOD_LABELS', 'OE_SCORES', 'DETECTION_METRICS', 'CALIBRATION_METRICS', 'OOD_FOLDER',
+__all__ = ['PHASES', 'PHASE_METHOD', 'OE_METHOD_LABELS', 'DETECTION_METRICS', 'CALIBRATION_METRICS', 'OOD_FOLDER',
            'OOD_RESULTS_JSON', 'OOD_RESULTS_CSV', 'CALIBRATION_JSON', 'CALIBRATION_CSV', 'WAVES', 'TRAIN_FLAGS',
-           'check_phase', 'OETestOptions', 'read_json', 'write_table', 'check_out_folder', 'data_missing',
-           'build_train_config', 'train_phase', 'ood_specs', 'file_key', 'LoadedRun', 'load_run', 'id_split',
-           'input_stats', 'run_deviations', 'id_logits', 'scores_of', 'write_npz', 'predict_batches', 'ood_set_logits',
-           'evaluate_run', 'format_ood_results', 'calibration_files', 'calibrate_run', 'format_calibration',
-           'run_summary', 'format_summary', 'spec_slug', 'OEExperiment', 'OERun', 'phase_changes', 'run_folder_name',
+           'check_phase', 'OETestOptions', 'read_json', 'write_table', 'data_missing', 'build_train_config',
+           'train_phase', 'ood_specs', 'LoadedRun', 'load_run', 'id_split', 'input_stats', 'run_deviations',
+           'id_logits', 'scores_of', 'write_npz', 'predict_batches', 'ood_set_logits', 'evaluate_run',
+           'format_ood_results', 'calibration_files', 'calibrate_run', 'format_calibration', 'run_summary',
+           'format_summary', 'spec_slug', 'OEExperiment', 'OERun', 'phase_changes', 'run_folder_name',
            'experiment_runs', 'OEJob', 'job_finished', 'run_oe_job', 'run_oe_experiment', 'load_experiment_file',
            'eoe_oe_main', 'eoe_oe_cli']
 
@@ -33,7 +35,6 @@ __all__ = ['PHASES', 'PHASE_METHOD', 'OE_METHOD_LABELS', 'OE_SCORES', 'DETECTION
 PHASES = ("baseline", "oe_tune", "oe_scratch")
 PHASE_METHOD = {"baseline": "msp", "oe_tune": "oe_finetune", "oe_scratch": "oe_scratch"}
 OE_METHOD_LABELS = {"msp": "MSP (baseline)", "oe_finetune": "+OE fine-tune", "oe_scratch": "+OE from scratch"}
-OE_SCORES = ("msp", "xent", "energy")
 DETECTION_METRICS = ("fpr95", "auroc", "aupr")
 CALIBRATION_METRICS = ("rms", "mad", "soft_f1")
 
@@ -90,13 +91,6 @@ def write_table(path: str | Path, rows: Sequence[dict]) -> Path:
     import pandas as pd
     return atomic_write_text(path, pd.DataFrame(list(rows)).to_csv(index=False))
 
-def check_out_folder(path: str | Path) -> Path:
-    "`path` if it can be a results folder (not a file, nor under one); a one-line ConfigError otherwise. Creates nothing."
-    path = Path(path)
-    for p in [path, *path.parents]:
-        if p.exists() and not p.is_dir(): raise ConfigError(f"--out {path}: {p} is a file, not a folder; choose another --out")
-    return path
-
 # %% ../nbs/06c_oe_cli.ipynb #481d47e2
 def data_missing(specs: Sequence[str | None], data_root: str | Path | None = None) -> dict[str, str]:
     "What of the data sets `specs` is not under the data root -> why and how to get it; {} when all are here."
@@ -120,14 +114,14 @@ def build_train_config(dataset: str, phase: str, **changes) -> Any:
     if unknown: raise ConfigError(f"unknown training field(s) {unknown}; OETrainConfig has {sorted(names)}")
     return resolve_oe_config(OETrainConfig(in_dist=dataset, phase=check_phase(phase), **{k: v for k, v in changes.items() if v is not None}))
 
-def train_phase(cfg: Any, run_dir: str | Path, progress: bool = True) -> Path:
+def train_phase(cfg: Any, run_dir: str | Path, progress: bool = True, wait: bool = False) -> Path:
     "Train one phase into `run_dir` (`eoe_nb.oe_train.train_classifier`): resumes, and is a no-op for a finished run."
     from eoe_nb.oe_train import run_finished, train_classifier
-    check_out_folder(run_dir)
+    check_output_folder(run_dir)
     if not run_finished(run_dir):                       # absent data: one line, before the run folder is made
         missing = data_missing([cfg.in_dist, cfg.oe], cfg.data_root)
         if missing: raise DataMissingError(" ".join(missing.values()))
-    return Path(train_classifier(cfg, run_dir, progress=progress))
+    return Path(train_classifier(cfg, run_dir, progress=progress, wait=wait))
 
 # %% ../nbs/06c_oe_cli.ipynb #c016
 def ood_specs(in_dist: str, opts: OETestOptions) -> list:
@@ -143,11 +137,6 @@ def ood_specs(in_dist: str, opts: OETestOptions) -> list:
         s = by_name.get(spec.lower()) or ood_set(spec)
         if s.name not in {c.name for c in chosen}: chosen.append(s)
     return chosen
-
-def file_key(*parts: Any, n: int = 10) -> str:
-    "A short stable hash of `parts` (JSON), for cache file names."
-    import hashlib
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
 # %% ../nbs/06c_oe_cli.ipynb #c017
 @dataclass
@@ -173,46 +162,46 @@ def load_run(run_dir: str | Path, device: str | None = None) -> LoadedRun:
     import hashlib
     return LoadedRun(folder, run, run.cfg, hashlib.sha256((folder / FINAL).read_bytes()).hexdigest()[:12])
 
-def id_split(lr: LoadedRun, split: str, data_root=None):
+def id_split(loaded: LoadedRun, split: str, data_root=None):
     "The run's in-distribution 'test' or 'val' split (labels 0..K-1), read without its OE set."
     from eoe_nb.oe_train import classifier_data
-    key = data_root or lr.config.data_root
-    if key not in lr.data:                          # read once per loaded run (test and val come from one read)
-        lr.data[key] = classifier_data(lr.config.replace(phase="baseline", oe="none", baseline=None, data_root=key))
-    return lr.data[key].test if split == "test" else lr.data[key].val
+    key = data_root or loaded.config.data_root
+    if key not in loaded.data:                          # read once per loaded run (test and val come from one read)
+        loaded.data[key] = classifier_data(loaded.config.replace(phase="baseline", oe="none", baseline=None, data_root=key))
+    return loaded.data[key].test if split == "test" else loaded.data[key].val
 
-def input_stats(lr: LoadedRun) -> tuple[tuple[int, int, int], tuple[float, ...], tuple[float, ...]]:
+def input_stats(loaded: LoadedRun) -> tuple[tuple[int, int, int], tuple[float, ...], tuple[float, ...]]:
     "(channels, size, size), mean and std of the run's inputs (for the OOD sets made in the normalised space)."
-    r = lr.run.recipe
+    r = loaded.run.recipe
     return (r.channels, r.size, r.size), tuple(r.mean), tuple(r.std)
 
-def run_deviations(lr: LoadedRun) -> list[str]:
+def run_deviations(loaded: LoadedRun) -> list[str]:
     "The deviations from the official scripts that training recorded in the run's manifest."
     from eoe_nb.oe_train import MANIFEST
-    return list((read_json(lr.folder / MANIFEST) or {}).get("deviations", []))
+    return list((read_json(loaded.folder / MANIFEST) or {}).get("deviations", []))
 
 def _n_test(n: int, opts: OETestOptions) -> int: return n if opts.test_limit is None else min(n, opts.test_limit)
 
-def id_logits(lr: LoadedRun, split: str, opts: OETestOptions, data_root=None, progress: bool = True) -> tuple["np.ndarray", "np.ndarray"]:
+def id_logits(loaded: LoadedRun, split: str, opts: OETestOptions, data_root=None, progress: bool = True) -> tuple["np.ndarray", "np.ndarray"]:
     "Logits and targets of the run's in-distribution `split` ('test' or 'val'), cached in `ood/` (test: `--test-limit` subset)."
     import numpy as np
     limit = opts.test_limit if split == "test" else None
-    path = lr.folder / OOD_FOLDER / f"in_distribution-{split}-{file_key(lr.key, limit, opts.seed)}.npz"
+    path = loaded.folder / OOD_FOLDER / f"in_distribution-{split}-{fingerprint([loaded.key, limit, opts.seed], 10)}.npz"
     if path.is_file():
         with np.load(path) as f: return f["logits"], f["targets"]
-    images = id_split(lr, split, data_root)
+    images = id_split(loaded, split, data_root)
     if limit is not None and limit < len(images):
         images = images.subset(np.sort(np.random.default_rng([opts.seed, 5]).choice(len(images), limit, replace=False)))
-    logits = predict_batches(lr, images, opts.batch_size, f"{split} {lr.config.in_dist}", progress)
+    logits = predict_batches(loaded, images, opts.batch_size, f"{split} {loaded.config.in_dist}", progress)
     targets = images.targets.numpy()
     write_npz(path, logits=logits, targets=targets, **scores_of(logits))
     return logits, targets
 
 # %% ../nbs/06c_oe_cli.ipynb #c018
 def scores_of(logits) -> dict[str, "np.ndarray"]:
-    "Every OOD score of each row of `logits` ({'msp': ..., 'xent': ..., 'energy': ...}; larger = more OOD)."
-    from eoe_nb.oe_eval import ood_score
-    return {s: ood_score(logits, s) for s in OE_SCORES}
+    "Every OOD score of `eoe_nb.oe_eval.OOD_SCORES` of each row of `logits` ({'msp': ..., 'energy': ...}; larger = more OOD)."
+    from eoe_nb.oe_eval import OOD_SCORES, ood_score
+    return {s: ood_score(logits, s) for s in OOD_SCORES}
 
 def write_npz(path: str | Path, **arrays) -> Path:
     "Arrays into a compressed `.npz` file, written atomically."
@@ -223,27 +212,28 @@ def write_npz(path: str | Path, **arrays) -> Path:
     np.savez_compressed(buffer, **arrays)
     return atomic_write_bytes(Path(path), buffer.getvalue())
 
-def predict_batches(lr: LoadedRun, images, batch_size: int, desc: str, progress: bool) -> "np.ndarray":
+def predict_batches(loaded: LoadedRun, images, batch_size: int, desc: str, progress: bool) -> "np.ndarray":
     "Logits of an ImageSet, `batch_size` images at a time, with a progress bar."
     import numpy as np
     from tqdm.auto import tqdm
     chunks = [np.arange(i, min(i + batch_size, len(images))) for i in range(0, len(images), batch_size)]
-    return np.concatenate([lr.predict(images.subset(c)).detach().float().cpu().numpy()
+    return np.concatenate([loaded.predict(images.subset(c)).detach().float().cpu().numpy()
                            for c in tqdm(chunks, desc=desc, disable=not progress, leave=False)])
 
-def ood_set_logits(lr: LoadedRun, specs: list, n_test: int, opts: OETestOptions, data_root=None, progress: bool = True):
+def ood_set_logits(loaded: LoadedRun, specs: list, n_test: int, opts: OETestOptions, data_root=None, progress: bool = True):
     "The `OODLogits` of every present OOD set (cached per set in `ood/`) and the missing sets {name: why}."
     import numpy as np
     from eoe_nb.oe_eval import OODLogits, ood_logits, resolve_ood_sets
     protocol = opts.protocol()
-    shape, mean, std = input_stats(lr)
-    present, missing = resolve_ood_sets(specs, n_test, protocol, shape, mean, std, data_root or lr.config.data_root)
+    shape, mean, std = input_stats(loaded)
+    present, missing = resolve_ood_sets(specs, n_test, protocol, shape, mean, std, data_root or loaded.config.data_root)
     out = []
     for name, source in present.items():
-        path = lr.folder / OOD_FOLDER / f"{spec_slug(name)}-{file_key(lr.key, name, source.spec, n_test, opts.draws, opts.seed, opts.test_limit)}.npz"
+        key = fingerprint([loaded.key, name, source.spec, n_test, opts.draws, opts.seed, opts.test_limit], 10)
+        path = loaded.folder / OOD_FOLDER / f"{spec_slug(name)}-{key}.npz"
         if path.is_file():
             with np.load(path) as f: out.append(OODLogits(name, f["positions"], f["logits"], f["draws"], source.deviation)); continue
-        o = ood_logits(source, lr.predict, n_test, protocol, opts.batch_size, progress)
+        o = ood_logits(source, loaded.predict, n_test, protocol, opts.batch_size, progress)
         write_npz(path, name=np.array(name), positions=o.positions, logits=o.logits, draws=o.draws, deviation=np.array(o.deviation or ""),
                   **scores_of(o.logits))
         out.append(o)
@@ -258,26 +248,30 @@ def _result_entry(r) -> dict[str, Any]:
                 n_in=r.n_in, n_out=r.n_out, deviation=r.deviation)
 
 def evaluate_run(run_dir: str | Path, opts: OETestOptions = OETestOptions(), device: str | None = None, data_root=None,
-                 progress: bool = True, echo: bool = True) -> dict[str, Any]:
-    "`eoe-oe test`: every score on every OOD set of a finished run; writes ood/*.npz, ood_results.json/.csv; returns the results."
-    from eoe_nb.oe_eval import evaluate_ood
-    start, lr = time.time(), load_run(run_dir, device)
-    done = read_json(lr.folder / OOD_RESULTS_JSON)
-    if done and done.get("options") == opts.to_dict() and done.get("model") == lr.key:
+                 progress: bool = True, echo: bool = True, wait: bool = False) -> dict[str, Any]:
+    "`eoe-oe test`: every score on every OOD set of a finished run (its folder's owner meanwhile); writes ood/, ood_results.*."
+    start, loaded = time.time(), load_run(run_dir, device)
+    with owned_folder(loaded.folder, wait=wait, what=f"run folder {loaded.folder}"):
+        return _evaluate_loaded(loaded, opts, data_root, progress, echo, start)
+
+def _evaluate_loaded(loaded: LoadedRun, opts: OETestOptions, data_root, progress: bool, echo: bool, start: float) -> dict:
+    from eoe_nb.oe_eval import OOD_SCORES, evaluate_ood
+    done = read_json(loaded.folder / OOD_RESULTS_JSON)
+    if done and done.get("options") == opts.to_dict() and done.get("model") == loaded.key:
         if echo: print(format_ood_results(done))
         return done
-    cfg, specs = lr.config, ood_specs(lr.config.in_dist, opts)
-    z_in, y_in = id_logits(lr, "test", opts, data_root, progress)
-    ood, missing, devs = ood_set_logits(lr, specs, len(y_in), opts, data_root, progress)
+    cfg, specs = loaded.config, ood_specs(loaded.config.in_dist, opts)
+    z_in, y_in = id_logits(loaded, "test", opts, data_root, progress)
+    ood, missing, devs = ood_set_logits(loaded, specs, len(y_in), opts, data_root, progress)
     protocol = opts.protocol()
-    reports = {s: evaluate_ood(z_in, y_in, ood, s, protocol, cfg.in_dist, cfg.phase, missing=missing) for s in OE_SCORES}
-    res = dict(run=str(lr.folder), in_dist=cfg.in_dist, phase=cfg.phase, method=PHASE_METHOD[cfg.phase], options=opts.to_dict(),
-               model=lr.key, test_error=round(100 * reports["msp"].test_error, 4), n_test=int(len(y_in)),
+    reports = {s: evaluate_ood(z_in, y_in, ood, s, protocol, cfg.in_dist, cfg.phase, missing=missing) for s in OOD_SCORES}
+    res = dict(run=str(loaded.folder), in_dist=cfg.in_dist, phase=cfg.phase, method=PHASE_METHOD[cfg.phase], options=opts.to_dict(),
+               model=loaded.key, test_error=round(100 * reports["msp"].test_error, 4), n_test=int(len(y_in)),
                results=[_result_entry(r) for rep in reports.values() for r in rep.rows], missing=missing,
-               deviations=[*opts.deviations, *run_deviations(lr), *(f"{n}: {d}" for n, d in devs.items())],
+               deviations=[*opts.deviations, *run_deviations(loaded), *(f"{n}: {d}" for n, d in devs.items())],
                wall_seconds=round(time.time() - start, 1), manifest=run_manifest(cfg.to_dict(), seed=opts.seed, test=opts.to_dict()))
-    write_table(lr.folder / OOD_RESULTS_CSV, res["results"])
-    atomic_write_json(lr.folder / OOD_RESULTS_JSON, res)
+    write_table(loaded.folder / OOD_RESULTS_CSV, res["results"])
+    atomic_write_json(loaded.folder / OOD_RESULTS_JSON, res)
     if echo: print(format_ood_results(res))
     return res
 
@@ -290,7 +284,7 @@ def format_ood_results(res: dict[str, Any]) -> str:
              f"{'MSP':<24}{'FPR95':>16}{'AUROC':>16}{'AUPR':>16}"]
     for e in (e for e in res["results"] if e["score"] == "msp"):
         lines.append(f"{e['ood'][:24]:<24}" + "".join(f"{f(e, m):>16}" for m in DETECTION_METRICS))
-    for s in OE_SCORES:
+    for s in dict.fromkeys(e["score"] for e in res["results"]):
         e = next(e for e in res["results"] if e["score"] == s and e["row"] == "mean")
         lines.append(f"mean with {s:<7} FPR95 {e['fpr95']:6.2f}  AUROC {e['auroc']:6.2f}  AUPR {e['aupr']:6.2f}")
     lines += [f"missing: {n}: {why}" for n, why in res.get("missing", {}).items()]
@@ -302,36 +296,43 @@ def calibration_files(temperature: float | None = None) -> tuple[str, str]:
     return f"calibration_T{temperature:g}.json", f"calibration_T{temperature:g}.csv"
 
 def calibrate_run(run_dir: str | Path, opts: OETestOptions = OETestOptions(), device: str | None = None, data_root=None,
-                  progress: bool = True, echo: bool = True, temperature: float | None = None) -> dict[str, Any]:
+                  progress: bool = True, echo: bool = True, temperature: float | None = None, wait: bool = False
+                  ) -> dict[str, Any]:
     """`eoe-oe calibrate`: temperature on the held-out split (or the fixed `temperature`: not official, e.g. 1 for the untuned
     classifier of a run trained without a held-out split), RMS / MAD / soft F1 per OOD set and mean; writes calibration*.json/.csv."""
+    if temperature is not None and not (0 < temperature < math.inf):
+        raise ConfigError(f"--temperature must be a finite number > 0, got {temperature}")
+    start, loaded = time.time(), load_run(run_dir, device)
+    with owned_folder(loaded.folder, wait=wait, what=f"run folder {loaded.folder}"):
+        return _calibrate_loaded(loaded, opts, data_root, progress, echo, temperature, start)
+
+def _calibrate_loaded(loaded: LoadedRun, opts: OETestOptions, data_root, progress: bool, echo: bool,
+                      temperature: float | None, start: float) -> dict:
     from eoe_nb.oe_eval import evaluate_calibration
-    if temperature is not None and not temperature > 0: raise ConfigError(f"--temperature must be > 0, got {temperature}")
-    start, lr = time.time(), load_run(run_dir, device)
-    if temperature is None and not getattr(lr.config, "val_share", 0):
-        raise ConfigError(f"{lr.folder} was trained without a held-out split: train with --val-share 0.1 to tune the temperature, "
+    if temperature is None and not getattr(loaded.config, "val_share", 0):
+        raise ConfigError(f"{loaded.folder} was trained without a held-out split: train with --val-share 0.1 to tune the temperature, "
                           f"or give --temperature 1 for the untuned classifier's calibration")
     json_name, csv_name = calibration_files(temperature)
-    done = read_json(lr.folder / json_name)
-    if done and done.get("options") == opts.to_dict() and done.get("model") == lr.key:
+    done = read_json(loaded.folder / json_name)
+    if done and done.get("options") == opts.to_dict() and done.get("model") == loaded.key:
         if echo: print(format_calibration(done))
         return done
-    z_val, y_val = id_logits(lr, "val", opts, data_root, progress) if temperature is None else (None, [])
-    z_in, y_in = id_logits(lr, "test", opts, data_root, progress)
-    ood, missing, devs = ood_set_logits(lr, ood_specs(lr.config.in_dist, opts), len(y_in), opts, data_root, progress)
-    rows = evaluate_calibration(z_val, y_val, z_in, y_in, ood, lr.config.in_dist, lr.config.phase, temperature=temperature)
+    z_val, y_val = id_logits(loaded, "val", opts, data_root, progress) if temperature is None else (None, [])
+    z_in, y_in = id_logits(loaded, "test", opts, data_root, progress)
+    ood, missing, devs = ood_set_logits(loaded, ood_specs(loaded.config.in_dist, opts), len(y_in), opts, data_root, progress)
+    rows = evaluate_calibration(z_val, y_val, z_in, y_in, ood, loaded.config.in_dist, loaded.config.phase, temperature=temperature)
     nan = lambda v: None if v != v else round(100 * v, 4)
-    res = dict(run=str(lr.folder), in_dist=lr.config.in_dist, phase=lr.config.phase, method=PHASE_METHOD[lr.config.phase],
-               options=opts.to_dict(), model=lr.key, temperature=rows[0].temperature, tuned=temperature is None, n_val=int(len(y_val)),
+    res = dict(run=str(loaded.folder), in_dist=loaded.config.in_dist, phase=loaded.config.phase, method=PHASE_METHOD[loaded.config.phase],
+               options=opts.to_dict(), model=loaded.key, temperature=rows[0].temperature, tuned=temperature is None, n_val=int(len(y_val)),
                test_error=round(100 * float((z_in.argmax(1) != y_in).mean()), 4),
                results=[dict(ood="mean" if r.row == "mean" else r.ood_set, row=r.row, rms=nan(r.rms), mad=nan(r.mad),
                              soft_f1=nan(r.soft_f1), rms_std=nan(r.rms_std), mad_std=nan(r.mad_std), soft_f1_std=nan(r.soft_f1_std),
                              draws=r.n_draws) for r in rows],
                missing=missing, wall_seconds=round(time.time() - start, 1),
-               deviations=[*opts.deviations, *run_deviations(lr)] + ([] if temperature is None else
+               deviations=[*opts.deviations, *run_deviations(loaded)] + ([] if temperature is None else
                            [f"temperature fixed at {temperature:g}, not tuned on a held-out split"]))
-    write_table(lr.folder / csv_name, res["results"])
-    atomic_write_json(lr.folder / json_name, res)
+    write_table(loaded.folder / csv_name, res["results"])
+    atomic_write_json(loaded.folder / json_name, res)
     if echo: print(format_calibration(res))
     return res
 
@@ -425,7 +426,7 @@ def phase_changes(train: dict[str, Any], phase_train: dict[str, dict[str, Any]],
 def run_folder_name(cfg: Any) -> str:
     "`<phase>-seed<seed>-<key>`: the key hashes the configuration (device, workers, data root and baseline path aside)."
     from eoe_nb.oe_train import RESUME_INVARIANT
-    key = file_key({k: v for k, v in cfg.to_dict().items() if k not in (*RESUME_INVARIANT, "baseline")}, n=8)
+    key = fingerprint([{k: v for k, v in cfg.to_dict().items() if k not in (*RESUME_INVARIANT, "baseline")}], 8)
     return f"{cfg.phase}-seed{cfg.seed}-{key}"
 
 def experiment_runs(exp: OEExperiment, out: str | Path) -> list[OERun]:
@@ -476,39 +477,39 @@ def run_oe_job(job: OEJob, normal_class: int = 0, seed: int = 0, folder: str | P
 WAVES = (("baseline", "oe_scratch"), ("oe_tune",))   # an oe_tune run starts from a finished baseline
 
 def run_oe_experiment(exp: OEExperiment, out: str | Path, executor: str = "inprocess", max_workers: int | None = None,
-                      devices: Sequence[str] | None = None, slurm: dict | None = None, progress: bool = True
-                      ) -> tuple[list[dict], list[dict]]:
+                      devices: Sequence[str] | None = None, slurm: dict | None = None, progress: bool = True,
+                      wait: bool = False) -> tuple[list[dict], list[dict]]:
     "Run every unfinished run of `exp` in waves (baselines first) with `executor`; returns (summaries, failures), also on disk."
     from eoe_nb.experiments import EXECUTOR_FNS, EXECUTORS, ExecutorOptions, Unit, failure_record
     if executor not in EXECUTORS: raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     if max_workers is not None and max_workers < 1: raise ConfigError(f"max_workers must be >= 1, got {max_workers}")
     runs, root, test = experiment_runs(exp, out), Path(out) / exp.name, exp.test_options()
-    check_out_folder(root)
-    atomic_write_json(root / "oe_experiment.json", run_manifest(exp.to_dict(), seed=None, experiment=exp.name,
-                                                                runs=[str(r.folder.relative_to(root)) for r in runs]))
-    options = ExecutorOptions(run_oe_job, list(devices) if devices else None, max_workers, slurm, root / "slurm_logs",
-                              f"eoe_oe_{exp.name}", progress, False, exp.name)
-    failures, failed = [], set()
-    try:
-        for wave in WAVES:
-            todo = []
-            for r in (r for r in runs if r.phase in wave):
-                job = OEJob(r.config, test, exp.calibrate)
-                if r.after in failed:
-                    failures.append(dict(folder=str(r.folder), error=f"not run: its baseline {r.after} failed", config=job.to_dict()))
-                    failed.add(r.folder)
-                elif not job_finished(job, r.folder): todo.append(Unit(job, 0, r.seed, r.folder))
-            if progress and todo: print(f"{exp.name}: {'/'.join(wave)}: {len(todo)} run(s) to do ({executor})", file=sys.stderr)
-            for unit, outcome in (EXECUTOR_FNS[executor](todo, options) if todo else ()):
-                if not outcome["ok"]:
-                    failures.append(failure_record(unit, outcome)); failed.add(unit.folder)
-                    if progress: print(f"FAILED {unit.folder}: {outcome['error']}", file=sys.stderr)
-    finally:                                            # also on an interrupt: keep the table of what finished
-        summaries = [run_summary(r.folder) for r in runs if (r.folder / OOD_RESULTS_JSON).exists()]
-        write_table(root / "runs.csv", summaries)
-        if failures: atomic_write_json(root / "failures.json", failures)
-        else: (root / "failures.json").unlink(missing_ok=True)
-    return summaries, failures
+    with owned_folder(root, wait=wait, what=f"grid folder {root}"):       # one owner per grid
+        atomic_write_json(root / "oe_experiment.json", run_manifest(exp.to_dict(), seed=None, experiment=exp.name,
+                                                                    runs=[str(r.folder.relative_to(root)) for r in runs]))
+        options = ExecutorOptions(run_oe_job, list(devices) if devices else None, max_workers, slurm, root / "slurm_logs",
+                                  f"eoe_oe_{exp.name}", progress, False, exp.name)
+        failures, failed = [], set()
+        try:
+            for wave in WAVES:
+                todo = []
+                for r in (r for r in runs if r.phase in wave):
+                    job = OEJob(r.config, test, exp.calibrate)
+                    if r.after in failed:
+                        failures.append(dict(folder=str(r.folder), error=f"not run: its baseline {r.after} failed", config=job.to_dict()))
+                        failed.add(r.folder)
+                    elif not job_finished(job, r.folder): todo.append(Unit(job, 0, r.seed, r.folder))
+                if progress and todo: print(f"{exp.name}: {'/'.join(wave)}: {len(todo)} run(s) to do ({executor})", file=sys.stderr)
+                for unit, outcome in (EXECUTOR_FNS[executor](todo, options) if todo else ()):
+                    if not outcome["ok"]:
+                        failures.append(failure_record(unit, outcome)); failed.add(unit.folder)
+                        if progress: print(f"FAILED {unit.folder}: {outcome['error']}", file=sys.stderr)
+        finally:                                            # also on an interrupt: keep the table of what finished
+            summaries = [run_summary(r.folder) for r in runs if (r.folder / OOD_RESULTS_JSON).exists()]
+            write_table(root / "runs.csv", summaries)
+            if failures: atomic_write_json(root / "failures.json", failures)
+            else: (root / "failures.json").unlink(missing_ok=True)
+        return summaries, failures
 
 # %% ../nbs/06c_oe_cli.ipynb #c044
 class _Parser(argparse.ArgumentParser):
@@ -543,6 +544,7 @@ def _parser() -> argparse.ArgumentParser:
                                                            ("calibrate", "temperature and calibration table of a run (tuned: trained with --val-share)")))):
         q.add_argument("--device", help="cpu, cuda, cuda:1, mps or auto"); q.add_argument("--data-root")
         q.add_argument("--quiet", action="store_true", help="no progress bars")
+        q.add_argument("--wait", action="store_true", help="wait for another process that holds the folder, instead of stopping")
         if q is t: q.add_argument("--out", required=True, help="run folder (one phase) or results folder (--grid)"); continue
         q.add_argument("run", help="a run folder written by eoe-oe train")
         q.add_argument("--ood", nargs="+", default=[], metavar="SPEC", help="more OOD sets: a name of the official list (Gaussian, Rademacher, Blobs, Textures, ...) or any data set or class subset")
@@ -574,7 +576,7 @@ def _train(a: argparse.Namespace) -> int:
     if a.grid:
         if a.dataset: raise ConfigError("--grid runs the data sets of its file: drop --dataset")
         exp = load_experiment_file(a.grid)
-        summaries, failures = run_oe_experiment(exp, a.out, a.executor, a.max_workers, progress=not a.quiet)
+        summaries, failures = run_oe_experiment(exp, a.out, a.executor, a.max_workers, progress=not a.quiet, wait=a.wait)
         for s in summaries: print(format_summary(s))
         if failures: print(f"{len(failures)} run(s) failed: see {Path(a.out) / exp.name / 'failures.json'}; "
                            f"run the same command again to retry them", file=sys.stderr)
@@ -582,7 +584,7 @@ def _train(a: argparse.Namespace) -> int:
     if not a.dataset: raise ConfigError("eoe-oe train needs --dataset (one phase) or --grid FILE.json (a grid)")
     cfg = build_train_config(a.dataset, a.phase, **{k: getattr(a, k) for k in TRAIN_FLAGS})
     start = time.time()
-    run = train_phase(cfg, a.out, progress=not a.quiet)
+    run = train_phase(cfg, a.out, progress=not a.quiet, wait=a.wait)
     print(f"{a.phase} of {a.dataset} trained into {run} ({time.time() - start:.0f} s)")
     return 0
 
@@ -591,8 +593,9 @@ def eoe_oe_main(argv: Sequence[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     if a.command == "train": return _train(a)
     opts = _test_options(a)
-    if a.command == "test": evaluate_run(a.run, opts, device=a.device, data_root=a.data_root, progress=not a.quiet)
-    else: calibrate_run(a.run, opts, device=a.device, data_root=a.data_root, progress=not a.quiet, temperature=a.temperature)
+    if a.command == "test": evaluate_run(a.run, opts, device=a.device, data_root=a.data_root, progress=not a.quiet, wait=a.wait)
+    else: calibrate_run(a.run, opts, device=a.device, data_root=a.data_root, progress=not a.quiet, temperature=a.temperature,
+                        wait=a.wait)
     return 0
 
 def eoe_oe_cli() -> None:

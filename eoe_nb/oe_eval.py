@@ -17,21 +17,22 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .core import ConfigError, DataMissingError, atomic_write_bytes
+from .core import ConfigError, DataMissingError, Registry, atomic_write_bytes
 from .data import DATASETS, ImageSet, load_split
 from .ad_data import parse_dataset_spec, with_classes_found
 from .evaluate import calibration_metrics, fpr_at_tpr, ood_metrics, FPR_CONVENTIONS
 from .objectives import ce_to_uniform_score, msp_score
+from .oe_train import CIFAR_MEAN, CIFAR_STD
 import eoe_nb.ood_datasets  # noqa: F401  (registers svhn, tinyimagenet, places69, places365, lsun, lsun_resize, ...)
 
 if TYPE_CHECKING: import pandas as pd
 
 # %% auto #0
 __all__ = ['NOISE_KINDS', 'CORRUPTIONS', 'JIGSAW_CUT', 'OOD_KINDS', 'PLACES_SOURCE', 'LSUN_SOURCE', 'SVHN_SOURCE', 'TINY_SOURCE',
-           'DTD_DEVIATION', 'OFFICIAL_OOD_SETS', 'GRAY_MATRIX', 'CIFAR_MEAN', 'CIFAR_STD', 'OOD_SCORES', 'ROW_KINDS',
-           'official_noise', 'jigsaw', 'rgb_shift', 'invert', 'pixelate', 'corrupt', 'OODSetSpec', 'ood_set',
-           'official_ood_sets', 'set_key', 'OODProtocol', 'draw_positions', 'resize_center_crop', 'fit_image',
-           'SetImages', 'OODSource', 'resolve_ood_sets', 'OODLogits', 'ood_logits', 'energy_score', 'ood_score',
+           'DTD_DEVIATION', 'OFFICIAL_OOD_SETS', 'GRAY_MATRIX', 'OOD_SCORES', 'ROW_KINDS', 'official_noise', 'jigsaw',
+           'rgb_shift', 'invert', 'pixelate', 'corrupt', 'OODSetSpec', 'ood_set', 'official_ood_sets', 'set_key',
+           'OODProtocol', 'draw_positions', 'resize_center_crop', 'fit_image', 'SetImages', 'OODSource',
+           'resolve_ood_sets', 'OODLogits', 'ood_logits', 'energy_score', 'OODScore', 'register_ood_score', 'ood_score',
            'OODResult', 'draw_metrics', 'OODReport', 'evaluate_ood', 'ood_table', 'tune_temperature',
            'CalibrationResult', 'confidence', 'evaluate_calibration', 'calibration_table']
 
@@ -276,9 +277,6 @@ class SetImages:
         return out
 
 # %% ../nbs/06b_oe_eval.ipynb #c031
-CIFAR_MEAN = tuple(x / 255 for x in (125.3, 123.0, 113.9))   # the official CIFAR Normalize statistics
-CIFAR_STD = tuple(x / 255 for x in (63.0, 62.1, 66.7))
-
 @dataclass
 class OODSource:
     "A resolved OOD set: `size` images; `fetch(positions)` gives uint8 pixels, or float32 inputs when `normalised`."
@@ -376,14 +374,31 @@ def energy_score(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor
     "Energy `-T logsumexp(z / T)` (Liu et al. 2020): in-distribution inputs have low energy, so larger = more OOD."
     return -temperature * torch.logsumexp(logits / temperature, dim=1)
 
-OOD_SCORES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"msp": msp_score, "xent": ce_to_uniform_score, "energy": energy_score}
+@dataclass(frozen=True)
+class OODScore:
+    "An OOD score of a classifier's logits: its name, its function and its direction (`higher_is_ood`: larger = more OOD)."
+    name: str
+    fn: Callable[[torch.Tensor], torch.Tensor]
+    higher_is_ood: bool = True
+    about: str = ""
+
+OOD_SCORES = Registry("OOD score")      # the only list of OOD scores: `eoe-oe test` evaluates each of them
+
+def register_ood_score(score: OODScore) -> OODScore:
+    "Add `score` to `OOD_SCORES` (every OOD test then reports it)."
+    return OOD_SCORES.add(score.name, score)
+
+register_ood_score(OODScore("msp", msp_score, about="negative maximum softmax probability (the baseline of Hendrycks & Gimpel)"))
+register_ood_score(OODScore("xent", ce_to_uniform_score, about="cross-entropy to the uniform distribution (Hendrycks et al.)"))
+register_ood_score(OODScore("energy", energy_score, about="free energy (Liu et al. 2020)"))
 
 def ood_score(logits: Any, score: str = "msp") -> np.ndarray:
-    "Score `score` (a name in OOD_SCORES) of each row of `logits` (tensor or array), computed in float32 as officially, as numpy."
-    if score not in OOD_SCORES: raise ConfigError(f"unknown OOD score {score!r}; choose one of {tuple(OOD_SCORES)}")
+    "Score `score` (a name of OOD_SCORES) of each row of `logits` (tensor or array) in float32 as officially; larger = more OOD."
+    s = OOD_SCORES.lookup(score)
     z = torch.as_tensor(np.asarray(logits) if not isinstance(logits, torch.Tensor) else logits.detach().cpu()).float()
     if z.ndim != 2: raise ConfigError(f"logits must be (N, classes), got shape {tuple(z.shape)}")
-    return OOD_SCORES[score](z).numpy()
+    out = s.fn(z)
+    return (out if s.higher_is_ood else -out).numpy()
 
 # %% ../nbs/06b_oe_eval.ipynb #c048
 ROW_KINDS = ("error_detection", "ood", "mean")

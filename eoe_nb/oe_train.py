@@ -21,24 +21,26 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import ConfigError, DataMissingError, atomic_write_json, atomic_write_text, get_device, run_manifest, seed_everything
+from .core import (ConfigError, DataMissingError, atomic_write_json, atomic_write_text, check_finite, get_device,
+                         run_manifest, seed_everything)
+from .folders import check_output_folder, owned_folder, read_json_file, refuse_other_config
 from .data import ImageSet, dataset_info, load_split, pil_to_uint8
 from .ad_data import is_none_spec, parse_dataset_spec
 from .transforms import CenterCrop, HorizontalFlip, RandomCrop, Resize, apply_op, draw_params, gray_l
 from .batches import derive_seed
 from .models import CNN32, ModelSpec, build_model, model_spec, register_model
 from .objectives import oe_multiclass_loss
-from .train import Checkpoint
+from .train import PRECISIONS, Checkpoint
 
 # %% auto #0
-__all__ = ['PHASES', 'OE_PRESETS', 'PRESET_FAMILY', 'CIFAR_MEAN', 'CIFAR_STD', 'IMAGENET_MEAN', 'IMAGENET_STD', 'PRECISIONS',
-           'RESUME_INVARIANT', 'FINAL', 'CHECKPOINT', 'LOG', 'CONFIG', 'MANIFEST', 'LOG_FIELDS', 'SigmoidGELU',
-           'AllConvNet', 'TinyClassifier', 'register_tiny_classifier', 'preset_family', 'oe_preset',
-           'calibration_share', 'OERecipe', 'oe_recipe', 'OETrainConfig', 'resolve_oe_config', 'ClassifierData',
-           'split_validation', 'classifier_data', 'cosine_annealing', 'OfficialCosine', 'make_optimizer', 'epoch_plan',
-           'normalise_float', 'fit_images', 'augment', 'fetch_images', 'images_in_ram', 'oe_step', 'model_logits',
-           'error_percent', 'oe_deviations', 'run_finished', 'train_classifier', 'ClassifierRun', 'load_classifier',
-           'normalise', 'predict_logits', 'test_error']
+__all__ = ['PHASES', 'OE_PRESETS', 'PRESET_FAMILY', 'CIFAR_MEAN', 'CIFAR_STD', 'IMAGENET_MEAN', 'IMAGENET_STD',
+           'RESUME_INVARIANT', 'REMOVED_FIELDS', 'FINAL', 'CHECKPOINT', 'LOG', 'CONFIG', 'MANIFEST', 'LOG_FIELDS',
+           'SigmoidGELU', 'AllConvNet', 'TinyClassifier', 'register_tiny_classifier', 'preset_family', 'oe_preset',
+           'OERecipe', 'oe_recipe', 'OETrainConfig', 'resolve_oe_config', 'ClassifierData', 'split_validation',
+           'classifier_data', 'cosine_annealing', 'OfficialCosine', 'make_optimizer', 'epoch_plan', 'normalise_float',
+           'fit_images', 'augment', 'fetch_images', 'images_in_ram', 'oe_step', 'model_logits', 'error_percent',
+           'oe_deviations', 'run_finished', 'train_classifier', 'ClassifierRun', 'load_classifier', 'normalise',
+           'predict_logits', 'test_error']
 
 # %% ../nbs/06a_oe_train.ipynb #c005
 class SigmoidGELU(nn.Module):
@@ -125,10 +127,6 @@ def oe_preset(dataset_name: str, phase: str) -> dict:
     if phase not in PHASES: raise ConfigError(f"unknown phase {phase!r}; use one of {', '.join(PHASES)}")
     return dict(OE_PRESETS[preset_family(dataset_name) or "cifar"][phase])
 
-def calibration_share(dataset_name: str) -> float:
-    "The official held-out share of `--calibration` runs (`val_share`): 5000 of SVHN's 604,388 training images, else 10%."
-    return 5000 / 604388 if preset_family(dataset_name) == "svhn" else 0.1
-
 # %% ../nbs/06a_oe_train.ipynb #c015
 CIFAR_MEAN = tuple(v / 255 for v in (125.3, 123.0, 113.9))
 CIFAR_STD = tuple(v / 255 for v in (63.0, 62.1, 66.7))
@@ -159,8 +157,8 @@ def oe_recipe(dataset_name: str) -> OERecipe:
                     (RandomCrop(size, max(1, size // 8)), HorizontalFlip()), official=False)
 
 # %% ../nbs/06a_oe_train.ipynb #c018
-PRECISIONS = ("fp32", "bf16")
-RESUME_INVARIANT = ("workers", "device", "data_root")      # may change between a run and its resumption
+RESUME_INVARIANT = ("device", "data_root")      # may change between a run and its resumption
+REMOVED_FIELDS = ("workers",)                   # fields of older config.json files, ignored when they are read
 
 @dataclass
 class OETrainConfig:
@@ -186,7 +184,6 @@ class OETrainConfig:
     test_limit: int | None = None         # not official: at most this many ID test images (seeded subset)
     test_each_epoch: bool = True          # official: the test error after every epoch (train_log.csv)
     precision: str = "fp32"               # "fp32" (official) or "bf16" (autocast; not official)
-    workers: int = 0                      # unused so far: batches come from RAM on the device; file-backed OE is decoded in-process
     device: str = "auto"
     data_root: str | None = None
 
@@ -195,6 +192,7 @@ class OETrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "OETrainConfig":
         names = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k not in REMOVED_FIELDS}
         unknown = sorted(set(d) - names)
         if unknown: raise ConfigError(f"unknown OETrainConfig field(s) {unknown}; valid fields: {sorted(names)}")
         return cls(**d)
@@ -211,6 +209,7 @@ def _check_oe_set(cfg: OETrainConfig, id_spec) -> None:
 
 def resolve_oe_config(cfg: OETrainConfig) -> OETrainConfig:
     "`cfg` with every `None` setting replaced by the official value, after checking it; raises one-line ConfigErrors."
+    check_finite(cfg)
     if cfg.phase not in PHASES: raise ConfigError(f"unknown phase {cfg.phase!r}; use one of {', '.join(PHASES)}")
     id_spec = parse_dataset_spec(cfg.in_dist)
     if dataset_info(id_spec.name).oe_only: raise ConfigError(f"{id_spec.name} has no labelled classes to train a classifier on; choose another in_dist")
@@ -411,19 +410,17 @@ def run_finished(run_dir: str | Path) -> bool:
     return (Path(run_dir) / FINAL).is_file()
 
 def _check_run_dir(cfg: OETrainConfig, run_dir: Path) -> None:
-    "Check that the config.json stored in `run_dir` (if any) matches `cfg` up to `RESUME_INVARIANT`; a mismatch is a one-line ConfigError."
-    path = run_dir / CONFIG
-    if not path.exists(): return
-    stored, given = json.loads(path.read_text()), cfg.to_dict()
-    diff = [k for k in given if k not in RESUME_INVARIANT and stored.get(k) != given[k]]
-    if diff: raise ConfigError(f"{run_dir} holds a run with another configuration ({', '.join(f'{k}: {stored.get(k)!r} there, {given[k]!r} here' for k in diff[:3])}); "
-                               f"use another run folder or delete this one")
+    "Refuse a folder holding weights of another configuration than `cfg` (up to `RESUME_INVARIANT`), in one line."
+    if not ((run_dir / CHECKPOINT).is_file() or run_finished(run_dir)): return   # a failed start: no weights to keep
+    stored = read_json_file(run_dir / CONFIG, "configuration")
+    if stored is None: raise ConfigError(f"{run_dir} holds weights without their config.json; use another run folder")
+    refuse_other_config(run_dir, stored, cfg.to_dict(), RESUME_INVARIANT, "use another run folder, or delete this one")
 
 def _baseline_weights(cfg: OETrainConfig) -> dict:
     "The final weights of `cfg.baseline`, checked to be a finished baseline of the same data, model and calibration split."
     folder = Path(cfg.baseline)
     if not run_finished(folder): raise DataMissingError(f"no finished baseline in {folder}: train it first (phase baseline) or fix the baseline path")
-    b = json.loads((folder / CONFIG).read_text())
+    b = read_json_file(folder / CONFIG, "configuration") or {}
     for k in ("in_dist", "model", "val_share") + (("seed", "train_limit") if cfg.val_share else ()):   # the same held-out split
         if b.get(k) != getattr(cfg, k):
             raise ConfigError(f"baseline {folder} was trained with {k}={b.get(k)!r}, this oe_tune has {getattr(cfg, k)!r}; use a matching baseline")
@@ -507,13 +504,21 @@ def _save_final(cfg: OETrainConfig, run_dir: Path, model: nn.Module, data: Class
 
 # %% ../nbs/06a_oe_train.ipynb #c048
 def train_classifier(cfg: OETrainConfig, run_dir: str | Path, progress: bool = True, data: ClassifierData | None = None,
-                     stop_after: int | None = None) -> Path:
-    "Train one phase into `run_dir` (resuming, or returning at once if it is finished); `stop_after` epochs at most in this call."
-    cfg, run_dir = resolve_oe_config(cfg), Path(run_dir)
+                     stop_after: int | None = None, wait: bool = False) -> Path:
+    "Train one phase into `run_dir` (its one owner; resuming, or returning at once if it is finished); `stop_after` epochs at most."
+    cfg, run_dir = resolve_oe_config(cfg), check_output_folder(run_dir)
     _check_run_dir(cfg, run_dir)
     if run_finished(run_dir): return run_dir
     start_weights = _baseline_weights(cfg) if cfg.phase == "oe_tune" else None
-    data, device = _run_data(cfg, data), get_device(cfg.device)
+    data, device = _run_data(cfg, data), get_device(cfg.device)          # all checked and loaded before the folder is made
+    with owned_folder(run_dir, wait=wait, what=f"run folder {run_dir}"):
+        _check_run_dir(cfg, run_dir)                    # again as its owner: another process may have trained it meanwhile
+        if not run_finished(run_dir): _fit(cfg, run_dir, data, device, start_weights, progress, stop_after)
+    return run_dir
+
+def _fit(cfg: OETrainConfig, run_dir: Path, data: ClassifierData, device: torch.device, start_weights: dict | None,
+         progress: bool, stop_after: int | None) -> None:
+    "The epochs of one call (inside the run folder's lock): restore, train, log and checkpoint each epoch, save the final weights."
     model, opt, sched, start, rows, seconds = _restore(cfg, run_dir, data, device, start_weights)
     atomic_write_json(run_dir / CONFIG, cfg.to_dict())
     atomic_write_json(run_dir / MANIFEST, run_manifest(cfg, cfg.seed, data.describe(), status="running", phase=cfg.phase,
@@ -534,7 +539,6 @@ def train_classifier(cfg: OETrainConfig, run_dir: str | Path, progress: bool = T
                    torch.get_rng_state()).save(run_dir / CHECKPOINT)
     bar.close()
     if end == cfg.epochs: _save_final(cfg, run_dir, model, data, rows, seconds)
-    return run_dir
 
 # %% ../nbs/06a_oe_train.ipynb #c053
 @dataclass

@@ -8,10 +8,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
-import fcntl
 import io
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,8 +21,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .core import (RESULT_INVARIANT_FIELDS, ConfigError, EOEError, RunConfig, atomic_write_bytes, atomic_write_json, atomic_write_text,
-                         config_fingerprint, run_id, run_manifest)
+from .core import (LATER_FIELDS, RESULT_INVARIANT_FIELDS, ConfigError, RunConfig, atomic_write_bytes, atomic_write_json,
+                         atomic_write_text, config_fingerprint, run_id, run_manifest)
+from .folders import (check_output_folder, folder_lock, make_output_folder, owned_folder, read_json_file,
+                            refuse_other_config, remove_stale_temporaries)
 from .data import pil_to_uint8
 from .ad_data import ADDataSpec, make_ad_data, parse_dataset_spec
 from .objectives import is_zero_shot
@@ -35,10 +35,10 @@ from .presets import resolve_config
 from .evaluate import (evaluate_scores, plot_extreme_images, plot_roc_pr, plot_score_histogram, save_figure, summarize)
 
 # %% auto #0
-__all__ = ['RUN_COLUMNS', 'RunStatus', 'config_deviations', 'RunResult', 'ResultsStore', 'load_runs', 'FolderBusyError',
-           'folder_lock', 'check_output_folder', 'remove_stale_temporaries', 'data_identity', 'check_folder_data',
-           'default_classes', 'check_folder_config', 'prepare_results_folder', 'clear_results_folder', 'run_unit',
-           'run_units_packed', 'run_configuration', 'refresh_summary', 'plot_classes']
+__all__ = ['RUN_COLUMNS', 'RunStatus', 'config_deviations', 'RunResult', 'ResultsStore', 'load_runs', 'data_identity',
+           'check_folder_data', 'default_classes', 'check_folder_config', 'prepare_results_folder',
+           'clear_results_folder', 'run_unit', 'run_units_packed', 'run_configuration', 'refresh_summary',
+           'plot_classes']
 
 # %% ../nbs/05b_runner.ipynb #c005
 class RunStatus(str, enum.Enum):
@@ -141,54 +141,7 @@ def load_runs(path: str | Path) -> pd.DataFrame:
     if path.is_dir(): return ResultsStore(path).table()
     return pd.read_csv(path)
 
-# %% ../nbs/05b_runner.ipynb #c010a
-class FolderBusyError(EOEError):
-    "A results folder, or one run of it, is in use by another process."
-
-_HELD: dict[str, bool] = {}          # lock files this process holds -> exclusive
-
-def _lock_pid(path: Path) -> str:
-    try: return path.read_text().strip() or "?"
-    except OSError: return "?"
-
-@contextlib.contextmanager
-def folder_lock(path: str | Path, exclusive: bool = True, wait: bool = False, what: str | None = None):
-    "Hold an OS-level lock (`fcntl.flock`) on the lock file `path`; the OS frees it when the process dies (SIGKILL too)."
-    path = Path(path); key = str(path.absolute())
-    if key in _HELD: yield path; return              # this process holds it already (run_configuration -> run_unit)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        try: fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            raise FolderBusyError(f"{what or path.parent} is in use by process {_lock_pid(path)} (lock file {path}); "
-                                  f"wait until it ends, pass --wait to wait for it, or use another --out") from None
-        os.ftruncate(fd, 0); os.write(fd, f"{os.getpid()}\n".encode())
-        _HELD[key] = exclusive
-        try: yield path
-        finally: del _HELD[key]
-    finally: os.close(fd)                             # closing the file releases the lock
-
-
 # %% ../nbs/05b_runner.ipynb #c010e
-def check_output_folder(out: str | Path) -> Path:
-    "Refuse an output folder that is a file, lies under a file or cannot be created or written, before anything is written."
-    root = Path(out)
-    if root.exists() and not root.is_dir(): raise ConfigError(f"--out {root} is a file, not a folder; pass a folder path")
-    p = root
-    while not p.exists() and p != p.parent: p = p.parent
-    if not p.is_dir(): raise ConfigError(f"--out {root} cannot be created: {p} is a file; pass a folder path elsewhere")
-    if not os.access(p, os.W_OK | os.X_OK): raise ConfigError(f"--out {root} is not writable ({p} is read-only); pass a writable folder")
-    try: root.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise ConfigError(f"--out {root} cannot be created ({e.strerror}); pass a writable folder") from None
-    return root
-
-def remove_stale_temporaries(folder: str | Path) -> list[Path]:
-    "Delete the `.*.tmp` files a killed atomic write left in `folder` (call it while holding the folder's lock)."
-    stale = [p for p in Path(folder).glob(".*.tmp") if p.is_file()]
-    for p in stale: p.unlink(missing_ok=True)
-    return stale
-
 def _short(v) -> str: return f"{v[:12]}..." if isinstance(v, str) and len(v) == 64 else repr(v)
 
 def data_identity(data_source: dict) -> dict[str, str]:
@@ -219,14 +172,10 @@ def default_classes(cfg: RunConfig) -> list[int]:
 
 def check_folder_config(root: Path, cfg: RunConfig) -> None:
     "Refuse a folder whose config.json holds another configuration (the differences named)."
-    path = root / "config.json"
-    if path.exists():
-        old = json.loads(path.read_text())
-        if old.get("fingerprint") != config_fingerprint(cfg):
-            diff = {k: (old["config"].get(k), v) for k, v in cfg.to_dict().items()
-                    if k not in RESULT_INVARIANT_FIELDS and old["config"].get(k) != v}
-            raise ConfigError(f"{root} holds results of another configuration (differences, old -> new: {diff}); "
-                              f"use another --out folder, or --overwrite to start {root} over")
+    old = read_json_file(root / "config.json", "configuration")
+    if old is not None and old.get("fingerprint") != config_fingerprint(cfg):
+        refuse_other_config(root, {**LATER_FIELDS, **old.get("config", {})}, cfg.to_dict(), RESULT_INVARIANT_FIELDS,
+                            f"use another --out folder, or --overwrite to start {root} over")
 
 def _write_config(root: Path, cfg: RunConfig) -> None:
     if not (root / "config.json").exists(): atomic_write_json(root / "config.json", {"fingerprint": config_fingerprint(cfg), "config": cfg.to_dict()})
@@ -234,7 +183,7 @@ def _write_config(root: Path, cfg: RunConfig) -> None:
 def prepare_results_folder(cfg: RunConfig, out: str | Path, write: bool = True) -> ResultsStore:
     "Create (or reopen) the results folder of the resolved `cfg`; refuses a folder that holds another configuration's results."
     cfg = resolve_config(cfg)
-    root = check_output_folder(out)
+    root = make_output_folder(out)
     check_folder_config(root, cfg)
     if write: _write_config(root, cfg)
     return ResultsStore(root)
@@ -278,7 +227,7 @@ def run_unit(cfg: RunConfig, normal_class: int, seed: int, out: str | Path, prog
     with folder_lock(store.root / ".lock", exclusive=False, wait=wait), \
          folder_lock(store.run_dir(rid) / ".lock", wait=wait, what=f"run {rid} of {store.root}"):
         if store.is_finished(rid): return store.result(rid)
-        remove_stale_temporaries(store.run_dir(rid))
+        remove_stale_temporaries(store.run_dir(rid), owner=True)
         result = train_and_score(cfg, normal_class, seed, run_dir=store.run_dir(rid), feature_cache=_feature_cache(cfg, store, feature_cache),
                                  progress=progress, keep_run=plots)
         row = _store_run(store, cfg, normal_class, seed, result)
@@ -299,7 +248,7 @@ def run_units_packed(units: Sequence[tuple[RunConfig, int, int, str | Path]], pr
             locks.enter_context(folder_lock(store.run_dir(rid) / ".lock", wait=wait, what=f"run {rid} of {store.root}"))
         todo = [i for i, (store, rid) in enumerate(zip(stores, rids)) if not store.is_finished(rid)]
         for i in set(range(len(units))) - set(todo): results[i] = stores[i].result(rids[i])
-        for i in todo: remove_stale_temporaries(stores[i].run_dir(rids[i]))
+        for i in todo: remove_stale_temporaries(stores[i].run_dir(rids[i]), owner=True)
         outputs = train_and_score_packed([units[i][:3] for i in todo], [stores[i].run_dir(rids[i]) for i in todo], progress, keep_run=plots)
         for i, out in zip(todo, outputs):
             results[i] = out if isinstance(out, Exception) else _store_run(stores[i], *units[i][:3], out, packed=len(todo))
@@ -316,21 +265,27 @@ def _pack_size(cfg: RunConfig, pack: int | str, progress: bool) -> int:
     if refusal is not None and progress: tqdm.write(f"pack {k}: {refusal}; the runs train one after another")
     return 1 if refusal is not None else k
 
+def _first_todo(cfg: RunConfig, root: Path, classes: list[int], seeds: list[int], overwrite: bool) -> tuple[int, int] | None:
+    "The first (class, seed) of `cfg` not finished in `root` (read without a lock: its data are checked before anything is written)."
+    if not overwrite and root.is_dir(): check_folder_config(root, cfg)
+    store = ResultsStore(root)
+    return next(((c, s) for c in classes for s in seeds if overwrite or not store.is_finished(run_id(c, s))), None)
+
 def run_configuration(cfg: RunConfig, out: str | Path, progress: bool = True, plots: bool = True,
                       feature_cache: FeatureCache | None = None, wait: bool = False, overwrite: bool = False,
                       pack: int | str = 1) -> pd.DataFrame:
     "Run `cfg` over its classes x seeds into `out` (one owner: the folder is locked), skipping finished runs, `pack` runs trained as one; returns the table of all finished runs."
     cfg = resolve_config(cfg)
-    root = check_output_folder(out)
     k = _pack_size(cfg, pack, progress)
-    with folder_lock(root / ".lock", wait=wait):
+    classes, seeds = default_classes(cfg), list(cfg.seeds)
+    first = _first_todo(cfg, check_output_folder(out), classes, seeds, overwrite)
+    data = None if first is None else make_ad_data(ADDataSpec.from_config(cfg), *first).describe()   # fails before writing
+    with owned_folder(out, wait=wait, what=f"results folder {out}") as root:
         if overwrite: clear_results_folder(root)
-        for d in [root, *(root / "runs").glob("*/")]: remove_stale_temporaries(d)
         store = prepare_results_folder(cfg, root, write=False)
-        classes, seeds = default_classes(cfg), list(cfg.seeds)
         todo = [(c, s) for c in classes for s in seeds if not store.is_finished(run_id(c, s))]
-        if todo:        # the data of the first run load (or fail) before config.json is written; on resume they are compared
-            check_folder_data(root, make_ad_data(ADDataSpec.from_config(cfg), *todo[0]).describe())
+        if todo:        # the data of the first run loaded (or failed) before config.json is written; on resume they are compared
+            check_folder_data(root, data if todo[0] == first else make_ad_data(ADDataSpec.from_config(cfg), *todo[0]).describe())
             _write_config(root, cfg)
         feature_cache = _feature_cache(cfg, store, feature_cache)
         if progress and len(todo) < len(classes) * len(seeds):

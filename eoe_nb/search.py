@@ -21,8 +21,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .core import (ConfigError, RunConfig, atomic_write_json, atomic_write_text, get_device, run_cli, run_id, run_manifest,
-                         resolve_data_root)
+from .core import (ConfigError, RunConfig, atomic_write_json, atomic_write_text, check_finite, get_device, run_cli,
+                         run_id, run_manifest, resolve_data_root)
+from .folders import check_output_folder, owned_folder, read_json_file, refuse_other_config
 from .data import ImageSet, pil_to_uint8
 from .ad_data import ADDataSpec, make_ad_data, oe_pool, parse_dataset_spec
 from .batches import derive_seed
@@ -76,6 +77,7 @@ class SearchConfig:
     seed: int = 0                          # the search's seed (candidates, selection, mating, mutation)
 
     def __post_init__(self):
+        check_finite(self)
         if self.method not in SEARCH_METHODS: raise ConfigError(f"method must be one of {SEARCH_METHODS}, got {self.method!r}")
         if self.fitness not in FITNESS_KINDS: raise ConfigError(f"fitness must be one of {FITNESS_KINDS}, got {self.fitness!r}")
         if not self.classes: raise ConfigError("a search needs at least one normal class (classes=[0, ...])")
@@ -350,9 +352,9 @@ def _comparable(d: dict) -> dict:
     return {**d, "run": {k: v for k, v in d.get("run", {}).items() if k not in ("device", "workers", "data_root")}}
 
 def _check_state(state: dict, cfg: SearchConfig, path: Path) -> None:
-    old, new = _comparable(state.get("config", {})), _comparable(cfg.to_dict())
-    diff = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
-    if diff: raise ConfigError(f"{path} holds another search (differences, old -> new: {diff}); use another output folder or delete it")
+    "Refuse a search folder whose state belongs to another search (the differences named)."
+    refuse_other_config(path.parent, _comparable(state.get("config", {})), _comparable(cfg.to_dict()),
+                        fix="use another --out, or delete it to start over")
 
 def _write_state(path: Path, cfg: SearchConfig, searches: dict, generation: int, done: bool, seconds: float,
                  picked_test: list[dict]) -> None:
@@ -376,7 +378,7 @@ class SearchResult:
 
 def _load_or_start(cfg: SearchConfig, path: Path, spaces: dict) -> tuple[dict, int, dict]:
     if path.exists():
-        st = json.loads(path.read_text())
+        st = read_json_file(path, "search state")
         _check_state(st, cfg, path)
         return {int(d["normal_class"]): ClassSearch.from_state(d, cfg.minimize) for d in st["classes"]}, st["generation"] + 1, st
     searches = {}
@@ -389,13 +391,21 @@ def _load_or_start(cfg: SearchConfig, path: Path, spaces: dict) -> tuple[dict, i
 
 def run_search(cfg: SearchConfig, out: str | Path, executor: str = "inprocess", progress: bool = True,
                max_generations: int | None = None, spaces: dict | None = None, fitness_dir: str | Path | None = None,
-               **executor_args) -> SearchResult:
-    "Run (or resume) the search `cfg` into `out` (fitness runs: into `fitness_dir`, default `out`; searches can share one)."
+               wait: bool = False, **executor_args) -> SearchResult:
+    "Run (or resume) the search `cfg` into `out`, its one owner (fitness runs: into `fitness_dir`, default `out`; shareable)."
     if executor not in EXECUTORS: raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
-    out, t0 = Path(out), time.perf_counter()
-    fit_out = Path(fitness_dir) if fitness_dir is not None else out
-    path = out / STATE_FILE
+    out = check_output_folder(out)
+    fit_out = check_output_folder(fitness_dir, "--fitness-dir") if fitness_dir is not None else out
+    state = read_json_file(out / STATE_FILE, "search state")
+    if state is not None: _check_state(state, cfg, out / STATE_FILE)               # another search: refused before any work
     spaces = spaces or {c: candidate_space(cfg, c) for c in cfg.classes}
+    with owned_folder(out, wait=wait, what=f"search folder {out}"):
+        return _search_generations(cfg, out, fit_out, spaces, executor, progress, max_generations, executor_args)
+
+def _search_generations(cfg: SearchConfig, out: Path, fit_out: Path, spaces: dict, executor: str, progress: bool,
+                        max_generations: int | None, executor_args: dict) -> SearchResult:
+    "The generations of one call (inside the search folder's lock), from the stored state on."
+    t0, path = time.perf_counter(), out / STATE_FILE
     searches, gen, st = _load_or_start(cfg, path, spaces)
     toolboxes = {c: make_toolbox(cfg, spaces[c], cs.rng) for c, cs in searches.items()}
     last, steps = (1 if cfg.method == "random" else cfg.generations), 0
@@ -525,6 +535,7 @@ def _search_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (rerun with the same folder to resume)")
     p.add_argument("--fitness-dir", help="folder of the fitness runs (default: --out); searches that share it never train an image twice")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--wait", action="store_true", help="wait for another process that holds --out, instead of stopping")
     return p
 
 def search_config_from_args(args: argparse.Namespace) -> SearchConfig:
@@ -543,12 +554,16 @@ def eoe_search_main(argv: list[str] | None = None) -> int:
     cfg = search_config_from_args(args)
     from eoe_nb.presets import resolve_config
     for c in cfg.classes: resolve_config(cfg.fitness_config(c, [0]))          # every check before anything is written
+    check_output_folder(args.out)
+    state = read_json_file(Path(args.out) / STATE_FILE, "search state")
+    if state is not None: _check_state(state, cfg, Path(args.out) / STATE_FILE)
     spaces = {c: candidate_space(cfg, c) for c in cfg.classes}
     ex = {k: v for k, v in dict(max_workers=args.max_workers, devices=args.devices).items() if v is not None}
-    res = run_search(cfg, args.out, args.executor, progress=not args.quiet, max_generations=args.max_generations, spaces=spaces,
-                     fitness_dir=args.fitness_dir, **ex)
-    if res.generation < 0: return 0
-    write_search_outputs(res, spaces)
+    with owned_folder(args.out, wait=args.wait, what=f"search folder {args.out}"):      # the search and its outputs
+        res = run_search(cfg, args.out, args.executor, progress=not args.quiet, max_generations=args.max_generations,
+                         spaces=spaces, fitness_dir=args.fitness_dir, **ex)
+        if res.generation < 0: return 0
+        write_search_outputs(res, spaces)
     table = search_table(res)
     with np.printoptions(precision=4):
         print(table.drop(columns=["method", "direction"]).to_string(index=False))

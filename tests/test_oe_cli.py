@@ -74,7 +74,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, argv, message):
 
 
 def _files(folder: Path) -> dict:
-    return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file() and p.name != ".lock"}
 
 
 def test_train_tune_test_calibrate_and_resume(root):
