@@ -1,5 +1,6 @@
-"""Start-up time of the command line: how long `eoe train --help` and `eoe --help` take next to `python -c "import torch"`
-(eoe_nb.core imports torch, so that is the floor). The target (issue 18): `eoe train --help` within 1.3x of `import torch`.
+"""Start-up time of the command line: how long `eoe train --help` and `eoe --help` take next to
+`python -c "import torch"` (eoe_nb.core imports torch, so that is the floor).
+The target (issue 18): `eoe train --help` within 1.3x of `import torch`.
 
 Usage: python benchmarks/cli_startup.py [--repeats 5]
 Prints the machine, the median of the wall times of each command (run as subprocesses, one after another, after one
@@ -25,7 +26,8 @@ def wall(cmd: list[str], repeats: int) -> float:
     for i in range(repeats + 1):
         t0 = time.perf_counter()
         r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
-        if r.returncode != 0: sys.exit(f"error: {' '.join(cmd)} failed with status {r.returncode}: {r.stderr.strip()[-500:]}")
+        if r.returncode != 0:
+            sys.exit(f"error: {' '.join(cmd)} failed with status {r.returncode}: {r.stderr.strip()[-500:]}")
         if i: times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -43,9 +45,11 @@ def main() -> int:
              "eoe train --help": [str(eoe), "train", "--help"], "eoe --help": [str(eoe), "--help"]}
     times = {name: wall(cmd, args.repeats) for name, cmd in cases.items()}
     base = times["python -c 'import torch'"]
-    for name, t in times.items(): print(f"{name:<26} median of {args.repeats}: {t:6.3f} s   {t / base:5.2f}x import torch")
+    for name, t in times.items():
+        print(f"{name:<26} median of {args.repeats}: {t:6.3f} s   {t / base:5.2f}x import torch")
     ratio = times["eoe train --help"] / base
-    print(f"eoe train --help / import torch = {ratio:.2f} (target <= {TARGET}): {'met' if ratio <= TARGET else 'NOT met'}")
+    verdict = "met" if ratio <= TARGET else "NOT met"
+    print(f"eoe train --help / import torch = {ratio:.2f} (target <= {TARGET}): {verdict}")
     return 0
 
 

@@ -28,17 +28,19 @@ def parse_objective_args(items: list[str] | None) -> dict:
     out = {}
     for item in items or []:
         name, sep, text = item.partition("=")
-        if not sep or not name.strip(): raise ConfigError(f"--objective-arg takes NAME=VALUE, e.g. gamma=2; got {item!r}")
+        if not sep or not name.strip():
+            raise ConfigError(f"--objective-arg takes NAME=VALUE, e.g. gamma=2; got {item!r}")
         try: out[name.strip()] = json.loads(text)
         except json.JSONDecodeError: out[name.strip()] = text
     return out
 
 # %% ../nbs/05c_cli.ipynb #c008
 # help of RunConfig fields that have no comment in eoe_nb.core; a comment added there replaces the text here
-_UNCOMMENTED_HELP = dict(epochs="training epochs", milestones="epochs after which the learning rate drops tenfold",
-                         lr="learning rate", weight_decay="weight decay of the optimiser", seeds="seeds, e.g. --seeds 0 1 2",
-                         workers="data-loading worker processes", device="auto (CUDA where there is one), cpu, cuda or cuda:N",
-                         data_root="where the data sets are (default: $EOE_DATA, else ~/.cache/eoe_nb/data)")
+_UNCOMMENTED_HELP = dict(
+    epochs="training epochs", milestones="epochs after which the learning rate drops tenfold", lr="learning rate",
+    weight_decay="weight decay of the optimiser", seeds="seeds, e.g. --seeds 0 1 2",
+    workers="data-loading worker processes", device="auto (CUDA where there is one), cpu, cuda or cuda:N",
+    data_root="where the data sets are (default: $EOE_DATA, else ~/.cache/eoe_nb/data)")
 
 def config_help() -> dict[str, str]:
     "The help of the RunConfig flags that the field comments do not give: fields without a comment, preset defaults."
@@ -51,32 +53,37 @@ def config_help() -> dict[str, str]:
 def _pack_arg(value: str) -> int | str:
     "`--pack`: a positive integer or auto."
     if value == "auto": return value
-    if not value.isdigit() or int(value) < 1: raise argparse.ArgumentTypeError(f"--pack takes a positive integer or auto, got {value!r}")
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"--pack takes a positive integer or auto, got {value!r}")
     return int(value)
 
 def _parser(prog: str = "eoe-train") -> ConfigParser:
-    p = ConfigParser(prog=prog, description="Train and evaluate one anomaly-detection configuration over classes x seeds.")
+    p = ConfigParser(prog=prog,
+                     description="Train and evaluate one anomaly-detection configuration over classes x seeds.")
     p.add_argument("--config", metavar="FILE", help="a results folder or its config.json: run its configuration again; "
                    "the configuration flags given replace its fields")
     g = p.add_argument_group("configuration (the fields of eoe_nb.core.RunConfig)")
     add_config_flags(g, RunConfig, nargs=dict(milestones="*"), help_overrides=config_help(),
                      choices=dict(preset=sorted(PRESETS), objective=sorted(OBJECTIVES), model=sorted(MODELS),
                                   precision=PRECISIONS, eval_split=EVAL_SPLITS))
-    g.add_argument("--wd", dest="weight_decay", type=finite_float, default=None, metavar="WEIGHT_DECAY", help="--weight-decay")
-    g.add_argument("--objective-arg", action="append", metavar="NAME=VALUE", help="an objective hyper-parameter, e.g. gamma=1")
+    g.add_argument("--wd", dest="weight_decay", type=finite_float, default=None, metavar="WEIGHT_DECAY",
+                   help="--weight-decay")
+    g.add_argument("--objective-arg", action="append", metavar="NAME=VALUE",
+                   help="an objective hyper-parameter, e.g. gamma=1")
     r = p.add_argument_group("the run")
     r.add_argument("--out", required=True, help="results folder (rerun with the same folder to resume)")
-    r.add_argument("--wait", action="store_true", help="wait for another command that holds the folder, instead of failing")
+    r.add_argument("--wait", action="store_true",
+                   help="wait for another command that holds the folder, instead of failing")
     r.add_argument("--overwrite", action="store_true", help="delete the folder's results first and start over")
-    r.add_argument("--pack", type=_pack_arg, default=1, metavar="K|auto", help="train K runs of the configuration as one "
-                   "stacked model (CNN28/CNN32; for GPUs); auto: 1 on a CPU, from free memory on CUDA (default: 1)")
+    r.add_argument("--pack", type=_pack_arg, default=1, metavar="K|auto", help="train K runs of the configuration as "
+                   "one stacked model (CNN28/CNN32; for GPUs); auto: 1 on a CPU, from free memory on CUDA (default: 1)")
     r.add_argument("--no-plots", dest="plots", action="store_false", help="write no plots")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
 # %% ../nbs/05c_cli.ipynb #c016
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    "The resolved RunConfig of parsed `eoe-train` flags: `--config`'s fields, the flags given over them, the preset's values."
+    "The resolved RunConfig of parsed `eoe-train` flags: `--config`'s fields, the flags given over them, the preset."
     base = read_config_file(args.config, RunConfig) if args.config else {}
     given = given_fields(args, RunConfig)
     same_objective = given.get("objective", base.get("objective")) == base.get("objective")
@@ -109,12 +116,13 @@ def eoe_train_main(argv: list[str] | None = None, prog: str = "eoe-train") -> in
     print(f"preset {p.name} ({p.runner}): {cfg.dataset}, {cfg.objective} {cfg.objective_args or ''}, {cfg.model}, "
           f"OE {cfg.oe}, {cfg.epochs} epochs, lr {cfg.lr}, batch {cfg.batch_size}, transform {cfg.transform}")
     main_thread = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGTERM, _terminate) if main_thread else None   # SIGTERM ends as SIGINT does: finished runs kept,
-    try: df = run_configuration(cfg, Path(args.out), progress=not args.quiet, plots=args.plots,   # runs.csv and summary.json written
+    # SIGTERM ends as SIGINT does: finished runs are kept, runs.csv and summary.json written
+    old = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    try: df = run_configuration(cfg, Path(args.out), progress=not args.quiet, plots=args.plots,
                                 wait=args.wait, overwrite=args.overwrite, pack=args.pack)
     finally:
         if main_thread: signal.signal(signal.SIGTERM, old)
-    df = df[df["normal_class"].isin(default_classes(cfg)) & df["seed"].isin(cfg.seeds)]   # the classes x seeds of this command
+    df = df[df["normal_class"].isin(default_classes(cfg)) & df["seed"].isin(cfg.seeds)]   # this command's runs
     if df["auroc"].notna().any(): _print_summary(df.dropna(subset=["auroc"]), args.out)
     elif len(df): print(f"trained {len(df)} run(s) of a data set without a test split; the models are in "
                         f"{args.out}/runs/*/checkpoint.pt: score images with eoe-score")

@@ -31,18 +31,21 @@ class Subcommand:
         return getattr(importlib.import_module(module), name)
 
 SUBCOMMANDS = dict(
-    train=Subcommand("eoe_nb.cli:eoe_train_main", "train and evaluate one anomaly-detection configuration over classes x seeds"),
+    train=Subcommand("eoe_nb.cli:eoe_train_main",
+                     "train and evaluate one anomaly-detection configuration over classes x seeds"),
     score=Subcommand("eoe_nb.score:eoe_score_main", "score new images with the trained detector of a finished run"),
     search=Subcommand("eoe_nb.search:eoe_search_main", "the single-outlier search (random or evolutionary)"),
-    oe=Subcommand("eoe_nb.oe_cli:eoe_oe_main", "Hendrycks et al.'s Outlier Exposure: train, test and calibrate classifiers"),
-    figures=Subcommand("eoe_nb.report:eoe_figures_main", "the tables and figures of both papers and report.md, at a scale"),
+    oe=Subcommand("eoe_nb.oe_cli:eoe_oe_main",
+                  "Hendrycks et al.'s Outlier Exposure: train, test and calibrate classifiers"),
+    figures=Subcommand("eoe_nb.report:eoe_figures_main",
+                       "the tables and figures of both papers and report.md, at a scale"),
     data=Subcommand("eoe_nb.data_cli:eoe_data_main", "list, check and download the data sets"))
 
 # %% ../nbs/10_eoe.ipynb #c009
 def _parser() -> ConfigParser:
-    p = ConfigParser(prog="eoe", description="Exposing Outlier Exposure and Outlier Exposure, reimplemented: one command "
-                     "per task.", epilog="`eoe COMMAND --help` shows the flags of a command; eoe-train, eoe-score, "
-                     "eoe-search, eoe-oe, eoe-figures and eoe-data are the same commands.")
+    p = ConfigParser(prog="eoe", description="Exposing Outlier Exposure and Outlier Exposure, reimplemented: one "
+                     "command per task.", epilog="`eoe COMMAND --help` shows the flags of a command; eoe-train, "
+                     "eoe-score, eoe-search, eoe-oe, eoe-figures and eoe-data are the same commands.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, s in SUBCOMMANDS.items(): sub.add_parser(name, help=s.help, add_help=False)
     return p

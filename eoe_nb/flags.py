@@ -32,7 +32,8 @@ class ConfigParser(argparse.ArgumentParser):
 def finite_float(text: str) -> float:
     "argparse type of float flags: a finite number; nan and inf are refused with a one-line message."
     try: value = float(text)
-    except ValueError: raise argparse.ArgumentTypeError(f"{text}: not a number; pass a finite value, e.g. 0.001") from None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text}: not a number; pass a finite value, e.g. 0.001") from None
     if not math.isfinite(value): raise argparse.ArgumentTypeError(f"{text}: not a finite number; pass a finite value")
     return value
 
@@ -65,8 +66,9 @@ def _default_text(f: dataclasses.Field) -> str:
     value = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
     return "" if value in (None, dataclasses.MISSING, [], (), {}, "") else f" (default: {value})"
 
-def add_config_flags(parser, cls, only: Iterable[str] | None = None, skip: Iterable[str] = (), choices: dict | None = None,
-                     nargs: dict | None = None, help_overrides: dict | None = None) -> list[str]:
+def add_config_flags(parser, cls, only: Iterable[str] | None = None, skip: Iterable[str] = (),
+                     choices: dict | None = None, nargs: dict | None = None,
+                     help_overrides: dict | None = None) -> list[str]:
     "Add a flag `--field-name` (default None: not given) for each field of the dataclass `cls` whose type has one."
     hints, helps = typing.get_type_hints(cls), {**field_help(cls), **(help_overrides or {})}
     only, skip, added = None if only is None else set(only), set(skip), []
@@ -76,15 +78,17 @@ def add_config_flags(parser, cls, only: Iterable[str] | None = None, skip: Itera
         if f.name in (choices or {}): kw["choices"] = list(choices[f.name])
         if f.name in (nargs or {}): kw["nargs"] = nargs[f.name]
         text = (helps.get(f.name) or "") + _default_text(f)
-        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None, help=text.strip().replace("%", "%%"),
-                            metavar=None if "choices" in kw or "action" in kw else f.name.upper(), **kw)
+        metavar = None if "choices" in kw or "action" in kw else f.name.upper()
+        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None,
+                            help=text.strip().replace("%", "%%"), metavar=metavar, **kw)
         added.append(f.name)
     return added
 
 # %% ../nbs/00a_flags.ipynb #c027
 def given_fields(namespace: argparse.Namespace, cls) -> dict[str, Any]:
     "The fields of the dataclass `cls` whose flag was given (not None) in the parsed `namespace`."
-    return {f.name: getattr(namespace, f.name) for f in dataclasses.fields(cls) if getattr(namespace, f.name, None) is not None}
+    return {f.name: getattr(namespace, f.name) for f in dataclasses.fields(cls)
+            if getattr(namespace, f.name, None) is not None}
 
 # %% ../nbs/00a_flags.ipynb #c031
 def read_config_file(path: str | Path, cls, flag: str = "--config") -> dict[str, Any]:
@@ -95,9 +99,11 @@ def read_config_file(path: str | Path, cls, flag: str = "--config") -> dict[str,
         raise ConfigError(f"{flag} {path}: no such file or results folder; pass a results folder or its config.json")
     try: data = json.loads(file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{flag} {file}: not a readable JSON file ({' '.join(str(e).split())}); pass a config.json") from None
+        why = " ".join(str(e).split())
+        raise ConfigError(f"{flag} {file}: not a readable JSON file ({why}); pass a config.json") from None
     data = data.get("config", data) if isinstance(data, dict) else data
-    if not isinstance(data, dict): raise ConfigError(f"{flag} {file}: holds no configuration object; pass a config.json")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{flag} {file}: holds no configuration object; pass a config.json")
     names = {f.name for f in dataclasses.fields(cls)}
     if sorted(set(data) - names): warnings.warn(f"{file}: field(s) {sorted(set(data) - names)} are not fields of "
                                                 f"{cls.__name__} in this version; left out")
