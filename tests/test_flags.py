@@ -53,8 +53,9 @@ def test_nan_flag_is_one_line_and_writes_nothing(tmp_path):
 def test_config_of_a_folder_reproduces_its_configuration(fake_data_root, tmp_path):
     first, again, variant = tmp_path / "first", tmp_path / "again", tmp_path / "variant"
     r = run("eoe", "train", "--dataset", "cifar10[0-1]", "--classes", "0", "--oe", "cifar10[2-3]",
-            "--objective", "focal", "--objective-arg", "gamma=1", "--model", "cnn32", "--epochs", "1", "--batch-size", "16", "--seeds", "0",
-            "--workers", "0", "--device", "cpu", "--no-plots", "--quiet", "--out", str(first), data_root=fake_data_root)
+            "--objective", "focal", "--objective-arg", "gamma=1", "--model", "cnn32", "--epochs", "1",
+            "--batch-size", "16", "--seeds", "0", "--workers", "0", "--device", "cpu", "--no-plots", "--quiet",
+            "--out", str(first), data_root=fake_data_root)
     assert r.returncode == 0, r.stderr[-3000:]
     stored = json.loads((first / "config.json").read_text())
     r = run("eoe", "train", "--config", str(first), "--no-plots", "--quiet", "--out", str(again),
@@ -64,7 +65,7 @@ def test_config_of_a_folder_reproduces_its_configuration(fake_data_root, tmp_pat
     auroc = lambda folder: json.loads((folder / "runs" / "cls0_seed0" / "result.json").read_text())["auroc"]
     assert auroc(again) == auroc(first)                                        # and the same numbers
     r = run("eoe-train", "--config", str(first / "config.json"), "--lr", "0.5", "--no-plots", "--quiet",
-            "--out", str(variant), data_root=fake_data_root)                   # the flags given replace the file's fields
+            "--out", str(variant), data_root=fake_data_root)                   # the flags given replace its fields
     assert r.returncode == 0, r.stderr[-3000:]
     changed = json.loads((variant / "config.json").read_text())["config"]
     assert [k for k in stored["config"] if stored["config"][k] != changed[k]] == ["lr"] and changed["lr"] == 0.5
