@@ -23,6 +23,16 @@ def test_eoe_data_check_json(fake_data_root):
     assert counts["train"]["cat"] == 24 and counts["test"]["truck"] == 8
 
 
+def test_eoe_subcommands_are_the_same_commands(fake_data_root):
+    "`eoe data ...` is `eoe-data ...`; flag errors of either are one line naming the command as it was called."
+    r1 = run(["eoe-data", "check", "cifar10", "--json"], fake_data_root)
+    r2 = run(["eoe", "data", "check", "cifar10", "--json"], fake_data_root)
+    assert r1.returncode == r2.returncode == 0 and json.loads(r1.stdout) == json.loads(r2.stdout), r2.stderr
+    r = run(["eoe", "score", "run"], fake_data_root)
+    assert r.returncode == 2
+    assert r.stderr == "error: the following arguments are required: images, --out (see eoe score --help)\n"
+
+
 def test_eoe_data_errors_are_one_line(fake_data_root, tmp_path):
     r = run(["eoe-data", "check", "cifar11"], fake_data_root)
     assert r.returncode == 2 and "unknown data set" in r.stderr and "Traceback" not in r.stderr
