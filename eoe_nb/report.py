@@ -22,6 +22,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .core import ConfigError, DataMissingError, EOEError, atomic_write_json, atomic_write_text, resolve_data_root, run_cli
+from .folders import check_output_folder, owned_folder
 from .experiments import EXECUTORS, Unit
 import eoe_nb.search_items  # noqa: F401  registers the search items (single_outlier, filtered_search) in ITEMS
 import eoe_nb.oe_items  # noqa: F401  registers the OE paper's items (oe_table, oe_calibration) in ITEMS
@@ -231,6 +232,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch threads in each notebook (default: the scale's; smoke: 1)")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel that runs the notebooks")
     p.add_argument("--force", action="store_true", help="rerun items whose result.json is already complete")
+    p.add_argument("--wait", action="store_true", help="wait for another eoe-figures that holds --out, instead of stopping")
     p.add_argument("--dry-run", action="store_true", help="run nothing: list every item's runs at --scale with an estimate of their GPU time")
     p.add_argument("--gpu-benchmark", metavar="JSON", help="--dry-run: the GPU rate measured by benchmarks/gpu_bench.py (default: an assumed rate)")
     p.add_argument("--verbose", action="store_true", help="stream the notebooks' output and papermill's cell progress")
@@ -338,11 +340,16 @@ def eoe_figures_main(argv: list[str] | None = None) -> int:
     nb_dir = Path(args.notebooks).expanduser().resolve() if args.notebooks else default_notebooks_dir()
     absent = [f"{n}.ipynb" for n in names if not (nb_dir / f"{n}.ipynb").is_file()]
     if absent: raise ConfigError(f"notebook(s) {absent} not found in {nb_dir}: pass --notebooks DIR (the papers_figures/ folder of the checkout)")
-    out = Path(args.out).expanduser().resolve()
+    out = check_output_folder(Path(args.out).expanduser().resolve())
     data_root = str(resolve_data_root(args.data_root))
     if not Path(data_root).is_dir():
         raise DataMissingError(f"data root {data_root} does not exist or is not a folder: pass --data-root DIR (the folder "
                                f"holding cifar10/, ...) or set $EOE_DATA; `eoe-data list` shows what is where")
+    with owned_folder(out, wait=args.wait, what=f"figures folder {out}"):          # one eoe-figures per output folder
+        return _run_items(args, names, nb_dir, out, data_root)
+
+def _run_items(args, names: list[str], nb_dir: Path, out: Path, data_root: str) -> int:
+    "Run the item notebooks `names` into `out` (as its owner), then write the report; returns the exit status."
     status = read_run_status(out)
     print(f"eoe-figures: scale {args.scale}, {len(names)} item(s), data root {data_root}, output {out}", file=sys.stderr)
     for name in tqdm(names, desc="eoe-figures", unit="item"):
