@@ -35,19 +35,10 @@ def parse_objective_args(items: list[str] | None) -> dict:
     return out
 
 # %% ../nbs/05c_cli.ipynb #c008
-# help of RunConfig fields that have no comment in eoe_nb.core; a comment added there replaces the text here
-_UNCOMMENTED_HELP = dict(
-    epochs="training epochs", milestones="epochs after which the learning rate drops tenfold", lr="learning rate",
-    weight_decay="weight decay of the optimiser", seeds="seeds, e.g. --seeds 0 1 2",
-    workers="data-loading worker processes", device="auto (CUDA where there is one), cpu, cuda or cuda:N",
-    data_root="where the data sets are (default: $EOE_DATA, else ~/.cache/eoe_nb/data)")
-
 def config_help() -> dict[str, str]:
-    "The help of the RunConfig flags that the field comments do not give: fields without a comment, preset defaults."
+    "The help of the preset fields: their comment in `eoe_nb.core.RunConfig`, and that the preset fills them when absent."
     helps = field_help(RunConfig)
-    out = {k: v for k, v in _UNCOMMENTED_HELP.items() if not helps.get(k, "x")}
-    for k in PRESET_FIELDS: out[k] = f"{out.get(k) or helps.get(k) or k}; default: the preset's"
-    return out
+    return {k: f"{helps.get(k) or k}; default: the preset's" for k in PRESET_FIELDS}
 
 # %% ../nbs/05c_cli.ipynb #c012
 def _pack_arg(value: str) -> int | str:

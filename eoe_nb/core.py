@@ -25,11 +25,12 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PRESET_FIELDS', 'DEFAULT_DATA_ROOT', 'MANIFEST_PACKAGES', 'RESULT_INVARIANT_FIELDS', 'LATER_FIELDS', 'EOEError',
-           'DataMissingError', 'ConfigError', 'Registry', 'RunConfig', 'seed_everything', 'seed_worker', 'get_device',
-           'resolve_data_root', 'current_umask', 'writer_tag', 'atomic_write', 'atomic_write_bytes',
-           'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'sha256_tensor', 'git_commit',
-           'package_versions', 'run_manifest', 'run_id', 'fingerprint', 'config_fingerprint', 'check_finite', 'run_cli']
+__all__ = ['PRESET_FIELDS', 'OE_PHASES', 'REMOVED_FIELDS', 'DEFAULT_DATA_ROOT', 'MANIFEST_PACKAGES', 'RESULT_INVARIANT_FIELDS',
+           'LATER_FIELDS', 'EOEError', 'DataMissingError', 'ConfigError', 'Registry', 'RunConfig', 'seed_everything',
+           'seed_worker', 'get_device', 'resolve_data_root', 'current_umask', 'writer_tag', 'atomic_write',
+           'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'sha256_tensor',
+           'git_commit', 'package_versions', 'run_manifest', 'run_id', 'fingerprint', 'config_fingerprint',
+           'check_finite', 'run_cli']
 
 # %% ../nbs/00_core.ipynb #c005
 class EOEError(Exception):
@@ -73,8 +74,12 @@ class Registry(dict):
         return self[k]
 
 # %% ../nbs/00_core.ipynb #c009
-PRESET_FIELDS = ("dataset", "objective", "model", "oe", "epochs", "milestones", "lr", "weight_decay", "batch_size", "seeds", "transform",
-                 "optimizer", "clip_model", "clip_pretrained")
+PRESET_FIELDS = ("dataset", "objective", "model", "oe", "epochs", "milestones", "lr", "weight_decay", "batch_size", "seeds",
+                 "transform", "optimizer", "clip_model", "clip_pretrained")
+OE_PHASES = ("baseline", "oe_tune", "oe_scratch")   # the OE paper's training phases (eoe_nb.oe_train), in official order
+# fields removed since results were first stored, at the value they always had (old config.json files hold them)
+REMOVED_FIELDS = dict(amp=False)
+_REMOVED_FIX = dict(amp="precision='bf16'")   # what each removed field's other values became
 
 @dataclass
 class RunConfig:
@@ -88,18 +93,17 @@ class RunConfig:
     model: str | None = None              # a name of eoe_nb.models.MODELS
     oe: str | None = None                 # OE data set spec, or "none"
     oe_size: int | None = None            # number of OE images drawn per (class, seed); None: all
-    epochs: int | None = None
-    milestones: list[int] | None = None
-    lr: float | None = None
-    weight_decay: float | None = None
+    epochs: int | None = None             # training epochs of each (class, seed)
+    milestones: list[int] | None = None   # epochs at which the learning rate drops (x0.1)
+    lr: float | None = None               # learning rate
+    weight_decay: float | None = None     # weight decay of the optimiser
     batch_size: int | None = None         # B normal + B OE images per step
-    seeds: list[int] | None = None
+    seeds: list[int] | None = None        # seed values: each (class, seed) is one run
     transform: str | None = None          # transform pipeline (eoe_nb.transforms): the official runner's preprocessing
     optimizer: str | None = None          # adam (official non-CLIP) or sgd (official CLIP: Nesterov, momentum 0.9)
     rep_dim: int | None = None            # representation size; None: the model's official default
     weight_reset: bool = True             # official: reset all Conv/Linear/BN parameters before each (class, seed)
     nan_retries: int = 5                  # official: rebuild data and retrain up to 5 times on NaN scores
-    amp: bool = False                     # not official: mixed precision on CUDA (bf16 where supported); default fp32
     precision: str = "fp32"               # "fp32" (official numerics) or "bf16" (autocast; not official, recorded as a deviation)
     channels_last: bool = False           # not official: channels_last memory format for convolutional models
     compile: bool = False                 # not official: torch.compile the model
@@ -114,14 +118,17 @@ class RunConfig:
     eval_split: str = "test"              # "test" (official) or "validation": held-out normal training images vs OE-pool images never offered as OE
     filters: list[str] = field(default_factory=list)  # frequency filters on data parts, official syntax "lpf+train_oe" (eoe_nb.filters)
     filter_magnitude: float = 0.0         # the filters' magnitude (official --magnitude); 0: identity
-    workers: int = 2
-    device: str = "auto"
-    data_root: str | None = None
+    workers: int = 2                      # data-loader worker processes
+    device: str = "auto"                  # cpu, cuda, cuda:1, mps or auto (CUDA when there is one)
+    data_root: str | None = None          # where the data sets lie; None: $EOE_DATA, else ~/.cache/eoe_nb/data
 
     def to_dict(self) -> dict[str, Any]: return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        bad = [k for k, v in REMOVED_FIELDS.items() if k in d and d[k] != v]
+        if bad: raise ConfigError(f"{bad[0]}={d[bad[0]]!r}: {bad[0]} was removed; use {_REMOVED_FIX[bad[0]]}")
+        d = {k: v for k, v in d.items() if k not in REMOVED_FIELDS}   # an old config.json's field, at its old value
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown: raise ConfigError(f"unknown RunConfig field(s) {unknown}; valid fields: {sorted(names)}")
@@ -278,10 +285,11 @@ def fingerprint(obj: Any, n_digits: int = 16) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n_digits]
 
 def config_fingerprint(cfg: RunConfig, n_digits: int = 16) -> str:
-    "The fingerprint of every setting that shapes the numbers (all but `RESULT_INVARIANT_FIELDS`; `LATER_FIELDS` when set)."
+    ("The fingerprint of every setting that shapes the numbers (all but `RESULT_INVARIANT_FIELDS`; `LATER_FIELDS` when "
+     "set; `REMOVED_FIELDS` at the value they had).")
     d = {k: v for k, v in cfg.to_dict().items()
          if k not in RESULT_INVARIANT_FIELDS and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
-    return fingerprint(d, n_digits)
+    return fingerprint({**REMOVED_FIELDS, **d}, n_digits)
 
 # %% ../nbs/00_core.ipynb #c1603cd8
 def _non_finite(value: Any, name: str) -> tuple[str, float] | None:

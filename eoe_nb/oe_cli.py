@@ -16,31 +16,29 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from .core import (ConfigError, DataMissingError, EOEError, atomic_write_json, atomic_write_text, fingerprint,
+from .core import (OE_PHASES, ConfigError, DataMissingError, EOEError, atomic_write_json, atomic_write_text, fingerprint,
                          resolve_data_root, run_cli, run_manifest)
-from .folders import check_output_folder, owned_folder
+from .folders import check_output_folder, owned_folder, read_json_file
 
 # %% auto #0
-__all__ = ['PHASES', 'PHASE_METHOD', 'OE_METHOD_LABELS', 'DETECTION_METRICS', 'CALIBRATION_METRICS', 'OOD_FOLDER',
-           'OOD_RESULTS_JSON', 'OOD_RESULTS_CSV', 'CALIBRATION_JSON', 'CALIBRATION_CSV', 'WAVES', 'TRAIN_FLAGS',
-           'check_phase', 'OETestOptions', 'read_json', 'write_table', 'data_missing', 'build_train_config',
-           'train_phase', 'ood_specs', 'LoadedRun', 'load_run', 'id_split', 'input_stats', 'run_deviations',
-           'id_logits', 'scores_of', 'write_npz', 'predict_batches', 'ood_set_logits', 'evaluate_run',
-           'format_ood_results', 'calibration_files', 'calibrate_run', 'format_calibration', 'run_summary',
-           'format_summary', 'spec_slug', 'OEExperiment', 'OERun', 'phase_changes', 'run_folder_name',
-           'experiment_runs', 'OEJob', 'job_finished', 'run_oe_job', 'run_oe_experiment', 'load_experiment_file',
-           'eoe_oe_main', 'eoe_oe_cli']
+__all__ = ['PHASE_METHOD', 'OE_METHOD_LABELS', 'DETECTION_METRICS', 'CALIBRATION_METRICS', 'OOD_FOLDER', 'OOD_RESULTS_JSON',
+           'OOD_RESULTS_CSV', 'CALIBRATION_JSON', 'CALIBRATION_CSV', 'WAVES', 'TRAIN_FLAGS', 'check_phase',
+           'OETestOptions', 'write_table', 'data_missing', 'build_train_config', 'train_phase', 'ood_specs',
+           'LoadedRun', 'load_run', 'id_split', 'input_stats', 'run_deviations', 'id_logits', 'scores_of', 'write_npz',
+           'predict_batches', 'ood_set_logits', 'evaluate_run', 'format_ood_results', 'calibration_files',
+           'calibrate_run', 'format_calibration', 'run_summary', 'format_summary', 'spec_slug', 'OEExperiment', 'OERun',
+           'phase_changes', 'run_folder_name', 'experiment_runs', 'OEJob', 'job_finished', 'run_oe_job',
+           'run_oe_experiment', 'load_experiment_file', 'eoe_oe_main', 'eoe_oe_cli']
 
 # %% ../nbs/06c_oe_cli.ipynb #c005
-PHASES = ("baseline", "oe_tune", "oe_scratch")
 PHASE_METHOD = {"baseline": "msp", "oe_tune": "oe_finetune", "oe_scratch": "oe_scratch"}
 OE_METHOD_LABELS = {"msp": "MSP (baseline)", "oe_finetune": "+OE fine-tune", "oe_scratch": "+OE from scratch"}
 DETECTION_METRICS = ("fpr95", "auroc", "aupr")
 CALIBRATION_METRICS = ("rms", "mad", "soft_f1")
 
 def check_phase(phase: str) -> str:
-    "`phase` if it is one of `PHASES`, else a one-line ConfigError listing them."
-    if phase not in PHASES: raise ConfigError(f"unknown phase {phase!r}; choose one of {', '.join(PHASES)}")
+    "`phase` if it is one of `OE_PHASES`, else a one-line ConfigError listing them."
+    if phase not in OE_PHASES: raise ConfigError(f"unknown phase {phase!r}; choose one of {', '.join(OE_PHASES)}")
     return phase
 
 # %% ../nbs/06c_oe_cli.ipynb #c008
@@ -80,11 +78,6 @@ class OETestOptions:
 # %% ../nbs/06c_oe_cli.ipynb #c011
 OOD_FOLDER, OOD_RESULTS_JSON, OOD_RESULTS_CSV = "ood", "ood_results.json", "ood_results.csv"
 CALIBRATION_JSON, CALIBRATION_CSV = "calibration.json", "calibration.csv"
-
-def read_json(path: str | Path) -> dict | None:
-    "The JSON content of `path`, or None if there is no such file."
-    path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else None
 
 def write_table(path: str | Path, rows: Sequence[dict]) -> Path:
     "`rows` (dicts) as a CSV file, written atomically."
@@ -178,7 +171,7 @@ def input_stats(loaded: LoadedRun) -> tuple[tuple[int, int, int], tuple[float, .
 def run_deviations(loaded: LoadedRun) -> list[str]:
     "The deviations from the official scripts that training recorded in the run's manifest."
     from eoe_nb.oe_train import MANIFEST
-    return list((read_json(loaded.folder / MANIFEST) or {}).get("deviations", []))
+    return list((read_json_file(loaded.folder / MANIFEST) or {}).get("deviations", []))
 
 def _n_test(n: int, opts: OETestOptions) -> int: return n if opts.test_limit is None else min(n, opts.test_limit)
 
@@ -256,7 +249,7 @@ def evaluate_run(run_dir: str | Path, opts: OETestOptions = OETestOptions(), dev
 
 def _evaluate_loaded(loaded: LoadedRun, opts: OETestOptions, data_root, progress: bool, echo: bool, start: float) -> dict:
     from eoe_nb.oe_eval import OOD_SCORES, evaluate_ood
-    done = read_json(loaded.folder / OOD_RESULTS_JSON)
+    done = read_json_file(loaded.folder / OOD_RESULTS_JSON)
     if done and done.get("options") == opts.to_dict() and done.get("model") == loaded.key:
         if echo: print(format_ood_results(done))
         return done
@@ -313,7 +306,7 @@ def _calibrate_loaded(loaded: LoadedRun, opts: OETestOptions, data_root, progres
         raise ConfigError(f"{loaded.folder} was trained without a held-out split: train with --val-share 0.1 to tune the temperature, "
                           f"or give --temperature 1 for the untuned classifier's calibration")
     json_name, csv_name = calibration_files(temperature)
-    done = read_json(loaded.folder / json_name)
+    done = read_json_file(loaded.folder / json_name)
     if done and done.get("options") == opts.to_dict() and done.get("model") == loaded.key:
         if echo: print(format_calibration(done))
         return done
@@ -347,15 +340,15 @@ def format_calibration(res: dict[str, Any]) -> str:
 # %% ../nbs/06c_oe_cli.ipynb #c021
 def run_summary(folder: str | Path) -> dict[str, Any]:
     "One line of a grid's runs.csv: the run's phase, test error, MSP means over the OOD sets and calibration means."
-    folder, res = Path(folder), read_json(Path(folder) / OOD_RESULTS_JSON) or {}
-    cal = read_json(Path(folder) / CALIBRATION_JSON) or {}
+    folder, res = Path(folder), read_json_file(Path(folder) / OOD_RESULTS_JSON) or {}
+    cal = read_json_file(Path(folder) / CALIBRATION_JSON) or {}
     mean = next((e for e in res.get("results", []) if e["score"] == "msp" and e["row"] == "mean"), {})
     cmean = next((e for e in cal.get("results", []) if e["row"] == "mean"), {})
     return dict(run=str(folder), in_dist=res.get("in_dist"), phase=res.get("phase"), method=res.get("method"),
                 test_error=res.get("test_error"), **{m: mean.get(m) for m in DETECTION_METRICS},
                 **{m: cmean.get(m) for m in CALIBRATION_METRICS}, temperature=cal.get("temperature"),
                 missing=", ".join(res.get("missing", {})), test_seconds=res.get("wall_seconds"),
-                train_seconds=(read_json(folder / "manifest.json") or {}).get("train_seconds"))
+                train_seconds=(read_json_file(folder / "manifest.json") or {}).get("train_seconds"))
 
 def format_summary(s: dict[str, Any]) -> str:
     "One line per run of a grid."
@@ -397,7 +390,7 @@ class OEExperiment:
 
     def phases_of(self, dataset: str) -> list[str]:
         "The phases run on `dataset`, in official order."
-        return sorted(dict.fromkeys(self.dataset_phases.get(dataset, self.phases)), key=PHASES.index)
+        return sorted(dict.fromkeys(self.dataset_phases.get(dataset, self.phases)), key=OE_PHASES.index)
 
     def test_options(self) -> OETestOptions: return OETestOptions.from_dict(self.test) if self.test else OETestOptions()
     def to_dict(self) -> dict[str, Any]: return asdict(self)
@@ -460,7 +453,7 @@ class OEJob:
 
 def job_finished(job: OEJob, folder: str | Path) -> bool:
     "True when the run's OOD results (and calibration, if asked) are stored for the job's test settings."
-    res = read_json(Path(folder) / OOD_RESULTS_JSON)
+    res = read_json_file(Path(folder) / OOD_RESULTS_JSON)
     if res is None or res.get("options") != job.test.to_dict(): return False
     return not job.calibrate or (Path(folder) / CALIBRATION_JSON).exists()
 
@@ -525,7 +518,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     t = sub.add_parser("train", help="train one phase into a run folder, or a grid (--grid)")
     t.add_argument("--dataset", help="in-distribution set, e.g. cifar10, svhn or 'cifar10[0-4]'")
-    t.add_argument("--phase", default="baseline", help=f"one of {', '.join(PHASES)} (default: baseline)")
+    t.add_argument("--phase", default="baseline", help=f"one of {', '.join(OE_PHASES)} (default: baseline)")
     t.add_argument("--oe", help="OE set spec (default: the data set's official one, e.g. tinyimages)")
     t.add_argument("--model", help="wrn40_2 or allconv (default: the official one)")
     t.add_argument("--epochs", type=int); t.add_argument("--lr", type=float)

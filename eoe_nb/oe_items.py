@@ -10,10 +10,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from .core import ConfigError, EOEError, atomic_write_json, atomic_write_text, resolve_data_root
+from .core import OE_PHASES, ConfigError, EOEError, atomic_write_json, atomic_write_text, resolve_data_root
+from .folders import read_json_file
 from .oe_cli import (CALIBRATION_JSON, CALIBRATION_METRICS, DETECTION_METRICS, OOD_RESULTS_JSON, OE_METHOD_LABELS,
-                           PHASE_METHOD, PHASES, OEExperiment, OERun, build_train_config, data_missing,
-                           experiment_runs, phase_changes, read_json, run_oe_experiment)
+                           PHASE_METHOD, OEExperiment, OERun, build_train_config, data_missing,
+                           experiment_runs, phase_changes, run_oe_experiment)
 from .paper_items import PaperItem, ResultRow, RowStatus, check_scale, register_item
 
 # %% auto #0
@@ -240,7 +241,7 @@ def oe_item_plan(item: str | OEItem, scale: str, data_root: str | Path | None = 
         if not missing: runnable[ds] = list(phases); continue
         missing_rows += [OERow(it.name, ds.split("[")[0], ds, PHASE_METHOD[p], "mean", RowStatus.missing, scale=scale,
                                deviations=list(deviations), missing=missing) for p in phases]
-    exp = None if not runnable else OEExperiment("runs", list(runnable), phases=list(PHASES), seeds=seeds,
+    exp = None if not runnable else OEExperiment("runs", list(runnable), phases=list(OE_PHASES), seeds=seeds,
                                                  train=setup["train"], phase_train=setup["phase_train"],
                                                  test=setup["test"], calibrate=it.calibrate, dataset_phases=runnable)
     return OEItemPlan(it, scale, root, params, exp, missing_rows)
@@ -260,8 +261,8 @@ def _run_rows(plan: OEItemPlan, ds: str, phase: str, runs: Sequence[OERun], fail
     devs = list(plan.deviations)
     errors = [failed[str(r.folder)] for r in runs if str(r.folder) in failed]
     if errors: return [OERow(**base, ood="mean", status=RowStatus.failed, error=errors[0], deviations=devs)]
-    results = [read_json(r.folder / OOD_RESULTS_JSON) for r in runs]
-    calibs = [read_json(r.folder / CALIBRATION_JSON) for r in runs] if it.calibrate else results
+    results = [read_json_file(r.folder / OOD_RESULTS_JSON) for r in runs]
+    calibs = [read_json_file(r.folder / CALIBRATION_JSON) for r in runs] if it.calibrate else results
     done = [(res, cal) for res, cal in zip(results, calibs) if res is not None and cal is not None]
     if not done:
         return [OERow(**base, ood="mean", status=RowStatus.partial, deviations=devs,
@@ -329,7 +330,7 @@ def oe_item_status(rows: Sequence[OERow]) -> RowStatus:
 def _train_seconds(out: Path, rows: Sequence[OERow]) -> float | None:
     "Training time of the item's runs, from their manifests (None if no run finished)."
     from eoe_nb.oe_train import MANIFEST
-    secs = [(read_json(out / run / MANIFEST) or {}).get("train_seconds")
+    secs = [(read_json_file(out / run / MANIFEST) or {}).get("train_seconds")
             for run in dict.fromkeys(r.run for r in rows if r.run)]
     secs = [s for s in secs if s is not None]
     return round(sum(secs), 1) if secs else None

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import (ConfigError, DataMissingError, atomic_write_json, atomic_write_text, check_finite, get_device,
+from .core import (OE_PHASES, ConfigError, DataMissingError, atomic_write_json, atomic_write_text, check_finite, get_device,
                          run_manifest, seed_everything)
 from .folders import check_output_folder, owned_folder, read_json_file, refuse_other_config
 from .data import ImageSet, dataset_info, load_split, pil_to_uint8
@@ -33,14 +33,14 @@ from .objectives import oe_multiclass_loss
 from .train import PRECISIONS, Checkpoint
 
 # %% auto #0
-__all__ = ['PHASES', 'OE_PRESETS', 'PRESET_FAMILY', 'CIFAR_MEAN', 'CIFAR_STD', 'IMAGENET_MEAN', 'IMAGENET_STD',
-           'RESUME_INVARIANT', 'REMOVED_FIELDS', 'FINAL', 'CHECKPOINT', 'LOG', 'CONFIG', 'MANIFEST', 'LOG_FIELDS',
-           'SigmoidGELU', 'AllConvNet', 'TinyClassifier', 'register_tiny_classifier', 'preset_family', 'oe_preset',
-           'OERecipe', 'oe_recipe', 'OETrainConfig', 'resolve_oe_config', 'ClassifierData', 'split_validation',
-           'classifier_data', 'cosine_annealing', 'OfficialCosine', 'make_optimizer', 'epoch_plan', 'normalise_float',
-           'fit_images', 'augment', 'fetch_images', 'images_in_ram', 'oe_step', 'model_logits', 'error_percent',
-           'oe_deviations', 'run_finished', 'train_classifier', 'ClassifierRun', 'load_classifier', 'normalise',
-           'predict_logits', 'test_error']
+__all__ = ['OE_PRESETS', 'PRESET_FAMILY', 'CIFAR_MEAN', 'CIFAR_STD', 'IMAGENET_MEAN', 'IMAGENET_STD', 'RESUME_INVARIANT',
+           'REMOVED_FIELDS', 'FINAL', 'CHECKPOINT', 'LOG', 'CONFIG', 'MANIFEST', 'LOG_FIELDS', 'SigmoidGELU',
+           'AllConvNet', 'TinyClassifier', 'register_tiny_classifier', 'preset_family', 'oe_preset', 'OERecipe',
+           'oe_recipe', 'OETrainConfig', 'resolve_oe_config', 'ClassifierData', 'split_validation', 'classifier_data',
+           'cosine_annealing', 'OfficialCosine', 'make_optimizer', 'epoch_plan', 'normalise_float', 'fit_images',
+           'augment', 'fetch_images', 'images_in_ram', 'oe_step', 'model_logits', 'error_percent', 'oe_deviations',
+           'run_finished', 'train_classifier', 'ClassifierRun', 'load_classifier', 'normalise', 'predict_logits',
+           'test_error']
 
 # %% ../nbs/06a_oe_train.ipynb #c005
 class SigmoidGELU(nn.Module):
@@ -104,8 +104,6 @@ def register_tiny_classifier(name: str = "tiny_classifier") -> str:
     return name
 
 # %% ../nbs/06a_oe_train.ipynb #c012
-PHASES = ("baseline", "oe_tune", "oe_scratch")
-
 def _p(epochs, lr, batch_size=128, oe_batch_size=256, weight_decay=5e-4) -> dict:
     return dict(epochs=epochs, lr=lr, batch_size=batch_size, oe_batch_size=oe_batch_size, weight_decay=weight_decay)
 
@@ -124,7 +122,7 @@ def preset_family(dataset_name: str) -> str | None:
 
 def oe_preset(dataset_name: str, phase: str) -> dict:
     "The official epochs, lr, batch sizes and weight decay of `phase` on `dataset_name` (the CIFAR scripts' for sets without a preset)."
-    if phase not in PHASES: raise ConfigError(f"unknown phase {phase!r}; use one of {', '.join(PHASES)}")
+    if phase not in OE_PHASES: raise ConfigError(f"unknown phase {phase!r}; use one of {', '.join(OE_PHASES)}")
     return dict(OE_PRESETS[preset_family(dataset_name) or "cifar"][phase])
 
 # %% ../nbs/06a_oe_train.ipynb #c015
@@ -210,7 +208,7 @@ def _check_oe_set(cfg: OETrainConfig, id_spec) -> None:
 def resolve_oe_config(cfg: OETrainConfig) -> OETrainConfig:
     "`cfg` with every `None` setting replaced by the official value, after checking it; raises one-line ConfigErrors."
     check_finite(cfg)
-    if cfg.phase not in PHASES: raise ConfigError(f"unknown phase {cfg.phase!r}; use one of {', '.join(PHASES)}")
+    if cfg.phase not in OE_PHASES: raise ConfigError(f"unknown phase {cfg.phase!r}; use one of {', '.join(OE_PHASES)}")
     id_spec = parse_dataset_spec(cfg.in_dist)
     if dataset_info(id_spec.name).oe_only: raise ConfigError(f"{id_spec.name} has no labelled classes to train a classifier on; choose another in_dist")
     oe = cfg.oe if cfg.oe is not None else ("none" if cfg.phase == "baseline" else "tinyimages")

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from eoe_nb.core import run_cli
-from eoe_nb.oe_cli import CALIBRATION_JSON, OOD_RESULTS_JSON, OEExperiment, eoe_oe_main, read_json, run_oe_experiment
+from eoe_nb.folders import read_json_file
+from eoe_nb.oe_cli import CALIBRATION_JSON, OOD_RESULTS_JSON, OEExperiment, eoe_oe_main, run_oe_experiment
 from eoe_nb.oe_items import oe_item_plan, oe_results_table, run_oe_item, write_oe_item_outputs
 from eoe_nb.paper_items import ResultRow, RowStatus
 from eoe_nb.testing import capture_cli, write_fake_cifar_pickles
@@ -86,14 +87,14 @@ def test_train_tune_test_calibrate_and_resume(root):
     rc, out, err = capture_cli(main, ["test", str(tune), *eval_args(root)])
     assert rc == 0, err
     assert "MSP" in out and "Gaussian" in out and "mean with energy" in out
-    res = read_json(tune / OOD_RESULTS_JSON)
+    res = read_json_file(tune / OOD_RESULTS_JSON)
     assert {e["score"] for e in res["results"]} == {"msp", "xent", "energy"}
     assert [e["ood"] for e in res["results"] if e["score"] == "msp" and e["row"] != "error_detection"] == ["cifar10[8-9]", "Gaussian", "mean"]
     assert all(e["draws"] == 3 for e in res["results"] if e["row"] == "ood") and res["n_test"] == 300
     assert (tune / "ood_results.csv").exists() and len(list((tune / "ood").glob("*.npz"))) == 3
     rc, out, err = capture_cli(main, ["calibrate", str(tune), *eval_args(root)])
     assert rc == 0, err
-    cal = read_json(tune / CALIBRATION_JSON)
+    cal = read_json_file(tune / CALIBRATION_JSON)
     assert 0.2 <= cal["temperature"] <= 5 and [e["ood"] for e in cal["results"]][-1] == "mean"
     before = _files(root)
     for argv in (["train", "--dataset", "cifar10[0-4]", "--out", str(base), *train_args(root)],
@@ -103,7 +104,7 @@ def test_train_tune_test_calibrate_and_resume(root):
     rc, out, err = capture_cli(main, ["train", "--dataset", "cifar10[0-4]", "--out", str(base), *train_args(root, "--lr", "0.5")])
     assert rc == 2 and "another configuration" in err               # the configuration is verified on resume
     rc, out, err = capture_cli(main, ["test", str(tune), *eval_args(root)[:-1], "--draws", "2"])
-    assert rc == 0 and read_json(tune / OOD_RESULTS_JSON)["options"]["draws"] == 2   # other draws: re-evaluated
+    assert rc == 0 and read_json_file(tune / OOD_RESULTS_JSON)["options"]["draws"] == 2   # other draws: re-evaluated
 
 
 def test_grid_in_dependency_order(root):
