@@ -33,7 +33,8 @@ def _lock_pid(path: Path) -> str:
 # %% ../nbs/00c_folders.ipynb #f009
 @contextlib.contextmanager
 def folder_lock(path: str | Path, exclusive: bool = True, wait: bool = False, what: str | None = None):
-    "Hold an OS-level lock (`fcntl.flock`) on the lock file `path`; the OS frees it when the process dies (SIGKILL too)."
+    ("Hold an OS-level lock (`fcntl.flock`) on the lock file `path`; "
+     "the OS frees it when the process dies (SIGKILL too).")
     path = Path(path); key = str(path.absolute())
     if key in _HELD: yield path; return              # this process holds it already (a grid -> its runs)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,11 +54,14 @@ def folder_lock(path: str | Path, exclusive: bool = True, wait: bool = False, wh
 def check_output_folder(out: str | Path, flag: str = "--out") -> Path:
     "`out` if it can be a results folder: not a file, not under a file, creatable and writable. Creates nothing."
     root = Path(out)
-    if len(root.name.encode()) > 255: raise ConfigError(f"{flag} {root}: the folder name is over 255 bytes; choose a shorter name")
-    if root.exists() and not root.is_dir(): raise ConfigError(f"{flag} {root} is a file, not a folder; pass a folder path")
+    if len(root.name.encode()) > 255:
+        raise ConfigError(f"{flag} {root}: the folder name is over 255 bytes; choose a shorter name")
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"{flag} {root} is a file, not a folder; pass a folder path")
     p = root
     while not p.exists() and p != p.parent: p = p.parent
-    if not p.is_dir(): raise ConfigError(f"{flag} {root} cannot be created: {p} is a file; pass a folder path elsewhere")
+    if not p.is_dir():
+        raise ConfigError(f"{flag} {root} cannot be created: {p} is a file; pass a folder path elsewhere")
     if not os.access(p, os.W_OK | os.X_OK):
         raise ConfigError(f"{flag} {root} is not writable ({p} is read-only); pass a writable folder")
     return root
@@ -66,7 +70,8 @@ def make_output_folder(out: str | Path, flag: str = "--out") -> Path:
     "`check_output_folder`, then create the folder (a one-line error if the system refuses)."
     root = check_output_folder(out, flag)
     try: root.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise ConfigError(f"{flag} {root} cannot be created ({e.strerror}); pass a writable folder") from None
+    except OSError as e:
+        raise ConfigError(f"{flag} {root} cannot be created ({e.strerror}); pass a writable folder") from None
     return root
 
 # %% ../nbs/00c_folders.ipynb #f017
@@ -84,7 +89,8 @@ def _writer_alive(name: str) -> bool:
     return True
 
 def remove_stale_temporaries(folder: str | Path, recursive: bool = True, owner: bool = False) -> list[Path]:
-    "Delete the `.*.tmp` files killed atomic writes left in `folder` (and below): all of them for the folder's `owner`, else those whose writer is gone."
+    ("Delete the `.*.tmp` files killed atomic writes left in `folder` (and below): "
+     "all of them for the folder's `owner`, else those whose writer is gone.")
     folder = Path(folder)
     if not folder.is_dir(): return []
     found = folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")
@@ -96,10 +102,12 @@ def remove_stale_temporaries(folder: str | Path, recursive: bool = True, owner: 
 @contextlib.contextmanager
 def owned_folder(path: str | Path, wait: bool = False, what: str | None = None, exclusive: bool = True,
                  flag: str = "--out") -> Iterator[Path]:
-    "Create the checked folder `path`, hold its lock (shared or exclusive) and remove the stale temporaries in it and below."
+    ("Create the checked folder `path`, hold its lock (shared or exclusive) "
+     "and remove the stale temporaries in it and below.")
     root = make_output_folder(path, flag)
     with folder_lock(root / LOCK_FILE, exclusive=exclusive, wait=wait, what=what):
-        remove_stale_temporaries(root)                                  # below: those of dead writers (folders may be shared)
+        # below: those of dead writers (folders may be shared)
+        remove_stale_temporaries(root)
         remove_stale_temporaries(root, recursive=False, owner=exclusive)
         yield root
 
@@ -109,8 +117,10 @@ def config_difference(stored: dict[str, Any], given: dict[str, Any], ignore: tup
     return {k: (stored.get(k), v) for k, v in given.items() if k not in ignore and stored.get(k) != v}
 
 def refuse_other_config(folder: str | Path, stored: dict[str, Any] | None, given: dict[str, Any],
-                        ignore: tuple[str, ...] = (), fix: str = "use another --out, or --overwrite to start it over") -> None:
-    "Raise a one-line ConfigError when `folder` holds results of another configuration than `given` (the differences named)."
+                        ignore: tuple[str, ...] = (),
+                        fix: str = "use another --out, or --overwrite to start it over") -> None:
+    ("Raise a one-line ConfigError when `folder` holds results of another configuration than `given` (the differences "
+     "named).")
     if stored is None: return
     diff = config_difference(stored, given, ignore)
     if diff:
