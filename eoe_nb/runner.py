@@ -21,8 +21,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .core import (LATER_FIELDS, RESULT_INVARIANT_FIELDS, ConfigError, RunConfig, atomic_write_bytes, atomic_write_json,
-                         atomic_write_text, config_fingerprint, run_id, run_manifest)
+from .core import (LATER_FIELDS, RESULT_INVARIANT_FIELDS, ConfigError, RunConfig, atomic_write_bytes,
+                         atomic_write_json, atomic_write_text, config_fingerprint, run_id, run_manifest)
 from .folders import (check_output_folder, folder_lock, make_output_folder, owned_folder, read_json_file,
                             refuse_other_config, remove_stale_temporaries)
 from .data import pil_to_uint8
@@ -32,7 +32,8 @@ from .train import FeatureCache, Precision
 from .run import RunOutput, train_and_score
 from .packed import pack_refusal, resolve_pack, train_and_score_packed
 from .presets import resolve_config
-from .evaluate import (evaluate_scores, plot_extreme_images, plot_roc_pr, plot_score_histogram, save_figure, summarize)
+from .evaluate import (evaluate_scores, plot_extreme_images, plot_roc_pr, plot_score_histogram, save_figure,
+                             summarize)
 
 # %% auto #0
 __all__ = ['RUN_COLUMNS', 'RunStatus', 'config_deviations', 'RunResult', 'ResultsStore', 'load_runs', 'data_identity',
@@ -82,12 +83,12 @@ class RunResult:
     def of(cls, cfg: RunConfig, normal_class: int, seed: int, out: RunOutput, metrics: dict) -> "RunResult":
         "The row of a finished run of `cfg` from its output and metrics."
         eps = out.epoch_seconds
-        return cls(cfg.dataset, cfg.mode, cfg.objective, cfg.model, cfg.preset, int(normal_class), int(seed), cfg.oe, cfg.oe_size,
-                   cfg.epochs, metrics["auroc"], metrics["ap"], metrics["fpr95"], round(out.train_seconds, 3),
-                   round(float(np.median(eps)), 3) if eps else 0.0, out.attempts, out.data["counts"]["train"],
-                   out.data["oe"]["n"], out.data["counts"]["test"], run_id(normal_class, seed),
-                   datetime.now(timezone.utc).isoformat(timespec="seconds"), RunStatus.FINISHED,
-                   list(out.data.get("deviations", [])) + config_deviations(cfg))
+        return cls(cfg.dataset, cfg.mode, cfg.objective, cfg.model, cfg.preset, int(normal_class), int(seed), cfg.oe,
+                   cfg.oe_size, cfg.epochs, metrics["auroc"], metrics["ap"], metrics["fpr95"],
+                   round(out.train_seconds, 3), round(float(np.median(eps)), 3) if eps else 0.0, out.attempts,
+                   out.data["counts"]["train"], out.data["oe"]["n"], out.data["counts"]["test"],
+                   run_id(normal_class, seed), datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   RunStatus.FINISHED, list(out.data.get("deviations", [])) + config_deviations(cfg))
 
     def to_dict(self) -> dict: return {**dataclasses.asdict(self), "status": self.status.value}
 
@@ -103,7 +104,8 @@ RUN_COLUMNS = [f.name for f in dataclasses.fields(RunResult)]
 
 # %% ../nbs/05b_runner.ipynb #c007
 class ResultsStore:
-    "A folder of runs: `runs/<run_id>/{result.json, scores.npz, manifest.json, checkpoint.pt}` and the table `runs.csv`."
+    ("A folder of runs: `runs/<run_id>/{result.json, scores.npz, manifest.json, "
+     "checkpoint.pt}` and the table `runs.csv`.")
     def __init__(self, root: str | Path): self.root = Path(root)
     def run_dir(self, rid: str) -> Path: return self.root / "runs" / rid
     def is_finished(self, rid: str) -> bool: return (self.run_dir(rid) / "result.json").exists()
@@ -116,11 +118,14 @@ class ResultsStore:
         atomic_write_json(d / "manifest.json", manifest)
         atomic_write_json(d / "result.json", result.to_dict())
 
-    def result(self, rid: str) -> RunResult: return RunResult.from_dict(json.loads((self.run_dir(rid) / "result.json").read_text()))
-    def results(self) -> list[RunResult]: return [self.result(p.parent.name) for p in sorted((self.root / "runs").glob("*/result.json"))]
+    def result(self, rid: str) -> RunResult:
+        return RunResult.from_dict(json.loads((self.run_dir(rid) / "result.json").read_text()))
+    def results(self) -> list[RunResult]:
+        return [self.result(p.parent.name) for p in sorted((self.root / "runs").glob("*/result.json"))]
 
     def table(self) -> pd.DataFrame:
-        "All finished runs as a DataFrame with the columns `RUN_COLUMNS`, in class, seed order (deviations joined by '; ')."
+        ("All finished runs as a DataFrame with the columns `RUN_COLUMNS`, in class, "
+         "seed order (deviations joined by '; ').")
         rows = [{**r.to_dict(), "deviations": "; ".join(r.deviations)} for r in self.results()]
         if not rows: return pd.DataFrame(columns=RUN_COLUMNS)
         return pd.DataFrame(rows, columns=RUN_COLUMNS).sort_values(["normal_class", "seed"]).reset_index(drop=True)
@@ -149,9 +154,11 @@ def data_identity(data_source: dict) -> dict[str, str]:
     out = {}
     for k in ("train", "test"):
         s = data_source.get(k) or {}
-        if s.get("checksum") or s.get("source"): out[f"{k} checksum" if s.get("checksum") else f"{k} source"] = s.get("checksum") or s.get("source")
+        if s.get("checksum") or s.get("source"):
+            out[f"{k} checksum" if s.get("checksum") else f"{k} source"] = s.get("checksum") or s.get("source")
     oe = data_source.get("oe") or {}
-    if oe.get("pool_checksum") or oe.get("source"): out["OE checksum" if oe.get("pool_checksum") else "OE source"] = oe.get("pool_checksum") or oe.get("source")
+    if oe.get("pool_checksum") or oe.get("source"):
+        out["OE checksum" if oe.get("pool_checksum") else "OE source"] = oe.get("pool_checksum") or oe.get("source")
     return out
 
 def check_folder_data(root: str | Path, data_source: dict) -> None:
@@ -161,8 +168,10 @@ def check_folder_data(root: str | Path, data_source: dict) -> None:
         if not (m.parent / "result.json").exists(): continue
         old = data_identity(json.loads(m.read_text()).get("data_source") or {})
         diff = [f"{k} recorded {_short(old[k])}, found {_short(new[k])}" for k in old if k in new and old[k] != new[k]]
-        if diff: raise ConfigError(f"{root} holds runs made with other data ({'; '.join(diff)}; run {m.parent.name}): pass the "
-                                   f"data they were made with (--data-root), --overwrite to start the folder over, or another --out")
+        if diff:
+            raise ConfigError(f"{root} holds runs made with other data ({'; '.join(diff)}; run {m.parent.name}): "
+                              "pass the data they were made with (--data-root), --overwrite to start the folder over, "
+                              "or another --out")
 
 
 # %% ../nbs/05b_runner.ipynb #c011
@@ -178,10 +187,12 @@ def check_folder_config(root: Path, cfg: RunConfig) -> None:
                             f"use another --out folder, or --overwrite to start {root} over")
 
 def _write_config(root: Path, cfg: RunConfig) -> None:
-    if not (root / "config.json").exists(): atomic_write_json(root / "config.json", {"fingerprint": config_fingerprint(cfg), "config": cfg.to_dict()})
+    if not (root / "config.json").exists():
+        atomic_write_json(root / "config.json", {"fingerprint": config_fingerprint(cfg), "config": cfg.to_dict()})
 
 def prepare_results_folder(cfg: RunConfig, out: str | Path, write: bool = True) -> ResultsStore:
-    "Create (or reopen) the results folder of the resolved `cfg`; refuses a folder that holds another configuration's results."
+    ("Create (or reopen) the results folder of the resolved `cfg`; refuses a folder that holds another configuration's "
+     "results.")
     cfg = resolve_config(cfg)
     root = make_output_folder(out)
     check_folder_config(root, cfg)
@@ -200,23 +211,28 @@ def _feature_cache(cfg: RunConfig, store: ResultsStore, cache: FeatureCache | No
     return cache if cache is not None or not is_zero_shot(cfg) else FeatureCache(store.root / "feature_cache")
 
 # %% ../nbs/05b_runner.ipynb #c013
-def _store_run(store: ResultsStore, cfg: RunConfig, normal_class: int, seed: int, result: RunOutput, packed: int = 1) -> RunResult:
+def _store_run(store: ResultsStore, cfg: RunConfig, normal_class: int, seed: int, result: RunOutput,
+               packed: int = 1) -> RunResult:
     "Check and store one finished run (inside its locks): scores, manifest (with the numerics and the pack size), row."
     check_folder_data(store.root, result.data)
-    metrics = evaluate_scores(result.labels, result.scores) if len(result.labels) else dict(auroc=None, ap=None, fpr95=None)
+    metrics = (evaluate_scores(result.labels, result.scores) if len(result.labels)
+               else dict(auroc=None, ap=None, fpr95=None))
     row = RunResult.of(cfg, normal_class, seed, result, metrics)
     manifest = run_manifest(cfg, seed=seed, data_source=result.data, normal_class=int(normal_class), run_id=row.run_id,
                             epoch_seconds=result.epoch_seconds, losses=result.losses, normalization=result.stats,
-                            deviations=row.deviations, numerics={**dataclasses.asdict(Precision.of(cfg)), "packed_runs": packed})
+                            deviations=row.deviations, numerics={**dataclasses.asdict(Precision.of(cfg)),
+                                                                 "packed_runs": packed})
     _write_config(store.root, cfg)
     store.write_run(row, dict(scores=result.scores, labels=result.labels, test_targets=result.test_targets), manifest)
     return row
 
 def _announce(root: Path, row: RunResult, result: RunOutput | None, plots: bool, progress: bool) -> None:
     "Plots of a finished run (if kept) and its one-line report."
-    if plots and result is not None and result.run is not None and len(result.labels): _plot_run(root, row.normal_class, row.seed, result)
-    if progress: tqdm.write(f"class {row.normal_class} seed {row.seed}: " + ("trained (no test split)" if row.auroc is None else
-                            f"AUROC {100 * row.auroc:.2f}  AP {100 * row.ap:.2f}") + f"  ({row.seconds_per_epoch:.1f} s/epoch)")
+    if plots and result is not None and result.run is not None and len(result.labels):
+        _plot_run(root, row.normal_class, row.seed, result)
+    if progress:
+        tqdm.write(f"class {row.normal_class} seed {row.seed}: " + ("trained (no test split)" if row.auroc is None else
+                   f"AUROC {100 * row.auroc:.2f}  AP {100 * row.ap:.2f}") + f"  ({row.seconds_per_epoch:.1f} s/epoch)")
 
 def run_unit(cfg: RunConfig, normal_class: int, seed: int, out: str | Path, progress: bool = True, plots: bool = True,
              feature_cache: FeatureCache | None = None, wait: bool = False) -> RunResult:
@@ -228,8 +244,9 @@ def run_unit(cfg: RunConfig, normal_class: int, seed: int, out: str | Path, prog
          folder_lock(store.run_dir(rid) / ".lock", wait=wait, what=f"run {rid} of {store.root}"):
         if store.is_finished(rid): return store.result(rid)
         remove_stale_temporaries(store.run_dir(rid), owner=True)
-        result = train_and_score(cfg, normal_class, seed, run_dir=store.run_dir(rid), feature_cache=_feature_cache(cfg, store, feature_cache),
-                                 progress=progress, keep_run=plots)
+        result = train_and_score(cfg, normal_class, seed, run_dir=store.run_dir(rid),
+                                 feature_cache=_feature_cache(cfg, store, feature_cache), progress=progress,
+                                 keep_run=plots)
         row = _store_run(store, cfg, normal_class, seed, result)
     _announce(store.root, row, result, plots, progress)
     return row
@@ -237,7 +254,8 @@ def run_unit(cfg: RunConfig, normal_class: int, seed: int, out: str | Path, prog
 # %% ../nbs/05b_runner.ipynb #f2a4b1ef
 def run_units_packed(units: Sequence[tuple[RunConfig, int, int, str | Path]], progress: bool = True, plots: bool = True,
                      wait: bool = False) -> list[RunResult | Exception]:
-    "Run the (config, class, seed, folder) `units` trained as one (finished ones skipped); a row or the run's error per unit."
+    ("Run the (config, class, seed, folder) `units` trained as one (finished ones skipped); "
+     "a row or the run's error per unit.")
     units = [(resolve_config(cfg), int(c), int(s), Path(out)) for cfg, c, s, out in units]
     stores = [prepare_results_folder(cfg, out, write=False) for cfg, _, _, out in units]
     rids = [run_id(c, s) for _, c, s, _ in units]
@@ -249,12 +267,15 @@ def run_units_packed(units: Sequence[tuple[RunConfig, int, int, str | Path]], pr
         todo = [i for i, (store, rid) in enumerate(zip(stores, rids)) if not store.is_finished(rid)]
         for i in set(range(len(units))) - set(todo): results[i] = stores[i].result(rids[i])
         for i in todo: remove_stale_temporaries(stores[i].run_dir(rids[i]), owner=True)
-        outputs = train_and_score_packed([units[i][:3] for i in todo], [stores[i].run_dir(rids[i]) for i in todo], progress, keep_run=plots)
+        outputs = train_and_score_packed([units[i][:3] for i in todo], [stores[i].run_dir(rids[i]) for i in todo],
+                                         progress, keep_run=plots)
         for i, out in zip(todo, outputs):
-            results[i] = out if isinstance(out, Exception) else _store_run(stores[i], *units[i][:3], out, packed=len(todo))
+            results[i] = out if isinstance(out, Exception) else _store_run(stores[i], *units[i][:3], out,
+                                                                           packed=len(todo))
     for i, out in zip(todo, outputs):
         cfg, _, s, _ = units[i]
-        if not isinstance(out, Exception): _announce(stores[i].root, results[i], out, plots and s == cfg.seeds[0], progress)
+        if not isinstance(out, Exception):
+            _announce(stores[i].root, results[i], out, plots and s == cfg.seeds[0], progress)
     return results
 
 # %% ../nbs/05b_runner.ipynb #2519b3b6
@@ -265,8 +286,10 @@ def _pack_size(cfg: RunConfig, pack: int | str, progress: bool) -> int:
     if refusal is not None and progress: tqdm.write(f"pack {k}: {refusal}; the runs train one after another")
     return 1 if refusal is not None else k
 
-def _first_todo(cfg: RunConfig, root: Path, classes: list[int], seeds: list[int], overwrite: bool) -> tuple[int, int] | None:
-    "The first (class, seed) of `cfg` not finished in `root` (read without a lock: its data are checked before anything is written)."
+def _first_todo(cfg: RunConfig, root: Path, classes: list[int], seeds: list[int],
+                overwrite: bool) -> tuple[int, int] | None:
+    ("The first (class, seed) of `cfg` not finished in `root` (read without a lock: "
+     "its data are checked before anything is written).")
     if not overwrite and root.is_dir(): check_folder_config(root, cfg)
     store = ResultsStore(root)
     return next(((c, s) for c in classes for s in seeds if overwrite or not store.is_finished(run_id(c, s))), None)
@@ -274,31 +297,41 @@ def _first_todo(cfg: RunConfig, root: Path, classes: list[int], seeds: list[int]
 def run_configuration(cfg: RunConfig, out: str | Path, progress: bool = True, plots: bool = True,
                       feature_cache: FeatureCache | None = None, wait: bool = False, overwrite: bool = False,
                       pack: int | str = 1) -> pd.DataFrame:
-    "Run `cfg` over its classes x seeds into `out` (one owner: the folder is locked), skipping finished runs, `pack` runs trained as one; returns the table of all finished runs."
+    ("Run `cfg` over its classes x seeds into `out` (one owner: the folder is locked), skipping finished runs, "
+     "`pack` runs trained as one; returns the table of all finished runs.")
     cfg = resolve_config(cfg)
     k = _pack_size(cfg, pack, progress)
     classes, seeds = default_classes(cfg), list(cfg.seeds)
     first = _first_todo(cfg, check_output_folder(out), classes, seeds, overwrite)
-    data = None if first is None else make_ad_data(ADDataSpec.from_config(cfg), *first).describe()   # fails before writing
+    # fails before writing
+    data = None if first is None else make_ad_data(ADDataSpec.from_config(cfg), *first).describe()
     with owned_folder(out, wait=wait, what=f"results folder {out}") as root:
         if overwrite: clear_results_folder(root)
         store = prepare_results_folder(cfg, root, write=False)
         todo = [(c, s) for c in classes for s in seeds if not store.is_finished(run_id(c, s))]
-        if todo:        # the data of the first run loaded (or failed) before config.json is written; on resume they are compared
-            check_folder_data(root, data if todo[0] == first else make_ad_data(ADDataSpec.from_config(cfg), *todo[0]).describe())
+        # the data of the first run loaded (or failed) before config.json is written; on resume they are compared
+        if todo:
+            check_folder_data(root, data if todo[0] == first
+                              else make_ad_data(ADDataSpec.from_config(cfg), *todo[0]).describe())
             _write_config(root, cfg)
         feature_cache = _feature_cache(cfg, store, feature_cache)
         if progress and len(todo) < len(classes) * len(seeds):
-            tqdm.write(f"{store.root}: {len(classes) * len(seeds) - len(todo)} finished run(s) kept, {len(todo)} to run")
+            tqdm.write(f"{store.root}: {len(classes) * len(seeds) - len(todo)} finished run(s) kept, "
+                       f"{len(todo)} to run")
         try:
-            for i in tqdm(range(0, len(todo), k), desc=f"{cfg.objective} {cfg.dataset} {cfg.mode}", disable=not progress):
-                if k == 1: run_unit(cfg, *todo[i], store.root, progress=progress, plots=plots and todo[i][1] == seeds[0], feature_cache=feature_cache)
+            for i in tqdm(range(0, len(todo), k), desc=f"{cfg.objective} {cfg.dataset} {cfg.mode}",
+                          disable=not progress):
+                if k == 1:
+                    run_unit(cfg, *todo[i], store.root, progress=progress, plots=plots and todo[i][1] == seeds[0],
+                             feature_cache=feature_cache)
                 else:
-                    failed = [r for r in run_units_packed([(cfg, c, s, store.root) for c, s in todo[i:i + k]], progress, plots)
+                    failed = [r for r in run_units_packed([(cfg, c, s, store.root) for c, s in todo[i:i + k]], progress,
+                                                          plots)
                               if isinstance(r, Exception)]
                     if failed: raise failed[0]
                 refresh_summary(store, cfg)
-        finally:        # an interrupted command (SIGINT, an error) still leaves runs.csv and summary.json of the finished runs
+        # an interrupted command (SIGINT, an error) still leaves runs.csv and summary.json of the finished runs
+        finally:
             df = refresh_summary(store, cfg)
         if plots: plot_classes(store, classes, seeds)
     return df
@@ -315,7 +348,8 @@ def refresh_summary(store: ResultsStore, cfg: RunConfig) -> pd.DataFrame:
 def _plot_run(root: Path, c: int, s: int, result: RunOutput) -> None:
     "Score histogram and the most normal / most anomalous test images of one run (the first seed of each class)."
     pdir = root / "plots"
-    save_figure(plot_score_histogram(result.labels, result.scores, title=f"class {c}, seed {s}"), pdir / f"cls{c}_seed{s}_scores")
+    save_figure(plot_score_histogram(result.labels, result.scores, title=f"class {c}, seed {s}"),
+                pdir / f"cls{c}_seed{s}_scores")
     test = result.run.ad.test
     # Pick the 16 lowest and 16 highest scores here, so that a file-backed test set decodes only these 32 images;
     # plot_extreme_images then sorts the 32 again and shows the same 16 + 16.
