@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 from .core import ConfigError, atomic_write_bytes
 
 # %% auto #0
-__all__ = ['FPR_CONVENTIONS', 'fpr_at_tpr', 'evaluate_scores', 'aggregate_runs', 'summarize', 'ood_metrics', 'mean_over_ood_sets',
-           'calibration_error', 'soft_f1', 'calibration_metrics', 'save_figure', 'plot_roc_pr', 'plot_score_histogram',
+__all__ = ['FPR_CONVENTIONS', 'fpr_at_tpr', 'evaluate_scores', 'aggregate_runs', 'summarize', 'ood_metrics', 'calibration_error',
+           'soft_f1', 'calibration_metrics', 'save_figure', 'plot_roc_pr', 'plot_score_histogram',
            'plot_extreme_images', 'plot_curve_with_band']
 
 # %% ../nbs/05_evaluate.ipynb #c005
@@ -130,13 +130,6 @@ def ood_metrics(in_scores: Any, out_scores: Any, recall: float = 0.95) -> dict[s
     y, s = _check_labels_scores(np.r_[np.zeros(len(ins)), np.ones(len(outs))], np.r_[ins, outs])
     return {"auroc": float(roc_auc_score(y, s)), "aupr": float(average_precision_score(y, s)),
             f"fpr{round(100 * recall)}": fpr_at_tpr(y, s, recall, "anomaly_positive")}
-
-def mean_over_ood_sets(results: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
-    "Plain mean of each metric over the OOD test sets ({set name: ood_metrics(...)}), as the OE paper's tables."
-    if not results: raise ConfigError("no OOD test set results to average")
-    keys = {tuple(sorted(r)) for r in results.values()}
-    if len(keys) != 1: raise ConfigError(f"the OOD test sets report different metrics: {sorted(keys)}")
-    return {k: float(np.mean([r[k] for r in results.values()])) for k in keys.pop()}
 
 # %% ../nbs/05_evaluate.ipynb #c026
 def _check_confidence(confidence: Any, correct: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ from .core import ConfigError, Registry
 __all__ = ['OE_USES', 'ANOMALOUS_PROMPT', 'OBJECTIVES', 'ObjectiveContext', 'Objective', 'pseudo_huber', 'hsc_score', 'HSC',
            'BCE', 'Focal', 'DeepSAD', 'dsvdd_center', 'DeepSVDD', 'clip_prompts', 'clip_probabilities',
            'clip_zero_shot_scores', 'ClipObjective', 'oe_multiclass_loss', 'msp_score', 'ce_to_uniform_score',
-           'MulticlassOE', 'register_objective', 'objective_class', 'get_objective', 'is_zero_shot']
+           'register_objective', 'objective_class', 'get_objective', 'is_zero_shot']
 
 # %% ../nbs/03_objectives.ipynb #c005
 OE_USES = ("required", "optional", "forbidden")
@@ -295,25 +295,6 @@ def ce_to_uniform_score(logits: torch.Tensor) -> torch.Tensor:
     ("Hendrycks' `--use_xent` score `mean_c z_c - logsumexp(z)` = -CE(uniform, softmax); higher = more anomalous, max "
      "-log K.")
     return logits.mean(dim=1) - torch.logsumexp(logits, dim=1)
-
-class MulticlassOE:
-    ("Hendrycks' OE on one concatenated batch: `targets` >= 0 are in-distribution classes, < 0 marks OE rows "
-     "(pytorch-ood).")
-    def __init__(self, lam: float = 0.5, score_fn: str = "msp"):
-        if score_fn not in ("msp", "xent"): raise ConfigError(f"score_fn must be 'msp' or 'xent', got {score_fn!r}")
-        self.lam, self.score_fn = lam, score_fn
-
-    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        if targets.shape != (len(logits),):
-            raise ConfigError(f"targets must have shape ({len(logits)},), got {tuple(targets.shape)}")
-        ood = targets < 0
-        if ood.all(): raise ConfigError("the multiclass OE loss needs in-distribution rows (targets >= 0)")
-        return oe_multiclass_loss(logits[~ood], targets[~ood], logits[ood], self.lam)
-
-    def score(self, logits: torch.Tensor) -> torch.Tensor:
-        "MSP or cross-entropy-to-uniform anomaly scores (higher = more anomalous)."
-        return msp_score(logits) if self.score_fn == "msp" else ce_to_uniform_score(logits)
-
 
 # %% ../nbs/03_objectives.ipynb #c039
 OBJECTIVES = Registry("objective")
