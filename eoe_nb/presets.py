@@ -16,9 +16,10 @@ from .filters import check_filters
 from .transforms import get_pipeline
 from .models import model_spec
 from .objectives import is_zero_shot, objective_class
+from .train import PRECISIONS
 
 # %% auto #0
-__all__ = ['PRESETS', 'PRECISIONS', 'EVAL_SPLITS', 'RunnerPreset', 'register_preset', 'get_preset', 'preset_for', 'check_config',
+__all__ = ['PRESETS', 'EVAL_SPLITS', 'RunnerPreset', 'register_preset', 'get_preset', 'preset_for', 'check_config',
            'resolve_config']
 
 # %% ../nbs/04a_presets.ipynb #c005
@@ -101,7 +102,6 @@ def preset_for(cfg: RunConfig) -> RunnerPreset:
     return get_preset(p.clip) if p.clip and _wants_text_encoder(cfg) else p
 
 # %% ../nbs/04a_presets.ipynb #c012
-PRECISIONS = ("fp32", "bf16")         # fp32: the official numerics
 EVAL_SPLITS = ("test", "validation")  # what a run is scored on
 
 def _check_ranges(cfg: RunConfig) -> None:
