@@ -37,16 +37,22 @@ __all__ = ['UnitFn', 'SUMMARY_COLUMNS', 'EXECUTORS', 'SUBMITIT_SHARED_PARAMETERS
 
 # %% ../nbs/06_experiments.ipynb #c006
 def expand_grid(grid: dict[str, list] | list[dict[str, list]]) -> list[dict[str, Any]]:
-    "The settings a grid stands for: the cartesian product of each dict's value lists (first key slowest), dicts concatenated."
+    ("The settings a grid stands for: the cartesian product of each dict's value lists (first key slowest), "
+     "dicts concatenated.")
     parts = [grid] if isinstance(grid, dict) else list(grid)
-    if not parts: raise ConfigError("the grid is an empty list: give at least one dict of settings ({} runs the base configuration once)")
+    if not parts:
+        raise ConfigError("the grid is an empty list: give at least one dict of settings ({} runs the base "
+                          "configuration once)")
     settings = []
     for part in parts:
-        if not isinstance(part, dict): raise ConfigError(f"a grid is a dict {{field: [values]}} or a list of such dicts, got {part!r}")
+        if not isinstance(part, dict):
+            raise ConfigError(f"a grid is a dict {{field: [values]}} or a list of such dicts, got {part!r}")
         for key, values in part.items():
             if not isinstance(values, (list, tuple)):
-                raise ConfigError(f"grid[{key!r}] must be a list of values, got {values!r}; for one value write {{{key!r}: [{values!r}]}}")
-            if len(values) == 0: raise ConfigError(f"grid[{key!r}] is an empty list: give at least one value or drop the key")
+                raise ConfigError(f"grid[{key!r}] must be a list of values, got {values!r}; "
+                                  f"for one value write {{{key!r}: [{values!r}]}}")
+            if len(values) == 0:
+                raise ConfigError(f"grid[{key!r}] is an empty list: give at least one value or drop the key")
         keys = list(part)
         settings += [dict(zip(keys, combo)) for combo in itertools.product(*(part[k] for k in keys))]
     return settings
@@ -67,7 +73,8 @@ def config_slug(values: dict[str, Any], cfg: RunConfig, max_chars: int = 120) ->
 
 # %% ../nbs/06_experiments.ipynb #c013
 class Unit(NamedTuple):
-    "One run of an experiment: a configuration, a normal class (held-out class in loco mode), a seed, and the configuration's folder."
+    ("One run of an experiment: a configuration, a normal class (held-out class in loco mode), a seed, "
+     "and the configuration's folder.")
     config: RunConfig
     normal_class: int
     seed: int
@@ -83,14 +90,16 @@ class Unit(NamedTuple):
     def with_device(self, device: str) -> "Unit": return self._replace(config=self.config.replace(device=device))
 
 def unit_classes(cfg: RunConfig) -> list[int]:
-    "The classes a configuration runs: `cfg.classes`, else every class of its data set (via `eoe_nb.runner.default_classes`)."
+    ("The classes a configuration runs: `cfg.classes`, else every class of its data set (via "
+     "`eoe_nb.runner.default_classes`).")
     if cfg.classes is not None: return [int(c) for c in cfg.classes]
     from eoe_nb.runner import default_classes      # the data-set specs live in the training pipeline
     return [int(c) for c in default_classes(cfg)]
 
 @dataclass
 class Experiment:
-    "A named set of configurations: `base` settings shared by all, `grid` the varied ones ({field: [values]} or a list of such dicts)."
+    ("A named set of configurations: `base` settings shared by all, `grid` the varied ones ({field: "
+     "[values]} or a list of such dicts).")
     name: str
     base: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, list] | list[dict[str, list]] = field(default_factory=dict)
@@ -98,7 +107,8 @@ class Experiment:
     def __post_init__(self):
         if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", self.name):
             raise ConfigError(f"experiment name {self.name!r} must be a folder name: letters, digits and ._+- only")
-        if not isinstance(self.base, dict): raise ConfigError(f"Experiment.base must be a dict of RunConfig fields, got {self.base!r}")
+        if not isinstance(self.base, dict):
+            raise ConfigError(f"Experiment.base must be a dict of RunConfig fields, got {self.base!r}")
 
     def settings(self) -> list[tuple[dict[str, Any], RunConfig, str]]:
         "(grid values, configuration, folder name) of each distinct configuration, in grid order."
@@ -112,8 +122,9 @@ class Experiment:
             seen.add(key)
             slug = config_slug(values, cfg)
             if slug in slugs:
-                raise ConfigError(f"experiment {self.name!r}: grid entries {slugs[slug]} and {values} give different configurations "
-                                  f"with the same folder {slug!r}; vary a setting that changes the results, or split the experiment")
+                raise ConfigError(f"experiment {self.name!r}: grid entries {slugs[slug]} and {values} give different "
+                                  f"configurations with the same folder {slug!r}; vary a setting that changes the "
+                                  "results, or split the experiment")
             slugs[slug] = values
             out.append((values, cfg, slug))
         return out
@@ -129,12 +140,14 @@ class Experiment:
     def root(self, out: str | Path) -> Path: return Path(out) / self.name
 
     def units(self, out: str | Path | None = None) -> list[Unit]:
-        "Every (configuration, class, seed) with its folder `out/<name>/<slug>` (relative `<name>/<slug>` without `out`)."
+        ("Every (configuration, class, seed) with its folder `out/<name>/<slug>` (relative `<name>/<slug>` without "
+         "`out`).")
         root = Path(self.name) if out is None else self.root(out)
         return [Unit(cfg, c, int(s), root / slug) for _, cfg, slug in self.settings()
                 for c in unit_classes(cfg) for s in cfg.seeds]
 
-    def to_dict(self) -> dict[str, Any]: return dict(name=self.name, base=copy.deepcopy(self.base), grid=copy.deepcopy(self.grid))
+    def to_dict(self) -> dict[str, Any]:
+        return dict(name=self.name, base=copy.deepcopy(self.base), grid=copy.deepcopy(self.grid))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Experiment":
@@ -147,7 +160,8 @@ def _configurations(exp: Experiment) -> list[dict[str, Any]]:
     return [dict(folder=slug, grid_values=values, config=cfg.to_dict()) for values, cfg, slug in exp.settings()]
 
 def write_experiment_manifest(exp: Experiment, out: str | Path, n_units: int | None = None) -> Path:
-    "Write `OUT/<name>/experiment.json` atomically: the definition, its configurations and folders, git commit, versions."
+    ("Write `OUT/<name>/experiment.json` atomically: the definition, its configurations and folders, git commit, "
+     "versions.")
     manifest = run_manifest(exp.to_dict(), seed=None, experiment=exp.name, grid_keys=exp.grid_keys(),
                             configurations=_configurations(exp), n_units=n_units)
     return atomic_write_json(exp.root(out) / "experiment.json", manifest)
@@ -156,14 +170,15 @@ def read_experiment_manifest(folder: str | Path) -> dict[str, Any]:
     "The manifest of an experiment folder `OUT/<name>`."
     path = Path(folder) / "experiment.json"
     if not path.exists():
-        raise DataMissingError(f"{folder} is not an experiment folder (no experiment.json): pass OUT/<experiment name>, "
-                               f"the folder run_experiment wrote")
+        raise DataMissingError(f"{folder} is not an experiment folder (no experiment.json): "
+                               f"pass OUT/<experiment name>, the folder run_experiment wrote")
     return json.loads(path.read_text())
 
 # %% ../nbs/06_experiments.ipynb #c022
 UnitFn = Callable[..., dict]
 
-def execute_unit(unit: Unit, unit_fn: UnitFn | None = None, progress: bool = False, plots: bool = False) -> dict[str, Any]:
+def execute_unit(unit: Unit, unit_fn: UnitFn | None = None, progress: bool = False,
+                 plots: bool = False) -> dict[str, Any]:
     "Run one unit; returns {'ok', 'row', 'error', 'traceback', 'seconds'} and never raises an `Exception` of the unit."
     start = time.perf_counter()
     try:
@@ -178,11 +193,13 @@ def execute_unit(unit: Unit, unit_fn: UnitFn | None = None, progress: bool = Fal
 def failure_record(unit: Unit, outcome: dict[str, Any]) -> dict[str, Any]:
     "One entry of failures.json: where, what, and why."
     return dict(folder=str(unit.folder), normal_class=unit.normal_class, seed=unit.seed, run_id=unit.run_id,
-                error=outcome["error"], traceback=outcome["traceback"], log=outcome.get("log"), config=unit.config.to_dict())
+                error=outcome["error"], traceback=outcome["traceback"], log=outcome.get("log"),
+                config=unit.config.to_dict())
 
 # %% ../nbs/06_experiments.ipynb #cdee45a0
 def pack_units(todo: Sequence[Unit], pack: int | str = 1) -> list[list[Unit]]:
-    "The units in groups trained as one: compatible units (one `pack_key`) K at a time, K from `resolve_pack`; others alone."
+    ("The units in groups trained as one: compatible units (one `pack_key`) K at a time, K from `resolve_pack`; "
+     "others alone.")
     if pack == 1: return [[u] for u in todo]
     from eoe_nb.packed import pack_key, pack_refusal, resolve_pack
     groups: dict[tuple, list[Unit]] = {}
@@ -193,31 +210,40 @@ def pack_units(todo: Sequence[Unit], pack: int | str = 1) -> list[list[Unit]]:
         else: alone.append([u])
     return alone + [g[j:j + k] for (_, k), g in groups.items() for j in range(0, len(g), k)]
 
-def execute_units(units: Sequence[Unit], unit_fn: UnitFn | None = None, progress: bool = False, plots: bool = False) -> list[dict[str, Any]]:
+def execute_units(units: Sequence[Unit], unit_fn: UnitFn | None = None, progress: bool = False,
+                  plots: bool = False) -> list[dict[str, Any]]:
     "Run a group of units (one alone, several trained as one); one outcome per unit, as `execute_unit` gives."
-    if len(units) == 1 or unit_fn is not None: return [execute_unit(u, unit_fn, progress, plots and u.seed == u.config.seeds[0]) for u in units]
+    if len(units) == 1 or unit_fn is not None:
+        return [execute_unit(u, unit_fn, progress, plots and u.seed == u.config.seeds[0]) for u in units]
     from eoe_nb.runner import run_units_packed
     start = time.perf_counter()
-    try: rows = run_units_packed([(u.config, u.normal_class, u.seed, u.folder) for u in units], progress=progress, plots=plots)
+    try:
+        rows = run_units_packed([(u.config, u.normal_class, u.seed, u.folder) for u in units], progress=progress,
+                                plots=plots)
     except Exception as e:
-        return [dict(ok=False, row=None, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(), seconds=None) for _ in units]
+        return [dict(ok=False, row=None, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(),
+                     seconds=None) for _ in units]
     seconds = (time.perf_counter() - start) / len(units)
-    return [dict(ok=False, row=None, error=f"{type(r).__name__}: {r}", traceback=None, seconds=seconds) if isinstance(r, Exception)
+    return [dict(ok=False, row=None, error=f"{type(r).__name__}: {r}", traceback=None, seconds=seconds)
+            if isinstance(r, Exception)
             else dict(ok=True, row=dataclasses.asdict(r), error=None, traceback=None, seconds=seconds) for r in rows]
 
 # %% ../nbs/06_experiments.ipynb #c028
 def _cell(v: Any) -> Any: return json.dumps(v) if isinstance(v, (list, tuple, dict)) else v
 
-def _experiment_and_root(exp_or_folder: Experiment | str | Path, out: str | Path | None) -> tuple[dict, list[dict], Path]:
+def _experiment_and_root(exp_or_folder: Experiment | str | Path,
+                         out: str | Path | None) -> tuple[dict, list[dict], Path]:
     if isinstance(exp_or_folder, Experiment):
-        if out is None: raise ConfigError("experiment_table(exp, out): give the output folder `out` that run_experiment used")
+        if out is None:
+            raise ConfigError("experiment_table(exp, out): give the output folder `out` that run_experiment used")
         return exp_or_folder.to_dict(), _configurations(exp_or_folder), exp_or_folder.root(out)
     root = Path(exp_or_folder)
     m = read_experiment_manifest(root)
     return m["config"], m["configurations"], root
 
 def experiment_table(exp_or_folder: Experiment | str | Path, out: str | Path | None = None) -> pd.DataFrame:
-    "All finished runs of an experiment (an `Experiment` and `out`, or the folder OUT/<name>), written atomically to runs.csv."
+    ("All finished runs of an experiment (an `Experiment` and `out`, or the folder OUT/<name>), "
+     "written atomically to runs.csv.")
     definition, configurations, root = _experiment_and_root(exp_or_folder, out)
     keys = Experiment.from_dict(definition).grid_keys()
     rows = []
@@ -225,7 +251,8 @@ def experiment_table(exp_or_folder: Experiment | str | Path, out: str | Path | N
         ids = {"experiment": definition["name"], "config": c["folder"], **{k: _cell(c["config"][k]) for k in keys}}
         for path in (root / c["folder"] / "runs").glob("*/result.json"):
             row = json.loads(path.read_text())
-            if isinstance(row.get("deviations"), list): row["deviations"] = "; ".join(row["deviations"])   # as the runner's runs.csv
+            # as the runner's runs.csv
+            if isinstance(row.get("deviations"), list): row["deviations"] = "; ".join(row["deviations"])
             rows.append(((order, row.get("normal_class", 0), row.get("seed", 0)), {**row, **ids}))
     rows.sort(key=lambda r: r[0])
     df = pd.DataFrame([r for _, r in rows]) if rows else pd.DataFrame(columns=["experiment", "config", *keys])
@@ -234,7 +261,8 @@ def experiment_table(exp_or_folder: Experiment | str | Path, out: str | Path | N
     return pd.read_csv(io.StringIO(text))
 
 def load_experiment(folder: str | Path, refresh: bool = False) -> pd.DataFrame:
-    "The runs table of an experiment folder OUT/<name> (or of its runs.csv); `refresh` rebuilds it from the run folders first."
+    ("The runs table of an experiment folder OUT/<name> (or of its runs.csv); "
+     "`refresh` rebuilds it from the run folders first.")
     folder = Path(folder)
     if folder.suffix == ".csv": return pd.read_csv(folder)
     if refresh or not (folder / "runs.csv").exists(): return experiment_table(folder)
@@ -263,20 +291,22 @@ def summary_table(df: pd.DataFrame, by: Sequence[str] | str | None = None, metri
 
 # %% ../nbs/06_experiments.ipynb #c034
 EXECUTORS = ("inprocess", "pool", "slurm")
-SUBMITIT_SHARED_PARAMETERS = ("name", "timeout_min", "mem_gb", "nodes", "cpus_per_task", "gpus_per_node", "tasks_per_node",
-                              "stderr_to_stdout")
+SUBMITIT_SHARED_PARAMETERS = ("name", "timeout_min", "mem_gb", "nodes", "cpus_per_task", "gpus_per_node",
+                              "tasks_per_node", "stderr_to_stdout")
 _SUBMITIT_PREFIXES = ("slurm_", "local_", "debug_")
 
 class ExperimentFailedError(EOEError):
     "Some units of an experiment failed; the others finished and are in the table, the failures in failures.json."
 
 def submitit_parameters(options: dict[str, Any]) -> dict[str, Any]:
-    "`AutoExecutor.update_parameters` arguments: submitit's shared names and prefixed names as given, others prefixed `slurm_`."
+    ("`AutoExecutor.update_parameters` arguments: submitit's shared names and prefixed names as given, "
+     "others prefixed `slurm_`.")
     return {k if k in SUBMITIT_SHARED_PARAMETERS or k.startswith(_SUBMITIT_PREFIXES) else f"slurm_{k}": v
             for k, v in options.items()}
 
 # %% ../nbs/06_experiments.ipynb #c037
-def _plots_for(unit: Unit, plots: bool) -> bool: return plots and unit.seed == unit.config.seeds[0]   # as eoe-train: first seed
+# as eoe-train: first seed
+def _plots_for(unit: Unit, plots: bool) -> bool: return plots and unit.seed == unit.config.seeds[0]
 
 @dataclass
 class ExecutorOptions:
@@ -295,7 +325,8 @@ class ExecutorOptions:
 def _report(unit: Unit, outcome: dict, failures: list[dict], progress: bool, verbose: bool) -> None:
     if not outcome["ok"]:
         failures.append(failure_record(unit, outcome))
-        if progress: tqdm.write(f"FAILED {unit.folder.name} class {unit.normal_class} seed {unit.seed}: {outcome['error']}")
+        if progress:
+            tqdm.write(f"FAILED {unit.folder.name} class {unit.normal_class} seed {unit.seed}: {outcome['error']}")
     elif progress and verbose:
         auroc = (outcome["row"] or {}).get("auroc")
         tqdm.write(f"{unit.folder.name} class {unit.normal_class} seed {unit.seed}: "
@@ -303,7 +334,8 @@ def _report(unit: Unit, outcome: dict, failures: list[dict], progress: bool, ver
 
 def _run_inprocess(todo: list[Unit], o: ExecutorOptions) -> Iterator[tuple[Unit, dict]]:
     "Run the units (or packs of them, `o.pack`) one after the other in this process; yields (unit, outcome)."
-    groups = pack_units([u.with_device(o.devices[0]) if o.devices else u for u in todo], o.pack if o.unit_fn is None else 1)
+    groups = pack_units([u.with_device(o.devices[0]) if o.devices else u for u in todo],
+                        o.pack if o.unit_fn is None else 1)
     for group in tqdm(groups, desc=o.desc, unit="run" if len(groups) == len(todo) else "pack", disable=not o.progress):
         yield from zip(group, execute_units(group, o.unit_fn, progress=o.progress, plots=o.plots))
 
@@ -327,14 +359,17 @@ def _run_pool(todo: list[Unit], o: ExecutorOptions) -> Iterator[tuple[Unit, dict
     device_queue = ctx.Queue()
     for k in range(n_workers): device_queue.put(devices[k % len(devices)] if devices else None)
     n_threads = max(1, (os.cpu_count() or 1) // n_workers)
-    with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_init_pool_worker, initargs=(device_queue, n_threads)) as pool:
+    with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_init_pool_worker,
+                             initargs=(device_queue, n_threads)) as pool:
         groups = pack_units(todo, o.pack if o.unit_fn is None else 1)
         futures = {pool.submit(_pool_task, group, o.unit_fn, o.plots): group for group in groups}
         try:
-            for future in tqdm(as_completed(futures), total=len(futures), desc=o.desc, unit="run", disable=not o.progress):
+            for future in tqdm(as_completed(futures), total=len(futures), desc=o.desc, unit="run",
+                               disable=not o.progress):
                 group = futures[future]
                 try: outcomes = future.result()
-                except Exception as e:           # the worker process died (out of memory, killed): not the unit's own error
+                # the worker process died (out of memory, killed): not the unit's own error
+                except Exception as e:
                     outcomes = [dict(ok=False, row=None, error=f"worker process failed: {type(e).__name__}: {e}",
                                      traceback=traceback.format_exc(), seconds=None)] * len(group)
                 yield from zip(group, outcomes)
@@ -377,28 +412,36 @@ def _run_slurm(todo: list[Unit], o: ExecutorOptions) -> Iterator[tuple[Unit, dic
     poll = float(options.get("poll_seconds", 1.0 if options.get("cluster") in ("local", "debug") else 30.0))
     jobs = executor.map_array(SlurmUnitTask(o.unit_fn, progress, o.plots), todo)
     by_job = {id(job): unit for job, unit in zip(jobs, todo)}
-    if progress: tqdm.write(f"submitted {len(jobs)} task(s) as job {jobs[0].job_id.split('_')[0]}; logs in {log_folder}")
+    if progress:
+        tqdm.write(f"submitted {len(jobs)} task(s) as job {jobs[0].job_id.split('_')[0]}; logs in {log_folder}")
     try:
-        for job in tqdm(jobs_as_completed(jobs, poll_frequency=poll), total=len(jobs), desc=o.desc, unit="run", disable=not progress):
+        for job in tqdm(jobs_as_completed(jobs, poll_frequency=poll), total=len(jobs), desc=o.desc, unit="run",
+                        disable=not progress):
             unit = by_job[id(job)]
             try: outcome = job.result()
-            except Exception as e:           # the job itself failed: timeout without requeue, out of memory, node failure
-                outcome = dict(ok=False, row=None, error=f"SLURM job {job.job_id} failed: {type(e).__name__}: {str(e)[-2000:]}",
+            # the job itself failed: timeout without requeue, out of memory, node failure
+            except Exception as e:
+                outcome = dict(ok=False, row=None,
+                               error=f"SLURM job {job.job_id} failed: {type(e).__name__}: {str(e)[-2000:]}",
                                traceback=None, seconds=None, log=str(job.paths.stderr))
             yield unit, outcome
     except KeyboardInterrupt:
-        tqdm.write(f"stopped waiting: the SLURM job {jobs[0].job_id.split('_')[0]} keeps running. Let it finish and call "
-                   f"run_experiment again to collect the results (finished units are not rerun), or cancel it with scancel")
+        tqdm.write(f"stopped waiting: the SLURM job {jobs[0].job_id.split('_')[0]} keeps running. "
+                   "Let it finish and call run_experiment again to collect the results (finished units are not "
+                   "rerun), or cancel it with scancel")
         raise
 
 # %% ../nbs/06_experiments.ipynb #c039
 def _check_devices(devices: Sequence[str] | None, executor: str) -> list[str] | None:
     if devices is None: return None
     devices = [devices] if isinstance(devices, str) else list(devices)
-    if not devices: raise ConfigError("devices is an empty list: give e.g. ['cuda:0', 'cuda:1'], or None to keep cfg.device")
-    if executor == "slurm": raise ConfigError("devices is for the local executors; on SLURM request GPUs with slurm={'gpus_per_node': 1}")
+    if not devices:
+        raise ConfigError("devices is an empty list: give e.g. ['cuda:0', 'cuda:1'], or None to keep cfg.device")
+    if executor == "slurm":
+        raise ConfigError("devices is for the local executors; on SLURM request GPUs with slurm={'gpus_per_node': 1}")
     if executor == "inprocess" and len(devices) > 1:
-        raise ConfigError(f"executor='inprocess' runs one unit at a time on one device, got {devices}; use executor='pool'")
+        raise ConfigError(f"executor='inprocess' runs one unit at a time on one device, got {devices}; "
+                          "use executor='pool'")
     for d in devices: get_device(d)                       # a clear error now rather than in every unit
     return devices
 
@@ -407,7 +450,8 @@ def _failure_message(exp: Experiment, failures: list[dict], n_units: int, path: 
     for f in failures: errors[f["error"]] = errors.get(f["error"], 0) + 1
     shown = "; ".join(f"{n}x {e}" for e, n in sorted(errors.items(), key=lambda x: -x[1])[:3])
     return (f"{len(failures)} of {n_units} unit(s) of experiment {exp.name!r} failed ({shown}). Tracebacks: {path}. "
-            f"The finished runs are kept and listed in runs.csv; run the same call again to retry only the failed and missing units")
+            "The finished runs are kept and listed in runs.csv; run the same call again to retry only the failed and "
+            "missing units")
 
 def _refresh_configuration_folders(exp: Experiment, out: str | Path, plots: bool) -> None:
     "Rewrite runs.csv, summary.json and manifest.json of each configuration folder, as eoe-train does (runner only)."
@@ -415,8 +459,10 @@ def _refresh_configuration_folders(exp: Experiment, out: str | Path, plots: bool
     for _, cfg, slug in exp.settings():
         store = ResultsStore(exp.root(out) / slug)
         if not (store.root / "runs").is_dir(): continue
-        with folder_lock(store.root / LOCK_FILE, exclusive=False, wait=True):   # shared with other experiments, not eoe-train
-            remove_stale_temporaries(store.root)                 # those of killed writers: never one a live process writes
+        # shared with other experiments, not eoe-train
+        with folder_lock(store.root / LOCK_FILE, exclusive=False, wait=True):
+            # those of killed writers: never one a live process writes
+            remove_stale_temporaries(store.root)
             refresh_summary(store, cfg)
             if plots: plot_classes(store, unit_classes(cfg), cfg.seeds)
 
@@ -426,23 +472,29 @@ EXECUTOR_FNS: dict[str, Callable[[list[Unit], ExecutorOptions], Iterator[tuple[U
 def run_experiment(exp: Experiment, out: str | Path, executor: str = "inprocess", max_workers: int | None = None,
                    devices: Sequence[str] | None = None, slurm: dict[str, Any] | None = None, progress: bool = True,
                    plots: bool = False, unit_fn: UnitFn | None = None, pack: int | str = 1) -> pd.DataFrame:
-    "Run every unfinished unit of `exp` into `out/<name>/` with `executor` (`pack` compatible runs trained as one); returns `experiment_table` of all finished runs."
-    if executor not in EXECUTORS: raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
-    if slurm is not None and executor != "slurm": raise ConfigError(f"slurm parameters given, but executor={executor!r}: pass executor='slurm'")
+    ("Run every unfinished unit of `exp` into `out/<name>/` with `executor` (`pack` compatible runs trained as one); "
+     "returns `experiment_table` of all finished runs.")
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if slurm is not None and executor != "slurm":
+        raise ConfigError(f"slurm parameters given, but executor={executor!r}: pass executor='slurm'")
     if max_workers is not None and max_workers < 1: raise ConfigError(f"max_workers must be >= 1, got {max_workers}")
     devices = _check_devices(devices, executor)
     units = exp.units(out)                                # every configuration resolved and checked before any file
     root = exp.root(out)
     check_output_folder(root)                             # a file, under a file, read-only: one-line errors
-    remove_stale_temporaries(root)                        # of killed writers (their host and process id are in the names)
+    # of killed writers (their host and process id are in the names)
+    remove_stale_temporaries(root)
     write_experiment_manifest(exp, out, n_units=len(units))
     todo = [u for u in units if not u.is_finished()]
     if progress: tqdm.write(f"experiment {exp.name}: {len(exp.settings())} configuration(s), {len(units)} unit(s), "
                             f"{len(units) - len(todo)} finished, {len(todo)} to run ({executor}); results in {root}")
     failures: list[dict] = []
     completed = False
-    if pack != 1 and executor == "slurm" and progress: tqdm.write("pack: SLURM tasks run one unit each (packing is for the local executors)")
-    options = ExecutorOptions(unit_fn, devices, max_workers, slurm, root / "slurm_logs", f"eoe_{exp.name}", progress, plots, exp.name, pack)
+    if pack != 1 and executor == "slurm" and progress:
+        tqdm.write("pack: SLURM tasks run one unit each (packing is for the local executors)")
+    options = ExecutorOptions(unit_fn, devices, max_workers, slurm, root / "slurm_logs", f"eoe_{exp.name}", progress,
+                              plots, exp.name, pack)
     try:
         for unit, outcome in (EXECUTOR_FNS[executor](todo, options) if todo else ()):
             _report(unit, outcome, failures, progress, verbose=executor != "inprocess")
