@@ -18,8 +18,10 @@ from .core import DataMissingError, resolve_data_root, run_cli
 from .flags import ConfigParser
 from .data import (DATASETS, DatasetInfo, ImageSet, dataset_info, forget_loaded_splits, is_image_name, load_image,
                          load_split)
-import eoe_nb.datasets  # noqa: F401  (registers MNIST, ImageNet, MVTec, CUB, DTD, the OE sets, ...: `eoe-data list` shows them all)
-import eoe_nb.ood_datasets  # noqa: F401  (and SVHN, Tiny ImageNet, Places365, LSUN and the OOD folder copies of the OE paper)
+# registers MNIST, ImageNet, MVTec, CUB, DTD, the OE sets, ...: `eoe-data list` shows them all
+import eoe_nb.datasets  # noqa: F401
+# and SVHN, Tiny ImageNet, Places365, LSUN and the OOD folder copies of the OE paper
+import eoe_nb.ood_datasets  # noqa: F401
 
 # %% auto #0
 __all__ = ['split_counts', 'unreadable_files', 'unreadable_images', 'eoe_data_main', 'eoe_data_cli']
@@ -54,27 +56,35 @@ def _split_files(root: Path, broken: Path, split: str) -> list[Path]:
     "The image files of `split` in the top folder under `root` that holds the file `broken`."
     try: top = root / broken.resolve().relative_to(root).parts[0]
     except (ValueError, IndexError): return [broken]
-    return sorted(p for p in top.rglob("*") if is_image_name(p.name) and split in p.relative_to(top).parts[:-1] and p.is_file())
+    return sorted(p for p in top.rglob("*")
+                  if is_image_name(p.name) and split in p.relative_to(top).parts[:-1] and p.is_file())
 
-def _load_or_list_broken(info: DatasetInfo, split: str, root: Path, download: bool) -> tuple[ImageSet | None, list[str]]:
-    "Load a split (read again, not this process's memoised copy); if an image is unreadable, return (None, every unreadable file)."
+def _load_or_list_broken(info: DatasetInfo, split: str, root: Path,
+                         download: bool) -> tuple[ImageSet | None, list[str]]:
+    ("Load a split (read again, not this process's memoised copy); "
+     "if an image is unreadable, return (None, every unreadable file).")
     forget_loaded_splits()
     try: return load_split(info.name, split, root, download=download), []
     except DataMissingError as e:
         m = re.match(r"cannot read image (.+?): ", str(e))
         if m is None: raise
-        return None, unreadable_files(_split_files(root, Path(m.group(1)), split), info.channels) or [f"{m.group(1)}: {e}"]
+        files = _split_files(root, Path(m.group(1)), split)
+        return None, unreadable_files(files, info.channels) or [f"{m.group(1)}: {e}"]
 
 # %% ../nbs/01d_data_cli.ipynb #c009
 def _info_line(info: DatasetInfo, root: Path) -> str:
     "One entry of `eoe-data list`: name, present or missing, what it is; for missing sets, how to get them."
     try: ok = info.present(root)
     except OSError: ok = False
-    size = "classes from disk" if info.classes_on_disk else f"{len(info.classes)} class{'es' if len(info.classes) != 1 else ''}"
-    kind = f"{size}, {'RAM' if info.in_memory else 'disk'}{', OE only' if info.oe_only else ''}{f', preset {info.preset}' if info.preset else ''}"
+    size = ("classes from disk" if info.classes_on_disk
+            else f"{len(info.classes)} class{'es' if len(info.classes) != 1 else ''}")
+    kind = (f"{size}, {'RAM' if info.in_memory else 'disk'}{', OE only' if info.oe_only else ''}"
+            f"{f', preset {info.preset}' if info.preset else ''}")
     head = f"{info.name:<18} {'present' if ok else 'missing':<8} {info.description} [{kind}]"
     text = textwrap.fill(head, 118, subsequent_indent=" " * 28, break_on_hyphens=False)
-    if not ok: text += "\n" + textwrap.fill(info.how_to_get, 118, initial_indent=" " * 4 + "how to get: ", subsequent_indent=" " * 6, break_on_hyphens=False)
+    if not ok:
+        text += "\n" + textwrap.fill(info.how_to_get, 118, initial_indent=" " * 4 + "how to get: ",
+                                     subsequent_indent=" " * 6, break_on_hyphens=False)
     return text
 
 def _parser(prog: str = "eoe-data") -> ConfigParser:
@@ -86,7 +96,8 @@ def _parser(prog: str = "eoe-data") -> ConfigParser:
     c = sub.add_parser("check", parents=[common], help="count the images per split and class")
     c.add_argument("name"); c.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     c.add_argument("--download", action="store_true", help="download the data set if it is missing (where possible)")
-    c.add_argument("--verify", action="store_true", help="also read every image of a set read from disk (slow for large sets)")
+    c.add_argument("--verify", action="store_true",
+                   help="also read every image of a set read from disk (slow for large sets)")
     dl = sub.add_parser("download", parents=[common], help="download a data set (where possible)")
     dl.add_argument("name")
     return p
@@ -102,9 +113,11 @@ def eoe_data_main(argv: Sequence[str] | None = None, prog: str = "eoe-data") -> 
     info = dataset_info(args.name)
     if args.command == "download":
         if info.present(root): print(f"{info.name} is already present under {root}"); return 0
-        if info.download is None: raise DataMissingError(f"{info.name} cannot be downloaded automatically. {info.how_to_get}")
+        if info.download is None:
+            raise DataMissingError(f"{info.name} cannot be downloaded automatically. {info.how_to_get}")
         info.download(root)
-        for split in info.splits: print(f"{info.name} {split}: {len(load_split(info.name, split, root))} images under {root}")
+        for split in info.splits:
+            print(f"{info.name} {split}: {len(load_split(info.name, split, root))} images under {root}")
         return 0
     loaded = {split: _load_or_list_broken(info, split, root, args.download) for split in info.splits}
     if args.verify:
@@ -114,17 +127,21 @@ def eoe_data_main(argv: Sequence[str] | None = None, prog: str = "eoe-data") -> 
     for b in broken: print(f"unreadable: {b}", file=sys.stderr)
     if broken:
         splits = [s for s, (_, bad) in loaded.items() if bad]
-        raise DataMissingError(f"{len(broken)} unreadable image file(s) in {info.name} {'/'.join(splits)} (listed above): "
+        raise DataMissingError(f"{len(broken)} unreadable image file(s) "
+                               f"in {info.name} {'/'.join(splits)} (listed above): "
                                "restore them, or remove them from the folder, and check again")
     sets = {split: s for split, (s, _) in loaded.items()}
     counts = {split: split_counts(s) for split, s in sets.items()}
     if args.json:
         print(json.dumps(counts))
-        for split, s in sets.items(): print(f"{split}: {len(s)} images, source {s.source}, checksum {s.checksum or 'n/a (read from disk)'}", file=sys.stderr)
+        for split, s in sets.items():
+            print(f"{split}: {len(s)} images, source {s.source}, checksum {s.checksum or 'n/a (read from disk)'}",
+                  file=sys.stderr)
         return 0
     for split, s in sets.items():
         flags = "" if s.anomaly is None else f", {int(s.anomaly.sum())} anomalous"
-        print(f"{info.name} {split}: {len(s)} images in {len(s.classes)} classes{flags}; source {s.source}; checksum {s.checksum or 'n/a (read from disk)'}")
+        print(f"{info.name} {split}: {len(s)} images in {len(s.classes)} classes{flags}; source {s.source}; "
+              f"checksum {s.checksum or 'n/a (read from disk)'}")
         for c, n in counts[split].items(): print(f"  {c:<30} {n}")
     return 0
 
