@@ -45,8 +45,8 @@ def pack_refusal(cfg: RunConfig) -> str | None:
     cfg, p = resolve_config(cfg), Precision.of(cfg)
     if model_spec(cfg.model).pretrained or not isinstance(build_model(cfg.model), PACKABLE_MODELS):
         return f"model {cfg.model} is not packable (packable: {', '.join(m.__name__ for m in PACKABLE_MODELS)})"
-    if p.channels_last or p.compile or p.amp:
-        return "channels_last, compile and amp are not supported packed (use --precision bf16)"
+    if p.channels_last or p.compile:
+        return "channels_last and compile are not supported packed (--precision bf16 is)"
     return None
 
 def pack_key(cfg: RunConfig) -> tuple:

@@ -395,7 +395,7 @@ class ItemRow:
 # %% ../nbs/07_paper_items.ipynb #c029d
 def row_deviations(cfg: dict, scale: str) -> list[str]:
     ("How a configuration departs from the official setting: a scale other than paper, CLIP weights other than the "
-     "paper's, numerics (amp).")
+     "paper's, numerics (bf16, channels_last, compile).")
     s, c = check_scale(scale), resolve_config(cfg)
     out = [] if s.comparable else [s.note + (f"; {c.train_limit} normal training images"
                                              if c.train_limit and scale == "cpu" else "")]

@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 from .core import ConfigError, atomic_torch_save
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'build_optimizer', 'autocast_dtype', 'Precision', 'TrainSetup', 'NonFiniteError', 'train_epochs',
-           'model_outputs', 'scores_from_outputs', 'Checkpoint', 'FeatureCache']
+__all__ = ['PRECISIONS', 'build_optimizer', 'Precision', 'TrainSetup', 'NonFiniteError', 'train_epochs', 'model_outputs',
+           'scores_from_outputs', 'Checkpoint', 'FeatureCache']
 
 # %% ../nbs/04_train.ipynb #c005
 def build_optimizer(model: nn.Module, optimizer: str, lr: float, weight_decay: float, milestones: list[int]):
@@ -35,20 +35,12 @@ def build_optimizer(model: nn.Module, optimizer: str, lr: float, weight_decay: f
 # %% ../nbs/04_train.ipynb #c009
 PRECISIONS = ("fp32", "bf16")
 
-def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
-    "The autocast dtype of the `amp` alias on `device` (None: fp32, the official numerics)."
-    if not amp: return None
-    if device.type == "cuda": return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16
-
 @dataclass(frozen=True)
 class Precision:
-    ("The numerics of training and scoring: autocast dtype ('fp32' = none, official), channels_last, torch.compile, "
-     "the amp alias.")
+    "The numerics of training and scoring: autocast dtype ('fp32' = none, official), channels_last, torch.compile."
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
-    amp: bool = False
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -56,19 +48,17 @@ class Precision:
 
     @classmethod
     def of(cls, options: Any = None) -> "Precision":
-        ("The precision of `options`: a Precision, a RunConfig (or anything with its fields), a bool (the `amp` alias) "
-         "or None (fp32).")
+        "The precision of `options`: a Precision, a RunConfig (or anything with its fields) or None (fp32)."
         if options is None or isinstance(options, Precision): return options or cls()
-        if isinstance(options, bool): return cls(amp=options)
         return cls(getattr(options, "precision", "fp32"), bool(getattr(options, "channels_last", False)),
-                   bool(getattr(options, "compile", False)), bool(getattr(options, "amp", False)))
+                   bool(getattr(options, "compile", False)))
 
     @property
     def official(self) -> bool: return self == Precision()
 
     def dtype(self, device: torch.device) -> torch.dtype | None:
         "The autocast dtype on `device` (None: fp32)."
-        return torch.bfloat16 if self.precision == "bf16" else autocast_dtype(device, self.amp)
+        return torch.bfloat16 if self.precision == "bf16" else None
 
     def autocast(self, device: torch.device):
         "The autocast context of this precision on `device` (disabled for fp32)."
@@ -87,7 +77,6 @@ class Precision:
     def deviations(self) -> list[str]:
         "What differs from the official fp32 numerics, one phrase each (for manifests and reports)."
         return ([f"{self.precision} autocast: not the official fp32"] * (self.precision != "fp32")
-                + ["mixed precision (amp): not the official fp32"] * self.amp
                 + ["channels_last memory format"] * self.channels_last + ["torch.compile"] * self.compile)
 
 # %% ../nbs/04_train.ipynb #c012
@@ -101,7 +90,7 @@ class TrainSetup:
     scheduler: Any
     epochs: int
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    # a Precision, a RunConfig (its precision fields) or a bool (the amp alias); None: fp32
+    # a Precision or a RunConfig (its precision fields); None: fp32
     precision: Any = None
 
     def __post_init__(self):
@@ -116,7 +105,7 @@ class TrainSetup:
 class NonFiniteError(RuntimeError):
     "Training produced a NaN or infinite loss or anomaly score."
 
-def _epoch(s: TrainSetup, scaler) -> float:
+def _epoch(s: TrainSetup) -> float:
     "Train one epoch; returns the mean loss (one device sync)."
     s.model.train()
     total, count = torch.zeros((), dtype=torch.float64, device=s.device), 0
@@ -124,9 +113,8 @@ def _epoch(s: TrainSetup, scaler) -> float:
         with s.precision.autocast(s.device): out = s.forward(s.precision.inputs(x))
         loss = s.objective.loss(out.float(), y)          # the loss in fp32 (a no-op at the official fp32)
         s.optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(s.optimizer)
-        scaler.update()
+        loss.backward()
+        s.optimizer.step()
         total += loss.detach().double() * len(y); count += len(y)
     return total.item() / max(count, 1)
 
@@ -134,12 +122,11 @@ def train_epochs(s: TrainSetup, start_epoch: int = 0, on_epoch_end: Callable[[in
                  progress: bool = True, desc: str = "train") -> list[float]:
     ("Train `s` from `start_epoch` to `s.epochs`; returns the mean loss per epoch. `on_epoch_end(epoch, loss)` e.g. "
      "checkpoints.")
-    scaler = torch.amp.GradScaler(s.device.type, enabled=s.dtype == torch.float16)
     losses = []
     bar = tqdm(range(start_epoch, s.epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         if hasattr(s.batches, "set_epoch"): s.batches.set_epoch(epoch)
-        mean_loss = _epoch(s, scaler)
+        mean_loss = _epoch(s)
         if not math.isfinite(mean_loss): raise NonFiniteError(f"non-finite loss ({mean_loss}) in epoch {epoch}")
         s.scheduler.step()
         losses.append(mean_loss)
