@@ -4,7 +4,7 @@ Runs the project's own training layer (eoe_nb.run.build_run, then eoe_nb.train.t
 prints each epoch's time, the data path's share, and the machine. Compares with the official code's median of 21.2 s
 per epoch on the 2-core development machine (40 steps, data loading included). Prints figures; asserts nothing.
 
-    python benchmarks/train_epoch.py [--epochs 5] [--objective hsc] [--data-root DIR] [--device cpu] [--amp]
+    python benchmarks/train_epoch.py [--epochs 5] [--objective hsc] [--data-root DIR] [--device cpu] [--precision bf16]
 
 Uses the real CIFAR-10 (`cifar10[0-4]`, class 0, OE `cifar10[5-9]` with 5000 images) when present under the data root,
 else random uint8 images of the same size (registered as the data set `benchmark-random`).
@@ -32,7 +32,7 @@ def _random_set(split, data_root=None, download=False, n=10000):
 def benchmark_config(args) -> tuple[RunConfig, str]:
     no_oe = objective_class(args.objective).oe_use == "forbidden"          # Deep SVDD trains without OE
     base = dict(objective=args.objective, epochs=args.epochs, milestones=[], seeds=[0], classes=[0], workers=0,
-                device=args.device, amp=args.amp, data_root=args.data_root,
+                device=args.device, precision=args.precision, data_root=args.data_root,
                 oe_size=None if no_oe else 5000)
     if dataset_info("cifar10").present(resolve_data_root(args.data_root)):
         return RunConfig(dataset="cifar10[0-4]", oe="none" if no_oe else "cifar10[5-9]", **base), "real CIFAR-10 (class 0 of cifar10[0-4])"
@@ -47,7 +47,7 @@ def main():
     p.add_argument("--objective", default="hsc")
     p.add_argument("--data-root")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--amp", action="store_true", help="bf16 autocast (not the official numerics)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: autocast (not the official numerics)")
     args = p.parse_args()
     cfg, source = benchmark_config(args)
     run = build_run(cfg, 0, 0)
@@ -75,7 +75,7 @@ def main():
     train_epochs(run.setup, on_epoch_end=on_epoch_end, progress=False)
     print(f"data: {source}; {len(run.ad.train)} normal + {0 if run.ad.oe is None else len(run.ad.oe)} OE images, batch {run.cfg.batch_size}" + ("" if run.ad.oe is None else f" + {run.cfg.batch_size} OE"))
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"device {run.device}, amp {run.cfg.amp}")
+          f"device {run.device}, precision {run.cfg.precision}")
     print(f"median seconds per epoch: {statistics.median(times):.2f} (data path {statistics.median(data[:-1]):.2f}); "
           f"official code on the 2-core development machine: 21.2")
 
