@@ -20,7 +20,7 @@ from eoe_nb.core import RunConfig, resolve_data_root
 from eoe_nb.data import DatasetInfo, ImageSet, dataset_info, register_dataset
 from eoe_nb.objectives import objective_class
 from eoe_nb.run import build_run, prepare_objective
-from eoe_nb.train import train_epochs
+from eoe_nb.train import PRECISIONS, train_epochs
 
 
 def _random_set(split, data_root=None, download=False, n=10000):
@@ -47,7 +47,7 @@ def main():
     p.add_argument("--objective", default="hsc")
     p.add_argument("--data-root")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: autocast (not the official numerics)")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS, help="bf16: autocast (not the official numerics)")
     args = p.parse_args()
     cfg, source = benchmark_config(args)
     run = build_run(cfg, 0, 0)
