@@ -8,36 +8,33 @@ from __future__ import annotations
 import ast
 import copy
 import json
-import math
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING: from matplotlib.figure import Figure   # matplotlib loads where a figure is drawn
 
-import eoe_nb
-from .core import (ConfigError, EOEError, RunConfig, atomic_write_json, atomic_write_text, git_commit,
-                         resolve_data_root)
+from .core import ConfigError, EOEError, RunConfig
 from .ad_data import is_none_spec, parse_dataset_spec
 from .models import model_spec
 from .presets import resolve_config
-from .evaluate import aggregate_runs, plot_curve_with_band, save_figure
+from .evaluate import aggregate_runs, plot_curve_with_band
 from .experiments import Experiment, ExperimentFailedError, load_experiment, run_experiment, unit_classes
 from .paper_items import (METHOD_LABELS, ItemRow, PaperItem, ResultRow, RowStatus, check_scale, config_missing,
-                                get_item, item_row, load_paper_numbers, published_number, row_kind)
+                                get_item, item_row, load_paper_numbers, published_number, write_item_files)
+# the one status rule and table format of every item (eoe_nb.paper_items), still importable from here (the report)
+from .paper_items import _fmt, item_status, markdown_table  # noqa: F401
 
 # %% auto #0
 __all__ = ['GRID_KEY_ORDER', 'CIFAR10_TRAIN_PER_CLASS', 'SCALE_THREADS', 'MADE_UP_DEVIATION', 'SPREAD', 'factor_grid',
            'item_experiment', 'describe_plan', 'estimate_minutes', 'ItemSpec', 'run_item_experiment',
            'set_torch_threads', 'run_deviations', 'collect_rows', 'lookup_setting', 'compare_row', 'row_note',
-           'results_table', 'made_up_loco_runs', 'plot_table_rows', 'plot_fewshot', 'markdown_table', 'item_status',
-           'write_item_outputs']
+           'results_table', 'made_up_loco_runs', 'plot_table_rows', 'plot_fewshot', 'write_item_outputs']
 
 # %% ../nbs/08_figures.ipynb #c031
 GRID_KEY_ORDER = ("dataset", "mode", "objective", "model", "epochs", "oe", "oe_size")
@@ -287,59 +284,16 @@ def plot_fewshot(rows: Sequence[ItemRow], title: str = "") -> Figure | None:
 SPREAD = ("std across classes: the standard deviation (numpy, ddof 0) of the per-class mean AUROCs, each the mean over "
           "seeds; the ± of the official aggregation")
 
-def _fmt(v: Any, digits: int = 2) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)): return ""
-    if isinstance(v, (bool, np.bool_)): return "yes" if v else "no"
-    if isinstance(v, (float, np.floating)): return f"{v:.{digits}f}"
-    return str(v)
-
-def markdown_table(df: pd.DataFrame, digits: int = 2) -> str:
-    "A GitHub Markdown table of `df` (floats with `digits` decimals, empty cells for None/NaN, '|' escaped)."
-    cell = lambda v: _fmt(v, digits).replace("|", "\\|").replace("\n", " ")
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
-    sep = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join([head, sep, *body]) + "\n"
-
-def item_status(rows: Sequence[ItemRow | ResultRow]) -> RowStatus:
-    "An item's status from its rows: failed (a row failed), missing (no row ran), done (every row done), else partial."
-    st = {r.status for r in rows}
-    if RowStatus.failed in st: return RowStatus.failed
-    if st <= {RowStatus.missing}: return RowStatus.missing
-    return RowStatus.done if st == {RowStatus.done} else RowStatus.partial
-
 # %% ../nbs/08_figures.ipynb #c014b
 def write_item_outputs(spec: ItemSpec, out_dir: str | Path, rows: Sequence[ItemRow | ResultRow],
                        tables: dict[str, pd.DataFrame], figures: dict[str, Figure | None],
                        runs: pd.DataFrame | None = None, columns: Sequence[str] = (), metric: str = "auroc",
                        extra: dict | None = None) -> dict:
-    """Write tables (CSV + MD), figures (PNG + PDF), runs.csv and result.json of the item of `spec` into `out_dir`;
-    returns the result. `ResultRow` items name the `columns` of their rows' values (the report's columns) and their
-    `metric`; `extra` adds keys."""
-    item, out = spec.item, Path(out_dir)
-    written_tables, written_figures = [], []
-    for name, df in tables.items():
-        atomic_write_text(out / "tables" / f"{name}.csv", df.to_csv(index=False))
-        atomic_write_text(out / "tables" / f"{name}.md", markdown_table(df))
-        written_tables += [f"tables/{name}.csv", f"tables/{name}.md"]
-    if runs is not None:
-        atomic_write_text(out / "tables" / "runs.csv", runs.to_csv(index=False))
-        written_tables.append("tables/runs.csv")
-    for name, fig in figures.items():
-        if fig is not None:
-            written_figures += [str(p.relative_to(out)) for p in save_figure(fig, out / "figures" / name)]
-    result = dict(item=item.name, title=item.title, reproduces=item.reproduces,
-                  notebook=f"papers_figures/{item.notebook}", scale=spec.scale, scale_note=check_scale(spec.scale).note,
-                  comparable=bool(rows) and all(r.comparable for r in rows),
-                  data_root=None if spec.data_root is None else str(resolve_data_root(spec.data_root)),
-                  params=dict(spec.params),
-                  paper=item.paper, status=item_status(rows).value, metric=metric, unit="percent", spread=SPREAD,
-                  row_kind=row_kind(rows), columns=list(columns), rows=[r.to_dict() for r in rows],
-                  tables=written_tables, figures=written_figures, wall_seconds=round(time.time() - spec.started, 1),
-                  n_runs=None if runs is None else int(len(runs)),
-                  train_seconds=(None if runs is None or "train_seconds" not in runs
-                                 else round(float(runs["train_seconds"].sum()), 1)),
-                  finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), git_commit=git_commit(),
-                  eoe_nb_version=getattr(eoe_nb, "__version__", None), **(extra or {}))
-    atomic_write_json(out / "result.json", result)
-    return result
+    """Write tables (CSV + MD), figures (PNG + PDF), runs.csv and result.json of the item of `spec` into `out_dir`
+    (`write_item_files`, the spread `SPREAD`); returns the result. `ResultRow` items name the `columns` of their rows'
+    values (the report's columns) and their `metric`; `extra` adds keys."""
+    return write_item_files(out_dir, spec.item, spec.scale, rows, tables, figures, data_root=spec.data_root,
+                            params=spec.params, started=spec.started, metric=metric, spread=SPREAD, columns=columns,
+                            runs=runs, n_runs=None if runs is None else int(len(runs)),
+                            train_seconds=(None if runs is None or "train_seconds" not in runs
+                                           else round(float(runs["train_seconds"].sum()), 1)), extra=extra)

@@ -10,18 +10,22 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from .core import OE_PHASES, ConfigError, EOEError, atomic_write_json, atomic_write_text, resolve_data_root
+from .core import OE_PHASES, ConfigError, EOEError
 from .folders import read_json_file
+from .ad_data import parse_dataset_spec
+from .packed import TEST_IMAGES, GpuRate, model_flops
+from .oe_train import oe_recipe
 from .oe_cli import (CALIBRATION_JSON, CALIBRATION_METRICS, DETECTION_METRICS, OOD_RESULTS_JSON, OE_METHOD_LABELS,
-                           PHASE_METHOD, OEExperiment, OERun, build_train_config, data_missing,
-                           experiment_runs, phase_changes, run_oe_experiment)
-from .paper_items import PaperItem, ResultRow, RowStatus, check_scale, register_item
+                           PHASE_METHOD, OEExperiment, OERun, OETestOptions, build_train_config, data_missing,
+                           experiment_runs, ood_specs, phase_changes, run_oe_experiment)
+from .paper_items import (PaperItem, PlanLine, ResultRow, RowStatus, check_scale, get_item, register_item,
+                                write_item_files)
 
 # %% auto #0
 __all__ = ['PUBLISHED_OOD_NAMES', 'OE_ITEMS', 'PROXY', 'CPU_TRAIN_LIMIT', 'CPU_TEST_LIMIT', 'CPU_MODEL', 'OE_SCALES',
-           'OE_SCALE_NOTES', 'OERow', 'published_setting', 'published_values', 'OEItem', 'get_oe_item', 'proxy_ood',
-           'OEItemPlan', 'oe_scale_setup', 'oe_phase_config', 'oe_item_plan', 'run_oe_item', 'oe_results_table',
-           'oe_item_status', 'write_oe_item_outputs', 'plot_oe_rows']
+           'OE_SCALE_NOTES', 'OE_TRAIN_IMAGES', 'OE_TEST_IMAGES', 'OERow', 'published_setting', 'published_values',
+           'OEItem', 'get_oe_item', 'proxy_ood', 'OEItemPlan', 'oe_scale_setup', 'oe_phase_config', 'oe_item_plan',
+           'oe_run_seconds', 'oe_plan', 'run_oe_item', 'oe_results_table', 'write_oe_item_outputs', 'plot_oe_rows']
 
 # %% ../nbs/07b_oe_items.ipynb #c029
 _LABELS = dict(fpr95="FPR95", auroc="AUROC", aupr="AUPR", rms="RMS", mad="MAD", soft_f1="soft F1",
@@ -133,9 +137,6 @@ OE_ITEMS: dict[str, OEItem] = {i.name: i for i in [
            CALIBRATION_METRICS, True, dict(svhn=_ALL, cifar10=_ALL, cifar100=_ALL, tinyimagenet=_TUNE)),
 ]}
 
-for _it in OE_ITEMS.values():          # the report and eoe-figures find them in eoe_nb.paper_items.ITEMS
-    register_item(PaperItem(_it.name, _it.title, _it.reproduces, None, {}, paper="oe"))
-
 def get_oe_item(item: str | OEItem) -> OEItem:
     "The `OEItem` named `item`; an unknown name raises a ConfigError listing them."
     if isinstance(item, OEItem): return item
@@ -246,6 +247,45 @@ def oe_item_plan(item: str | OEItem, scale: str, data_root: str | Path | None = 
                                                  test=setup["test"], calibrate=it.calibrate, dataset_phases=runnable)
     return OEItemPlan(it, scale, root, params, exp, missing_rows)
 
+# %% ../nbs/07b_oe_items.ipynb #i18oe2
+OE_TRAIN_IMAGES = dict(cifar10=50000, cifar100=50000, svhn=604388, tinyimagenet=100000, mnist=60000)
+OE_TEST_IMAGES = dict(TEST_IMAGES, svhn=26032, tinyimagenet=10000)
+
+def oe_run_seconds(cfg, test: OETestOptions, rate: GpuRate) -> float:
+    "Estimated GPU seconds of one OE run (`OETrainConfig`): its training phase and its OOD test."
+    spec = parse_dataset_spec(cfg.in_dist)
+    recipe = oe_recipe(spec.name)
+    n_total = len(parse_dataset_spec(spec.name).universe())
+    n_train = OE_TRAIN_IMAGES.get(spec.name, 50000) * len(spec.universe()) / n_total * (1 - cfg.val_share)
+    if cfg.train_limit: n_train = min(n_train, cfg.train_limit)
+    n_test = OE_TEST_IMAGES.get(spec.name, 10000) * len(spec.universe()) / n_total
+    if test.test_limit: n_test = min(n_test, test.test_limit)
+    train_f, test_f = model_flops(cfg.model, recipe.channels, recipe.size)
+    passes = 1 if cfg.phase == "baseline" else 1 + cfg.oe_batch_size / cfg.batch_size
+    n_ood_sets = len(ood_specs(cfg.in_dist, test))
+    return (cfg.epochs * n_train * passes * train_f + n_test * (1 + test.draws * n_ood_sets / 5) * test_f) / rate.flops
+
+# %% ../nbs/07b_oe_items.ipynb #i18oe5
+def oe_plan(item: str, scale: str, data_root: str | Path | None = None, rate: GpuRate | None = None) -> list[PlanLine]:
+    "The lines of an OE item at `scale`: one per in-distribution set and phase (seed 1, as the official scripts)."
+    it, rate = OE_ITEMS[item], rate or GpuRate.from_benchmark(None)
+    root = None if data_root is None else str(data_root)
+    sets, setup = oe_scale_setup(it, scale, root)
+    test = OETestOptions.from_dict(setup["test"])
+    lines = []
+    for ds, phases in sets.items():
+        for p in phases:
+            try: cfg = oe_phase_config(ds, p, setup)
+            except EOEError as e:
+                lines.append(PlanLine(item, f"{ds} {p}", 1, None, f"cannot be built here: {e}")); continue
+            missing = "; ".join(data_missing([ds] + ([] if p == "baseline" else [cfg.oe]), root))
+            lines.append(PlanLine(item, f"{ds} {p} ({cfg.model}, {cfg.epochs} epochs)", 1,
+                                  oe_run_seconds(cfg, test, rate), missing))
+    return lines
+
+for _it in OE_ITEMS.values():          # the report and eoe-figures find them in eoe_nb.paper_items.ITEMS
+    register_item(PaperItem(_it.name, _it.title, _it.reproduces, None, {}, paper="oe", planner=oe_plan))
+
 # %% ../nbs/07b_oe_items.ipynb #c038
 def _mean(values: Sequence[float | None]) -> float | None:
     vals = [v for v in values if v is not None]
@@ -320,13 +360,6 @@ def oe_results_table(rows: Sequence[OERow], means_only: bool = False) -> "pd.Dat
     return df
 
 # %% ../nbs/07b_oe_items.ipynb #c041
-def oe_item_status(rows: Sequence[OERow]) -> RowStatus:
-    "An item's status from its rows: failed (a row failed), missing (no row ran), done (every row done), else partial."
-    st = {r.status for r in rows}
-    if RowStatus.failed in st: return RowStatus.failed
-    if st <= {RowStatus.missing}: return RowStatus.missing
-    return RowStatus.done if st == {RowStatus.done} else RowStatus.partial
-
 def _train_seconds(out: Path, rows: Sequence[OERow]) -> float | None:
     "Training time of the item's runs, from their manifests (None if no run finished)."
     from eoe_nb.oe_train import MANIFEST
@@ -337,39 +370,17 @@ def _train_seconds(out: Path, rows: Sequence[OERow]) -> float | None:
 
 def write_oe_item_outputs(plan: OEItemPlan, out_dir: str | Path, rows: Sequence[OERow],
                           tables: dict[str, "pd.DataFrame"], figures: dict[str, Any] | None = None) -> dict[str, Any]:
-    ("Write the tables (CSV + MD), figures (PNG + PDF), runs.csv and result.json of an OE item into `out_dir`; returns "
-     "the result.")
-    import eoe_nb
-    from datetime import datetime, timezone
-    from eoe_nb.core import git_commit
-    from eoe_nb.figures import markdown_table
-    out, written, figs = Path(out_dir), [], []
-    for name, df in tables.items():
-        atomic_write_text(out / "tables" / f"{name}.csv", df.to_csv(index=False))
-        legend = "".join(f"\n{c}: {d}\n" for c, d in df.attrs.get("deviations", {}).items())
-        atomic_write_text(out / "tables" / f"{name}.md", markdown_table(df) + legend)
-        written += [f"tables/{name}.csv", f"tables/{name}.md"]
-    for name, fig in (figures or {}).items():
-        if fig is None: continue
-        from eoe_nb.evaluate import save_figure
-        figs += [str(p.relative_to(out)) for p in save_figure(fig, out / "figures" / name)]
-    runs_csv, it = out / "runs" / "runs.csv", plan.item
-    result = dict(item=it.name, paper="oe", title=it.title, reproduces=it.reproduces,
-                  notebook=f"papers_figures/{it.notebook}", scale=plan.scale, scale_note=plan.scale_note,
-                  comparable=bool(rows) and all(r.comparable for r in rows),
-                  data_root=None if plan.data_root is None else str(resolve_data_root(plan.data_root)),
-                  params=dict(plan.params),
-                  status=oe_item_status(rows).value, metric="/".join(it.metrics), unit="percent",
-                  spread="std over the seeded 1:5 OOD draws (mean over seeds where several)", row_kind="result",
-                  columns=rows[0].columns() if rows else [], rows=[r.to_result_row().to_dict() for r in rows],
-                  oe_rows=[r.to_dict() for r in rows], tables=written, figures=figs,
-                  runs_table="runs/runs.csv" if runs_csv.exists() else None,
-                  wall_seconds=round(time.time() - plan.started, 1),
-                  n_runs=len({r.run for r in rows if r.run}), train_seconds=_train_seconds(out, rows),
-                  finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), git_commit=git_commit(),
-                  eoe_nb_version=getattr(eoe_nb, "__version__", None))
-    atomic_write_json(out / "result.json", result)
-    return result
+    ("Write the tables, figures and result.json of an OE item into `out_dir` (`write_item_files`: its rows as "
+     "`ResultRow`s, the `OERow`s beside them as `oe_rows`); returns the result.")
+    out, it = Path(out_dir), plan.item
+    return write_item_files(out, get_item(it.name), plan.scale, [r.to_result_row() for r in rows], tables, figures,
+                            data_root=plan.data_root, params=plan.params, started=plan.started,
+                            scale_note=plan.scale_note, metric="/".join(it.metrics),
+                            spread="std over the seeded 1:5 OOD draws (mean over seeds where several)",
+                            columns=rows[0].columns() if rows else [], kind="result",
+                            n_runs=len({r.run for r in rows if r.run}), train_seconds=_train_seconds(out, rows),
+                            extra=dict(oe_rows=[r.to_dict() for r in rows],
+                                       runs_table="runs/runs.csv" if (out / "runs" / "runs.csv").exists() else None))
 
 # %% ../nbs/07b_oe_items.ipynb #c042
 def plot_oe_rows(rows: Sequence[OERow], metric: str = "fpr95", title: str = ""):

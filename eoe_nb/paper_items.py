@@ -6,8 +6,11 @@
 from __future__ import annotations
 
 import copy
+import math
 import os
+import time
 from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -16,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 import eoe_nb
-from .core import ConfigError, DataMissingError, RunConfig, resolve_data_root
+from .core import (ConfigError, DataMissingError, RunConfig, atomic_write_json, atomic_write_text, git_commit,
+                         resolve_data_root)
 from .data import dataset_info
 from .ad_data import is_none_spec, oe_dataset_name, parse_dataset_spec
 from .models import model_spec
@@ -24,6 +28,8 @@ from .objectives import is_zero_shot
 from .presets import PRESETS, preset_for, resolve_config
 from .runner import config_deviations
 from .experiments import unit_classes
+from .evaluate import save_figure
+from .packed import GpuRate, estimate_gpu_seconds
 
 # %% auto #0
 __all__ = ['PAPER_NUMBERS_COLUMNS', 'METHOD_LABELS', 'TABLE_METHODS', 'CLIP_METHODS', 'SCALES', 'CPU_EPOCHS', 'CPU_CLASSES_OTHER',
@@ -31,9 +37,10 @@ __all__ = ['PAPER_NUMBERS_COLUMNS', 'METHOD_LABELS', 'TABLE_METHODS', 'CLIP_METH
            'FEWSHOT_OBJECTIVES', 'FEWSHOT_ZERO', 'CPU_FEWSHOT_EPOCHS', 'OTHER_DATASETS', 'OTHER_METHODS',
            'FREQUENCY_PARTS', 'FREQUENCY_FILTERS', 'FREQUENCY_OE_SIZE', 'FREQUENCY_MAGNITUDES', 'MULTISCALE_SETTINGS',
            'CPU_FREQUENCY', 'ITEMS', 'ROW_TYPES', 'repo_root', 'default_notebooks_dir', 'paper_numbers_path',
-           'load_paper_numbers', 'published_number', 'method_of', 'Scale', 'check_scale', 'scale_config',
+           'load_paper_numbers', 'published_number', 'method_of', 'Scale', 'check_scale', 'scale_config', 'PlanLine',
            'method_config', 'PaperItem', 'frequency_filters', 'register_item', 'get_item', 'config_missing',
-           'RowStatus', 'ItemRow', 'row_deviations', 'expected_runs', 'item_row', 'ResultRow', 'row_kind']
+           'config_label', 'grid_plan', 'RowStatus', 'ItemRow', 'row_deviations', 'expected_runs', 'item_row',
+           'ResultRow', 'row_kind', 'item_status', 'markdown_table', 'write_item_files']
 
 # %% ../nbs/07_paper_items.ipynb #c006
 PAPER_NUMBERS_COLUMNS = ["paper", "item", "setting", "dataset", "method", "metric", "value", "source", "std", "note"]
@@ -143,6 +150,20 @@ def scale_config(cfg: dict, scale: str, epochs: int | None = None, clip_model: s
     if text_encoder and clip_pretrained is not None: cfg["clip_pretrained"] = clip_pretrained
     return cfg
 
+# %% ../nbs/07_paper_items.ipynb #i18pl
+@dataclass
+class PlanLine:
+    ("One configuration of an item's plan: what it is, how many training runs, their estimated GPU seconds, what is "
+     "missing.")
+    item: str
+    what: str
+    runs: int
+    gpu_seconds: float | None          # None: the configuration cannot be built here (see `missing`)
+    missing: str = ""                  # data (or code) it needs that is not here; "" when it can run
+
+    def to_dict(self) -> dict:
+        return dict(item=self.item, what=self.what, runs=self.runs, gpu_seconds=self.gpu_seconds, missing=self.missing)
+
 # %% ../nbs/07_paper_items.ipynb #c019
 OFFICIAL_FLAGS = {"clip_zeroshot": dict(epochs=0, oe="none", seeds=[0]),     # train_clip_*.py -e 0 -oe none --it 1
                   "dsvdd": dict(oe="none")}                                 # train_*.py -o dsvdd -oe none
@@ -173,9 +194,21 @@ class PaperItem:
     kind: str = "table"                                  # table (rows = methods) or curve (rows = points of curves)
     # "eoe" (Liznerski et al.) or "oe" (Hendrycks et al.): paper_numbers.csv's column
     paper: str = "eoe"
+    # (item name, scale, data root, GPU rate) -> the item's plan lines; None: `grid_plan` for a grid (`build` set)
+    planner: Callable[[str, str, str | Path | None, GpuRate | None], list[PlanLine]] | None = field(
+        default=None, compare=False, repr=False)
 
     @property
     def notebook(self) -> str: return f"{self.name}.ipynb"
+
+    def plan(self, scale: str, data_root: str | Path | None = None, rate: GpuRate | None = None) -> list[PlanLine]:
+        "What this item runs at `scale` with its estimated GPU time: its `planner`'s lines (a grid: `grid_plan`)."
+        check_scale(scale)
+        planner = self.planner or (grid_plan if self.build is not None else None)
+        if planner is None:
+            raise ConfigError(f"item {self.name!r} has no planner: give it a `build` (a grid) or register it with a "
+                              "`planner`")
+        return planner(self.name, scale, data_root, rate)
 
     def configs(self, scale: str, data_root: str | Path | None = None, **params) -> list[dict]:
         "Complete, resolved RunConfig dicts of this item at `scale` (data_root set on each)."
@@ -338,6 +371,29 @@ def config_missing(cfg: dict, _weights_cache: dict | None = None) -> dict[str, s
         if cache[key]: missing[f"CLIP {key[0]} ({key[1]})"] = cache[key]
     return missing
 
+# %% ../nbs/07_paper_items.ipynb #i18gp2
+def config_label(cfg: dict) -> str:
+    ("A short label of an anomaly-detection configuration: data set, mode, method and what sets it apart (OE size, "
+     "filters).")
+    c = resolve_config(cfg)
+    parts = [c.dataset, c.mode, method_of(c)]
+    if c.oe_size is not None: parts.append(f"oe_size {c.oe_size}")
+    if c.filters: parts.append(f"{'/'.join(c.filters)} @ {c.filter_magnitude:g}")
+    return " ".join(map(str, parts))
+
+# %% ../nbs/07_paper_items.ipynb #i18gp5
+def grid_plan(item: str, scale: str, data_root: str | Path | None = None,
+              rate: GpuRate | None = None) -> list[PlanLine]:
+    "The lines of a grid item (`PaperItem.build` set) at `scale`: one per configuration."
+    rate, weights = rate or GpuRate.from_benchmark(None), {}
+    lines = []
+    for cfg in get_item(item).configs(scale, data_root=data_root):
+        c = resolve_config(cfg)
+        missing = "; ".join(config_missing(cfg, weights))
+        lines.append(PlanLine(item, config_label(cfg), len(unit_classes(c)) * len(c.seeds),
+                              estimate_gpu_seconds(c, rate), missing))
+    return lines
+
 # %% ../nbs/07_paper_items.ipynb #c029a2
 class RowStatus(str, Enum):
     ("How far a row got: done, partial (runs still to run; for an item: some rows missing), failed (a run failed), "
@@ -451,3 +507,62 @@ def row_kind(rows: Sequence[ItemRow | ResultRow]) -> str:
     kinds = {k for r in rows for k, t in ROW_TYPES.items() if type(r) is t}
     if len(kinds) > 1: raise ConfigError(f"an item's rows must be of one type, got {sorted(kinds)}")
     return kinds.pop() if kinds else "ad"
+
+# %% ../nbs/07_paper_items.ipynb #i18st2
+def item_status(rows: Sequence[ItemRow | ResultRow]) -> RowStatus:
+    "An item's status from its rows: failed (a row failed), missing (no row ran), done (every row done), else partial."
+    st = {r.status for r in rows}
+    if RowStatus.failed in st: return RowStatus.failed
+    if st <= {RowStatus.missing}: return RowStatus.missing
+    return RowStatus.done if st == {RowStatus.done} else RowStatus.partial
+
+# %% ../nbs/07_paper_items.ipynb #i18st5
+def _fmt(v: Any, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)): return ""
+    if isinstance(v, (bool, np.bool_)): return "yes" if v else "no"
+    if isinstance(v, (float, np.floating)): return f"{v:.{digits}f}"
+    return str(v)
+
+def markdown_table(df: pd.DataFrame, digits: int = 2) -> str:
+    "A GitHub Markdown table of `df` (floats with `digits` decimals, empty cells for None/NaN, '|' escaped)."
+    cell = lambda v: _fmt(v, digits).replace("|", "\\|").replace("\n", " ")
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    sep = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, sep, *body]) + "\n"
+
+# %% ../nbs/07_paper_items.ipynb #i18st8
+def write_item_files(out_dir: str | Path, item: PaperItem, scale: str, rows: Sequence[ItemRow | ResultRow],
+                     tables: dict[str, pd.DataFrame], figures: dict[str, Any] | None = None, *,
+                     data_root: str | Path | None = None, params: dict | None = None, started: float | None = None,
+                     scale_note: str | None = None, metric: str = "auroc", spread: str = "",
+                     columns: Sequence[str] = (), kind: str | None = None, runs: pd.DataFrame | None = None,
+                     n_runs: int | None = None, train_seconds: float | None = None, extra: dict | None = None) -> dict:
+    """Write the tables (CSV + MD with their deviation legend), figures (PNG + PDF), `runs` (tables/runs.csv) and
+    result.json of `item` at `scale` into `out_dir`; returns the result (`kind`: its row_kind, else from the rows)."""
+    out, written_tables, written_figures = Path(out_dir), [], []
+    for name, df in tables.items():
+        atomic_write_text(out / "tables" / f"{name}.csv", df.to_csv(index=False))
+        legend = "".join(f"\n{c}: {d}\n" for c, d in df.attrs.get("deviations", {}).items())
+        atomic_write_text(out / "tables" / f"{name}.md", markdown_table(df) + legend)
+        written_tables += [f"tables/{name}.csv", f"tables/{name}.md"]
+    if runs is not None:
+        atomic_write_text(out / "tables" / "runs.csv", runs.to_csv(index=False))
+        written_tables.append("tables/runs.csv")
+    for name, fig in (figures or {}).items():
+        if fig is not None:
+            written_figures += [str(p.relative_to(out)) for p in save_figure(fig, out / "figures" / name)]
+    result = dict(item=item.name, title=item.title, reproduces=item.reproduces,
+                  notebook=f"papers_figures/{item.notebook}", scale=scale,
+                  scale_note=check_scale(scale).note if scale_note is None else scale_note,
+                  comparable=bool(rows) and all(r.comparable for r in rows),
+                  data_root=None if data_root is None else str(resolve_data_root(data_root)),
+                  params=dict(params or {}), paper=item.paper, status=item_status(rows).value, metric=metric,
+                  unit="percent", spread=spread, row_kind=kind or row_kind(rows), columns=list(columns),
+                  rows=[r.to_dict() for r in rows], tables=written_tables, figures=written_figures,
+                  wall_seconds=None if started is None else round(time.time() - started, 1),
+                  n_runs=n_runs, train_seconds=train_seconds,
+                  finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), git_commit=git_commit(),
+                  eoe_nb_version=getattr(eoe_nb, "__version__", None), **(extra or {}))
+    atomic_write_json(out / "result.json", result)
+    return result

@@ -5,122 +5,24 @@
 # %% ../nbs/08a_plan.ipynb #p002
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
 
-from .core import ConfigError, EOEError
-from .ad_data import parse_dataset_spec
-from .experiments import unit_classes
-from .models import model_spec
-from .presets import resolve_config
-from .packed import TEST_IMAGES, GpuRate, estimate_gpu_seconds, model_flops
-from .paper_items import ITEMS, check_scale, config_missing, get_item, method_of
-from .oe_cli import OETestOptions, data_missing, ood_specs
-from .oe_items import OE_ITEMS, oe_phase_config, oe_scale_setup
-from .oe_train import oe_recipe
-from .search_items import SEARCH_ITEMS, max_fitness_runs, search_item_plan
+from .packed import GpuRate
+from .paper_items import PlanLine, get_item
+import eoe_nb.oe_items  # noqa: F401  registers the OE paper's items (oe_table, oe_calibration) with their planner
+import eoe_nb.search_items  # noqa: F401  registers the search items (single_outlier, filtered_search) with theirs
 
 # %% auto #0
-__all__ = ['OE_TRAIN_IMAGES', 'OE_TEST_IMAGES', 'PlanLine', 'config_label', 'grid_plan', 'oe_run_seconds', 'oe_plan',
-           'search_plan', 'item_plan', 'plan_table', 'format_plan']
-
-# %% ../nbs/08a_plan.ipynb #p005
-@dataclass
-class PlanLine:
-    ("One configuration of an item's plan: what it is, how many training runs, their estimated GPU seconds, what is "
-     "missing.")
-    item: str
-    what: str
-    runs: int
-    gpu_seconds: float | None          # None: the configuration cannot be built here (see `missing`)
-    missing: str = ""                  # data (or code) it needs that is not here; "" when it can run
-
-    def to_dict(self) -> dict:
-        return dict(item=self.item, what=self.what, runs=self.runs, gpu_seconds=self.gpu_seconds, missing=self.missing)
-
-# %% ../nbs/08a_plan.ipynb #p007
-def config_label(cfg: dict) -> str:
-    ("A short label of an anomaly-detection configuration: data set, mode, method and what sets it apart (OE size, "
-     "filters).")
-    c = resolve_config(cfg)
-    parts = [c.dataset, c.mode, method_of(c)]
-    if c.oe_size is not None: parts.append(f"oe_size {c.oe_size}")
-    if c.filters: parts.append(f"{'/'.join(c.filters)} @ {c.filter_magnitude:g}")
-    return " ".join(map(str, parts))
-
-def grid_plan(item: str, scale: str, data_root: str | Path | None = None,
-              rate: GpuRate | None = None) -> list[PlanLine]:
-    "The lines of a grid item (`PaperItem.build` set) at `scale`: one per configuration."
-    rate, weights = rate or GpuRate.from_benchmark(None), {}
-    lines = []
-    for cfg in get_item(item).configs(scale, data_root=data_root):
-        c = resolve_config(cfg)
-        missing = "; ".join(config_missing(cfg, weights))
-        lines.append(PlanLine(item, config_label(cfg), len(unit_classes(c)) * len(c.seeds),
-                              estimate_gpu_seconds(c, rate), missing))
-    return lines
-
-# %% ../nbs/08a_plan.ipynb #p010
-OE_TRAIN_IMAGES = dict(cifar10=50000, cifar100=50000, svhn=604388, tinyimagenet=100000, mnist=60000)
-OE_TEST_IMAGES = dict(TEST_IMAGES, svhn=26032, tinyimagenet=10000)
-
-def oe_run_seconds(cfg, test: OETestOptions, rate: GpuRate) -> float:
-    "Estimated GPU seconds of one OE run (`OETrainConfig`): its training phase and its OOD test."
-    spec = parse_dataset_spec(cfg.in_dist)
-    recipe = oe_recipe(spec.name)
-    n_total = len(parse_dataset_spec(spec.name).universe())
-    n_train = OE_TRAIN_IMAGES.get(spec.name, 50000) * len(spec.universe()) / n_total * (1 - cfg.val_share)
-    if cfg.train_limit: n_train = min(n_train, cfg.train_limit)
-    n_test = OE_TEST_IMAGES.get(spec.name, 10000) * len(spec.universe()) / n_total
-    if test.test_limit: n_test = min(n_test, test.test_limit)
-    train_f, test_f = model_flops(cfg.model, recipe.channels, recipe.size)
-    passes = 1 if cfg.phase == "baseline" else 1 + cfg.oe_batch_size / cfg.batch_size
-    n_ood_sets = len(ood_specs(cfg.in_dist, test))
-    return (cfg.epochs * n_train * passes * train_f + n_test * (1 + test.draws * n_ood_sets / 5) * test_f) / rate.flops
-
-def oe_plan(item: str, scale: str, data_root: str | Path | None = None, rate: GpuRate | None = None) -> list[PlanLine]:
-    "The lines of an OE item at `scale`: one per in-distribution set and phase (seed 1, as the official scripts)."
-    it, rate = OE_ITEMS[item], rate or GpuRate.from_benchmark(None)
-    root = None if data_root is None else str(data_root)
-    sets, setup = oe_scale_setup(it, scale, root)
-    test = OETestOptions.from_dict(setup["test"])
-    lines = []
-    for ds, phases in sets.items():
-        for p in phases:
-            try: cfg = oe_phase_config(ds, p, setup)
-            except EOEError as e:
-                lines.append(PlanLine(item, f"{ds} {p}", 1, None, f"cannot be built here: {e}")); continue
-            missing = "; ".join(data_missing([ds] + ([] if p == "baseline" else [cfg.oe]), root))
-            lines.append(PlanLine(item, f"{ds} {p} ({cfg.model}, {cfg.epochs} epochs)", 1,
-                                  oe_run_seconds(cfg, test, rate), missing))
-    return lines
-
-# %% ../nbs/08a_plan.ipynb #p013
-def search_plan(item: str, scale: str, data_root: str | Path | None = None,
-                rate: GpuRate | None = None) -> list[PlanLine]:
-    "The lines of a search item at `scale`: one per search, its fitness runs counted as an upper bound."
-    rate, lines = rate or GpuRate.from_benchmark(None), []
-    for p in search_item_plan(item, scale, data_root=data_root):
-        c = resolve_config(p.config.run)
-        one = estimate_gpu_seconds(resolve_config({**c.to_dict(), "classes": [p.config.classes[0]],
-                                                   "seeds": [c.seeds[0]]}), rate)
-        n = max_fitness_runs([p])
-        lines.append(PlanLine(item, f"{p.label} (at most)", n, n * one, "; ".join(p.missing)))
-    return lines
+__all__ = ['item_plan', 'plan_table', 'format_plan']
 
 # %% ../nbs/08a_plan.ipynb #p016
 def item_plan(name: str, scale: str, data_root: str | Path | None = None,
               rate: GpuRate | None = None) -> list[PlanLine]:
-    "The plan lines of item `name` at `scale`."
-    item = get_item(name)
-    check_scale(scale)
-    if item.build is not None: return grid_plan(name, scale, data_root, rate)
-    if name in OE_ITEMS: return oe_plan(name, scale, data_root, rate)
-    if name in {i.name for i in SEARCH_ITEMS}: return search_plan(name, scale, data_root, rate)
-    raise ConfigError(f"item {name!r} has no planner: give it a `build` (a grid) or add it to eoe_nb.plan")
+    "The plan lines of item `name` at `scale`: what its planner (`PaperItem.plan`) answers."
+    return get_item(name).plan(scale, data_root, rate)
 
 def plan_table(lines: Sequence[PlanLine]) -> pd.DataFrame:
     "The plan lines as a table, GPU time in hours."

@@ -5,7 +5,7 @@
 # %% ../nbs/07c_search_items.ipynb #s002
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -13,27 +13,30 @@ import numpy as np
 
 from .core import ConfigError, EOEError, resolve_data_root
 from .ad_data import parse_dataset_spec
+from .presets import resolve_config
+from .packed import GpuRate, estimate_gpu_seconds
 from .search import (FITNESS_KINDS, SearchConfig, candidate_space, official_fitness_run, run_search, search_table,
                            write_search_outputs)
-from .paper_items import (PaperItem, ResultRow, RowStatus, check_scale, load_paper_numbers, published_number,
-                                register_item)
+from .paper_items import (PaperItem, PlanLine, ResultRow, RowStatus, check_scale, load_paper_numbers,
+                                published_number, register_item)
 
 # %% auto #0
 __all__ = ['FILTER_PARTS', 'SEARCH_ITEMS', 'ITEM_SEARCHES', 'SCALE_NOTES', 'ITEM_COLUMNS', 'ABSTRACT_LOOKUP', 'SearchPlan',
-           'search_item_plan', 'max_fitness_runs', 'search_item_rows', 'run_search_item', 'describe_search_plans',
-           'search_results_table']
+           'search_item_plan', 'max_fitness_runs', 'search_plan', 'search_item_rows', 'run_search_item',
+           'describe_search_plans', 'search_results_table']
 
 # %% ../nbs/07c_search_items.ipynb #c052
 FILTER_PARTS = ("train_oe", "train_nominal", "test_nominal", "test_anomalous")
-SEARCH_ITEMS = [register_item(PaperItem(
+# the two items; `search_plan` below registers them with itself as their planner
+SEARCH_ITEMS = [PaperItem(
     "single_outlier", "Best and worst single OE image per class: CIFAR-10 and ImageNet-30",
     "the table of the best and worst single OE image per class (evolutionary search, fitness: mean test AUROC, an "
     "oracle) and the abstract's 79.3 mean AUROC on ImageNet-30 with one well-chosen outlier image", None,
-    dict(fitness="test"))),
-  register_item(PaperItem(
+    dict(fitness="test")),
+  PaperItem(
     "filtered_search", "Single-outlier search with low- and high-pass filtered data (Appendix B)",
     "Appendix B: the single-outlier search with the official frequency filters on every data part (--ms-mode lpf+... / "
-    "hpf+... --magnitude 14)", None, dict(fitness="test", magnitude=14)))]
+    "hpf+... --magnitude 14)", None, dict(fitness="test", magnitude=14))]
 _CPU_RUN = dict(epochs=2, milestones=[], seeds=[0], train_limit=500, test_limit=500, workers=0)
 _SMOKE_RUN = dict(epochs=1, milestones=[], seeds=[0], train_limit=64, test_limit=200, batch_size=16, workers=0)
 ITEM_SEARCHES = {   # scale: (fitness-run changes, classes, [(label, SearchConfig changes)])
@@ -117,6 +120,21 @@ def max_fitness_runs(plans: Sequence[SearchPlan]) -> int:
         per_class = c.candidates if c.method == "random" else c.population * c.generations
         n += len(c.classes) * seeds * (per_class + (2 if c.fitness == "validation" else 0))
     return n
+
+# %% ../nbs/07c_search_items.ipynb #i18sp2
+def search_plan(item: str, scale: str, data_root: str | Path | None = None,
+                rate: GpuRate | None = None) -> list[PlanLine]:
+    "The lines of a search item at `scale`: one per search, its fitness runs counted as an upper bound."
+    rate, lines = rate or GpuRate.from_benchmark(None), []
+    for p in search_item_plan(item, scale, data_root=data_root):
+        c = resolve_config(p.config.run)
+        one = estimate_gpu_seconds(resolve_config({**c.to_dict(), "classes": [p.config.classes[0]],
+                                                   "seeds": [c.seeds[0]]}), rate)
+        n = max_fitness_runs([p])
+        lines.append(PlanLine(item, f"{p.label} (at most)", n, n * one, "; ".join(p.missing)))
+    return lines
+
+for _item in SEARCH_ITEMS: register_item(replace(_item, planner=search_plan))
 
 # %% ../nbs/07c_search_items.ipynb #c058
 ITEM_COLUMNS = ["fitness", "best_auroc", "worst_auroc", "best_test_auroc", "worst_test_auroc", "best_oe", "worst_oe",
