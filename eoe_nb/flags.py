@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
-from .core import ConfigError
+from .core import REMOVED_FIELDS, ConfigError
 
 # %% auto #0
 __all__ = ['ConfigParser', 'finite_float', 'field_help', 'flag_kwargs', 'add_config_flags', 'given_fields', 'read_config_file']
@@ -105,6 +105,7 @@ def read_config_file(path: str | Path, cls, flag: str = "--config") -> dict[str,
     if not isinstance(data, dict):
         raise ConfigError(f"{flag} {file}: holds no configuration object; pass a config.json")
     names = {f.name for f in dataclasses.fields(cls)}
-    if sorted(set(data) - names): warnings.warn(f"{file}: field(s) {sorted(set(data) - names)} are not fields of "
-                                                f"{cls.__name__} in this version; left out")
+    unknown = sorted(set(data) - names - {k for k, v in REMOVED_FIELDS.items() if data.get(k) == v})   # removed: silent
+    if any(k in REMOVED_FIELDS for k in unknown): cls.from_dict(data)        # a removed field set: its one-line refusal
+    if unknown: warnings.warn(f"{file}: field(s) {unknown} are not fields of {cls.__name__} in this version; left out")
     return {k: v for k, v in data.items() if k in names}
