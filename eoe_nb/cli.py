@@ -36,7 +36,8 @@ def parse_objective_args(items: list[str] | None) -> dict:
 
 # %% ../nbs/05c_cli.ipynb #c008
 def config_help() -> dict[str, str]:
-    "The help of the preset fields: their comment in `eoe_nb.core.RunConfig`, and that the preset fills them when absent."
+    ("The help of the preset fields: their comment in "
+     "`eoe_nb.core.RunConfig`, and that the preset fills them when absent.")
     helps = field_help(RunConfig)
     return {k: f"{helps.get(k) or k}; default: the preset's" for k in PRESET_FIELDS}
 

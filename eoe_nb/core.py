@@ -44,7 +44,8 @@ class ConfigError(EOEError):
 
 # %% ../nbs/00_core.ipynb #1748cb9b
 class Registry(dict):
-    "Entries of one kind by name, with aliases and case-insensitive look-up; an unknown name is a ConfigError listing the known ones."
+    ("Entries of one kind by name, with aliases and case-insensitive "
+     "look-up; an unknown name is a ConfigError listing the known ones.")
     def __init__(self, kind: str, hint: str = ""):
         super().__init__()
         self.kind, self.hint, self.aliases = kind, hint, {}
@@ -74,16 +75,18 @@ class Registry(dict):
         return self[k]
 
 # %% ../nbs/00_core.ipynb #c009
-PRESET_FIELDS = ("dataset", "objective", "model", "oe", "epochs", "milestones", "lr", "weight_decay", "batch_size", "seeds",
-                 "transform", "optimizer", "clip_model", "clip_pretrained")
-OE_PHASES = ("baseline", "oe_tune", "oe_scratch")   # the OE paper's training phases (eoe_nb.oe_train), in official order
+PRESET_FIELDS = ("dataset", "objective", "model", "oe", "epochs", "milestones", "lr", "weight_decay", "batch_size",
+                 "seeds", "transform", "optimizer", "clip_model", "clip_pretrained")
+# the OE paper's training phases (eoe_nb.oe_train), in official order
+OE_PHASES = ("baseline", "oe_tune", "oe_scratch")
 # fields removed since results were first stored, at the value they always had (old config.json files hold them)
 REMOVED_FIELDS = dict(amp=False)
 _REMOVED_FIX = dict(amp="precision='bf16'")   # what each removed field's other values became
 
 @dataclass
 class RunConfig:
-    "All settings of one configuration, run over `classes` x `seeds`; `None` in a `PRESET_FIELDS` field: the preset's value."
+    ("All settings of one configuration, run over `classes` x `seeds`; "
+     "`None` in a `PRESET_FIELDS` field: the preset's value.")
     dataset: str | None = None            # data set name, optionally with a class subset: "cifar10[0-4]"
     mode: str = "ovr"                     # "ovr" (one-vs-rest) or "loco" (leave-one-class-out)
     classes: list[int] | None = None      # the classes to run (original labels); None: every class of the data set
@@ -104,7 +107,8 @@ class RunConfig:
     rep_dim: int | None = None            # representation size; None: the model's official default
     weight_reset: bool = True             # official: reset all Conv/Linear/BN parameters before each (class, seed)
     nan_retries: int = 5                  # official: rebuild data and retrain up to 5 times on NaN scores
-    precision: str = "fp32"               # "fp32" (official numerics) or "bf16" (autocast; not official, recorded as a deviation)
+    # "fp32" (official numerics) or "bf16" (autocast; not official, recorded as a deviation)
+    precision: str = "fp32"
     channels_last: bool = False           # not official: channels_last memory format for convolutional models
     compile: bool = False                 # not official: torch.compile the model
     clip_model: str | None = None         # open_clip model name
@@ -113,10 +117,14 @@ class RunConfig:
     allow_oe_overlap: bool = False        # allow OE classes that are also normal classes
     imagenet1k_oe_leak: bool = False      # official bug: ImageNet-1k OE keeps the ImageNet-30 test classes
     train_limit: int | None = None        # not official: use at most this many normal training images (seeded subset)
-    test_limit: int | None = None         # not official: use at most this many test images (seeded, stratified by label)
-    oe_indices: list[int] | None = None   # explicit OE images: positions in the OE pool (single-outlier search); None: draw oe_size
-    eval_split: str = "test"              # "test" (official) or "validation": held-out normal training images vs OE-pool images never offered as OE
-    filters: list[str] = field(default_factory=list)  # frequency filters on data parts, official syntax "lpf+train_oe" (eoe_nb.filters)
+    # not official: use at most this many test images (seeded, stratified by label)
+    test_limit: int | None = None
+    # explicit OE images: positions in the OE pool (single-outlier search); None: draw oe_size
+    oe_indices: list[int] | None = None
+    # "test" (official) or "validation": held-out normal training images vs OE-pool images never offered as OE
+    eval_split: str = "test"
+    # frequency filters on data parts, official syntax "lpf+train_oe" (eoe_nb.filters)
+    filters: list[str] = field(default_factory=list)
     filter_magnitude: float = 0.0         # the filters' magnitude (official --magnitude); 0: identity
     workers: int = 2                      # data-loader worker processes
     device: str = "auto"                  # cpu, cuda, cuda:1, mps or auto (CUDA when there is one)
@@ -143,7 +151,8 @@ class RunConfig:
 
 # %% ../nbs/00_core.ipynb #c013
 def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
-    "Seed python, numpy and torch (CPU and CUDA); optionally request deterministic algorithms. Returns a seeded generator."
+    ("Seed python, numpy and torch (CPU and CUDA); optionally request "
+     "deterministic algorithms. Returns a seeded generator.")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -167,9 +176,11 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
     if isinstance(device, torch.device): return device
     if device == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try: dev = torch.device(device)
-    except RuntimeError as e: raise ConfigError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from e
+    except RuntimeError as e:
+        raise ConfigError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from e
     if dev.type == "cuda":
-        if not torch.cuda.is_available(): raise ConfigError(f"device {device!r} requested but CUDA is not available here; use --device cpu or auto")
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r} requested but CUDA is not available here; use --device cpu or auto")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ConfigError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
     return dev
@@ -189,11 +200,13 @@ def current_umask() -> int:
     return mask
 
 def writer_tag() -> str:
-    "`<host>~<pid>` of this process: the temporary files of atomic writes carry it, so a stale one is known by its writer."
+    ("`<host>~<pid>` of this process: the temporary files of atomic writes "
+     "carry it, so a stale one is known by its writer.")
     return f"{re.sub(r'[^A-Za-z0-9-]+', '-', platform.node()) or 'host'}~{os.getpid()}"
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
-    "Write `path` atomically: `write(f)` fills a temporary file in the same folder, which is fsynced, then renamed to `path`."
+    ("Write `path` atomically: `write(f)` fills a temporary file in the "
+     "same folder, which is fsynced, then renamed to `path`.")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{writer_tag()}.", suffix=".tmp")
@@ -243,12 +256,15 @@ def sha256_tensor(t: torch.Tensor | np.ndarray) -> str:
     return h.hexdigest()
 
 def git_commit(path: str | Path | None = None) -> str | None:
-    "The git commit of the repository holding `path` (default: this package), with '-dirty' if it has uncommitted changes."
-    if path is None: path = Path(globals().get("__file__", ".")).resolve().parent  # the package, or the notebook's folder
+    ("The git commit of the repository holding `path` (default: this "
+     "package), with '-dirty' if it has uncommitted changes.")
+    # the package, or the notebook's folder
+    if path is None: path = Path(globals().get("__file__", ".")).resolve().parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=10)
         if sha.returncode != 0: return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path,
+                               capture_output=True, text=True, timeout=10)
         return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError): return None
 
@@ -272,16 +288,18 @@ def run_manifest(config: Any, seed: int | None = None, data_source: dict | None 
 
 # %% ../nbs/00_core.ipynb #c030
 RESULT_INVARIANT_FIELDS = ("classes", "seeds", "device", "workers", "data_root")
-# fields added after results were first stored: left out of the fingerprint at their default, so older results keep their folders
-LATER_FIELDS = dict(precision="fp32", channels_last=False, compile=False, oe_indices=None, eval_split="test", filters=[],
-                    filter_magnitude=0.0)
+# fields added after results were first stored: left out of the fingerprint at their default,
+# so older results keep their folders
+LATER_FIELDS = dict(precision="fp32", channels_last=False, compile=False, oe_indices=None, eval_split="test",
+                    filters=[], filter_magnitude=0.0)
 
 def run_id(normal_class: int, seed: int) -> str:
     "The folder name of one run (one normal class and seed)."
     return f"cls{normal_class}_seed{seed}"
 
 def fingerprint(obj: Any, n_digits: int = 16) -> str:
-    "Hex digits of the sha256 of `obj` as JSON (keys sorted; other values as their text): the one hash of configurations and caches."
+    ("Hex digits of the sha256 of `obj` as JSON (keys sorted; other values "
+     "as their text): the one hash of configurations and caches.")
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n_digits]
 
 def config_fingerprint(cfg: RunConfig, n_digits: int = 16) -> str:
@@ -302,14 +320,16 @@ def _non_finite(value: Any, name: str) -> tuple[str, float] | None:
     return None
 
 def check_finite(cfg: Any) -> Any:
-    "`cfg` (a dataclass or dict) if none of its float settings is NaN or infinite; else a one-line ConfigError naming it."
+    ("`cfg` (a dataclass or dict) if none of its float settings is NaN or "
+     "infinite; else a one-line ConfigError naming it.")
     bad = _non_finite(dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg), "")
     if bad: raise ConfigError(f"--{bad[0].replace('_', '-')} {bad[1]}: not a finite number; pass a finite value")
     return cfg
 
 # %% ../nbs/00_core.ipynb #c033
 def run_cli(main, argv=None) -> int:
-    "Call `main(argv)`; print an `EOEError` as `error: ...` on stderr and return 2 instead of raising. Returns the exit status."
+    ("Call `main(argv)`; print an `EOEError` as `error: ...` on stderr and "
+     "return 2 instead of raising. Returns the exit status.")
     try:
         rc = main(argv)
         return 0 if rc is None else int(rc)
