@@ -16,13 +16,14 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from .core import (OE_PHASES, ConfigError, DataMissingError, EOEError, atomic_write_json, atomic_write_text, fingerprint,
-                         resolve_data_root, run_cli, run_manifest)
+from .core import (OE_PHASES, ConfigError, DataMissingError, EOEError, RunConfig, atomic_write_json,
+                         atomic_write_text, fingerprint, resolve_data_root, run_cli, run_manifest)
+from .flags import ConfigParser, add_config_flags, field_help, finite_float, given_fields
 from .folders import check_output_folder, owned_folder, read_json_file
 
 # %% auto #0
 __all__ = ['PHASE_METHOD', 'OE_METHOD_LABELS', 'DETECTION_METRICS', 'CALIBRATION_METRICS', 'OOD_FOLDER', 'OOD_RESULTS_JSON',
-           'OOD_RESULTS_CSV', 'CALIBRATION_JSON', 'CALIBRATION_CSV', 'WAVES', 'TRAIN_FLAGS', 'check_phase',
+           'OOD_RESULTS_CSV', 'CALIBRATION_JSON', 'CALIBRATION_CSV', 'WAVES', 'OE_COMMANDS', 'check_phase',
            'OETestOptions', 'write_table', 'data_missing', 'build_train_config', 'train_phase', 'ood_specs',
            'LoadedRun', 'load_run', 'id_split', 'input_stats', 'run_deviations', 'id_logits', 'scores_of', 'write_npz',
            'predict_batches', 'ood_set_logits', 'evaluate_run', 'format_ood_results', 'calibration_files',
@@ -45,13 +46,13 @@ def check_phase(phase: str) -> str:
 @dataclass
 class OETestOptions:
     "The OOD evaluation of a run: the official OOD sets or not, extra OOD specs, seeded 1:5 draws, an optional test subset."
-    ood: list[str] = field(default_factory=list)   # extra OOD sets: any data set or class subset, e.g. 'cifar10[8-9]'
+    ood: list[str] = field(default_factory=list)   # extra OOD sets: official names (Gaussian, ...), data sets, subsets
     official: bool = True                          # also the official test.py list of the run's in-distribution set
     validation: bool = False                       # the official --validate sets in place of the test sets
     draws: int = 10                                # 1:5 OOD draws per set (official --num_to_avg 10)
     seed: int = 0                                  # seed of the draws (the official evaluation is not seeded)
     test_limit: int | None = None                  # not official: a seeded subset of the in-distribution test set
-    batch_size: int = 200
+    batch_size: int = 200                          # images per forward pass
 
     def __post_init__(self):
         self.ood = [str(s) for s in self.ood]
@@ -99,13 +100,14 @@ def data_missing(specs: Sequence[str | None], data_root: str | Path | None = Non
     return missing
 
 # %% ../nbs/06c_oe_cli.ipynb #c014
-def build_train_config(dataset: str, phase: str, **changes) -> Any:
+def build_train_config(dataset: str, phase: str = "baseline", **changes) -> Any:
     "The `OETrainConfig` of `dataset` and `phase` with `changes` (None values: the official ones), resolved and checked."
     from eoe_nb.oe_train import OETrainConfig, resolve_oe_config
     names = {f.name for f in fields(OETrainConfig)}
     unknown = sorted(set(changes) - names)
     if unknown: raise ConfigError(f"unknown training field(s) {unknown}; OETrainConfig has {sorted(names)}")
-    return resolve_oe_config(OETrainConfig(in_dist=dataset, phase=check_phase(phase), **{k: v for k, v in changes.items() if v is not None}))
+    return resolve_oe_config(OETrainConfig(in_dist=dataset, phase=check_phase(phase),
+                                           **{k: v for k, v in changes.items() if v is not None}))
 
 def train_phase(cfg: Any, run_dir: str | Path, progress: bool = True, wait: bool = False) -> Path:
     "Train one phase into `run_dir` (`eoe_nb.oe_train.train_classifier`): resumes, and is a no-op for a finished run."
@@ -505,51 +507,69 @@ def run_oe_experiment(exp: OEExperiment, out: str | Path, executor: str = "inpro
         return summaries, failures
 
 # %% ../nbs/06c_oe_cli.ipynb #c044
-class _Parser(argparse.ArgumentParser):
-    "An ArgumentParser whose errors are one-line ConfigErrors (printed by run_cli as `error: ...`, status 2)."
-    def error(self, message: str): raise ConfigError(f"{message} (see {self.prog} --help)")
+OE_COMMANDS = {"train": "train one phase into a run folder, or a grid (--grid)",
+               "test": "evaluate a finished run on the OOD sets",
+               "calibrate": "temperature and calibration table of a run (tuned: trained with --val-share)"}
 
-TRAIN_FLAGS = ("oe", "model", "epochs", "lr", "batch_size", "oe_batch_size", "lam", "seed", "val_share", "baseline", "train_limit",
-               "oe_limit", "device", "data_root")
+def _parser(prog: str = "eoe-oe") -> ConfigParser:
+    p = ConfigParser(prog=prog, description="Hendrycks et al.'s Outlier Exposure for multiclass OOD detection: train a "
+                     "phase, test a run on the OOD sets, calibrate it.",
+                     epilog=f"`{prog} COMMAND --help` shows the flags of a command.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, text in OE_COMMANDS.items(): sub.add_parser(name, help=text, add_help=False)
+    return p
 
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="eoe-oe", description="Hendrycks et al.'s Outlier Exposure for multiclass OOD detection: train a phase, "
-                "test a run on the OOD sets, calibrate it.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    t = sub.add_parser("train", help="train one phase into a run folder, or a grid (--grid)")
-    t.add_argument("--dataset", help="in-distribution set, e.g. cifar10, svhn or 'cifar10[0-4]'")
-    t.add_argument("--phase", default="baseline", help=f"one of {', '.join(OE_PHASES)} (default: baseline)")
-    t.add_argument("--oe", help="OE set spec (default: the data set's official one, e.g. tinyimages)")
-    t.add_argument("--model", help="wrn40_2 or allconv (default: the official one)")
-    t.add_argument("--epochs", type=int); t.add_argument("--lr", type=float)
-    t.add_argument("--batch-size", type=int, help="in-distribution images per step (official 128)")
-    t.add_argument("--oe-batch-size", type=int, help="OE images per step, in the same forward pass (official 256)")
-    t.add_argument("--lam", type=float, help="weight of the OE term (official 0.5)")
-    t.add_argument("--seed", type=int, help="training seed (official 1)")
-    t.add_argument("--val-share", type=float, help="hold out this share of the training set for calibration (official --calibration: 0.1)")
-    t.add_argument("--baseline", help="oe_tune: the finished baseline run folder to fine-tune")
-    t.add_argument("--train-limit", type=int, help="not official: at most this many in-distribution training images")
-    t.add_argument("--oe-limit", type=int, help="not official: at most this many OE images")
-    t.add_argument("--grid", help="an OEExperiment as JSON: train and test every run into --out/<name>/")
-    t.add_argument("--executor", default="inprocess", help="--grid: inprocess, pool or slurm")
-    t.add_argument("--max-workers", type=int, help="--grid: worker processes of the pool executor")
-    for q in (t, *(sub.add_parser(n, help=h) for n, h in (("test", "evaluate a finished run on the OOD sets"),
-                                                           ("calibrate", "temperature and calibration table of a run (tuned: trained with --val-share)")))):
-        q.add_argument("--device", help="cpu, cuda, cuda:1, mps or auto"); q.add_argument("--data-root")
-        q.add_argument("--quiet", action="store_true", help="no progress bars")
-        q.add_argument("--wait", action="store_true", help="wait for another process that holds the folder, instead of stopping")
-        if q is t: q.add_argument("--out", required=True, help="run folder (one phase) or results folder (--grid)"); continue
-        q.add_argument("run", help="a run folder written by eoe-oe train")
-        q.add_argument("--ood", nargs="+", default=[], metavar="SPEC", help="more OOD sets: a name of the official list (Gaussian, Rademacher, Blobs, Textures, ...) or any data set or class subset")
-        q.add_argument("--no-official", action="store_true", help="only the --ood sets, not the official list")
-        q.add_argument("--validate", action="store_true", help="the official --validate OOD sets in place of the test sets")
-        q.add_argument("--draws", type=int, default=10, help="1:5 OOD draws per set (official 10)")
-        q.add_argument("--seed", type=int, default=0, help="seed of the draws")
-        q.add_argument("--test-limit", type=int, help="not official: a seeded subset of the in-distribution test set")
-        q.add_argument("--batch-size", type=int, default=200, help="images per forward pass")
-        if q.prog.endswith("calibrate"):
-            q.add_argument("--temperature", type=float, help="not official: a fixed softmax temperature instead of tuning it "
-                           "(1: the untuned classifier; works for runs trained without --val-share); writes calibration_T<t>.json")
+# %% ../nbs/06c_oe_cli.ipynb #c044c
+_SHARED_FIELDS = ("device", "data_root")      # RunConfig fields that every command takes, with the same meaning
+
+def _run_flags(p, what: str = "folder", shared: bool = True) -> None:
+    "The flags of a subcommand about the run itself: device and data root (`shared`), progress bars, waiting."
+    helps = field_help(RunConfig)
+    for name in _SHARED_FIELDS if shared else (): p.add_argument("--" + name.replace("_", "-"), help=helps[name])
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--wait", action="store_true",
+                   help=f"wait for another process that holds the {what}, instead of stopping")
+
+# %% ../nbs/06c_oe_cli.ipynb #c044f
+def _missing_help(cls) -> dict[str, str]:
+    "Help of the fields of `cls` without a comment: `RunConfig`'s for the shared fields, else the name (None: official)."
+    run_help = field_help(RunConfig)
+    return {f.name: run_help[f.name] if f.name in _SHARED_FIELDS else
+            f.name.replace("_", " ") + ("; default: the official value" if f.default is None else "")
+            for f in fields(cls) if not field_help(cls)[f.name]}
+
+# %% ../nbs/06c_oe_cli.ipynb #c044i
+def _train_parser(prog: str = "eoe-oe train") -> ConfigParser:
+    "The parser of `eoe-oe train`: a flag per field of `eoe_nb.oe_train.OETrainConfig` (imported here), grid and run flags."
+    from eoe_nb.oe_train import OETrainConfig
+    p = ConfigParser(prog=prog, description=OE_COMMANDS["train"])
+    g = p.add_argument_group("configuration (the fields of eoe_nb.oe_train.OETrainConfig; not given: the official value)")
+    g.add_argument("--dataset", dest="in_dist", metavar="DATASET", help=field_help(OETrainConfig)["in_dist"])
+    add_config_flags(g, OETrainConfig, skip=("in_dist",), choices=dict(phase=OE_PHASES),
+                     help_overrides=_missing_help(OETrainConfig))
+    r = p.add_argument_group("the run")
+    r.add_argument("--out", required=True, help="run folder (one phase) or results folder (--grid)")
+    r.add_argument("--grid", metavar="FILE.json", help="an OEExperiment as JSON: train and test every run into --out/<name>/")
+    r.add_argument("--executor", default="inprocess", help="--grid: inprocess, pool or slurm")
+    r.add_argument("--max-workers", type=int, help="--grid: worker processes of the pool executor")
+    _run_flags(r, shared=False)                    # --device, --data-root: OETrainConfig's
+    return p
+
+# %% ../nbs/06c_oe_cli.ipynb #c044l
+def _test_parser(command: str = "test", prog: str = "eoe-oe test") -> ConfigParser:
+    "The parser of `eoe-oe test` and `eoe-oe calibrate`: a flag per field of `OETestOptions`, the run's flags."
+    p = ConfigParser(prog=prog, description=OE_COMMANDS[command])
+    p.add_argument("run", help="a run folder written by eoe-oe train")
+    g = p.add_argument_group("the OOD evaluation (the fields of OETestOptions)")
+    add_config_flags(g, OETestOptions, skip=("validation",))
+    next(a for a in g._group_actions if a.dest == "ood").metavar = "SPEC"
+    g.add_argument("--validate", dest="validation", action="store_true", default=None,
+                   help=field_help(OETestOptions)["validation"])
+    if command == "calibrate":
+        g.add_argument("--temperature", type=finite_float, help="not official: a fixed softmax temperature instead of "
+                       "tuning it (1: the untuned classifier; works for runs trained without --val-share); writes "
+                       "calibration_T<t>.json")
+    _run_flags(p.add_argument_group("the run"), "run folder")
     return p
 
 # %% ../nbs/06c_oe_cli.ipynb #c045
@@ -562,33 +582,39 @@ def load_experiment_file(path: str | Path) -> OEExperiment:
     if not isinstance(d, dict): raise ConfigError(f"--grid {path}: expected a JSON object with name, datasets, phases, ...")
     return OEExperiment.from_dict(d)
 
-def _test_options(a: argparse.Namespace) -> OETestOptions:
-    return OETestOptions(ood=a.ood, official=not a.no_official, validation=a.validate, draws=a.draws, seed=a.seed, test_limit=a.test_limit, batch_size=a.batch_size)
-
 def _train(a: argparse.Namespace) -> int:
+    from eoe_nb.oe_train import OETrainConfig
+    given = given_fields(a, OETrainConfig)
+    dataset = given.pop("in_dist", None)
     if a.grid:
-        if a.dataset: raise ConfigError("--grid runs the data sets of its file: drop --dataset")
+        if dataset: raise ConfigError("--grid runs the data sets of its file: drop --dataset")
         exp = load_experiment_file(a.grid)
         summaries, failures = run_oe_experiment(exp, a.out, a.executor, a.max_workers, progress=not a.quiet, wait=a.wait)
         for s in summaries: print(format_summary(s))
         if failures: print(f"{len(failures)} run(s) failed: see {Path(a.out) / exp.name / 'failures.json'}; "
                            f"run the same command again to retry them", file=sys.stderr)
         return 1 if failures else 0
-    if not a.dataset: raise ConfigError("eoe-oe train needs --dataset (one phase) or --grid FILE.json (a grid)")
-    cfg = build_train_config(a.dataset, a.phase, **{k: getattr(a, k) for k in TRAIN_FLAGS})
+    if not dataset: raise ConfigError("eoe-oe train needs --dataset (one phase) or --grid FILE.json (a grid)")
+    cfg = build_train_config(dataset, **given)
     start = time.time()
     run = train_phase(cfg, a.out, progress=not a.quiet, wait=a.wait)
-    print(f"{a.phase} of {a.dataset} trained into {run} ({time.time() - start:.0f} s)")
+    print(f"{cfg.phase} of {dataset} trained into {run} ({time.time() - start:.0f} s)")
     return 0
 
-def eoe_oe_main(argv: Sequence[str] | None = None) -> int:
+def eoe_oe_main(argv: Sequence[str] | None = None, prog: str = "eoe-oe") -> int:
     "The `eoe-oe` command (train, test, calibrate); returns the exit status; errors of the user raise EOEError."
-    a = _parser().parse_args(argv)
-    if a.command == "train": return _train(a)
-    opts = _test_options(a)
-    if a.command == "test": evaluate_run(a.run, opts, device=a.device, data_root=a.data_root, progress=not a.quiet, wait=a.wait)
-    else: calibrate_run(a.run, opts, device=a.device, data_root=a.data_root, progress=not a.quiet, temperature=a.temperature,
-                        wait=a.wait)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in OE_COMMANDS:
+        _parser(prog).parse_args(argv)            # --help, or a one-line error naming the missing or unknown command
+        raise ConfigError(f"{prog} takes its command first: one of {', '.join(OE_COMMANDS)} (see {prog} --help)")
+    command, prog = argv[0], f"{prog} {argv[0]}"
+    if command == "train": return _train(_train_parser(prog).parse_args(argv[1:]))
+    a = _test_parser(command, prog).parse_args(argv[1:])
+    opts = OETestOptions(**given_fields(a, OETestOptions))
+    if command == "test":
+        evaluate_run(a.run, opts, device=a.device, data_root=a.data_root, progress=not a.quiet, wait=a.wait)
+    else: calibrate_run(a.run, opts, device=a.device, data_root=a.data_root, progress=not a.quiet,
+                        temperature=a.temperature, wait=a.wait)
     return 0
 
 def eoe_oe_cli() -> None:

@@ -22,6 +22,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .core import ConfigError, DataMissingError, EOEError, atomic_write_json, atomic_write_text, resolve_data_root, run_cli
+from .flags import ConfigParser
 from .folders import check_output_folder, owned_folder
 from .experiments import EXECUTORS, Unit
 import eoe_nb.search_items  # noqa: F401  registers the search items (single_outlier, filtered_search) in ITEMS
@@ -213,13 +214,10 @@ def image_sources(html_text: str) -> list[str]:
     return [html.unescape(m) for m in re.findall(r"<img[^>]*\ssrc='([^']*)'", html_text)]
 
 # %% ../nbs/08b_report.ipynb #c021
-class _Parser(argparse.ArgumentParser):
-    "An ArgumentParser whose errors are one-line ConfigErrors (printed by run_cli as `error: ...`)."
-    def error(self, message: str): raise ConfigError(f"{message} (see eoe-figures --help)")
-
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="eoe-figures", description="Regenerate the tables and figures of 'Exposing Outlier Exposure' next to the "
-                "published numbers: runs the notebooks of papers_figures/ and writes OUT/report.md and OUT/report.html.")
+def _parser(prog: str = "eoe-figures") -> ConfigParser:
+    p = ConfigParser(prog=prog, description="Regenerate the tables and figures of 'Exposing Outlier Exposure' next to "
+                     "the published numbers: runs the notebooks of papers_figures/ and writes OUT/report.md and "
+                     "OUT/report.html.")
     p.add_argument("--scale", default="smoke", help=f"size of the experiments: {', '.join(SCALES)} (default: smoke)")
     p.add_argument("--only", nargs="+", metavar="NAME", help=f"run only these items: {', '.join(ITEMS)}")
     p.add_argument("--out", default="eoe-figures-out", help="output folder (rerun with the same folder to resume)")
@@ -327,9 +325,9 @@ def dry_run(names: Sequence[str], scale: str, data_root: str | None = None, gpu_
     print(format_plan([l for n in names for l in item_plan(n, scale, root, rate)], rate, scale))
     return 0
 
-def eoe_figures_main(argv: list[str] | None = None) -> int:
+def eoe_figures_main(argv: list[str] | None = None, prog: str = "eoe-figures") -> int:
     "Entry point of `eoe-figures`; returns the exit status (1 if a notebook or a row failed)."
-    args = _parser().parse_args(argv)
+    args = _parser(prog).parse_args(argv)
     check_scale(args.scale)
     names = list(dict.fromkeys(args.only or ITEMS))
     for n in names: get_item(n)

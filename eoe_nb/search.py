@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from .core import (ConfigError, RunConfig, atomic_write_json, atomic_write_text, check_finite, get_device, run_cli,
                          run_id, run_manifest, resolve_data_root)
+from .flags import ConfigParser, add_config_flags, field_help, given_fields
 from .folders import check_output_folder, owned_folder, read_json_file, refuse_other_config
 from .data import ImageSet, pil_to_uint8
 from .ad_data import ADDataSpec, make_ad_data, oe_pool, parse_dataset_spec
@@ -510,47 +511,48 @@ def write_search_outputs(res: SearchResult, spaces: dict | None = None, out: str
     return summary
 
 # %% ../nbs/06d_search.ipynb #c048
-_RUN_FLAGS = dict(preset=str, objective=str, model=str, transform=str, epochs=int, lr=float, batch_size=int, rep_dim=int,
-                  train_limit=int, test_limit=int, filter_magnitude=float, workers=int, device=str, data_root=str)
-_SEARCH_FLAGS = dict(oe_size=int, population=int, generations=int, candidates=int, mutation_pool=int, mutation_k=int,
-                     duplicate_distance=float, mutation_indp=float, mutation_chance=float, mate_chance=float, tournament_size=int, seed=int)
+_RUN_FIELDS = ("dataset", "oe", "preset", "objective", "model", "transform", "epochs", "milestones", "lr", "batch_size",
+               "rep_dim", "seeds", "train_limit", "test_limit", "filters", "filter_magnitude", "workers", "device",
+               "data_root")   # the RunConfig fields of the fitness runs that are flags of eoe-search
 
-def _search_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser("eoe-search", description="Single-outlier search (official evolve_oe_*.py / random_oe_*.py): the OE "
-                                "image(s) that give the best (or worst) mean AUROC, per class. Fitness: test AUROC (official, an "
-                                "oracle) or a held-out validation split.")
-    p.add_argument("--dataset", required=True, help="benchmark spec, e.g. cifar10 or cifar10[0-4]")
-    p.add_argument("--oe", required=True, help="OE pool spec, e.g. tinyimages or cifar10[5-9]")
-    p.add_argument("--classes", type=int, nargs="+", required=True, help="normal classes, each searched on its own")
-    p.add_argument("--method", choices=SEARCH_METHODS, default="evolve")
-    p.add_argument("--fitness", choices=FITNESS_KINDS, default="test", help="test (official, an oracle) or validation")
-    p.add_argument("--minimize", action="store_true", help="look for the worst OE images (official --ev-minimize-fitness)")
-    p.add_argument("--tournament-replacement", action="store_true", help="DEAP's selTournament (official: distinct aspirants)")
-    for k, t in {**_SEARCH_FLAGS, **_RUN_FLAGS}.items(): p.add_argument(f"--{k.replace('_', '-')}", type=t)
-    p.add_argument("--milestones", type=int, nargs="*"); p.add_argument("--seeds", type=int, nargs="+")
-    p.add_argument("--filters", nargs="+", metavar="FILTER+PART", help="frequency filters, e.g. lpf+train_oe lpf+test_nominal")
-    p.add_argument("--executor", choices=EXECUTORS, default="inprocess"); p.add_argument("--max-workers", type=int)
-    p.add_argument("--devices", nargs="+", help="devices of the pool executor, e.g. cuda:0 cuda:1")
-    p.add_argument("--max-generations", type=int, help="stop after this many generations in this call (rerun to continue)")
-    p.add_argument("--out", required=True, help="output folder (rerun with the same folder to resume)")
-    p.add_argument("--fitness-dir", help="folder of the fitness runs (default: --out); searches that share it never train an image twice")
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--wait", action="store_true", help="wait for another process that holds --out, instead of stopping")
+def _search_parser(prog: str = "eoe-search") -> ConfigParser:
+    p = ConfigParser(prog=prog, description="Single-outlier search (official evolve_oe_*.py / random_oe_*.py): the OE "
+                     "image(s) that give the best (or worst) mean AUROC, per class. Fitness: test AUROC (official, an "
+                     "oracle) or a held-out validation split.")
+    s = p.add_argument_group("the search (the fields of SearchConfig)")
+    s.add_argument("--classes", type=int, nargs="+", required=True, metavar="CLASS",
+                   help=field_help(SearchConfig)["classes"])
+    add_config_flags(s, SearchConfig, skip=("run", "classes"), choices=dict(method=SEARCH_METHODS, fitness=FITNESS_KINDS))
+    r = p.add_argument_group("the fitness runs (fields of eoe_nb.core.RunConfig; not given: the official search "
+                             "runner's, else the data set's preset)")
+    add_config_flags(r, RunConfig, only=_RUN_FIELDS, nargs=dict(milestones="*"))
+    for a in r._group_actions: a.required = a.dest in ("dataset", "oe")
+    x = p.add_argument_group("execution")
+    x.add_argument("--executor", choices=EXECUTORS, default="inprocess", help="how the fitness runs are executed")
+    x.add_argument("--max-workers", type=int, help="worker processes of the pool executor")
+    x.add_argument("--devices", nargs="+", help="devices of the pool executor, e.g. cuda:0 cuda:1")
+    x.add_argument("--max-generations", type=int,
+                   help="stop after this many generations in this call (rerun to continue)")
+    x.add_argument("--out", required=True, help="output folder (rerun with the same folder to resume)")
+    x.add_argument("--fitness-dir", help="folder of the fitness runs (default: --out); searches that share it never "
+                   "train an image twice")
+    x.add_argument("--quiet", action="store_true", help="no progress bars")
+    x.add_argument("--wait", action="store_true", help="wait for another process that holds --out, instead of stopping")
     return p
 
+# %% ../nbs/06d_search.ipynb #c048c
 def search_config_from_args(args: argparse.Namespace) -> SearchConfig:
-    "The SearchConfig given by parsed `eoe-search` flags."
-    given = {k: getattr(args, k) for k in [*_RUN_FLAGS, "milestones", "seeds", "filters"] if getattr(args, k) is not None}
+    "The SearchConfig given by parsed `eoe-search` flags: the official fitness run (if any) with the run flags given."
+    given = {k: v for k, v in given_fields(args, RunConfig).items() if k in _RUN_FIELDS and k not in ("dataset", "oe")}
     name = parse_dataset_spec(args.dataset).name
     run = official_fitness_run(args.dataset, **given) if name in SEARCH_PIPELINES else dict(dataset=args.dataset, **given)
     run["oe"] = args.oe
-    search = {k: getattr(args, k) for k in _SEARCH_FLAGS if getattr(args, k) is not None}
-    return SearchConfig(run, classes=args.classes, method=args.method, fitness=args.fitness, minimize=args.minimize,
-                        tournament_replacement=args.tournament_replacement, **search)
+    return SearchConfig(run, **given_fields(args, SearchConfig))
 
-def eoe_search_main(argv: list[str] | None = None) -> int:
+# %% ../nbs/06d_search.ipynb #c048f
+def eoe_search_main(argv: list[str] | None = None, prog: str = "eoe-search") -> int:
     "Entry point of `eoe-search` (returns the exit status; user errors raise EOEError)."
-    args = _search_parser().parse_args(argv)
+    args = _search_parser(prog).parse_args(argv)
     cfg = search_config_from_args(args)
     from eoe_nb.presets import resolve_config
     for c in cfg.classes: resolve_config(cfg.fitness_config(c, [0]))          # every check before anything is written

@@ -69,3 +69,24 @@ def test_config_of_a_folder_reproduces_its_configuration(fake_data_root, tmp_pat
     assert r.returncode == 0, r.stderr[-3000:]
     changed = json.loads((variant / "config.json").read_text())["config"]
     assert [k for k in stored["config"] if stored["config"][k] != changed[k]] == ["lr"] and changed["lr"] == 0.5
+
+
+def test_every_config_field_is_a_flag_of_eoe_oe_and_eoe_search():
+    from eoe_nb.oe_cli import OETestOptions, _test_parser, _train_parser
+    from eoe_nb.oe_train import OETrainConfig
+    from eoe_nb.search import SearchConfig, _search_parser
+    renamed = dict(in_dist="--dataset", validation="--validate")           # the flag names users had before
+    for parser, cls, skip in ((_train_parser(), OETrainConfig, ()), (_test_parser(), OETestOptions, ()),
+                              (_test_parser("calibrate", "eoe-oe calibrate"), OETestOptions, ()),
+                              (_search_parser(), SearchConfig, ("run",))):
+        actions = {a.dest: a for a in parser._actions}
+        for f in dataclasses.fields(cls):
+            if f.name in skip: continue
+            flag = renamed.get(f.name, "--" + f.name.replace("_", "-"))
+            assert f.name in actions and flag in actions[f.name].option_strings, \
+                f"{cls.__name__}.{f.name} has no flag {flag} in `{parser.prog}`"
+            assert (actions[f.name].help or "").strip(), f"the flag of {cls.__name__}.{f.name} has no help text"
+    r = run("eoe", "oe", "train", "--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage: eoe oe train") and "--oe-batch-size" in r.stdout, r.stderr
+    r = run("eoe", "search", "--help")
+    assert r.returncode == 0 and "--tournament-replacement" in r.stdout and "--filter-magnitude" in r.stdout, r.stderr

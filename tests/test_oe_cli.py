@@ -55,7 +55,7 @@ def test_help_is_fast_and_light():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "--dataset", "cifar10", "--phase", "tune", "--out", "OUT"], "unknown phase"),
+    (["train", "--dataset", "cifar10", "--phase", "tune", "--out", "OUT"], "--phase invalid choice"),
     (["train", "--out", "OUT"], "--dataset"),
     (["train", "--dataset", "cifar10", "--epochs", "two", "--out", "OUT"], "invalid int"),
     (["train", "--dataset", "cifar10", "--oe", "cifar10[5-7]", "--out", "OUT"], "baseline trains without OE"),
