@@ -31,10 +31,10 @@ from .paper_items import (METHOD_LABELS, ItemRow, PaperItem, ResultRow, RowStatu
 from .paper_items import _fmt, item_status, markdown_table  # noqa: F401
 
 # %% auto #0
-__all__ = ['GRID_KEY_ORDER', 'CIFAR10_TRAIN_PER_CLASS', 'SCALE_THREADS', 'MADE_UP_DEVIATION', 'SPREAD', 'factor_grid',
-           'item_experiment', 'describe_plan', 'estimate_minutes', 'ItemSpec', 'run_item_experiment',
-           'set_torch_threads', 'run_deviations', 'collect_rows', 'lookup_setting', 'compare_row', 'row_note',
-           'results_table', 'made_up_loco_runs', 'plot_table_rows', 'plot_fewshot', 'write_item_outputs']
+__all__ = ['GRID_KEY_ORDER', 'CIFAR10_TRAIN_PER_CLASS', 'SCALE_THREADS', 'SPREAD', 'factor_grid', 'item_experiment',
+           'describe_plan', 'estimate_minutes', 'ItemSpec', 'run_item_experiment', 'set_torch_threads',
+           'run_deviations', 'collect_rows', 'lookup_setting', 'compare_row', 'row_note', 'results_table',
+           'plot_table_rows', 'plot_fewshot', 'write_item_outputs']
 
 # %% ../nbs/08_figures.ipynb #c031
 GRID_KEY_ORDER = ("dataset", "mode", "objective", "model", "epochs", "oe", "oe_size")
@@ -210,23 +210,6 @@ def results_table(rows: Sequence[ItemRow], numbers: pd.DataFrame | None = None,
                   status=r.status.value, mean=r.mean, std=r.std, **compare_row(r, numbers), n_classes=r.n_classes,
                   n_seeds=r.n_seeds, comparable=r.comparable, note=row_note(r)) for r in rows]
     return pd.DataFrame(lines, columns=cols)
-
-# %% ../nbs/08_figures.ipynb #ab357aa7
-MADE_UP_DEVIATION = "CIFAR-10 read from the JPEG copy (not torchvision's pickles)"
-
-def made_up_loco_runs() -> tuple[Experiment, pd.DataFrame, list[ItemRow], list[dict]]:
-    ("A made-up LOCO item for examples and tests: (experiment, runs table, missing rows, failures) of A (BCE), B (HSC, "
-     "JPEG copy), C (Deep SVDD, failed), ImageNet-30 missing.")
-    exp = Experiment("hand", base=dict(dataset="cifar10", mode="loco", classes=[0, 1], seeds=[0, 1]),
-                     grid=[{"objective": ["bce"]}, {"objective": ["hsc"]}, {"objective": ["dsvdd"], "oe": ["none"]}])
-    sl = exp.slugs()
-    df = pd.DataFrame(dict(config=[sl[0]] * 4 + [sl[1]] * 4 + [sl[2]], normal_class=[0, 0, 1, 1, 0, 0, 1, 1, 0],
-                           seed=[0, 1, 0, 1, 0, 1, 0, 1, 0], auroc=[0.8, 0.9, 0.85, 0.85, 0.8, 0.8, 0.9, 0.9, 0.5],
-                           deviations=[[]] * 4 + [[MADE_UP_DEVIATION]] * 4 + [[]]))
-    missing = [item_row(dict(exp.configs()[1].to_dict(), dataset="imagenet30"), "paper", status=RowStatus.missing,
-                        missing={"imagenet30": "get ImageNet-30"})]
-    return exp, df, missing, [dict(folder=f"/x/{sl[2]}", error="RuntimeError: boom")]
-
 
 # %% ../nbs/08_figures.ipynb #c010
 def plot_table_rows(rows: Sequence[ItemRow], title: str = "", numbers: pd.DataFrame | None = None) -> Figure | None:

@@ -16,8 +16,8 @@ from typing import Any, Iterator
 from .core import ConfigError, EOEError, writer_tag
 
 # %% auto #0
-__all__ = ['LOCK_FILE', 'FolderBusyError', 'folder_lock', 'check_output_folder', 'make_output_folder', 'remove_stale_temporaries',
-           'owned_folder', 'config_difference', 'refuse_other_config', 'read_json_file']
+__all__ = ['LOCK_FILE', 'FolderBusyError', 'folder_lock', 'refuse_if_busy', 'check_output_folder', 'make_output_folder',
+           'remove_stale_temporaries', 'owned_folder', 'config_difference', 'refuse_other_config', 'read_json_file']
 
 # %% ../nbs/00c_folders.ipynb #f006
 class FolderBusyError(EOEError):
@@ -30,6 +30,10 @@ def _lock_pid(path: Path) -> str:
     try: return path.read_text().strip() or "?"
     except OSError: return "?"
 
+def _busy(path: Path, what: str | None) -> FolderBusyError:
+    return FolderBusyError(f"{what or path.parent} is in use by process {_lock_pid(path)} (lock file {path}); "
+                           f"wait until it ends, pass --wait to wait for it, or use another --out")
+
 # %% ../nbs/00c_folders.ipynb #f009
 @contextlib.contextmanager
 def folder_lock(path: str | Path, exclusive: bool = True, wait: bool = False, what: str | None = None):
@@ -41,14 +45,23 @@ def folder_lock(path: str | Path, exclusive: bool = True, wait: bool = False, wh
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         try: fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            raise FolderBusyError(f"{what or path.parent} is in use by process {_lock_pid(path)} (lock file {path}); "
-                                  f"wait until it ends, pass --wait to wait for it, or use another --out") from None
+        except BlockingIOError: raise _busy(path, what) from None
         os.ftruncate(fd, 0); os.write(fd, f"{os.getpid()}\n".encode())
         _HELD[key] = exclusive
         try: yield path
         finally: del _HELD[key]
     finally: os.close(fd)                             # closing the file releases the lock
+
+# %% ../nbs/00c_folders.ipynb #776784b0
+def refuse_if_busy(folder: str | Path, what: str | None = None) -> None:
+    "A FolderBusyError naming the owner if another process holds `folder` (a probe that creates nothing)."
+    lock = Path(folder) / LOCK_FILE
+    if str(lock.absolute()) in _HELD or not lock.is_file(): return
+    fd = os.open(lock, os.O_RDONLY)
+    try:
+        try: fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError: raise _busy(lock, what) from None
+    finally: os.close(fd)
 
 # %% ../nbs/00c_folders.ipynb #f013
 def check_output_folder(out: str | Path, flag: str = "--out") -> Path:

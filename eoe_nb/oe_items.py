@@ -15,7 +15,7 @@ from .folders import read_json_file
 from .ad_data import parse_dataset_spec
 from .packed import TEST_IMAGES, GpuRate, model_flops
 from .oe_train import oe_recipe
-from .oe_cli import (CALIBRATION_JSON, CALIBRATION_METRICS, DETECTION_METRICS, OOD_RESULTS_JSON, OE_METHOD_LABELS,
+from .oe_runs import (CALIBRATION_JSON, CALIBRATION_METRICS, DETECTION_METRICS, OOD_RESULTS_JSON, OE_METHOD_LABELS,
                            PHASE_METHOD, OEExperiment, OERun, OETestOptions, build_train_config, data_missing,
                            experiment_runs, ood_specs, phase_changes, run_oe_experiment)
 from .paper_items import (PaperItem, PlanLine, ResultRow, RowStatus, check_scale, get_item, register_item,

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .core import (OE_PHASES, ConfigError, DataMissingError, atomic_write_json, atomic_write_text, check_finite,
                          get_device, run_manifest, seed_everything)
-from .folders import check_output_folder, owned_folder, read_json_file, refuse_other_config
+from .folders import check_output_folder, owned_folder, read_json_file, refuse_if_busy, refuse_other_config
 from .data import ImageSet, dataset_info, load_split, pil_to_uint8
 from .ad_data import is_none_spec, parse_dataset_spec
 from .transforms import CenterCrop, HorizontalFlip, RandomCrop, Resize, apply_op, draw_params, gray_l
@@ -179,15 +179,15 @@ class OETrainConfig:
     oe: str | None = None
     model: str = "wrn40_2"                # a K-class classifier of eoe_nb.models (wrn40_2, allconv)
     phase: str = "baseline"               # "baseline", "oe_tune" (from `baseline`) or "oe_scratch"
-    epochs: int | None = None
-    lr: float | None = None
+    epochs: int | None = None             # training epochs; None: the official number of the phase
+    lr: float | None = None               # learning rate (cosine schedule per iteration); None: the official one
     batch_size: int | None = None         # in-distribution images per step
     oe_batch_size: int | None = None      # OE images per step (same forward pass)
     lam: float = 0.5                      # weight of the OE term
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float | None = None
-    seed: int = 1
+    momentum: float = 0.9                 # SGD momentum
+    nesterov: bool = True                 # Nesterov momentum (official)
+    weight_decay: float | None = None     # weight decay; None: the official one of the data set
+    seed: int = 1                         # training seed: data order, augmentation, dropout, initialisation
     val_share: float = 0.0                # 0.1 = official --calibration: a seeded 10% of the ID training set held out
     baseline: str | None = None           # run folder of the finished baseline that oe_tune starts from
     # "offset" (official 80MTI: consecutive from a random start) or "shuffle"; None: by set
@@ -197,8 +197,8 @@ class OETrainConfig:
     test_limit: int | None = None         # not official: at most this many ID test images (seeded subset)
     test_each_epoch: bool = True          # official: the test error after every epoch (train_log.csv)
     precision: str = "fp32"               # "fp32" (official) or "bf16" (autocast; not official)
-    device: str = "auto"
-    data_root: str | None = None
+    device: str = "auto"                 # cpu, cuda, cuda:1, mps or auto (CUDA when there is one)
+    data_root: str | None = None          # where the data sets lie; None: $EOE_DATA, else ~/.cache/eoe_nb/data
 
     def to_dict(self) -> dict[str, Any]: return dataclasses.asdict(self)
 
@@ -572,6 +572,7 @@ def train_classifier(cfg: OETrainConfig, run_dir: str | Path, progress: bool = T
     ("Train one phase into `run_dir` (its one owner; resuming, or returning at once if it is finished); "
      "`stop_after` epochs at most.")
     cfg, run_dir = resolve_oe_config(cfg), check_output_folder(run_dir)
+    if not wait: refuse_if_busy(run_dir, f"run folder {run_dir}")         # its owner named first
     _check_run_dir(cfg, run_dir)
     if run_finished(run_dir): return run_dir
     start_weights = _baseline_weights(cfg) if cfg.phase == "oe_tune" else None

@@ -25,10 +25,10 @@ from .core import ConfigError, DataMissingError, EOEError, atomic_write_json, at
 from .flags import ConfigParser
 from .folders import check_output_folder, owned_folder
 from .experiments import EXECUTORS, Unit
-import eoe_nb.search_items  # noqa: F401  registers the search items (single_outlier, filtered_search) in ITEMS
-import eoe_nb.oe_items  # noqa: F401  registers the OE paper's items (oe_table, oe_calibration) in ITEMS
+import eoe_nb.plan  # noqa: F401  (every item registered: the planner imports each item module once)
 from .paper_items import ITEMS, ROW_TYPES, SCALES, ItemRow, ResultRow, RowStatus, check_scale, default_notebooks_dir, get_item
-from .figures import SPREAD, _fmt, _numbers, compare_row, item_experiment, markdown_table
+from .figures import SPREAD, _numbers, compare_row, item_experiment
+from .paper_items import _fmt, markdown_table
 
 # %% auto #0
 __all__ = ['Block', 'read_run_status', 'read_item_result', 'summary_blocks', 'result_rows_table', 'item_blocks', 'report_blocks',

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from .core import (LATER_FIELDS, RESULT_INVARIANT_FIELDS, ConfigError, RunConfig, atomic_write_bytes,
                          atomic_write_json, atomic_write_text, config_fingerprint, run_id, run_manifest)
 from .folders import (check_output_folder, folder_lock, make_output_folder, owned_folder, read_json_file,
-                            refuse_other_config, remove_stale_temporaries)
+                            refuse_if_busy, refuse_other_config, remove_stale_temporaries)
 from .data import pil_to_uint8
 from .ad_data import ADDataSpec, make_ad_data, parse_dataset_spec
 from .objectives import is_zero_shot
@@ -302,6 +302,7 @@ def run_configuration(cfg: RunConfig, out: str | Path, progress: bool = True, pl
     cfg = resolve_config(cfg)
     k = _pack_size(cfg, pack, progress)
     classes, seeds = default_classes(cfg), list(cfg.seeds)
+    if not wait: refuse_if_busy(out, f"results folder {out}")              # its owner named first
     first = _first_todo(cfg, check_output_folder(out), classes, seeds, overwrite)
     # fails before writing
     data = None if first is None else make_ad_data(ADDataSpec.from_config(cfg), *first).describe()

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from .core import (ConfigError, RunConfig, atomic_write_json, atomic_write_text, check_finite, get_device, run_cli,
                          run_id, run_manifest, resolve_data_root)
 from .flags import ConfigParser, add_config_flags, field_help, given_fields
-from .folders import check_output_folder, owned_folder, read_json_file, refuse_other_config
+from .folders import check_output_folder, owned_folder, read_json_file, refuse_if_busy, refuse_other_config
 from .data import ImageSet, pil_to_uint8
 from .ad_data import ADDataSpec, make_ad_data, oe_pool, parse_dataset_spec
 from .batches import derive_seed
@@ -35,9 +35,9 @@ __all__ = ['SEARCH_METHODS', 'FITNESS_KINDS', 'SEARCH_PIPELINES', 'STATE_FILE', 
            'SearchConfig', 'CandidateSpace', 'squared_distances', 'pick_near', 'draw_candidates', 'mutate_individual',
            'mate_individuals', 'rng_as_global', 'individual_class', 'select_tournament', 'make_toolbox',
            'fitness_experiment', 'evaluate_sets', 'SyntheticFitness', 'ClassSearch', 'initial_population',
-           'evolve_step', 'record_generation', 'candidate_space', 'class_rng', 'SearchResult', 'run_search', 'extremes',
-           'score_picked_on_test', 'search_table', 'plot_fitness', 'plot_extremes', 'write_search_outputs',
-           'search_config_from_args', 'eoe_search_main', 'eoe_search_cli']
+           'evolve_step', 'record_generation', 'candidate_space', 'class_rng', 'SearchResult', 'check_search_folder',
+           'run_search', 'extremes', 'score_picked_on_test', 'search_table', 'plot_fitness', 'plot_extremes',
+           'write_search_outputs', 'search_config_from_args', 'eoe_search_main', 'eoe_search_cli']
 
 # %% ../nbs/06d_search.ipynb #c005
 SEARCH_METHODS = ("evolve", "random")
@@ -390,15 +390,21 @@ def _load_or_start(cfg: SearchConfig, path: Path, spaces: dict) -> tuple[dict, i
         searches[int(c)] = cs
     return searches, 0, dict(seconds=0.0, picked_test=[])
 
+def check_search_folder(cfg: SearchConfig, out: str | Path, wait: bool = False) -> Path:
+    "`out` checked before any work: a folder path, not busy (unless `wait`), holding no other search's state."
+    out = check_output_folder(out)
+    if not wait: refuse_if_busy(out, f"search folder {out}")
+    state = read_json_file(out / STATE_FILE, "search state")
+    if state is not None: _check_state(state, cfg, out / STATE_FILE)
+    return out
+
 def run_search(cfg: SearchConfig, out: str | Path, executor: str = "inprocess", progress: bool = True,
                max_generations: int | None = None, spaces: dict | None = None, fitness_dir: str | Path | None = None,
                wait: bool = False, **executor_args) -> SearchResult:
     "Run (or resume) the search `cfg` into `out`, its one owner (fitness runs: into `fitness_dir`, default `out`; shareable)."
     if executor not in EXECUTORS: raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
-    out = check_output_folder(out)
+    out = check_search_folder(cfg, out, wait)
     fit_out = check_output_folder(fitness_dir, "--fitness-dir") if fitness_dir is not None else out
-    state = read_json_file(out / STATE_FILE, "search state")
-    if state is not None: _check_state(state, cfg, out / STATE_FILE)               # another search: refused before any work
     spaces = spaces or {c: candidate_space(cfg, c) for c in cfg.classes}
     with owned_folder(out, wait=wait, what=f"search folder {out}"):
         return _search_generations(cfg, out, fit_out, spaces, executor, progress, max_generations, executor_args)
@@ -556,9 +562,7 @@ def eoe_search_main(argv: list[str] | None = None, prog: str = "eoe-search") -> 
     cfg = search_config_from_args(args)
     from eoe_nb.presets import resolve_config
     for c in cfg.classes: resolve_config(cfg.fitness_config(c, [0]))          # every check before anything is written
-    check_output_folder(args.out)
-    state = read_json_file(Path(args.out) / STATE_FILE, "search state")
-    if state is not None: _check_state(state, cfg, Path(args.out) / STATE_FILE)
+    check_search_folder(cfg, args.out, args.wait)
     spaces = {c: candidate_space(cfg, c) for c in cfg.classes}
     ex = {k: v for k, v in dict(max_workers=args.max_workers, devices=args.devices).items() if v is not None}
     with owned_folder(args.out, wait=args.wait, what=f"search folder {args.out}"):      # the search and its outputs

@@ -17,11 +17,12 @@ import numpy as np
 from PIL import Image
 
 # %% auto #0
-__all__ = ['CIFAR10_NAMES', 'MNIST_RAW', 'TINYIMAGES_BYTES', 'write_fake_folder', 'write_fake_cifar10_folder',
-           'write_fake_cifar_pickles', 'write_idx', 'write_fake_mnist_raw', 'write_fake_imagenet30', 'write_fake_mvtec',
-           'write_fake_cub', 'write_fake_dtd', 'write_fake_synset_tree', 'write_fake_custom', 'write_fake_tinyimages',
-           'write_fake_rand300k', 'write_fake_svhn', 'write_fake_tinyimagenet', 'write_fake_places365',
-           'write_fake_lsun_lmdb', 'capture_cli']
+__all__ = ['CIFAR10_NAMES', 'MNIST_RAW', 'TINYIMAGES_BYTES', 'MADE_UP_DEVIATION', 'write_fake_folder',
+           'write_fake_cifar10_folder', 'write_fake_cifar_pickles', 'write_idx', 'write_fake_mnist_raw',
+           'write_fake_imagenet30', 'write_fake_mvtec', 'write_fake_cub', 'write_fake_dtd', 'write_fake_synset_tree',
+           'write_fake_custom', 'write_fake_tinyimages', 'write_fake_rand300k', 'write_fake_svhn',
+           'write_fake_tinyimagenet', 'write_fake_places365', 'write_fake_lsun_lmdb', 'capture_cli',
+           'made_up_loco_runs']
 
 # %% ../nbs/00b_testing.ipynb #c005
 def write_fake_folder(root: str | Path, split: str, counts: dict[str, int], size: int = 8, channels: int = 3,
@@ -260,3 +261,22 @@ def capture_cli(cli: Callable[[Sequence[str]], int], argv: Sequence[str]) -> tup
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err): rc = cli(list(argv))
     return rc, out.getvalue(), err.getvalue()
+
+# %% ../nbs/00b_testing.ipynb #47eb9e6d
+MADE_UP_DEVIATION = "CIFAR-10 read from the JPEG copy (not torchvision's pickles)"
+
+def made_up_loco_runs() -> tuple:
+    ("A made-up LOCO item for examples and tests: (experiment, runs table, missing rows, failures) of A (BCE), B (HSC, "
+     "JPEG copy), C (Deep SVDD, failed), ImageNet-30 missing.")
+    import pandas as pd
+    from eoe_nb.experiments import Experiment
+    from eoe_nb.paper_items import RowStatus, item_row
+    exp = Experiment("hand", base=dict(dataset="cifar10", mode="loco", classes=[0, 1], seeds=[0, 1]),
+                     grid=[{"objective": ["bce"]}, {"objective": ["hsc"]}, {"objective": ["dsvdd"], "oe": ["none"]}])
+    sl = exp.slugs()
+    df = pd.DataFrame(dict(config=[sl[0]] * 4 + [sl[1]] * 4 + [sl[2]], normal_class=[0, 0, 1, 1, 0, 0, 1, 1, 0],
+                           seed=[0, 1, 0, 1, 0, 1, 0, 1, 0], auroc=[0.8, 0.9, 0.85, 0.85, 0.8, 0.8, 0.9, 0.9, 0.5],
+                           deviations=[[]] * 4 + [[MADE_UP_DEVIATION]] * 4 + [[]]))
+    missing = [item_row(dict(exp.configs()[1].to_dict(), dataset="imagenet30"), "paper", status=RowStatus.missing,
+                        missing={"imagenet30": "get ImageNet-30"})]
+    return exp, df, missing, [dict(folder=f"/x/{sl[2]}", error="RuntimeError: boom")]

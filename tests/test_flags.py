@@ -72,7 +72,8 @@ def test_config_of_a_folder_reproduces_its_configuration(fake_data_root, tmp_pat
 
 
 def test_every_config_field_is_a_flag_of_eoe_oe_and_eoe_search():
-    from eoe_nb.oe_cli import OETestOptions, _test_parser, _train_parser
+    from eoe_nb.oe_cli import _test_parser, _train_parser
+    from eoe_nb.oe_runs import OETestOptions
     from eoe_nb.oe_train import OETrainConfig
     from eoe_nb.search import SearchConfig, _search_parser
     renamed = dict(in_dist="--dataset", validation="--validate")           # the flag names users had before

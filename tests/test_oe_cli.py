@@ -12,7 +12,8 @@ import torch
 
 from eoe_nb.core import run_cli
 from eoe_nb.folders import read_json_file
-from eoe_nb.oe_cli import CALIBRATION_JSON, OOD_RESULTS_JSON, OEExperiment, eoe_oe_main, run_oe_experiment
+from eoe_nb.oe_cli import eoe_oe_main
+from eoe_nb.oe_runs import CALIBRATION_JSON, OOD_RESULTS_JSON, OEExperiment, run_oe_experiment
 from eoe_nb.oe_items import oe_item_plan, oe_results_table, run_oe_item, write_oe_item_outputs
 from eoe_nb.paper_items import ResultRow, RowStatus
 from eoe_nb.testing import capture_cli, write_fake_cifar_pickles
