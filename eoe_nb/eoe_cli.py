@@ -34,7 +34,7 @@ SUBCOMMANDS = dict(
     train=Subcommand("eoe_nb.cli:eoe_train_main",
                      "train and evaluate one anomaly-detection configuration over classes x seeds"),
     score=Subcommand("eoe_nb.score:eoe_score_main", "score new images with the trained detector of a finished run"),
-    search=Subcommand("eoe_nb.search:eoe_search_main", "the single-outlier search (random or evolutionary)"),
+    search=Subcommand("eoe_nb.search_cli:eoe_search_main", "the single-outlier search (random or evolutionary)"),
     oe=Subcommand("eoe_nb.oe_cli:eoe_oe_main",
                   "Hendrycks et al.'s Outlier Exposure: train, test and calibrate classifiers"),
     figures=Subcommand("eoe_nb.report:eoe_figures_main",

@@ -5,13 +5,11 @@
 # %% ../nbs/06d_search.ipynb #c002
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import dataclasses
 import json
 import random
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +19,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .core import (ConfigError, RunConfig, atomic_write_json, atomic_write_text, check_finite, get_device, run_cli,
-                         run_id, run_manifest, resolve_data_root)
-from .flags import ConfigParser, add_config_flags, field_help, given_fields
+from .core import (ConfigError, RunConfig, atomic_write_json, atomic_write_text, check_finite, get_device, run_id,
+                         run_manifest, resolve_data_root)
 from .folders import check_output_folder, owned_folder, read_json_file, refuse_if_busy, refuse_other_config
 from .data import ImageSet, pil_to_uint8
 from .ad_data import ADDataSpec, make_ad_data, oe_pool, parse_dataset_spec
@@ -37,7 +34,7 @@ __all__ = ['SEARCH_METHODS', 'FITNESS_KINDS', 'SEARCH_PIPELINES', 'STATE_FILE', 
            'fitness_experiment', 'evaluate_sets', 'SyntheticFitness', 'ClassSearch', 'initial_population',
            'evolve_step', 'record_generation', 'candidate_space', 'class_rng', 'SearchResult', 'check_search_folder',
            'run_search', 'extremes', 'score_picked_on_test', 'search_table', 'plot_fitness', 'plot_extremes',
-           'write_search_outputs', 'search_config_from_args', 'eoe_search_main', 'eoe_search_cli']
+           'write_search_outputs']
 
 # %% ../nbs/06d_search.ipynb #c005
 SEARCH_METHODS = ("evolve", "random")
@@ -515,68 +512,3 @@ def write_search_outputs(res: SearchResult, spaces: dict | None = None, out: str
                            seconds=res.seconds, fitness=res.config.fitness, table=table.to_dict("records"), picked_test=res.picked_test)
     atomic_write_json(out / "search.json", summary)
     return summary
-
-# %% ../nbs/06d_search.ipynb #c048
-_RUN_FIELDS = ("dataset", "oe", "preset", "objective", "model", "transform", "epochs", "milestones", "lr", "batch_size",
-               "rep_dim", "seeds", "train_limit", "test_limit", "filters", "filter_magnitude", "workers", "device",
-               "data_root")   # the RunConfig fields of the fitness runs that are flags of eoe-search
-
-def _search_parser(prog: str = "eoe-search") -> ConfigParser:
-    p = ConfigParser(prog=prog, description="Single-outlier search (official evolve_oe_*.py / random_oe_*.py): the OE "
-                     "image(s) that give the best (or worst) mean AUROC, per class. Fitness: test AUROC (official, an "
-                     "oracle) or a held-out validation split.")
-    s = p.add_argument_group("the search (the fields of SearchConfig)")
-    s.add_argument("--classes", type=int, nargs="+", required=True, metavar="CLASS",
-                   help=field_help(SearchConfig)["classes"])
-    add_config_flags(s, SearchConfig, skip=("run", "classes"), choices=dict(method=SEARCH_METHODS, fitness=FITNESS_KINDS))
-    r = p.add_argument_group("the fitness runs (fields of eoe_nb.core.RunConfig; not given: the official search "
-                             "runner's, else the data set's preset)")
-    add_config_flags(r, RunConfig, only=_RUN_FIELDS, nargs=dict(milestones="*"))
-    for a in r._group_actions: a.required = a.dest in ("dataset", "oe")
-    x = p.add_argument_group("execution")
-    x.add_argument("--executor", choices=EXECUTORS, default="inprocess", help="how the fitness runs are executed")
-    x.add_argument("--max-workers", type=int, help="worker processes of the pool executor")
-    x.add_argument("--devices", nargs="+", help="devices of the pool executor, e.g. cuda:0 cuda:1")
-    x.add_argument("--max-generations", type=int,
-                   help="stop after this many generations in this call (rerun to continue)")
-    x.add_argument("--out", required=True, help="output folder (rerun with the same folder to resume)")
-    x.add_argument("--fitness-dir", help="folder of the fitness runs (default: --out); searches that share it never "
-                   "train an image twice")
-    x.add_argument("--quiet", action="store_true", help="no progress bars")
-    x.add_argument("--wait", action="store_true", help="wait for another process that holds --out, instead of stopping")
-    return p
-
-# %% ../nbs/06d_search.ipynb #c048c
-def search_config_from_args(args: argparse.Namespace) -> SearchConfig:
-    "The SearchConfig given by parsed `eoe-search` flags: the official fitness run (if any) with the run flags given."
-    given = {k: v for k, v in given_fields(args, RunConfig).items() if k in _RUN_FIELDS and k not in ("dataset", "oe")}
-    name = parse_dataset_spec(args.dataset).name
-    run = official_fitness_run(args.dataset, **given) if name in SEARCH_PIPELINES else dict(dataset=args.dataset, **given)
-    run["oe"] = args.oe
-    return SearchConfig(run, **given_fields(args, SearchConfig))
-
-# %% ../nbs/06d_search.ipynb #c048f
-def eoe_search_main(argv: list[str] | None = None, prog: str = "eoe-search") -> int:
-    "Entry point of `eoe-search` (returns the exit status; user errors raise EOEError)."
-    args = _search_parser(prog).parse_args(argv)
-    cfg = search_config_from_args(args)
-    from eoe_nb.presets import resolve_config
-    for c in cfg.classes: resolve_config(cfg.fitness_config(c, [0]))          # every check before anything is written
-    check_search_folder(cfg, args.out, args.wait)
-    spaces = {c: candidate_space(cfg, c) for c in cfg.classes}
-    ex = {k: v for k, v in dict(max_workers=args.max_workers, devices=args.devices).items() if v is not None}
-    with owned_folder(args.out, wait=args.wait, what=f"search folder {args.out}"):      # the search and its outputs
-        res = run_search(cfg, args.out, args.executor, progress=not args.quiet, max_generations=args.max_generations,
-                         spaces=spaces, fitness_dir=args.fitness_dir, **ex)
-        if res.generation < 0: return 0
-        write_search_outputs(res, spaces)
-    table = search_table(res)
-    with np.printoptions(precision=4):
-        print(table.drop(columns=["method", "direction"]).to_string(index=False))
-    print(f"{cfg.method} search, {cfg.fitness} fitness ({'done' if res.done else f'stopped after generation {res.generation}'}); "
-          f"{res.seconds:.0f} s; outputs in {args.out}")
-    return 0
-
-def eoe_search_cli() -> None:
-    "Console script `eoe-search`."
-    sys.exit(run_cli(eoe_search_main))

@@ -25,7 +25,7 @@ import numpy as np
 from eoe_nb.cli import eoe_train_main
 from eoe_nb.core import run_cli
 from eoe_nb.oe_cli import eoe_oe_main
-from eoe_nb.search import eoe_search_main
+from eoe_nb.search_cli import eoe_search_main
 from eoe_nb.testing import write_fake_cifar10_folder
 
 METRICS = ("auroc", "ap", "fpr95", "n_train", "n_oe", "n_test", "attempts", "epochs", "normal_class", "seed")

@@ -75,7 +75,8 @@ def test_every_config_field_is_a_flag_of_eoe_oe_and_eoe_search():
     from eoe_nb.oe_cli import _test_parser, _train_parser
     from eoe_nb.oe_runs import OETestOptions
     from eoe_nb.oe_train import OETrainConfig
-    from eoe_nb.search import SearchConfig, _search_parser
+    from eoe_nb.search import SearchConfig
+    from eoe_nb.search_cli import _search_parser
     renamed = dict(in_dist="--dataset", validation="--validate")           # the flag names users had before
     for parser, cls, skip in ((_train_parser(), OETrainConfig, ()), (_test_parser(), OETestOptions, ()),
                               (_test_parser("calibrate", "eoe-oe calibrate"), OETestOptions, ()),

@@ -9,7 +9,8 @@ import torch
 from eoe_nb.ad_data import ADDataSpec, make_ad_data
 from eoe_nb.batches import BalancedBatches
 from eoe_nb.data import DatasetInfo, ImageSet, register_dataset, unregister_dataset
-from eoe_nb.search import STATE_FILE, SearchConfig, eoe_search_main, run_search, search_table
+from eoe_nb.search import STATE_FILE, SearchConfig, run_search, search_table
+from eoe_nb.search_cli import eoe_search_main
 from eoe_nb.core import run_cli
 from eoe_nb.testing import capture_cli
 from eoe_nb.transforms import get_transforms
