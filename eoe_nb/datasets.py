@@ -24,18 +24,12 @@ from .data import (CACHE_DIR_NAME, DatasetInfo, FileReader, ImageSet, cached_in_
                          subfolders, torchvision_download, url_download)
 
 # %% auto #0
-__all__ = ['CIFAR10_CLASSES', 'CIFAR100_CLASSES', 'CIFAR_FILES', 'SYNTHETIC_SIZE', 'IDX_DTYPES', 'MNIST_CLASSES',
-           'FMNIST_CLASSES', 'EMNIST_CLASSES', 'IDX_LAYOUTS', 'IMAGENET30_WNIDS', 'IMAGENET30_CLASSES', 'MVTEC_CLASSES',
-           'MVTEC_URL', 'CUB_CLASSES', 'CUB_URL', 'DTD_CLASSES', 'DTD_PARTITION', 'TINYIMAGES_BYTES', 'RAND300K_URL',
-           'IMAGENET_OE_SETS', 'read_cifar_pickles', 'make_cifar_loader', 'synthetic_images', 'read_idx', 'IdxLayout',
-           'idx_present', 'read_idx_split', 'imagenet30_present', 'read_imagenet30', 'mvtec_present', 'read_mvtec',
-           'read_table', 'read_cub', 'dtd_present', 'read_dtd', 'read_custom_folder', 'register_image_folder',
-           'TinyImagesReader', 'tinyimages_kept_ids', 'tinyimages_present', 'read_tinyimages', 'NpyImagesReader',
-           'read_rand300k', 'build_imagenet21k_subset']
+__all__ = ['CIFAR10_CLASSES', 'MNIST_CLASSES', 'IMAGENET30_WNIDS', 'IMAGENET30_CLASSES', 'MVTEC_CLASSES', 'TINYIMAGES_BYTES',
+           'read_table', 'register_image_folder', 'build_imagenet21k_subset']
 
 # %% ../nbs/01a_datasets.ipynb #c005
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-CIFAR100_CLASSES = tuple("""apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus
+_CIFAR100_CLASSES = tuple("""apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus
 butterfly camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup dinosaur
 dolphin elephant flatfish forest fox girl hamster house kangaroo keyboard lamp lawn_mower leopard lion lizard lobster
 man maple_tree motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree pear pickup_truck pine_tree
@@ -43,12 +37,12 @@ plain plate poppy porcupine possum rabbit raccoon ray road rocket rose sea seal 
 spider squirrel streetcar sunflower sweet_pepper table tank telephone television tiger tractor train trout tulip turtle
 wardrobe whale willow_tree wolf woman worm""".split())
 
-CIFAR_FILES = {"cifar-10-batches-py": ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels"),
-               "cifar-100-python": (["train"], ["test"], "fine_labels")}
+_CIFAR_FILES = {"cifar-10-batches-py": ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels"),
+                "cifar-100-python": (["train"], ["test"], "fine_labels")}
 
-def read_cifar_pickles(folder: Path, split: str, name: str, classes) -> ImageSet:
+def _read_cifar_pickles(folder: Path, split: str, name: str, classes) -> ImageSet:
     "Read torchvision's CIFAR layout (the python pickles of the official archive) into RAM."
-    train_files, test_files, label_key = CIFAR_FILES[folder.name]
+    train_files, test_files, label_key = _CIFAR_FILES[folder.name]
     data, targets = [], []
     for fn in train_files if split == "train" else test_files:
         path = folder / fn
@@ -64,13 +58,13 @@ def read_cifar_pickles(folder: Path, split: str, name: str, classes) -> ImageSet
 
 def _download_cifar(cls_name: str, data_root: Path) -> None: torchvision_download(cls_name)(data_root)
 
-def make_cifar_loader(name: str, cls_name: str, batches_folder: str, classes: tuple[str, ...]):
+def _make_cifar_loader(name: str, cls_name: str, batches_folder: str, classes: tuple[str, ...]):
     ("A `load` function for CIFAR-10/100: torchvision layout, else image folder (marked as a deviation), else "
      "torchvision download.")
     folders = (f"{name}-jpg", f"{name}-images", name)
     def load(data_root: Path, split: str, download: bool) -> ImageSet:
         if (data_root / batches_folder).is_dir():
-            return read_cifar_pickles(data_root / batches_folder, split, name, classes)
+            return _read_cifar_pickles(data_root / batches_folder, split, name, classes)
         folder = image_folder_root(data_root, folders)
         if folder is not None:
             def build():
@@ -83,15 +77,15 @@ def make_cifar_loader(name: str, cls_name: str, batches_folder: str, classes: tu
                                         "torchvision's pickles")
         if download:
             _download_cifar(cls_name, data_root)
-            return read_cifar_pickles(data_root / batches_folder, split, name, classes)
+            return _read_cifar_pickles(data_root / batches_folder, split, name, classes)
         raise DataMissingError(f"{name} not found under {data_root}")
     def present(data_root: Path) -> bool:
         return (data_root / batches_folder).is_dir() or image_folder_root(data_root, folders) is not None
     return load, present
 
 for _name, _cls, _folder, _classes in (("cifar10", "CIFAR10", "cifar-10-batches-py", CIFAR10_CLASSES),
-                                       ("cifar100", "CIFAR100", "cifar-100-python", CIFAR100_CLASSES)):
-    _load, _present = make_cifar_loader(_name, _cls, _folder, _classes)
+                                       ("cifar100", "CIFAR100", "cifar-100-python", _CIFAR100_CLASSES)):
+    _load, _present = _make_cifar_loader(_name, _cls, _folder, _classes)
     register_dataset(DatasetInfo(
         _name, _classes, 3, 32, True, _load, _present,
         how_to_get=(f"Get it with torchvision (`eoe-data download {_name}` fetches it into DATA_ROOT/{_folder} when "
@@ -106,9 +100,9 @@ for _name, _cls, _folder, _classes in (("cifar10", "CIFAR10", "cifar-10-batches-
         download=torchvision_download(_cls), preset="cifar10" if _name == "cifar10" else None))
 
 # %% ../nbs/01a_datasets.ipynb #c015
-SYNTHETIC_SIZE = 10000
+_SYNTHETIC_SIZE = 10000
 
-def synthetic_images(kind: str, n: int, size: int = 32, channels: int = 3, seed: int = 0) -> torch.Tensor:
+def _synthetic_images(kind: str, n: int, size: int = 32, channels: int = 3, seed: int = 0) -> torch.Tensor:
     "n noise images (uint8, N x C x size x size) of `kind`: gaussian, rademacher, blobs or uniform."
     g = torch.Generator().manual_seed(seed)
     shape = (n, channels, size, size)
@@ -128,7 +122,7 @@ def synthetic_images(kind: str, n: int, size: int = 32, channels: int = 3, seed:
 
 def _make_synthetic(kind: str):
     def load(data_root: Path, split: str, download: bool) -> ImageSet:
-        images = synthetic_images(kind, SYNTHETIC_SIZE, seed=0 if split == "train" else 1)
+        images = _synthetic_images(kind, _SYNTHETIC_SIZE, seed=0 if split == "train" else 1)
         return ImageSet(kind, split, [kind], torch.zeros(len(images), dtype=torch.long), images=images,
                         source=f"synthetic {kind} noise (seed {0 if split == 'train' else 1})",
                         checksum=sha256_tensor(images))
@@ -137,21 +131,21 @@ def _make_synthetic(kind: str):
 for _kind in ("gaussian", "rademacher", "blobs", "uniform"):
     register_dataset(DatasetInfo(_kind, (_kind,), 3, 32, True, _make_synthetic(_kind), lambda root: True,
                                  how_to_get="generated on the fly; nothing to get", oe_only=True,
-                                 description=f"synthetic {_kind} noise images, 32x32 RGB, {SYNTHETIC_SIZE} per split"))
+                                 description=f"synthetic {_kind} noise images, 32x32 RGB, {_SYNTHETIC_SIZE} per split"))
 
 # %% ../nbs/01a_datasets.ipynb #c018
-IDX_DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+_IDX_DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
-def read_idx(path: str | Path) -> np.ndarray:
+def _read_idx(path: str | Path) -> np.ndarray:
     "Read an IDX file (the MNIST format; gzipped if the name ends in .gz) into a numpy array."
     path = Path(path)
     try: raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError) as e:
         raise DataMissingError(f"cannot read {path} ({e}); restore the file or download the data set again") from e
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES or not 1 <= raw[3] <= 4:
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES or not 1 <= raw[3] <= 4:
         raise DataMissingError(f"{path} is not an IDX file (bad header); delete it and download the data set again")
-    ndim, dtype = raw[3], IDX_DTYPES[raw[2]]
+    ndim, dtype = raw[3], _IDX_DTYPES[raw[2]]
     start = 4 + 4 * ndim
     dims = tuple(int(x) for x in np.frombuffer(raw[4:start], dtype=">u4")) if len(raw) >= start else ()
     if len(dims) != ndim or len(raw) - start != int(np.prod(dims)) * dtype.itemsize:
@@ -160,11 +154,11 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=start).reshape(dims).astype(dtype.newbyteorder("="))
 
 MNIST_CLASSES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-FMNIST_CLASSES = ("top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot")
-EMNIST_CLASSES = tuple("abcdefghijklmnopqrstuvwxyz")
+_FMNIST_CLASSES = ("top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot")
+_EMNIST_CLASSES = tuple("abcdefghijklmnopqrstuvwxyz")
 
 @dataclass(frozen=True)
-class IdxLayout:
+class _IdxLayout:
     "Where torchvision keeps one MNIST-like data set, and how to turn its files into images and labels."
     folder: str                       # DATA_ROOT/<folder>/raw/
     stems: dict                       # split -> (images file, labels file), without .gz
@@ -176,22 +170,23 @@ def _mnist_stems(prefix_train: str, prefix_test: str, pre: str = "") -> dict:
     return {s: (f"{pre}{p}-images-idx3-ubyte", f"{pre}{p}-labels-idx1-ubyte")
             for s, p in (("train", prefix_train), ("test", prefix_test))}
 
-IDX_LAYOUTS = {"mnist": IdxLayout("MNIST", _mnist_stems("train", "t10k"), MNIST_CLASSES),
-               "fmnist": IdxLayout("FashionMNIST", _mnist_stems("train", "t10k"), FMNIST_CLASSES),
-               "emnist": IdxLayout("EMNIST", _mnist_stems("train", "test", "emnist-letters-"), EMNIST_CLASSES, 1, True)}
+_IDX_LAYOUTS = {"mnist": _IdxLayout("MNIST", _mnist_stems("train", "t10k"), MNIST_CLASSES),
+                "fmnist": _IdxLayout("FashionMNIST", _mnist_stems("train", "t10k"), _FMNIST_CLASSES),
+                "emnist": _IdxLayout("EMNIST", _mnist_stems("train", "test", "emnist-letters-"), _EMNIST_CLASSES,
+                                     1, True)}
 
 def _idx_file(raw: Path, stem: str) -> Path | None:
     return next((p for p in (raw / stem, raw / f"{stem}.gz") if p.is_file()), None)
 
-def idx_present(name: str, data_root: Path) -> bool:
-    lay = IDX_LAYOUTS[name]; raw = Path(data_root) / lay.folder / "raw"
+def _idx_present(name: str, data_root: Path) -> bool:
+    lay = _IDX_LAYOUTS[name]; raw = Path(data_root) / lay.folder / "raw"
     return all(_idx_file(raw, stem) is not None for pair in lay.stems.values() for stem in pair)
 
-def read_idx_split(name: str, data_root: Path, split: str) -> ImageSet:
+def _read_idx_split(name: str, data_root: Path, split: str) -> ImageSet:
     "One split of MNIST, Fashion-MNIST or EMNIST letters from torchvision's raw IDX files, into RAM."
-    lay = IDX_LAYOUTS[name]; raw = Path(data_root) / lay.folder / "raw"
+    lay = _IDX_LAYOUTS[name]; raw = Path(data_root) / lay.folder / "raw"
     img_file, lbl_file = (_idx_file(raw, stem) or raw / stem for stem in lay.stems[split])
-    images, labels = read_idx(img_file), read_idx(lbl_file).astype(np.int64) - lay.label_offset
+    images, labels = _read_idx(img_file), _read_idx(lbl_file).astype(np.int64) - lay.label_offset
     if images.ndim != 3 or images.dtype != np.uint8 or labels.ndim != 1 or len(images) != len(labels):
         raise DataMissingError(f"{img_file} / {lbl_file} do not match (shapes {images.shape}, {labels.shape}); "
                                f"download {name} again")
@@ -209,9 +204,9 @@ _IDX_TEXT = {"mnist": "MNIST: 10 digit classes, 60000 train / 10000 test, 28x28 
              "emnist": "EMNIST letters: 26 classes a..z, 124800 train / 20800 test, 28x28 grey, upright as in the "
                        "official code; official OE for MNIST"}
 for _name, (_cls, _kw) in _TV_NAMES.items():
-    _lay, _tv_extra = IDX_LAYOUTS[_name], ", split='letters'" if _kw else ""
-    _load, _present = make_loader(_name, lambda root, split, n=_name: read_idx_split(n, root, split),
-                                  lambda root, n=_name: idx_present(n, root), _lay.classes, 1, True,
+    _lay, _tv_extra = _IDX_LAYOUTS[_name], ", split='letters'" if _kw else ""
+    _load, _present = make_loader(_name, lambda root, split, n=_name: _read_idx_split(n, root, split),
+                                  lambda root, n=_name: _idx_present(n, root), _lay.classes, 1, True,
                                   download=torchvision_download(_cls, **_kw),
                                   copy_deviation=f"{_name} read from the image-folder copy {{folder}}, not "
                                                  "torchvision's IDX files")
@@ -239,18 +234,18 @@ IMAGENET30_CLASSES = tuple(sorted(IMAGENET30_WNIDS))
 def _imagenet30_test_dir(base: Path) -> str | None:
     return next((s for s in ("val", "test") if (base / s).is_dir()), None)
 
-def imagenet30_present(data_root: Path) -> bool:
+def _imagenet30_present(data_root: Path) -> bool:
     base = Path(data_root) / "imagenet_ad"
     return (base / "train").is_dir() and _imagenet30_test_dir(base) is not None
 
-def read_imagenet30(data_root: Path, split: str) -> ImageSet:
+def _read_imagenet30(data_root: Path, split: str) -> ImageSet:
     "ImageNet-30 from `imagenet_ad/{train,val|test}/<class>/`, file-backed."
     base = Path(data_root) / "imagenet_ad"
     folder = "train" if split == "train" else _imagenet30_test_dir(base)
     s = read_image_folder(base, folder, IMAGENET30_CLASSES, name="imagenet30", in_memory=False)
     return replace(s, split=split)
 
-_load, _present = make_loader("imagenet30", read_imagenet30, imagenet30_present, IMAGENET30_CLASSES)
+_load, _present = make_loader("imagenet30", _read_imagenet30, _imagenet30_present, IMAGENET30_CLASSES)
 register_dataset(DatasetInfo(
     "imagenet30", IMAGENET30_CLASSES, 3, 256, False, _load, _present, aliases=("imagenet",), preset="imagenet",
     how_to_get=("Manual download (no automatic download exists). Get Hendrycks' ImageNet-30 (hendrycks/ss-ood: the "
@@ -264,13 +259,13 @@ register_dataset(DatasetInfo(
 # %% ../nbs/01a_datasets.ipynb #c027
 MVTEC_CLASSES = ("bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut", "pill", "screw",
                  "tile", "toothbrush", "transistor", "wood", "zipper")
-MVTEC_URL = ("https://www.mydrive.ch/shares/38536/3830184030e49fe74747669442f0f282/download/420938113-1629952094/"
-             "mvtec_anomaly_detection.tar.xz")
+_MVTEC_URL = ("https://www.mydrive.ch/shares/38536/3830184030e49fe74747669442f0f282/download/420938113-1629952094/"
+              "mvtec_anomaly_detection.tar.xz")
 
-def mvtec_present(data_root: Path) -> bool:
+def _mvtec_present(data_root: Path) -> bool:
     return any((Path(data_root) / "mvtec" / o / "test").is_dir() for o in MVTEC_CLASSES)
 
-def read_mvtec(data_root: Path, split: str) -> ImageSet:
+def _read_mvtec(data_root: Path, split: str) -> ImageSet:
     "MVTec-AD from `mvtec/<object>/{train,test}/<defect>/*.png`: targets = object index, anomaly = (defect != 'good')."
     base = Path(data_root) / "mvtec"
     files, targets, flags = [], [], []
@@ -284,10 +279,10 @@ def read_mvtec(data_root: Path, split: str) -> ImageSet:
     return ImageSet("mvtec", split, list(MVTEC_CLASSES), torch.tensor(targets), reader=FileReader(files, 3),
                     anomaly=torch.tensor(flags), source=f"MVTec-AD layout {base}")
 
-_load, _present = make_loader("mvtec", read_mvtec, mvtec_present, MVTEC_CLASSES,
-                              download=url_download(MVTEC_URL, "mvtec"))
+_load, _present = make_loader("mvtec", _read_mvtec, _mvtec_present, MVTEC_CLASSES,
+                              download=url_download(_MVTEC_URL, "mvtec"))
 register_dataset(DatasetInfo(
-    "mvtec", MVTEC_CLASSES, 3, 256, False, _load, _present, download=url_download(MVTEC_URL, "mvtec"),
+    "mvtec", MVTEC_CLASSES, 3, 256, False, _load, _present, download=url_download(_MVTEC_URL, "mvtec"),
     preset="mvtec", train_repeats=10,
     how_to_get=("Download mvtec_anomaly_detection.tar.xz from https://www.mvtec.com/company/research/datasets/mvtec-ad "
                 "(free registration; `eoe-data download mvtec` tries the official code's old URL) and extract it with "
@@ -296,7 +291,7 @@ register_dataset(DatasetInfo(
     description="MVTec-AD: 15 objects, normal train images, test images labelled good or by defect, read from disk"))
 
 # %% ../nbs/01a_datasets.ipynb #c030
-CUB_CLASSES = tuple("""Black_footed_Albatross Laysan_Albatross Sooty_Albatross Groove_billed_Ani Crested_Auklet
+_CUB_CLASSES = tuple("""Black_footed_Albatross Laysan_Albatross Sooty_Albatross Groove_billed_Ani Crested_Auklet
 Least_Auklet Parakeet_Auklet Rhinoceros_Auklet Brewer_Blackbird Red_winged_Blackbird Rusty_Blackbird
 Yellow_headed_Blackbird Bobolink Indigo_Bunting Lazuli_Bunting Painted_Bunting Cardinal Spotted_Catbird Gray_Catbird
 Yellow_breasted_Chat Eastern_Towhee Chuck_will_Widow Brandt_Cormorant Red_faced_Cormorant Pelagic_Cormorant
@@ -326,7 +321,7 @@ Prairie_Warbler Prothonotary_Warbler Swainson_Warbler Tennessee_Warbler Wilson_W
 Yellow_Warbler Northern_Waterthrush Louisiana_Waterthrush Bohemian_Waxwing Cedar_Waxwing American_Three_toed_Woodpecker
 Pileated_Woodpecker Red_bellied_Woodpecker Red_cockaded_Woodpecker Red_headed_Woodpecker Downy_Woodpecker Bewick_Wren
 Cactus_Wren Carolina_Wren House_Wren Marsh_Wren Rock_Wren Winter_Wren Common_Yellowthroat""".split())
-CUB_URL = "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz"
+_CUB_URL = "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz"
 
 def _cub_dir(data_root: Path) -> Path | None:
     return next((p for p in (Path(data_root) / "cub" / "CUB_200_2011", Path(data_root) / "CUB_200_2011")
@@ -342,7 +337,7 @@ def read_table(path: Path, ncols: int = 2) -> list[list[str]]:
     if bad is not None: raise DataMissingError(f"{path} is corrupt: line {bad + 1} does not have {ncols} fields")
     return rows
 
-def read_cub(data_root: Path, split: str) -> ImageSet:
+def _read_cub(data_root: Path, split: str) -> ImageSet:
     "CUB-200-2011 with its official train/test split, file-backed."
     base = _cub_dir(data_root)
     try:
@@ -356,7 +351,7 @@ def read_cub(data_root: Path, split: str) -> ImageSet:
                                "different image ids; download CUB again")
     if (base / "classes.txt").is_file():
         names = [n.split(".", 1)[-1] for _, n in read_table(base / "classes.txt")]
-        if tuple(names) != CUB_CLASSES:
+        if tuple(names) != _CUB_CLASSES:
             raise DataMissingError(f"{base / 'classes.txt'} does not list the 200 CUB-200-2011 classes")
     ids = sorted(i for i in paths if is_train[i] == (split == "train"))
     files = [str(base / "images" / paths[i]) for i in ids]
@@ -364,58 +359,58 @@ def read_cub(data_root: Path, split: str) -> ImageSet:
     if missing: raise DataMissingError(f"{len(missing)} CUB images are missing, e.g. {missing[0]}; download CUB again")
     if any(not 0 <= labels[i] < 200 for i in ids):
         raise DataMissingError(f"{base / 'image_class_labels.txt'} holds labels outside 1..200")
-    return ImageSet("cub", split, list(CUB_CLASSES), torch.tensor([labels[i] for i in ids]),
+    return ImageSet("cub", split, list(_CUB_CLASSES), torch.tensor([labels[i] for i in ids]),
                     reader=FileReader(files, 3), source=f"CUB-200-2011 layout {base}")
 
-_load, _present = make_loader("cub", read_cub, lambda root: _cub_dir(root) is not None, CUB_CLASSES,
-                              download=url_download(CUB_URL, "cub"))
+_load, _present = make_loader("cub", _read_cub, lambda root: _cub_dir(root) is not None, _CUB_CLASSES,
+                              download=url_download(_CUB_URL, "cub"))
 register_dataset(DatasetInfo(
-    "cub", CUB_CLASSES, 3, 256, False, _load, _present, download=url_download(CUB_URL, "cub"), preset="cub",
-    how_to_get=(f"`eoe-data download cub` fetches {CUB_URL} (the official source) and extracts it into DATA_ROOT/cub/, "
-                "so that DATA_ROOT/cub/CUB_200_2011/{images.txt,image_class_labels.txt,train_test_split.txt,"
+    "cub", _CUB_CLASSES, 3, 256, False, _load, _present, download=url_download(_CUB_URL, "cub"), preset="cub",
+    how_to_get=(f"`eoe-data download cub` fetches {_CUB_URL} (the official source) and extracts it into DATA_ROOT/"
+                "cub/, so that DATA_ROOT/cub/CUB_200_2011/{images.txt,image_class_labels.txt,train_test_split.txt,"
                 "classes.txt,images/} "
                 "exist (DATA_ROOT/CUB_200_2011/ works too)."),
     description="CUB-200-2011 birds: 200 classes, official split 5994 train / 5794 test, read from disk"))
 
 # %% ../nbs/01a_datasets.ipynb #c033
-DTD_CLASSES = tuple("""banded blotchy braided bubbly bumpy chequered cobwebbed cracked crosshatched crystalline dotted
+_DTD_CLASSES = tuple("""banded blotchy braided bubbly bumpy chequered cobwebbed cracked crosshatched crystalline dotted
 fibrous flecked freckled frilly gauzy grid grooved honeycombed interlaced knitted lacelike lined marbled matted meshed
 paisley perforated pitted pleated polka-dotted porous potholed scaly smeared spiralled sprinkled stained stratified
 striped studded swirly veined waffled woven wrinkled zigzagged""".split())
-DTD_PARTITION = 1
+_DTD_PARTITION = 1
 
-def dtd_present(data_root: Path) -> bool:
+def _dtd_present(data_root: Path) -> bool:
     base = Path(data_root) / "dtd" / "dtd"
-    return (base / "images").is_dir() and all((base / "labels" / f"{s}{DTD_PARTITION}.txt").is_file()
+    return (base / "images").is_dir() and all((base / "labels" / f"{s}{_DTD_PARTITION}.txt").is_file()
                                               for s in ("train", "test"))
 
-def read_dtd(data_root: Path, split: str) -> ImageSet:
+def _read_dtd(data_root: Path, split: str) -> ImageSet:
     "DTD partition 1 (`train1.txt` or `test1.txt`), file-backed."
     base = Path(data_root) / "dtd" / "dtd"
-    label_file = base / "labels" / f"{split}{DTD_PARTITION}.txt"
+    label_file = base / "labels" / f"{split}{_DTD_PARTITION}.txt"
     rows = [r[0] for r in read_table(label_file, 1)]
-    bad = next((r for r in rows if r.count("/") != 1 or r.split("/")[0] not in DTD_CLASSES), None)
+    bad = next((r for r in rows if r.count("/") != 1 or r.split("/")[0] not in _DTD_CLASSES), None)
     if bad is not None:
         raise DataMissingError(f"{label_file} is corrupt: line {bad!r} is not <class>/<file> of a DTD class")
     files = [str(base / "images" / r) for r in rows]
     missing = [f for f in files if not os.path.isfile(f)]
     if missing: raise DataMissingError(f"{len(missing)} DTD images are missing, e.g. {missing[0]}; download DTD again")
-    return ImageSet("dtd", split, list(DTD_CLASSES), torch.tensor([DTD_CLASSES.index(r.split("/")[0]) for r in rows]),
-                    reader=FileReader(files, 3), source=f"torchvision DTD layout {base}, partition {DTD_PARTITION}")
+    return ImageSet("dtd", split, list(_DTD_CLASSES), torch.tensor([_DTD_CLASSES.index(r.split("/")[0]) for r in rows]),
+                    reader=FileReader(files, 3), source=f"torchvision DTD layout {base}, partition {_DTD_PARTITION}")
 
 def _download_dtd(data_root: Path) -> None:
     import torchvision
     try:
         with contextlib.redirect_stdout(sys.stderr):
             for s in ("train", "test"):
-                torchvision.datasets.DTD(str(data_root), split=s, partition=DTD_PARTITION, download=True)
+                torchvision.datasets.DTD(str(data_root), split=s, partition=_DTD_PARTITION, download=True)
     except Exception as e:
         raise DataMissingError(f"downloading DTD into {data_root} failed ({one_line_error(e)}); without internet, copy "
                                "it there by hand") from e
 
-_load, _present = make_loader("dtd", read_dtd, dtd_present, DTD_CLASSES, download=_download_dtd)
+_load, _present = make_loader("dtd", _read_dtd, _dtd_present, _DTD_CLASSES, download=_download_dtd)
 register_dataset(DatasetInfo(
-    "dtd", DTD_CLASSES, 3, 256, False, _load, _present, download=_download_dtd, preset="dtd",
+    "dtd", _DTD_CLASSES, 3, 256, False, _load, _present, download=_download_dtd, preset="dtd",
     how_to_get=("`eoe-data download dtd` (torchvision.datasets.DTD(DATA_ROOT, download=True)) fetches "
                 "https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz and extracts it to "
                 "DATA_ROOT/dtd/dtd/{images,labels}/."),
@@ -423,8 +418,8 @@ register_dataset(DatasetInfo(
                 "train+val), read from disk"))
 
 # %% ../nbs/01a_datasets.ipynb #c036
-def read_custom_folder(path: Path, split: str, name: str, channels: int = 3, in_memory: bool = False,
-                       data_root: Path | None = None) -> ImageSet:
+def _read_custom_folder(path: Path, split: str, name: str, channels: int = 3, in_memory: bool = False,
+                        data_root: Path | None = None) -> ImageSet:
     "One split of a `{train,test}/<class>/` tree whose classes are the sorted folders of `train/` (test must match)."
     if split != "train" and not (path / split).is_dir() and (path / "train").is_dir():
         raise DataMissingError(f"{path / split} does not exist: data set {name!r} has training images only; add images "
@@ -448,7 +443,7 @@ def register_image_folder(name: str, path: str | Path, channels: int = 3, in_mem
         raise ConfigError(f"splits of image folder {name!r} must be ('train',) or ('train', 'test'), not {splits}")
     def folder(data_root: Path) -> Path: return Path(path) if Path(path).is_absolute() else Path(data_root) / path
     def load(data_root: Path, split: str, download: bool) -> ImageSet:
-        return read_custom_folder(folder(data_root), split, name, channels, in_memory, data_root)
+        return _read_custom_folder(folder(data_root), split, name, channels, in_memory, data_root)
     def present(data_root: Path) -> bool: return (folder(data_root) / "train").is_dir()
     where = " (relative to DATA_ROOT)" if not Path(path).is_absolute() else ""
     return register_dataset(DatasetInfo(
@@ -471,7 +466,7 @@ def _zeros_targets(n: int) -> torch.Tensor:
     return torch.zeros(1, dtype=torch.long).expand(n)
 
 @dataclass
-class TinyImagesReader:
+class _TinyImagesReader:
     "Reads image i (0-based storage index) of tiny_images.bin through a memory map opened on first use (picklable)."
     path: str
     n: int
@@ -481,7 +476,7 @@ class TinyImagesReader:
         return Image.fromarray(np.ascontiguousarray(np.asarray(self._map[i]).reshape(32, 32, 3, order="F")))
     def __getstate__(self): return {"path": self.path, "n": self.n}
 
-def tinyimages_kept_ids(bin_path: Path, idx_path: Path, n: int, cache_dir: Path | None) -> np.ndarray:
+def _tinyimages_kept_ids(bin_path: Path, idx_path: Path, n: int, cache_dir: Path | None) -> np.ndarray:
     "0-based indices of the images not listed (1-based) in the CIFAR index file, as int32, cached as .npy."
     cache = None if cache_dir is None else cache_dir / f"tinyimages-kept-{files_fingerprint([bin_path, idx_path])}.npy"
     if cache is not None and cache.exists():
@@ -504,9 +499,9 @@ def tinyimages_kept_ids(bin_path: Path, idx_path: Path, n: int, cache_dir: Path 
         except OSError: pass
     return ids
 
-def tinyimages_present(data_root: Path) -> bool: return (Path(data_root) / "tinyimages" / "tiny_images.bin").is_file()
+def _tinyimages_present(data_root: Path) -> bool: return (Path(data_root) / "tinyimages" / "tiny_images.bin").is_file()
 
-def read_tinyimages(data_root: Path, split: str) -> ImageSet:
+def _read_tinyimages(data_root: Path, split: str) -> ImageSet:
     "80 Million Tiny Images without the CIFAR images, memory-mapped and read lazily."
     base = Path(data_root) / "tinyimages"; bin_path, idx_path = base / "tiny_images.bin", base / "80mn_cifar_idxs.txt"
     size = bin_path.stat().st_size
@@ -519,12 +514,12 @@ def read_tinyimages(data_root: Path, split: str) -> ImageSet:
                                "Get 80mn_cifar_idxs.txt from hendrycks/outlier-exposure (utils/80mn_cifar_idxs.txt) "
                                "and put it next to tiny_images.bin")
     n = size // TINYIMAGES_BYTES
-    ids = tinyimages_kept_ids(bin_path, idx_path, n, Path(data_root) / CACHE_DIR_NAME)
+    ids = _tinyimages_kept_ids(bin_path, idx_path, n, Path(data_root) / CACHE_DIR_NAME)
     return ImageSet("tinyimages", split, ["tinyimages"], _zeros_targets(len(ids)),
-                    reader=TinyImagesReader(str(bin_path), n), ids=ids,
+                    reader=_TinyImagesReader(str(bin_path), n), ids=ids,
                     source=f"80 Million Tiny Images {bin_path} ({n} images, {n - len(ids)} CIFAR images removed)")
 
-_load, _present = make_loader("tinyimages", read_tinyimages, tinyimages_present, ("tinyimages",), splits=("train",),
+_load, _present = make_loader("tinyimages", _read_tinyimages, _tinyimages_present, ("tinyimages",), splits=("train",),
                               copy_deviation="tinyimages read from the image-folder copy {folder}, not tiny_images.bin")
 register_dataset(DatasetInfo(
     "tinyimages", ("tinyimages",), 3, 32, False, _load, _present, oe_only=True, splits=("train",),
@@ -536,10 +531,10 @@ register_dataset(DatasetInfo(
     description="80 Million Tiny Images minus CIFAR (OE only): 32x32 RGB, memory-mapped"))
 
 # %% ../nbs/01a_datasets.ipynb #c044
-RAND300K_URL = "https://people.eecs.berkeley.edu/~hendrycks/300K_random_images.npy"
+_RAND300K_URL = "https://people.eecs.berkeley.edu/~hendrycks/300K_random_images.npy"
 
 @dataclass
-class NpyImagesReader:
+class _NpyImagesReader:
     "Reads image i of a (N, H, W, 3) uint8 .npy file through np.load(mmap_mode='r') on first use (picklable)."
     path: str
     def __call__(self, i: int) -> Image.Image:
@@ -547,7 +542,7 @@ class NpyImagesReader:
         return Image.fromarray(np.ascontiguousarray(self._arr[i]))
     def __getstate__(self): return {"path": self.path}
 
-def read_rand300k(data_root: Path, split: str) -> ImageSet:
+def _read_rand300k(data_root: Path, split: str) -> ImageSet:
     "300K Random Images, memory-mapped."
     path = Path(data_root) / "300K_random_images.npy"
     try: arr = np.load(path, mmap_mode="r")
@@ -556,22 +551,24 @@ def read_rand300k(data_root: Path, split: str) -> ImageSet:
     if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[3] != 3:
         raise DataMissingError(f"{path} holds {arr.dtype} {arr.shape}, not uint8 (N, H, W, 3) images; download it "
                                "again")
-    return ImageSet("rand300k", split, ["rand300k"], _zeros_targets(len(arr)), reader=NpyImagesReader(str(path)),
+    return ImageSet("rand300k", split, ["rand300k"], _zeros_targets(len(arr)), reader=_NpyImagesReader(str(path)),
                     source=f"300K Random Images {path}")
 
-_load, _present = make_loader("rand300k", read_rand300k, lambda root: (Path(root) / "300K_random_images.npy").is_file(),
-                              ("rand300k",), splits=("train",), download=url_download(RAND300K_URL, ".", extract=False),
+_load, _present = make_loader("rand300k", _read_rand300k,
+                              lambda root: (Path(root) / "300K_random_images.npy").is_file(),
+                              ("rand300k",), splits=("train",),
+                              download=url_download(_RAND300K_URL, ".", extract=False),
                               copy_deviation="rand300k read from the image-folder copy {folder}, not "
                                              "300K_random_images.npy")
 register_dataset(DatasetInfo(
     "rand300k", ("rand300k",), 3, 32, False, _load, _present, oe_only=True, splits=("train",),
-    download=url_download(RAND300K_URL, ".", extract=False),
-    how_to_get=f"`eoe-data download rand300k`, or `wget {RAND300K_URL}` into DATA_ROOT/ (file "
+    download=url_download(_RAND300K_URL, ".", extract=False),
+    how_to_get=f"`eoe-data download rand300k`, or `wget {_RAND300K_URL}` into DATA_ROOT/ (file "
                "DATA_ROOT/300K_random_images.npy, about 922 MB).",
     description="300K Random Images (Hendrycks; OE only): 300000 images 32x32 RGB, memory-mapped"))
 
 # %% ../nbs/01a_datasets.ipynb #c047
-IMAGENET_OE_SETS = {  # name: (folder under DATA_ROOT, remove the ImageNet-30 synsets?, description)
+_IMAGENET_OE_SETS = {  # name: (folder under DATA_ROOT, remove the ImageNet-30 synsets?, description)
     "imagenet21k": ("imagenet22k/fall11_whole_extracted", True,
                     "ImageNet-21k fall11 (OE only) minus the 30 ImageNet-30 synsets; official OE for ImageNet-30, "
                     "MVTec, CUB, DTD"),
@@ -597,7 +594,7 @@ _IMAGENET_HOW = {
 def _imagenet_oe_loader(name: str):
     ("`load` and `present` for a synset-folder OE set: its real folder, else "
      "DATA_ROOT/<name>[-jpg|-images]/train/<wnid>/.")
-    folder, remove30, _ = IMAGENET_OE_SETS[name]
+    folder, remove30, _ = _IMAGENET_OE_SETS[name]
     exclude = tuple(IMAGENET30_WNIDS.values()) if remove30 else ()
     candidates = (folder, f"{name}-jpg/train", f"{name}-images/train", f"{name}/train")
     def find(data_root: Path) -> Path | None:
@@ -610,7 +607,7 @@ def _imagenet_oe_loader(name: str):
         return read_synset_tree(base, name, split, data_root, exclude)
     return load, lambda data_root: find(data_root) is not None
 
-for _name, (_folder, _remove, _text) in IMAGENET_OE_SETS.items():
+for _name, (_folder, _remove, _text) in _IMAGENET_OE_SETS.items():
     _load, _present = _imagenet_oe_loader(_name)
     register_dataset(DatasetInfo(_name, (), 3, 256, False, _load, _present, oe_only=True, splits=("train",),
                                  classes_on_disk=True, how_to_get=_IMAGENET_HOW[_name.replace("_leak", "")],
