@@ -22,24 +22,19 @@ from .data import (DatasetInfo, FileReader, ImageSet, image_names, make_loader, 
 from .datasets import MNIST_CLASSES, read_table
 
 # %% auto #0
-__all__ = ['SVHN_FOLDER', 'SVHN_CLASSES', 'SVHN_URL', 'TINYIMAGENET_FOLDER', 'TINYIMAGENET_URL', 'PLACES365_FOLDER',
-           'PLACES365_VAL_DIRS', 'OOD_FOLDERS', 'LSUN_FOLDER', 'LSUN_TEST_URL', 'OOD_DATASET_NAMES', 'svhn_files',
-           'read_svhn_mat', 'svhn_present', 'read_svhn', 'download_svhn', 'tinyimagenet_present',
-           'tinyimagenet_classes', 'read_tinyimagenet', 'places365_present', 'places365_categories', 'read_places365',
-           'download_places365', 'OODFolder', 'find_ood_folder', 'read_ood_folder', 'register_ood_folder',
-           'import_lmdb', 'open_lmdb', 'LmdbReader', 'lsun_present', 'read_lsun']
+__all__ = ['SVHN_CLASSES']
 
 # %% ../nbs/01aa_ood_datasets.ipynb #c005
-SVHN_FOLDER = "svhn"
+_SVHN_FOLDER = "svhn"
 SVHN_CLASSES = MNIST_CLASSES                             # the digits zero..nine, in label order
-SVHN_URL = "http://ufldl.stanford.edu/housenumbers/"
+_SVHN_URL = "http://ufldl.stanford.edu/housenumbers/"
 
-def svhn_files(split: str, extra: bool = False) -> list[str]:
+def _svhn_files(split: str, extra: bool = False) -> list[str]:
     ("The .mat files of one split: test_32x32.mat, or train_32x32.mat followed by extra_32x32.mat for the official "
      "training set.")
     return ["test_32x32.mat"] if split == "test" else ["train_32x32.mat"] + (["extra_32x32.mat"] if extra else [])
 
-def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     ("Images (N, 3, 32, 32) uint8 and labels 0..9 of one SVHN .mat file (label 10 is the digit 0, mapped to 0 as "
      "torchvision does).")
     from scipy.io import loadmat
@@ -56,14 +51,14 @@ def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DataMissingError(f"{path} holds labels outside 1..10; is it an SVHN file?")
     return np.ascontiguousarray(x.transpose(3, 2, 0, 1)), y % 10
 
-def svhn_present(data_root: Path, extra: bool = False) -> bool:
-    base = Path(data_root) / SVHN_FOLDER
-    return all((base / f).is_file() for s in ("train", "test") for f in svhn_files(s, extra))
+def _svhn_present(data_root: Path, extra: bool = False) -> bool:
+    base = Path(data_root) / _SVHN_FOLDER
+    return all((base / f).is_file() for s in ("train", "test") for f in _svhn_files(s, extra))
 
-def read_svhn(data_root: Path, split: str, extra: bool = False) -> ImageSet:
+def _read_svhn(data_root: Path, split: str, extra: bool = False) -> ImageSet:
     "One split of SVHN from torchvision's .mat files into RAM; `extra` appends extra_32x32.mat to the training split."
-    base, files = Path(data_root) / SVHN_FOLDER, svhn_files(split, extra)
-    parts = [read_svhn_mat(base / f) for f in files]
+    base, files = Path(data_root) / _SVHN_FOLDER, _svhn_files(split, extra)
+    parts = [_read_svhn_mat(base / f) for f in files]
     images = torch.from_numpy(np.concatenate([x for x, _ in parts]))
     return ImageSet("svhn_extra" if extra else "svhn", split, list(SVHN_CLASSES),
                     torch.from_numpy(np.concatenate([y for _, y in parts])),
@@ -71,16 +66,16 @@ def read_svhn(data_root: Path, split: str, extra: bool = False) -> ImageSet:
                     checksum=sha256_tensor(images))
 
 # %% ../nbs/01aa_ood_datasets.ipynb #c007
-def download_svhn(extra: bool = False):
+def _download_svhn(extra: bool = False):
     "A `download` function: torchvision's SVHN fetches each split's .mat file into DATA_ROOT/svhn/."
     def download(data_root: Path) -> None:
         import torchvision
         try:
             with contextlib.redirect_stdout(sys.stderr):
                 for s in ("train", "test") + (("extra",) if extra else ()):
-                    torchvision.datasets.SVHN(str(Path(data_root) / SVHN_FOLDER), split=s, download=True)
+                    torchvision.datasets.SVHN(str(Path(data_root) / _SVHN_FOLDER), split=s, download=True)
         except Exception as e:
-            raise DataMissingError(f"downloading SVHN into {Path(data_root) / SVHN_FOLDER} failed "
+            raise DataMissingError(f"downloading SVHN into {Path(data_root) / _SVHN_FOLDER} failed "
                                    f"({one_line_error(e)}); without internet, copy the .mat files there by hand") from e
     return download
 
@@ -89,29 +84,29 @@ _SVHN_TEXT = {False: "SVHN digits (torchvision): 10 classes, 73257 train / 26032
               True: "SVHN with train+extra as training split (604388 images; the OE paper's SVHN classifiers) / 26032 "
                     "test, 32x32 RGB"}
 for _name, _extra in (("svhn", False), ("svhn_extra", True)):
-    _load, _present = make_loader(_name, lambda root, split, e=_extra: read_svhn(root, split, e), lambda root,
-                                  e=_extra: svhn_present(root, e),
-                                  SVHN_CLASSES, 3, True, download=download_svhn(_extra),
+    _load, _present = make_loader(_name, lambda root, split, e=_extra: _read_svhn(root, split, e), lambda root,
+                                  e=_extra: _svhn_present(root, e),
+                                  SVHN_CLASSES, 3, True, download=_download_svhn(_extra),
                                   copy_deviation=f"{_name} read from the image-folder copy {{folder}}, not "
                                                  "torchvision's .mat files")
     register_dataset(DatasetInfo(
-        _name, SVHN_CLASSES, 3, 32, True, _load, _present, download=download_svhn(_extra),
+        _name, SVHN_CLASSES, 3, 32, True, _load, _present, download=_download_svhn(_extra),
         description=_SVHN_TEXT[_extra],
         how_to_get=(f"`eoe-data download {_name}` (torchvision.datasets.SVHN(DATA_ROOT/svhn, split=..., "
                     "download=True)) fetches train_32x32.mat, test_32x32.mat"
-                    f"{', extra_32x32.mat (1.3 GB)' if _extra else ''} from {SVHN_URL} into DATA_ROOT/svhn/; "
+                    f"{', extra_32x32.mat (1.3 GB)' if _extra else ''} from {_SVHN_URL} into DATA_ROOT/svhn/; "
                     "or provide an image folder "
                     f"DATA_ROOT/{_name}-jpg/{{train,test}}/<digit name or 0..9>/*.png")))
 
 # %% ../nbs/01aa_ood_datasets.ipynb #c011
-TINYIMAGENET_FOLDER = "tiny-imagenet-200"
-TINYIMAGENET_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
+_TINYIMAGENET_FOLDER = "tiny-imagenet-200"
+_TINYIMAGENET_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
 
-def tinyimagenet_present(data_root: Path) -> bool:
-    base = Path(data_root) / TINYIMAGENET_FOLDER
+def _tinyimagenet_present(data_root: Path) -> bool:
+    base = Path(data_root) / _TINYIMAGENET_FOLDER
     return (base / "wnids.txt").is_file() and (base / "train").is_dir() and (base / "val").is_dir()
 
-def tinyimagenet_classes(base: Path) -> tuple[list[str], list[str]]:
+def _tinyimagenet_classes(base: Path) -> tuple[list[str], list[str]]:
     "The wnids of `wnids.txt`, sorted (ImageFolder's label order), and their names from `words.txt`."
     wnids = sorted(r[0] for r in read_table(base / "wnids.txt", 1))
     if len(set(wnids)) != len(wnids):
@@ -151,10 +146,10 @@ def _tin_val_annotated(val: Path, wnids: list[str]) -> tuple[list[str], list[int
                                "unzip Tiny ImageNet again")
     return files, [k for k, _ in rows]
 
-def read_tinyimagenet(data_root: Path, split: str) -> ImageSet:
+def _read_tinyimagenet(data_root: Path, split: str) -> ImageSet:
     "Tiny ImageNet's training split, or its labelled validation split as `test` (either layout); file-backed."
-    base = Path(data_root) / TINYIMAGENET_FOLDER
-    wnids, names = tinyimagenet_classes(base)
+    base = Path(data_root) / _TINYIMAGENET_FOLDER
+    wnids, names = _tinyimagenet_classes(base)
     val = base / "val"
     if split == "train": (files, targets), layout = _tin_class_folders(base / "train", wnids), "train/<wnid>/"
     elif (val / "val_annotations.txt").is_file() and (val / "images").is_dir():
@@ -165,30 +160,30 @@ def read_tinyimagenet(data_root: Path, split: str) -> ImageSet:
     return ImageSet("tinyimagenet", split, names, torch.tensor(targets, dtype=torch.long), reader=FileReader(files, 3),
                     source=f"Tiny ImageNet {base}, {layout}")
 
-_load, _present = make_loader("tinyimagenet", read_tinyimagenet, tinyimagenet_present,
-                              download=url_download(TINYIMAGENET_URL, "."))
+_load, _present = make_loader("tinyimagenet", _read_tinyimagenet, _tinyimagenet_present,
+                              download=url_download(_TINYIMAGENET_URL, "."))
 register_dataset(DatasetInfo(
     "tinyimagenet", (), 3, 64, False, _load, _present, classes_on_disk=True, aliases=("tiny_imagenet",),
-    download=url_download(TINYIMAGENET_URL, "."),
-    how_to_get=(f"`eoe-data download tinyimagenet` fetches {TINYIMAGENET_URL} (about 237 MB) and unzips it into "
+    download=url_download(_TINYIMAGENET_URL, "."),
+    how_to_get=(f"`eoe-data download tinyimagenet` fetches {_TINYIMAGENET_URL} (about 237 MB) and unzips it into "
                 f"DATA_ROOT, so that DATA_ROOT/tiny-imagenet-200/{{wnids.txt,words.txt,train/,val/}} exist (val/ as in "
                 "the zip, or rearranged into val/<wnid>/)."),
     description="Tiny ImageNet: 200 classes, 500 train / 50 validation (= test) images per class, 64x64 RGB, read from "
                 "disk"))
 
 # %% ../nbs/01aa_ood_datasets.ipynb #c015
-PLACES365_FOLDER = "places365"
-PLACES365_VAL_DIRS = ("val_256", "val_large")              # torchvision small=True / small=False
+_PLACES365_FOLDER = "places365"
+_PLACES365_VAL_DIRS = ("val_256", "val_large")              # torchvision small=True / small=False
 
 def _places_val_dir(base: Path) -> Path | None:
-    return next((base / d for d in PLACES365_VAL_DIRS if (base / d).is_dir()), None)
+    return next((base / d for d in _PLACES365_VAL_DIRS if (base / d).is_dir()), None)
 
-def places365_present(data_root: Path) -> bool:
-    base = Path(data_root) / PLACES365_FOLDER
+def _places365_present(data_root: Path) -> bool:
+    base = Path(data_root) / _PLACES365_FOLDER
     return ((base / "categories_places365.txt").is_file() and (base / "places365_val.txt").is_file()
             and _places_val_dir(base) is not None)
 
-def places365_categories(path: Path) -> list[str]:
+def _places365_categories(path: Path) -> list[str]:
     "Category names of `categories_places365.txt` in label order, without the `/<letter>/` prefix."
     rows = read_table(path, 2)
     if [i for _, i in rows] != [str(k) for k in range(len(rows))]:
@@ -196,10 +191,10 @@ def places365_categories(path: Path) -> list[str]:
                                "from torchvision's file lists")
     return [c.split("/", 2)[2] if c.startswith("/") and c.count("/") >= 2 else c for c, _ in rows]
 
-def read_places365(data_root: Path, split: str) -> ImageSet:
+def _read_places365(data_root: Path, split: str) -> ImageSet:
     "Places365-Standard's validation images (torchvision's layout) as the `test` split, file-backed."
-    base = Path(data_root) / PLACES365_FOLDER
-    classes, images = places365_categories(base / "categories_places365.txt"), _places_val_dir(base)
+    base = Path(data_root) / _PLACES365_FOLDER
+    classes, images = _places365_categories(base / "categories_places365.txt"), _places_val_dir(base)
     rows = read_table(base / "places365_val.txt", 2)
     labels = [int(y) if y.isdigit() else -1 for _, y in rows]
     bad = next((r for r, y in zip(rows, labels) if not 0 <= y < len(classes)), None)
@@ -214,23 +209,23 @@ def read_places365(data_root: Path, split: str) -> ImageSet:
     return ImageSet("places365", split, classes, torch.tensor(labels, dtype=torch.long), reader=FileReader(files, 3),
                     source=f"torchvision Places365 layout {base}, validation images {images.name}/")
 
-def download_places365(data_root: Path) -> None:
+def _download_places365(data_root: Path) -> None:
     ("torchvision fetches the file lists and the small validation images (val_256.tar, about 500 MB) into "
      "DATA_ROOT/places365/.")
     import torchvision
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            torchvision.datasets.Places365(str(Path(data_root) / PLACES365_FOLDER), split="val", small=True,
+            torchvision.datasets.Places365(str(Path(data_root) / _PLACES365_FOLDER), split="val", small=True,
                                            download=True)
     except Exception as e:
-        raise DataMissingError(f"downloading Places365 into {Path(data_root) / PLACES365_FOLDER} failed "
+        raise DataMissingError(f"downloading Places365 into {Path(data_root) / _PLACES365_FOLDER} failed "
                                f"({one_line_error(e)}); copy it there by hand") from e
 
-_load, _present = make_loader("places365", read_places365, places365_present, splits=("test",),
-                              download=download_places365)
+_load, _present = make_loader("places365", _read_places365, _places365_present, splits=("test",),
+                              download=_download_places365)
 register_dataset(DatasetInfo(
     "places365", (), 3, 256, False, _load, _present, classes_on_disk=True, splits=("test",),
-    download=download_places365,
+    download=_download_places365,
     how_to_get=("`eoe-data download places365` (torchvision.datasets.Places365(DATA_ROOT/places365, split='val', "
                 "small=True, download=True)) puts categories_places365.txt, places365_val.txt and val_256/ into "
                 "DATA_ROOT/places365/."),
@@ -239,7 +234,7 @@ register_dataset(DatasetInfo(
 
 # %% ../nbs/01aa_ood_datasets.ipynb #c019
 @dataclass(frozen=True)
-class OODFolder:
+class _OODFolder:
     ("An OOD test set published as a folder of image folders: its name, the folders under DATA_ROOT it may be in, its "
      "size and sources.")
     name: str
@@ -248,11 +243,11 @@ class OODFolder:
     description: str
     how_to_get: str
 
-def find_ood_folder(data_root: Path, folders: tuple[str, ...]) -> Path | None:
+def _find_ood_folder(data_root: Path, folders: tuple[str, ...]) -> Path | None:
     "The first `DATA_ROOT/<folder>` of `folders` that exists, if any."
     return next((Path(data_root) / f for f in folders if (Path(data_root) / f).is_dir()), None)
 
-def read_ood_folder(folder: Path, name: str, split: str = "test") -> ImageSet:
+def _read_ood_folder(folder: Path, name: str, split: str = "test") -> ImageSet:
     ("The images in the subfolders of `folder` (the classes: the sorted subfolders that hold images, as ImageFolder), "
      "file-backed.")
     classes = [c for c in subfolders(folder) if image_names(folder / c)]
@@ -261,48 +256,48 @@ def read_ood_folder(folder: Path, name: str, split: str = "test") -> ImageSet:
                                "layout torchvision's ImageFolder reads")
     return replace(read_image_folder(folder.parent, folder.name, classes, name=name, in_memory=False), split=split)
 
-def register_ood_folder(f: OODFolder) -> DatasetInfo:
+def _register_ood_folder(f: _OODFolder) -> DatasetInfo:
     "Register the folder set `f` with the single split `test`."
     def load(data_root: Path, split: str, download: bool) -> ImageSet:
-        folder = find_ood_folder(data_root, f.folders)
+        folder = _find_ood_folder(data_root, f.folders)
         if folder is None:
             raise DataMissingError(f"{f.name} not found under {data_root}: expected one of {', '.join(f.folders)}")
-        return read_ood_folder(folder, f.name, split)
+        return _read_ood_folder(folder, f.name, split)
     return register_dataset(DatasetInfo(f.name, (), 3, f.default_size, False, load,
-                                        lambda root: find_ood_folder(root, f.folders) is not None,
+                                        lambda root: _find_ood_folder(root, f.folders) is not None,
                                         f.how_to_get, splits=("test",), description=f.description,
                                         classes_on_disk=True))
 
 # %% ../nbs/01aa_ood_datasets.ipynb #c021
 _ODIN = "unpack it into DATA_ROOT (`tar xzf {archive} -C DATA_ROOT`), giving DATA_ROOT/{folder}/<subfolder>/*.jpg"
-OOD_FOLDERS = (
-    OODFolder("places69", ("places365/test_subset", "places69"), 256,
-              "Places69 (Hendrycks' places365/test_subset, the OE paper's Places365 OOD set; OOD test only): 69 "
-              "categories, Places-Extra69's 98721 train + 6600 test images, read from disk",
-              "No download script: get the Places-Extra69 images (train and test; see zhoubolei/places_devkit) from "
-              "http://places2.csail.mit.edu/download.html and put them one folder per category into "
-              "DATA_ROOT/places365/test_subset/<category>/ (or DATA_ROOT/places69/<category>/), as the official OE "
-              "test.py reads them (hendrycks/outlier-exposure issue #2)."),
-    OODFolder("lsun_crop", ("LSUN", "LSUN_C"), 32,
-              "LSUN (crop): ODIN's 10000 image patches of the LSUN test set (OOD test only), read from disk",
-              "Download https://www.dropbox.com/s/fhtsw1m3qxlwj6h/LSUN.tar.gz (ODIN) and "
-              + _ODIN.format(archive="LSUN.tar.gz", folder="LSUN")
-              + " (energy_ood names the folder LSUN_C; both are read)."),
-    OODFolder("lsun_resize", ("LSUN_resize",), 32,
-              "LSUN (resize): ODIN's 10000 LSUN test images downsampled to 32x32 (OOD test only), read from disk",
-              "Download https://www.dropbox.com/s/moqh2wh8696c3yl/LSUN_resize.tar.gz (ODIN) and "
-              + _ODIN.format(archive="LSUN_resize.tar.gz", folder="LSUN_resize") + "."),
-    OODFolder("isun", ("iSUN",), 32,
-              "iSUN: ODIN's 8925 iSUN images downsampled to 32x32 (OOD test only), read from disk",
-              "Download https://www.dropbox.com/s/ssz7qxfqae0cca5/iSUN.tar.gz (ODIN) and "
-              + _ODIN.format(archive="iSUN.tar.gz", folder="iSUN") + "."))
-for _f in OOD_FOLDERS: register_ood_folder(_f)
+_OOD_FOLDERS = (
+    _OODFolder("places69", ("places365/test_subset", "places69"), 256,
+               "Places69 (Hendrycks' places365/test_subset, the OE paper's Places365 OOD set; OOD test only): 69 "
+               "categories, Places-Extra69's 98721 train + 6600 test images, read from disk",
+               "No download script: get the Places-Extra69 images (train and test; see zhoubolei/places_devkit) from "
+               "http://places2.csail.mit.edu/download.html and put them one folder per category into "
+               "DATA_ROOT/places365/test_subset/<category>/ (or DATA_ROOT/places69/<category>/), as the official OE "
+               "test.py reads them (hendrycks/outlier-exposure issue #2)."),
+    _OODFolder("lsun_crop", ("LSUN", "LSUN_C"), 32,
+               "LSUN (crop): ODIN's 10000 image patches of the LSUN test set (OOD test only), read from disk",
+               "Download https://www.dropbox.com/s/fhtsw1m3qxlwj6h/LSUN.tar.gz (ODIN) and "
+               + _ODIN.format(archive="LSUN.tar.gz", folder="LSUN")
+               + " (energy_ood names the folder LSUN_C; both are read)."),
+    _OODFolder("lsun_resize", ("LSUN_resize",), 32,
+               "LSUN (resize): ODIN's 10000 LSUN test images downsampled to 32x32 (OOD test only), read from disk",
+               "Download https://www.dropbox.com/s/moqh2wh8696c3yl/LSUN_resize.tar.gz (ODIN) and "
+               + _ODIN.format(archive="LSUN_resize.tar.gz", folder="LSUN_resize") + "."),
+    _OODFolder("isun", ("iSUN",), 32,
+               "iSUN: ODIN's 8925 iSUN images downsampled to 32x32 (OOD test only), read from disk",
+               "Download https://www.dropbox.com/s/ssz7qxfqae0cca5/iSUN.tar.gz (ODIN) and "
+               + _ODIN.format(archive="iSUN.tar.gz", folder="iSUN") + "."))
+for _f in _OOD_FOLDERS: _register_ood_folder(_f)
 
 # %% ../nbs/01aa_ood_datasets.ipynb #c025
-LSUN_FOLDER = "lsun"
-LSUN_TEST_URL = "http://dl.yf.io/lsun/scenes/test_lmdb.zip"
+_LSUN_FOLDER = "lsun"
+_LSUN_TEST_URL = "http://dl.yf.io/lsun/scenes/test_lmdb.zip"
 
-def import_lmdb(path: Path):
+def _import_lmdb(path: Path):
     "The optional `lmdb` package, or a DataMissingError saying how to install it."
     try: import lmdb
     except ImportError as e:
@@ -312,12 +307,12 @@ def import_lmdb(path: Path):
 
 _LMDB_ENVS: dict[str, object] = {}
 
-def open_lmdb(path: Path):
+def _open_lmdb(path: Path):
     ("The read-only lmdb environment at `path`, opened (as torchvision's LSUN opens it) once per process: lmdb refuses "
      "a second open.")
     key = str(Path(path).resolve())
     if key not in _LMDB_ENVS:
-        lmdb = import_lmdb(path)
+        lmdb = _import_lmdb(path)
         try: _LMDB_ENVS[key] = lmdb.open(key, max_readers=1, readonly=True, lock=False, readahead=False, meminit=False)
         except lmdb.Error as e:
             raise DataMissingError(f"{path} is not a readable lmdb database ({one_line_error(e)}); "
@@ -325,13 +320,13 @@ def open_lmdb(path: Path):
     return _LMDB_ENVS[key]
 
 @dataclass
-class LmdbReader:
+class _LmdbReader:
     ("Reads image i (the encoded image stored under `keys[i]`) of the lmdb database at `path` (picklable; workers open "
      "it themselves).")
     path: str
     keys: list[bytes]
     def __call__(self, i: int) -> Image.Image:
-        with open_lmdb(Path(self.path)).begin(write=False) as txn: buf = txn.get(self.keys[i])
+        with _open_lmdb(Path(self.path)).begin(write=False) as txn: buf = txn.get(self.keys[i])
         try:
             if buf is None: raise OSError("no such key")
             with Image.open(io.BytesIO(buf)) as im: return im.convert("RGB")
@@ -339,29 +334,29 @@ class LmdbReader:
             raise DataMissingError(f"image {self.keys[i]!r} of {self.path} cannot be read ({e}); download the database "
                                    "again") from e
 
-def lsun_present(data_root: Path) -> bool: return (Path(data_root) / LSUN_FOLDER / "test_lmdb" / "data.mdb").is_file()
+def _lsun_present(data_root: Path) -> bool: return (Path(data_root) / _LSUN_FOLDER / "test_lmdb" / "data.mdb").is_file()
 
-def read_lsun(data_root: Path, split: str) -> ImageSet:
+def _read_lsun(data_root: Path, split: str) -> ImageSet:
     "LSUN's test set from `lsun/test_lmdb/`, read lazily (one class)."
-    path = Path(data_root) / LSUN_FOLDER / "test_lmdb"
-    with open_lmdb(path).begin(write=False) as txn: keys = list(txn.cursor().iternext(keys=True, values=False))
+    path = Path(data_root) / _LSUN_FOLDER / "test_lmdb"
+    with _open_lmdb(path).begin(write=False) as txn: keys = list(txn.cursor().iternext(keys=True, values=False))
     if not keys: raise DataMissingError(f"{path} holds no images; download it again")
     return ImageSet("lsun", split, ["lsun"], torch.zeros(len(keys), dtype=torch.long),
-                    reader=LmdbReader(str(path), keys),
+                    reader=_LmdbReader(str(path), keys),
                     source=f"torchvision LSUN lmdb layout {path} ({len(keys)} images)")
 
-_load, _present = make_loader("lsun", read_lsun, lsun_present, ("lsun",), splits=("test",),
-                              download=url_download(LSUN_TEST_URL, LSUN_FOLDER),
+_load, _present = make_loader("lsun", _read_lsun, _lsun_present, ("lsun",), splits=("test",),
+                              download=url_download(_LSUN_TEST_URL, _LSUN_FOLDER),
                               copy_deviation="lsun read from the image-folder copy {folder}, not the test_lmdb "
                                              "database")
 register_dataset(DatasetInfo(
     "lsun", ("lsun",), 3, 256, False, _load, _present, splits=("test",),
-    download=url_download(LSUN_TEST_URL, LSUN_FOLDER),
-    how_to_get=(f"`eoe-data download lsun` fetches {LSUN_TEST_URL} (fyu/lsun `download.py -c test`) and unzips it into "
-                "DATA_ROOT/lsun/, so that DATA_ROOT/lsun/test_lmdb/data.mdb exists; reading it needs `pip install "
+    download=url_download(_LSUN_TEST_URL, _LSUN_FOLDER),
+    how_to_get=(f"`eoe-data download lsun` fetches {_LSUN_TEST_URL} (fyu/lsun `download.py -c test`) and unzips it "
+                "into DATA_ROOT/lsun/, so that DATA_ROOT/lsun/test_lmdb/data.mdb exists; reading it needs `pip install "
                 "lmdb`."),
     description="LSUN test set (torchvision lmdb, classes='test'; the OE paper's LSUN OOD set): 10000 scene images, "
                 "read from disk, needs lmdb"))
 
 # %% ../nbs/01aa_ood_datasets.ipynb #c029
-OOD_DATASET_NAMES = ("svhn", "svhn_extra", "tinyimagenet", "places365", "lsun") + tuple(f.name for f in OOD_FOLDERS)
+_OOD_DATASET_NAMES = ("svhn", "svhn_extra", "tinyimagenet", "places365", "lsun") + tuple(f.name for f in _OOD_FOLDERS)
