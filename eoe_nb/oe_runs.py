@@ -42,7 +42,8 @@ def check_phase(phase: str) -> str:
 # %% ../nbs/06c_oe_runs.ipynb #c008
 @dataclass
 class OETestOptions:
-    "The OOD evaluation of a run: the official OOD sets or not, extra OOD specs, seeded 1:5 draws, an optional test subset."
+    ("The OOD evaluation of a run: the official OOD sets or not, extra OOD specs, seeded 1:5 draws, an optional test "
+     "subset.")
     ood: list[str] = field(default_factory=list)   # extra OOD sets: official names (Gaussian, ...), data sets, subsets
     official: bool = True                          # also the official test.py list of the run's in-distribution set
     validation: bool = False                       # the official --validate sets in place of the test sets
@@ -55,18 +56,21 @@ class OETestOptions:
         self.ood = [str(s) for s in self.ood]
         if self.draws < 1: raise ConfigError(f"--draws must be >= 1, got {self.draws}")
         if self.test_limit is not None and self.test_limit < 5:
-            raise ConfigError(f"--test-limit must be >= 5 (1:5 sampling needs at least one OOD image), got {self.test_limit}")
+            raise ConfigError("--test-limit must be >= 5 (1:5 sampling needs at least one OOD image), got "
+                              f"{self.test_limit}")
         if self.batch_size < 1: raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if not self.official and not self.ood: raise ConfigError("no OOD set to test: drop --no-official or give --ood SPEC ...")
+        if not self.official and not self.ood:
+            raise ConfigError("no OOD set to test: drop --no-official or give --ood SPEC ...")
 
     def to_dict(self) -> dict[str, Any]: return asdict(self)
     @classmethod
-    def from_dict(cls, d: dict) -> "OETestOptions": return cls(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})
+    def from_dict(cls, d: dict) -> "OETestOptions":
+        return cls(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})
     @property
     def deviations(self) -> list[str]:
         "How the test departs from the official one."
-        return [f"in-distribution test set cut to {self.test_limit} images; OOD draws of exactly 1/5 of it (no rounding to "
-                f"batches of 200)"] if self.test_limit else []
+        return [f"in-distribution test set cut to {self.test_limit} images; OOD draws of exactly 1/5 of it (no "
+                f"rounding to batches of 200)"] if self.test_limit else []
 
     def protocol(self) -> "OODProtocol":
         "The `eoe_nb.oe_eval.OODProtocol` of these options (official batch rounding unless the test set is cut)."
@@ -98,7 +102,8 @@ def data_missing(specs: Sequence[str | None], data_root: str | Path | None = Non
 
 # %% ../nbs/06c_oe_runs.ipynb #c014
 def build_train_config(dataset: str, phase: str = "baseline", **changes) -> Any:
-    "The `OETrainConfig` of `dataset` and `phase` with `changes` (None values: the official ones), resolved and checked."
+    ("The `OETrainConfig` of `dataset` and `phase` with `changes` (None values: the official ones), resolved and "
+     "checked.")
     from eoe_nb.oe_train import OETrainConfig, resolve_oe_config
     names = {f.name for f in fields(OETrainConfig)}
     unknown = sorted(set(changes) - names)
@@ -117,7 +122,8 @@ def train_phase(cfg: Any, run_dir: str | Path, progress: bool = True, wait: bool
 
 # %% ../nbs/06c_oe_runs.ipynb #c016
 def ood_specs(in_dist: str, opts: OETestOptions) -> list:
-    "The `OODSetSpec`s a test evaluates: the official list of `in_dist` (if asked) and the `--ood` sets, without repeats."
+    ("The `OODSetSpec`s a test evaluates: the official list of `in_dist` (if asked) and the `--ood` sets, without "
+     "repeats.")
     from eoe_nb.oe_eval import ood_set, official_ood_sets
     try: official = official_ood_sets(in_dist, validation=opts.validation)
     except ConfigError:
@@ -149,7 +155,8 @@ def load_run(run_dir: str | Path, device: str | None = None) -> LoadedRun:
     "The finished run in `run_dir` (one-line errors for a folder that is not one, or not finished)."
     from eoe_nb.oe_train import FINAL, load_classifier
     folder = Path(run_dir)
-    if not folder.is_dir(): raise ConfigError(f"{folder} is not a run folder: train one with `eoe-oe train --out {folder} ...`")
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a run folder: train one with `eoe-oe train --out {folder} ...`")
     run = load_classifier(folder, device or "auto")
     import hashlib
     return LoadedRun(folder, run, run.cfg, hashlib.sha256((folder / FINAL).read_bytes()).hexdigest()[:12])
@@ -159,7 +166,8 @@ def id_split(loaded: LoadedRun, split: str, data_root=None):
     from eoe_nb.oe_train import classifier_data
     key = data_root or loaded.config.data_root
     if key not in loaded.data:                          # read once per loaded run (test and val come from one read)
-        loaded.data[key] = classifier_data(loaded.config.replace(phase="baseline", oe="none", baseline=None, data_root=key))
+        loaded.data[key] = classifier_data(loaded.config.replace(phase="baseline", oe="none", baseline=None,
+                                                                 data_root=key))
     return loaded.data[key].test if split == "test" else loaded.data[key].val
 
 def input_stats(loaded: LoadedRun) -> tuple[tuple[int, int, int], tuple[float, ...], tuple[float, ...]]:
@@ -174,8 +182,10 @@ def run_deviations(loaded: LoadedRun) -> list[str]:
 
 def _n_test(n: int, opts: OETestOptions) -> int: return n if opts.test_limit is None else min(n, opts.test_limit)
 
-def id_logits(loaded: LoadedRun, split: str, opts: OETestOptions, data_root=None, progress: bool = True) -> tuple["np.ndarray", "np.ndarray"]:
-    "Logits and targets of the run's in-distribution `split` ('test' or 'val'), cached in `ood/` (test: `--test-limit` subset)."
+def id_logits(loaded: LoadedRun, split: str, opts: OETestOptions, data_root=None,
+              progress: bool = True) -> tuple["np.ndarray", "np.ndarray"]:
+    ("Logits and targets of the run's in-distribution `split` ('test' or 'val'), cached in `ood/` (test: "
+     "`--test-limit` subset).")
     import numpy as np
     limit = opts.test_limit if split == "test" else None
     path = loaded.folder / OOD_FOLDER / f"in_distribution-{split}-{fingerprint([loaded.key, limit, opts.seed], 10)}.npz"
@@ -191,7 +201,8 @@ def id_logits(loaded: LoadedRun, split: str, opts: OETestOptions, data_root=None
 
 # %% ../nbs/06c_oe_runs.ipynb #c018
 def scores_of(logits) -> dict[str, "np.ndarray"]:
-    "Every OOD score of `eoe_nb.oe_eval.OOD_SCORES` of each row of `logits` ({'msp': ..., 'energy': ...}; larger = more OOD)."
+    ("Every OOD score of `eoe_nb.oe_eval.OOD_SCORES` of each row of `logits` ({'msp': ..., 'energy': ...}; larger = "
+     "more OOD).")
     from eoe_nb.oe_eval import OOD_SCORES, ood_score
     return {s: ood_score(logits, s) for s in OOD_SCORES}
 
@@ -212,7 +223,8 @@ def predict_batches(loaded: LoadedRun, images, batch_size: int, desc: str, progr
     return np.concatenate([loaded.predict(images.subset(c)).detach().float().cpu().numpy()
                            for c in tqdm(chunks, desc=desc, disable=not progress, leave=False)])
 
-def ood_set_logits(loaded: LoadedRun, specs: list, n_test: int, opts: OETestOptions, data_root=None, progress: bool = True):
+def ood_set_logits(loaded: LoadedRun, specs: list, n_test: int, opts: OETestOptions, data_root=None,
+                   progress: bool = True):
     "The `OODLogits` of every present OOD set (cached per set in `ood/`) and the missing sets {name: why}."
     import numpy as np
     from eoe_nb.oe_eval import OODLogits, ood_logits, resolve_ood_sets
@@ -224,10 +236,11 @@ def ood_set_logits(loaded: LoadedRun, specs: list, n_test: int, opts: OETestOpti
         key = fingerprint([loaded.key, name, source.spec, n_test, opts.draws, opts.seed, opts.test_limit], 10)
         path = loaded.folder / OOD_FOLDER / f"{spec_slug(name)}-{key}.npz"
         if path.is_file():
-            with np.load(path) as f: out.append(OODLogits(name, f["positions"], f["logits"], f["draws"], source.deviation)); continue
+            with np.load(path) as f:
+                out.append(OODLogits(name, f["positions"], f["logits"], f["draws"], source.deviation)); continue
         o = ood_logits(source, loaded.predict, n_test, protocol, opts.batch_size, progress)
-        write_npz(path, name=np.array(name), positions=o.positions, logits=o.logits, draws=o.draws, deviation=np.array(o.deviation or ""),
-                  **scores_of(o.logits))
+        write_npz(path, name=np.array(name), positions=o.positions, logits=o.logits, draws=o.draws,
+                  deviation=np.array(o.deviation or ""), **scores_of(o.logits))
         out.append(o)
     return out, missing, {n: s.deviation for n, s in present.items() if s.deviation}
 
@@ -235,18 +248,21 @@ def ood_set_logits(loaded: LoadedRun, specs: list, n_test: int, opts: OETestOpti
 def _result_entry(r) -> dict[str, Any]:
     "An `OODResult` as a row of ood_results (percent; the mean row's set is 'mean')."
     nan = lambda v: None if v != v else round(100 * v, 4)
-    return dict(ood="mean" if r.row == "mean" else r.ood_set, row=r.row, score=r.score, fpr95=nan(r.fpr), auroc=nan(r.auroc),
-                aupr=nan(r.aupr), fpr95_std=nan(r.fpr_std), auroc_std=nan(r.auroc_std), aupr_std=nan(r.aupr_std), draws=r.n_draws,
-                n_in=r.n_in, n_out=r.n_out, deviation=r.deviation)
+    return dict(ood="mean" if r.row == "mean" else r.ood_set, row=r.row, score=r.score, fpr95=nan(r.fpr),
+                auroc=nan(r.auroc),
+                aupr=nan(r.aupr), fpr95_std=nan(r.fpr_std), auroc_std=nan(r.auroc_std), aupr_std=nan(r.aupr_std),
+                draws=r.n_draws, n_in=r.n_in, n_out=r.n_out, deviation=r.deviation)
 
 def evaluate_run(run_dir: str | Path, opts: OETestOptions = OETestOptions(), device: str | None = None, data_root=None,
                  progress: bool = True, echo: bool = True, wait: bool = False) -> dict[str, Any]:
-    "`eoe-oe test`: every score on every OOD set of a finished run (its folder's owner meanwhile); writes ood/, ood_results.*."
+    ("`eoe-oe test`: every score on every OOD set of a finished run (its folder's owner meanwhile); writes ood/, "
+     "ood_results.*.")
     start, loaded = time.time(), load_run(run_dir, device)
     with owned_folder(loaded.folder, wait=wait, what=f"run folder {loaded.folder}"):
         return _evaluate_loaded(loaded, opts, data_root, progress, echo, start)
 
-def _evaluate_loaded(loaded: LoadedRun, opts: OETestOptions, data_root, progress: bool, echo: bool, start: float) -> dict:
+def _evaluate_loaded(loaded: LoadedRun, opts: OETestOptions, data_root, progress: bool, echo: bool,
+                     start: float) -> dict:
     from eoe_nb.oe_eval import OOD_SCORES, evaluate_ood
     done = read_json_file(loaded.folder / OOD_RESULTS_JSON)
     if done and done.get("options") == opts.to_dict() and done.get("model") == loaded.key:
@@ -256,12 +272,15 @@ def _evaluate_loaded(loaded: LoadedRun, opts: OETestOptions, data_root, progress
     z_in, y_in = id_logits(loaded, "test", opts, data_root, progress)
     ood, missing, devs = ood_set_logits(loaded, specs, len(y_in), opts, data_root, progress)
     protocol = opts.protocol()
-    reports = {s: evaluate_ood(z_in, y_in, ood, s, protocol, cfg.in_dist, cfg.phase, missing=missing) for s in OOD_SCORES}
-    res = dict(run=str(loaded.folder), in_dist=cfg.in_dist, phase=cfg.phase, method=PHASE_METHOD[cfg.phase], options=opts.to_dict(),
+    reports = {s: evaluate_ood(z_in, y_in, ood, s, protocol, cfg.in_dist, cfg.phase, missing=missing)
+               for s in OOD_SCORES}
+    res = dict(run=str(loaded.folder), in_dist=cfg.in_dist, phase=cfg.phase, method=PHASE_METHOD[cfg.phase],
+               options=opts.to_dict(),
                model=loaded.key, test_error=round(100 * reports["msp"].test_error, 4), n_test=int(len(y_in)),
                results=[_result_entry(r) for rep in reports.values() for r in rep.rows], missing=missing,
                deviations=[*opts.deviations, *run_deviations(loaded), *(f"{n}: {d}" for n, d in devs.items())],
-               wall_seconds=round(time.time() - start, 1), manifest=run_manifest(cfg.to_dict(), seed=opts.seed, test=opts.to_dict()))
+               wall_seconds=round(time.time() - start, 1),
+               manifest=run_manifest(cfg.to_dict(), seed=opts.seed, test=opts.to_dict()))
     write_table(loaded.folder / OOD_RESULTS_CSV, res["results"])
     atomic_write_json(loaded.folder / OOD_RESULTS_JSON, res)
     if echo: print(format_ood_results(res))
@@ -270,7 +289,8 @@ def _evaluate_loaded(loaded: LoadedRun, opts: OETestOptions, data_root, progress
 # %% ../nbs/06c_oe_runs.ipynb #c020
 def format_ood_results(res: dict[str, Any]) -> str:
     "The official-style printout of ood_results: the MSP table per OOD set (± std over draws), then every score's mean."
-    f = lambda e, m: "" if e[m] is None else f"{e[m]:6.2f}" + ("" if e.get(f"{m}_std") is None else f" ± {e[f'{m}_std']:.2f}")
+    f = lambda e, m: "" if e[m] is None else f"{e[m]:6.2f}" + ("" if e.get(f"{m}_std") is None
+                                                               else f" ± {e[f'{m}_std']:.2f}")
     lines = [f"{res['run']}: {res['phase']} of {res['in_dist']}, test error {res['test_error']:.2f}%, "
              f"{res['options']['draws']} draw(s) of 1:5 OOD (seed {res['options']['seed']})",
              f"{'MSP':<24}{'FPR95':>16}{'AUROC':>16}{'AUPR':>16}"]
@@ -290,8 +310,9 @@ def calibration_files(temperature: float | None = None) -> tuple[str, str]:
 def calibrate_run(run_dir: str | Path, opts: OETestOptions = OETestOptions(), device: str | None = None, data_root=None,
                   progress: bool = True, echo: bool = True, temperature: float | None = None, wait: bool = False
                   ) -> dict[str, Any]:
-    """`eoe-oe calibrate`: temperature on the held-out split (or the fixed `temperature`: not official, e.g. 1 for the untuned
-    classifier of a run trained without a held-out split), RMS / MAD / soft F1 per OOD set and mean; writes calibration*.json/.csv."""
+    """`eoe-oe calibrate`: temperature on the held-out split (or the fixed `temperature`: not official, e.g. 1 for the
+    untuned classifier of a run trained without a held-out split), RMS / MAD / soft F1 per OOD set and mean; writes
+    calibration*.json/.csv."""
     if temperature is not None and not (0 < temperature < math.inf):
         raise ConfigError(f"--temperature must be a finite number > 0, got {temperature}")
     start, loaded = time.time(), load_run(run_dir, device)
@@ -302,8 +323,8 @@ def _calibrate_loaded(loaded: LoadedRun, opts: OETestOptions, data_root, progres
                       temperature: float | None, start: float) -> dict:
     from eoe_nb.oe_eval import evaluate_calibration
     if temperature is None and not getattr(loaded.config, "val_share", 0):
-        raise ConfigError(f"{loaded.folder} was trained without a held-out split: train with --val-share 0.1 to tune the temperature, "
-                          f"or give --temperature 1 for the untuned classifier's calibration")
+        raise ConfigError(f"{loaded.folder} was trained without a held-out split: train with --val-share 0.1 to tune "
+                          f"the temperature, or give --temperature 1 for the untuned classifier's calibration")
     json_name, csv_name = calibration_files(temperature)
     done = read_json_file(loaded.folder / json_name)
     if done and done.get("options") == opts.to_dict() and done.get("model") == loaded.key:
@@ -311,15 +332,18 @@ def _calibrate_loaded(loaded: LoadedRun, opts: OETestOptions, data_root, progres
         return done
     z_val, y_val = id_logits(loaded, "val", opts, data_root, progress) if temperature is None else (None, [])
     z_in, y_in = id_logits(loaded, "test", opts, data_root, progress)
-    ood, missing, devs = ood_set_logits(loaded, ood_specs(loaded.config.in_dist, opts), len(y_in), opts, data_root, progress)
-    rows = evaluate_calibration(z_val, y_val, z_in, y_in, ood, loaded.config.in_dist, loaded.config.phase, temperature=temperature)
+    ood, missing, devs = ood_set_logits(loaded, ood_specs(loaded.config.in_dist, opts), len(y_in), opts, data_root,
+                                        progress)
+    rows = evaluate_calibration(z_val, y_val, z_in, y_in, ood, loaded.config.in_dist, loaded.config.phase,
+                                temperature=temperature)
     nan = lambda v: None if v != v else round(100 * v, 4)
-    res = dict(run=str(loaded.folder), in_dist=loaded.config.in_dist, phase=loaded.config.phase, method=PHASE_METHOD[loaded.config.phase],
-               options=opts.to_dict(), model=loaded.key, temperature=rows[0].temperature, tuned=temperature is None, n_val=int(len(y_val)),
-               test_error=round(100 * float((z_in.argmax(1) != y_in).mean()), 4),
+    res = dict(run=str(loaded.folder), in_dist=loaded.config.in_dist, phase=loaded.config.phase,
+               method=PHASE_METHOD[loaded.config.phase],
+               options=opts.to_dict(), model=loaded.key, temperature=rows[0].temperature, tuned=temperature is None,
+               n_val=int(len(y_val)), test_error=round(100 * float((z_in.argmax(1) != y_in).mean()), 4),
                results=[dict(ood="mean" if r.row == "mean" else r.ood_set, row=r.row, rms=nan(r.rms), mad=nan(r.mad),
-                             soft_f1=nan(r.soft_f1), rms_std=nan(r.rms_std), mad_std=nan(r.mad_std), soft_f1_std=nan(r.soft_f1_std),
-                             draws=r.n_draws) for r in rows],
+                             soft_f1=nan(r.soft_f1), rms_std=nan(r.rms_std), mad_std=nan(r.mad_std),
+                             soft_f1_std=nan(r.soft_f1_std), draws=r.n_draws) for r in rows],
                missing=missing, wall_seconds=round(time.time() - start, 1),
                deviations=[*opts.deviations, *run_deviations(loaded)] + ([] if temperature is None else
                            [f"temperature fixed at {temperature:g}, not tuned on a held-out split"]))
@@ -352,8 +376,9 @@ def run_summary(folder: str | Path) -> dict[str, Any]:
 def format_summary(s: dict[str, Any]) -> str:
     "One line per run of a grid."
     f = lambda v: "-" if v is None else f"{v:.2f}"
-    return (f"{s['run']}: {s['phase']} of {s['in_dist']}: test error {f(s['test_error'])}%, MSP mean FPR95 {f(s['fpr95'])} "
-            f"AUROC {f(s['auroc'])} AUPR {f(s['aupr'])}" + (f", RMS {f(s['rms'])} MAD {f(s['mad'])} soft F1 {f(s['soft_f1'])}"
+    return (f"{s['run']}: {s['phase']} of {s['in_dist']}: test error {f(s['test_error'])}%, MSP mean FPR95 "
+            f"{f(s['fpr95'])} AUROC {f(s['auroc'])} AUPR {f(s['aupr'])}" + (f", RMS {f(s['rms'])} MAD {f(s['mad'])} "
+                                                                            f"soft F1 {f(s['soft_f1'])}"
                                                              if s.get("rms") is not None else ""))
 
 # %% ../nbs/06c_oe_runs.ipynb #c023
@@ -363,7 +388,8 @@ def spec_slug(spec: str) -> str:
 
 @dataclass
 class OEExperiment:
-    "A grid of OE runs: in-distribution sets x phases x seeds, shared and per-phase training fields, and their OOD test."
+    ("A grid of OE runs: in-distribution sets x phases x seeds, shared and per-phase training fields, and their OOD "
+     "test.")
     name: str
     datasets: list[str]
     phases: list[str] = field(default_factory=lambda: ["baseline", "oe_tune"])
@@ -371,20 +397,26 @@ class OEExperiment:
     train: dict[str, Any] = field(default_factory=dict)                   # OETrainConfig fields of every run
     phase_train: dict[str, dict[str, Any]] = field(default_factory=dict)  # {phase: OETrainConfig fields}
     test: dict[str, Any] = field(default_factory=dict)                    # OETestOptions fields
-    calibrate: bool = False                                               # also `eoe-oe calibrate` (needs val_share > 0)
-    dataset_phases: dict[str, list[str]] = field(default_factory=dict)    # phases of particular sets, in place of `phases`
+    # also `eoe-oe calibrate` (needs val_share > 0)
+    calibrate: bool = False
+    # phases of particular sets, in place of `phases`
+    dataset_phases: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", str(self.name)):
             raise ConfigError(f"experiment name {self.name!r} must be a folder name: letters, digits and ._+- only")
         if not self.datasets: raise ConfigError(f"experiment {self.name!r}: give at least one in-distribution data set")
-        for p in [*self.phases, *self.phase_train, *(p for ps in self.dataset_phases.values() for p in ps)]: check_phase(p)
+        for p in [*self.phases, *self.phase_train, *(p for ps in self.dataset_phases.values() for p in ps)]:
+            check_phase(p)
         if not self.seeds: raise ConfigError(f"experiment {self.name!r}: give at least one seed")
         for ds in self.datasets:
             if "oe_tune" in self.phases_of(ds) and "baseline" not in self.phases_of(ds):
-                raise ConfigError(f"experiment {self.name!r}: oe_tune fine-tunes a baseline; add 'baseline' to the phases of {ds}")
+                raise ConfigError(f"experiment {self.name!r}: oe_tune fine-tunes a baseline; add 'baseline' to the "
+                                  f"phases of {ds}")
         bad = sorted(set(self.train) & {"in_dist", "phase", "seed", "baseline"})
-        if bad: raise ConfigError(f"experiment {self.name!r}: {bad} are set by the grid (datasets, phases, seeds), not in `train`")
+        if bad:
+            raise ConfigError(f"experiment {self.name!r}: {bad} are set by the grid (datasets, phases, seeds), not in "
+                              "`train`")
         self.test_options()                                               # a bad test field fails now
 
     def phases_of(self, dataset: str) -> list[str]:
@@ -396,7 +428,8 @@ class OEExperiment:
     @classmethod
     def from_dict(cls, d: dict) -> "OEExperiment":
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown: raise ConfigError(f"unknown OEExperiment field(s) {unknown}; it has {[f.name for f in fields(cls)]}")
+        if unknown:
+            raise ConfigError(f"unknown OEExperiment field(s) {unknown}; it has {[f.name for f in fields(cls)]}")
         return cls(**d)
 
 # %% ../nbs/06c_oe_runs.ipynb #c025
@@ -412,7 +445,8 @@ class OERun:
 
 def phase_changes(train: dict[str, Any], phase_train: dict[str, dict[str, Any]], phase: str) -> dict[str, Any]:
     "The training fields of `phase`: the shared ones (without the OE set for a baseline), then the phase's own."
-    shared = {k: v for k, v in train.items() if not (phase == "baseline" and k in ("oe", "oe_limit", "oe_batch_size", "lam"))}
+    shared = {k: v for k, v in train.items()
+              if not (phase == "baseline" and k in ("oe", "oe_limit", "oe_batch_size", "lam"))}
     return {**shared, **phase_train.get(phase, {})}
 
 def run_folder_name(cfg: Any) -> str:
@@ -445,7 +479,8 @@ class OEJob:
     test: OETestOptions
     calibrate: bool = False
 
-    def to_dict(self) -> dict[str, Any]: return dict(train=self.train.to_dict(), test=self.test.to_dict(), calibrate=self.calibrate)
+    def to_dict(self) -> dict[str, Any]:
+        return dict(train=self.train.to_dict(), test=self.test.to_dict(), calibrate=self.calibrate)
     def replace(self, device: str) -> "OEJob":
         "The same job on `device` (the pool executor's per-worker device)."
         return dataclasses.replace(self, train=dataclasses.replace(self.train, device=device))
@@ -458,11 +493,15 @@ def job_finished(job: OEJob, folder: str | Path) -> bool:
 
 def run_oe_job(job: OEJob, normal_class: int = 0, seed: int = 0, folder: str | Path = ".", progress: bool = False,
                plots: bool = False) -> dict[str, Any]:
-    "Executor unit function (`eoe_nb.experiments.execute_unit` signature): train, test, calibrate one run; returns its summary."
+    ("Executor unit function (`eoe_nb.experiments.execute_unit` signature): train, test, calibrate one run; returns "
+     "its summary.")
     folder = Path(folder)
     train_phase(job.train, folder, progress=progress)
-    evaluate_run(folder, job.test, device=job.train.device, data_root=job.train.data_root, progress=progress, echo=False)
-    if job.calibrate: calibrate_run(folder, job.test, device=job.train.device, data_root=job.train.data_root, progress=progress, echo=False)
+    evaluate_run(folder, job.test, device=job.train.device, data_root=job.train.data_root, progress=progress,
+                 echo=False)
+    if job.calibrate:
+        calibrate_run(folder, job.test, device=job.train.device, data_root=job.train.data_root, progress=progress,
+                      echo=False)
     return run_summary(folder)
 
 # %% ../nbs/06c_oe_runs.ipynb #c027
@@ -471,16 +510,19 @@ WAVES = (("baseline", "oe_scratch"), ("oe_tune",))   # an oe_tune run starts fro
 def run_oe_experiment(exp: OEExperiment, out: str | Path, executor: str = "inprocess", max_workers: int | None = None,
                       devices: Sequence[str] | None = None, slurm: dict | None = None, progress: bool = True,
                       wait: bool = False) -> tuple[list[dict], list[dict]]:
-    "Run every unfinished run of `exp` in waves (baselines first) with `executor`; returns (summaries, failures), also on disk."
+    ("Run every unfinished run of `exp` in waves (baselines first) with `executor`; returns (summaries, failures), "
+     "also on disk.")
     from eoe_nb.experiments import EXECUTOR_FNS, EXECUTORS, ExecutorOptions, Unit, failure_record
-    if executor not in EXECUTORS: raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     if max_workers is not None and max_workers < 1: raise ConfigError(f"max_workers must be >= 1, got {max_workers}")
     runs, root, test = experiment_runs(exp, out), Path(out) / exp.name, exp.test_options()
     with owned_folder(root, wait=wait, what=f"grid folder {root}"):       # one owner per grid
         atomic_write_json(root / "oe_experiment.json", run_manifest(exp.to_dict(), seed=None, experiment=exp.name,
-                                                                    runs=[str(r.folder.relative_to(root)) for r in runs]))
-        options = ExecutorOptions(run_oe_job, list(devices) if devices else None, max_workers, slurm, root / "slurm_logs",
-                                  f"eoe_oe_{exp.name}", progress, False, exp.name)
+                                                                    runs=[str(r.folder.relative_to(root))
+                                                                          for r in runs]))
+        options = ExecutorOptions(run_oe_job, list(devices) if devices else None, max_workers, slurm,
+                                  root / "slurm_logs", f"eoe_oe_{exp.name}", progress, False, exp.name)
         failures, failed = [], set()
         try:
             for wave in WAVES:
@@ -488,10 +530,12 @@ def run_oe_experiment(exp: OEExperiment, out: str | Path, executor: str = "inpro
                 for r in (r for r in runs if r.phase in wave):
                     job = OEJob(r.config, test, exp.calibrate)
                     if r.after in failed:
-                        failures.append(dict(folder=str(r.folder), error=f"not run: its baseline {r.after} failed", config=job.to_dict()))
+                        failures.append(dict(folder=str(r.folder), error=f"not run: its baseline {r.after} failed",
+                                             config=job.to_dict()))
                         failed.add(r.folder)
                     elif not job_finished(job, r.folder): todo.append(Unit(job, 0, r.seed, r.folder))
-                if progress and todo: print(f"{exp.name}: {'/'.join(wave)}: {len(todo)} run(s) to do ({executor})", file=sys.stderr)
+                if progress and todo:
+                    print(f"{exp.name}: {'/'.join(wave)}: {len(todo)} run(s) to do ({executor})", file=sys.stderr)
                 for unit, outcome in (EXECUTOR_FNS[executor](todo, options) if todo else ()):
                     if not outcome["ok"]:
                         failures.append(failure_record(unit, outcome)); failed.add(unit.folder)

@@ -21,12 +21,14 @@ from typing import Sequence
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .core import ConfigError, DataMissingError, EOEError, atomic_write_json, atomic_write_text, resolve_data_root, run_cli
+from .core import (ConfigError, DataMissingError, EOEError, atomic_write_json, atomic_write_text,
+                         resolve_data_root, run_cli)
 from .flags import ConfigParser
 from .folders import check_output_folder, owned_folder
 from .experiments import EXECUTORS, Unit
 import eoe_nb.plan  # noqa: F401  (every item registered: the planner imports each item module once)
-from .paper_items import ITEMS, ROW_TYPES, SCALES, ItemRow, ResultRow, RowStatus, check_scale, default_notebooks_dir, get_item
+from .paper_items import (ITEMS, ROW_TYPES, SCALES, ItemRow, ResultRow, RowStatus, check_scale,
+                                default_notebooks_dir, get_item)
 from .figures import SPREAD, _numbers, compare_row, item_experiment
 from .paper_items import _fmt, markdown_table
 
@@ -41,7 +43,8 @@ class Block:
     "One piece of the report: a heading (h1, h2), a paragraph (p), a list (ul), a table, links or images (img)."
     kind: str
     text: str = ""                                   # h1, h2, p
-    items: list = field(default_factory=list)       # ul: strings; table: rows; links, img: (label, path relative to OUT)
+    # ul: strings; table: rows; links, img: (label, path relative to OUT)
+    items: list = field(default_factory=list)
     header: list[str] = field(default_factory=list) # table
 
 def read_run_status(out: str | Path) -> dict[str, dict]:
@@ -57,18 +60,21 @@ def read_item_result(out: str | Path, name: str) -> dict | None:
     row_type = ROW_TYPES.get(res.get("row_kind", "ad"), ItemRow)
     return {**res, "rows": [row_type.from_dict(r) for r in res.get("rows", [])]}
 
-def _title(name: str, res: dict | None) -> str: return ITEMS[name].title if name in ITEMS else (res or {}).get("title", "")
+def _title(name: str, res: dict | None) -> str:
+    return ITEMS[name].title if name in ITEMS else (res or {}).get("title", "")
 
 def _state(res: dict | None, st: dict) -> str:
     return "notebook failed" if st.get("status") == "failed" else "not run" if res is None else res["status"]
 
 # %% ../nbs/08b_report.ipynb #c017c
 def summary_blocks(results: dict[str, dict | None], status: dict[str, dict]) -> tuple[list[Block], dict[str, str]]:
-    "The summary: a line per item, what was reproduced, what is missing and why (once per data set), the numbered deviations."
+    ("The summary: a line per item, what was reproduced, what is missing and why (once per data set), the numbered "
+     "deviations.")
     rows = [(n, r) for n, res in results.items() for r in (res or {}).get("rows", [])]
-    counts = lambda n: ", ".join(f"{s.value} {c}" for s in RowStatus if (c := sum(r.status == s for m, r in rows if m == n)))
-    table = [[n, ITEMS[n].paper if n in ITEMS else (res or {}).get("paper", ""), _title(n, res), _state(res, status.get(n, {})),
-              (res or {}).get("scale", ""),
+    counts = lambda n: ", ".join(f"{s.value} {c}" for s in RowStatus
+                                 if (c := sum(r.status == s for m, r in rows if m == n)))
+    table = [[n, ITEMS[n].paper if n in ITEMS else (res or {}).get("paper", ""), _title(n, res),
+              _state(res, status.get(n, {})), (res or {}).get("scale", ""),
               "" if res is None else _fmt(res["comparable"]), counts(n)] for n, res in results.items()]
     ran = [(n, r) for n, r in rows if r.status != RowStatus.missing]
     done = [(n, r) for n, r in ran if r.status == RowStatus.done]
@@ -78,20 +84,26 @@ def summary_blocks(results: dict[str, dict | None], status: dict[str, dict]) -> 
     legend = {d: f"D{i + 1}" for i, d in enumerate(dict.fromkeys(d for _, r in rows for d in r.deviations))}
     deviating = [(n, r) for n, r in ran if r.deviations]
     lines = [f"Reproduced: {len(done)} of {len(rows)} rows done"
-             + "".join(f"; {n} {sum(m == n for m, _ in done)} of {sum(m == n for m, _ in rows)}" for n in results if results[n]) + "."]
+             + "".join(f"; {n} {sum(m == n for m, _ in done)} of {sum(m == n for m, _ in rows)}" for n in results
+                       if results[n]) + "."]
     if len(ran) > len(done): lines.append(f"Not finished: {len(ran) - len(done)} row(s) failed or partial: "
-                                          + ", ".join(f"{n}: {r.label}" for n, r in ran if r.status != RowStatus.done) + ".")
-    if needs: lines.append(f"Missing: {len(rows) - len(ran)} row(s) not run, because these data sets or weights are not here: "
+                                          + ", ".join(f"{n}: {r.label}" for n, r in ran
+                                                      if r.status != RowStatus.done) + ".")
+    if needs:
+        lines.append(f"Missing: {len(rows) - len(ran)} row(s) not run, because these data sets or weights are not "
+                     "here: "
                            f"{', '.join(needs)} (how to get each: Missing data, below).")
     failed_nbs = [n for n in results if status.get(n, {}).get("status") == "failed"]
     if failed_nbs: lines.append(f"Notebooks that failed: {', '.join(failed_nbs)} (see their sections).")
     lines.append(f"Deviating from the official setting: {len(deviating)} of the {len(ran)} rows that ran"
                  + (" (marked D1, D2, ... in the tables; listed below)." if deviating else "."))
-    blocks = [Block("h2", "Summary"), Block("table", items=table, header=["item", "paper", "title", "status", "scale", "comparable", "rows"]),
+    blocks = [Block("h2", "Summary"),
+              Block("table", items=table, header=["item", "paper", "title", "status", "scale", "comparable", "rows"]),
               Block("ul", items=lines)]
     if needs:
         blocks += [Block("h2", "Missing data"), Block("ul", items=[
-            f"{what} (needed by {len(ns)} row(s) of {', '.join(dict.fromkeys(ns))}): {why}" for what, (why, ns) in needs.items()])]
+            f"{what} (needed by {len(ns)} row(s) of {', '.join(dict.fromkeys(ns))}): {why}"
+                                                                   for what, (why, ns) in needs.items()])]
     if legend:
         blocks += [Block("h2", "Deviations from the official setting"), Block("ul", items=[
             f"{code}: {d} ({sum(d in r.deviations for _, r in rows)} row(s) of "
@@ -102,27 +114,38 @@ def summary_blocks(results: dict[str, dict | None], status: dict[str, dict]) -> 
 def _table_line(r: ItemRow, numbers: pd.DataFrame | None, legend: dict[str, str], curve: bool) -> list[str]:
     c = compare_row(r, numbers)
     return [r.setting, r.dataset, r.method_label, *([r.oe_text] if curve else []), r.status.value,
-            "" if r.mean is None else f"{r.mean:.2f} ± {r.std:.2f}", _fmt(c["published"]), "" if c["diff"] is None else f"{c['diff']:+.2f}",
+            "" if r.mean is None else f"{r.mean:.2f} ± {r.std:.2f}", _fmt(c["published"]),
+            "" if c["diff"] is None else f"{c['diff']:+.2f}",
             "!" if c["flag"] else "", f"{r.n_classes} × {r.n_seeds}" if r.status != RowStatus.missing else "",
             " ".join(legend.get(d, d) for d in r.deviations) or "none"]
 
 def result_rows_table(rows: Sequence[ResultRow], columns: Sequence[str], legend: dict[str, str]) -> Block:
-    "The table of `ResultRow`s: a label, each column's reproduced value and, where the paper has one, its published value."
+    ("The table of `ResultRow`s: a label, each column's reproduced value and, where the paper has one, its published "
+     "value.")
     pub = [k for k in columns if any(k in r.published for r in rows)]
     return Block("table", header=["row", *columns, *[f"published {k}" for k in pub], "status", "deviations"], items=[
         [r.label, *[_fmt(r.values.get(k)) for k in columns], *[_fmt(r.published.get(k)) for k in pub], r.status.value,
          " ".join(legend.get(d, d) for d in r.deviations) or "none"] for r in rows])
 
-def item_blocks(name: str, res: dict | None, st: dict, numbers: pd.DataFrame | None, legend: dict[str, str], out: Path) -> list[Block]:
-    "One item's section of the report: what it reproduces, its figures (paths relative to OUT), its rows, failures and missing rows."
+def item_blocks(name: str, res: dict | None, st: dict, numbers: pd.DataFrame | None, legend: dict[str, str],
+                out: Path) -> list[Block]:
+    ("One item's section of the report: what it reproduces, its figures (paths relative to OUT), its rows, failures "
+     "and missing rows.")
     blocks = [Block("h2", f"{name}: {_title(name, res)}")]
     if st.get("status") == "failed":
-        blocks.append(Block("p", f"FAILED: the notebook raised {st.get('error', 'an error')}. Open the executed copy {st.get('executed')} "
+        blocks.append(Block("p",
+                            f"FAILED: the notebook raised {st.get('error', 'an error')}. Open the executed copy "
+                            f"{st.get('executed')} "
                                  f"to see the cell and traceback."))
-    if res is None: return blocks + ([] if st.get("status") == "failed" else [Block("p", "Not run: no result.json yet.")])
-    blocks.append(Block("p", f"Reproduces {res['reproduces']}. Scale {res['scale']}: {res['scale_note']}. Data root {res['data_root']}."
-                        + (f" Wall time of the last notebook run {res['wall_seconds']:.0f} s." if res.get("wall_seconds") is not None else "")
-                        + (f" Training time of the {res.get('n_runs')} finished runs {res['train_seconds']:.0f} s (earlier runs of a resumed item included)."
+    if res is None:
+        return blocks + ([] if st.get("status") == "failed" else [Block("p", "Not run: no result.json yet.")])
+    blocks.append(Block("p",
+                        f"Reproduces {res['reproduces']}. Scale {res['scale']}: {res['scale_note']}. Data root "
+                        f"{res['data_root']}."
+                        + (f" Wall time of the last notebook run {res['wall_seconds']:.0f} s."
+                           if res.get("wall_seconds") is not None else "")
+                        + (f" Training time of the {res.get('n_runs')} finished runs {res['train_seconds']:.0f} s "
+                           "(earlier runs of a resumed item included)."
                            if res.get("train_seconds") is not None else "")))
     figures = [p for p in res.get("figures", []) if p.endswith(".png")]
     if figures: blocks.append(Block("img", items=[(f"{name}: {Path(p).stem}", f"{name}/{p}") for p in figures]))
@@ -131,35 +154,47 @@ def item_blocks(name: str, res: dict | None, st: dict, numbers: pd.DataFrame | N
     else:
         curve = any(r.curve for r in rows)
         blocks.append(Block("table", items=[_table_line(r, numbers, legend, curve) for r in rows], header=[
-            "setting", "dataset", "method", *(["OE images"] if curve else []), "status", "reproduced", "published", "diff", "flag",
+            "setting", "dataset", "method", *(["OE images"] if curve
+                                              else []), "status", "reproduced", "published", "diff", "flag",
             "classes × seeds", "deviations"]))
     unfinished = [r for r in rows if r.status in (RowStatus.failed, RowStatus.partial)]
-    if unfinished: blocks.append(Block("ul", items=[f"{r.status.value}: {r.label}: {r.error} (see {name}/runs/*/failures.json)" for r in unfinished]))
+    if unfinished:
+        blocks.append(Block("ul", items=[f"{r.status.value}: {r.label}: {r.error} (see {name}/runs/*/failures.json)"
+                                         for r in unfinished]))
     groups: dict[tuple, list[str]] = {}
     for r in (r for r in rows if r.status == RowStatus.missing):
         if isinstance(r, ResultRow): groups.setdefault(("", "", tuple(r.missing)), []).append(r.label)
-        else: groups.setdefault((r.setting, r.dataset, tuple(r.missing)), []).append(r.method_label + (f" ({r.oe_text} OE images)" if r.curve else ""))
+        else:
+            groups.setdefault((r.setting, r.dataset, tuple(r.missing)),
+                              []).append(r.method_label + (f" ({r.oe_text} OE images)" if r.curve else ""))
     if groups:
-        blocks.append(Block("p", "Missing (not run; get the data or weights named under Missing data, then run the same command again):"))
-        blocks.append(Block("ul", items=[f"{f'{s} {d}: ' if s else ''}{', '.join(w)}: needs {', '.join(needs)}" for (s, d, needs), w in groups.items()]))
-    links = [(p, f"{name}/{p}") for p in res.get("tables", []) + res.get("figures", []) if p.endswith((".md", ".png", ".csv"))]
+        blocks.append(Block("p",
+                            "Missing (not run; get the data or weights named under Missing data, then run the same "
+                            "command again):"))
+        blocks.append(Block("ul", items=[f"{f'{s} {d}: ' if s else ''}{', '.join(w)}: needs {', '.join(needs)}"
+                                         for (s, d, needs), w in groups.items()]))
+    links = [(p, f"{name}/{p}") for p in res.get("tables", []) + res.get("figures", [])
+             if p.endswith((".md", ".png", ".csv"))]
     if st.get("executed"): links.append(("executed notebook", os.path.relpath(st["executed"], out)))
     if links: blocks.append(Block("links", items=links))
     return blocks
 
 # %% ../nbs/08b_report.ipynb #c017g
-def report_blocks(out: str | Path, names: Sequence[str] | None = None, numbers: pd.DataFrame | None = None) -> list[Block]:
+def report_blocks(out: str | Path, names: Sequence[str] | None = None,
+                  numbers: pd.DataFrame | None = None) -> list[Block]:
     "The report as blocks: title, summary (reproduced, missing data, deviations), then each item's section."
     out, numbers, status = Path(out), _numbers(numbers), read_run_status(out)
     names = list(ITEMS) if names is None else list(names)
     results = {n: read_item_result(out, n) for n in names}
-    blocks = [Block("h1", "Reproduced against published numbers: Exposing Outlier Exposure (eoe) and Deep Anomaly Detection "
+    blocks = [Block("h1",
+                    "Reproduced against published numbers: Exposing Outlier Exposure (eoe) and Deep Anomaly Detection "
                           "with Outlier Exposure (oe)"),
               Block("p", f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} from {out}. "
-                         f"In the AUROC tables values are mean AUROC in percent; reproduced = mean ± std, where std is the {SPREAD}. "
-                         f"Other tables name their columns (percent), with the published value beside where the paper has one. "
-                         f"diff = reproduced − published; flag '!' where |diff| > std. Rows that deviate from the official "
-                         f"setting (cpu/smoke scales, other data or weights) are expected to differ.")]
+                         "In the AUROC tables values are mean AUROC in percent; reproduced = mean ± std, where std is "
+                         f"the {SPREAD}. Other tables name their columns (percent), with the published value beside "
+                         "where the paper has one. diff = reproduced − published; flag '!' where |diff| > std. Rows "
+                         "that deviate from the official setting (cpu/smoke scales, other data or weights) are "
+                         "expected to differ.")]
     summary, legend = summary_blocks(results, status)
     blocks += summary
     for n in names: blocks += item_blocks(n, results[n], status.get(n, {}), numbers, legend, out)
@@ -174,36 +209,43 @@ def render_markdown(blocks: Sequence[Block]) -> str:
         elif b.kind == "h2": md.append(f"## {b.text}\n")
         elif b.kind == "p": md.append(f"{b.text}\n")
         elif b.kind == "ul": md.append("".join(f"- {t}\n" for t in b.items))
-        elif b.kind == "table": md.append(markdown_table(pd.DataFrame(b.items, columns=b.header)) if b.items else "(no rows)\n")
+        elif b.kind == "table":
+            md.append(markdown_table(pd.DataFrame(b.items, columns=b.header)) if b.items else "(no rows)\n")
         elif b.kind == "img": md.append("\n".join(f"![{label}]({path})" for label, path in b.items) + "\n")
         elif b.kind == "links": md.append(" · ".join(f"[{label}]({path})" for label, path in b.items) + "\n")
     return "\n".join(md)
 
 # %% ../nbs/08b_report.ipynb #c017i
-_CSS = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;line-height:1.4}table{border-collapse:collapse;margin:.5em 0}"
-        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}th{background:#f3f3f3}td.flag{color:#b00;font-weight:bold}"
-        "tr.missing td{color:#777}tr.failed td{background:#fdd}img{max-width:100%;border:1px solid #eee;margin:.3em 0}")
+_CSS = ("body{font-family:sans-serif;max-width:1200px;margin:2em "
+        "auto;line-height:1.4}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px "
+        "6px;font-size:90%}th{background:#f3f3f3}td.flag{color:#b00;font-weight:bold}tr.missing "
+        "td{color:#777}tr.failed td{background:#fdd}img{max-width:100%;border:1px solid #eee;margin:.3em 0}")
 
 def _html_table(b: Block) -> str:
     e, rows = html.escape, []
     for r in b.items:
         cls = next((s for s in ("missing", "failed") if s in r), "")
-        rows.append(f"<tr class='{cls}'>" + "".join(f"<td class='flag'>{e(str(v))}</td>" if v == "!" else f"<td>{e(str(v))}</td>" for v in r) + "</tr>")
+        rows.append(f"<tr class='{cls}'>" + "".join(f"<td class='flag'>{e(str(v))}</td>" if v == "!"
+                                                    else f"<td>{e(str(v))}</td>" for v in r) + "</tr>")
     return "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in b.header) + "</tr>" + "".join(rows) + "</table>"
 
 def render_html(blocks: Sequence[Block]) -> str:
     "A self-contained HTML page of report blocks; figures are `<img>` tags whose paths resolve relative to the page."
     e = html.escape
-    parts = [f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>eoe-figures report</title><style>{_CSS}</style></head><body>"]
+    parts = ["<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>eoe-figures "
+             f"report</title><style>{_CSS}</style></head><body>"]
     for b in blocks:
         if b.kind in ("h1", "h2", "p"): parts.append(f"<{b.kind}>{e(b.text)}</{b.kind}>")
         elif b.kind == "ul": parts.append("<ul>" + "".join(f"<li>{e(t)}</li>" for t in b.items) + "</ul>")
         elif b.kind == "table": parts.append(_html_table(b))
-        elif b.kind == "img": parts.append("".join(f"<p><img src='{e(p)}' alt='{e(label)}'></p>" for label, p in b.items))
-        elif b.kind == "links": parts.append("<p>" + " · ".join(f"<a href='{e(p)}'>{e(l)}</a>" for l, p in b.items) + "</p>")
+        elif b.kind == "img":
+            parts.append("".join(f"<p><img src='{e(p)}' alt='{e(label)}'></p>" for label, p in b.items))
+        elif b.kind == "links":
+            parts.append("<p>" + " · ".join(f"<a href='{e(p)}'>{e(l)}</a>" for l, p in b.items) + "</p>")
     return "\n".join(parts) + "\n</body></html>\n"
 
-def write_report(out: str | Path, names: Sequence[str] | None = None, numbers: pd.DataFrame | None = None) -> tuple[Path, Path]:
+def write_report(out: str | Path, names: Sequence[str] | None = None,
+                 numbers: pd.DataFrame | None = None) -> tuple[Path, Path]:
     "Write OUT/report.md and OUT/report.html for the items `names` (default: all); returns their paths."
     blocks = report_blocks(out, names, numbers)
     return (atomic_write_text(Path(out) / "report.md", render_markdown(blocks)),
@@ -225,21 +267,26 @@ def _parser(prog: str = "eoe-figures") -> ConfigParser:
     p.add_argument("--max-workers", type=int, help="worker processes for --executor pool")
     p.add_argument("--data-root", help="data root (default: $EOE_DATA, else ~/.cache/eoe_nb/data)")
     p.add_argument("--clip-model", help="open_clip model name for the CLIP rows (default: the scale's)")
-    p.add_argument("--clip-pretrained", help="open_clip pretrained tag or weights file for the CLIP rows; 'none' for random weights")
+    p.add_argument("--clip-pretrained",
+                   help="open_clip pretrained tag or weights file for the CLIP rows; 'none' for random weights")
     p.add_argument("--notebooks", help="folder of the item notebooks (default: papers_figures/ of the checkout)")
     p.add_argument("--threads", type=int, help="torch threads in each notebook (default: the scale's; smoke: 1)")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel that runs the notebooks")
     p.add_argument("--force", action="store_true", help="rerun items whose result.json is already complete")
-    p.add_argument("--wait", action="store_true", help="wait for another eoe-figures that holds --out, instead of stopping")
-    p.add_argument("--dry-run", action="store_true", help="run nothing: list every item's runs at --scale with an estimate of their GPU time")
-    p.add_argument("--gpu-benchmark", metavar="JSON", help="--dry-run: the GPU rate measured by benchmarks/gpu_bench.py (default: an assumed rate)")
+    p.add_argument("--wait", action="store_true",
+                   help="wait for another eoe-figures that holds --out, instead of stopping")
+    p.add_argument("--dry-run", action="store_true",
+                   help="run nothing: list every item's runs at --scale with an estimate of their GPU time")
+    p.add_argument("--gpu-benchmark", metavar="JSON",
+                   help="--dry-run: the GPU rate measured by benchmarks/gpu_bench.py (default: an assumed rate)")
     p.add_argument("--verbose", action="store_true", help="stream the notebooks' output and papermill's cell progress")
     return p
 
 def notebook_parameters(name: str, args: argparse.Namespace, out: Path, data_root: str) -> dict:
-    "The papermill parameters of item `name` from the parsed command line (CLIP options only where given and the item takes them)."
-    params = dict(scale=args.scale, out_dir=str(out / name), data_root=data_root, executor=args.executor, max_workers=args.max_workers,
-                  threads=args.threads)
+    ("The papermill parameters of item `name` from the parsed command line (CLIP options only where given and the item "
+     "takes them).")
+    params = dict(scale=args.scale, out_dir=str(out / name), data_root=data_root, executor=args.executor,
+                  max_workers=args.max_workers, threads=args.threads)
     for k in ("clip_model", "clip_pretrained"):
         if getattr(args, k) is not None and k in ITEMS[name].params: params[k] = getattr(args, k)
     return params
@@ -247,21 +294,24 @@ def notebook_parameters(name: str, args: argparse.Namespace, out: Path, data_roo
 def item_is_complete(out: Path, name: str, params: dict) -> bool:
     "True if OUT/<name>/result.json has every row done, for the same scale, data root and item parameters."
     res = read_item_result(out, name)
-    if res is None or res.get("status") != "done" or res.get("scale") != params["scale"] or res.get("data_root") != params["data_root"]:
+    if (res is None or res.get("status") != "done" or res.get("scale") != params["scale"]
+            or res.get("data_root") != params["data_root"]):
         return False
     item_params = {k: v for k, v in params.items() if k in ITEMS[name].params}
     return all(res.get("params", {}).get(k) == v for k, v in item_params.items())
 
 # %% ../nbs/08b_report.ipynb #c021b
 def item_units(name: str, params: dict) -> list[Unit]:
-    "The runs (units) the notebook of item `name` will run with `params`, at their folders under `out_dir/runs`; [] if none can run."
+    ("The runs (units) the notebook of item `name` will run with `params`, at their folders under `out_dir/runs`; [] "
+     "if none can run.")
     if ITEMS[name].build is None: return []          # the notebook plans its own runs (no grid of AD configurations)
     item_params = {k: v for k, v in params.items() if k in ITEMS[name].params}
     exp, _ = item_experiment(name, params["scale"], data_root=params["data_root"], **item_params)
     return [] if exp is None else exp.units(Path(params["out_dir"]) / "runs")
 
 class RunProgress:
-    "A tqdm bar of an item's finished runs, updated from the results folder by a background thread while the notebook runs."
+    ("A tqdm bar of an item's finished runs, updated from the results folder by a background thread while the notebook "
+     "runs.")
     def __init__(self, name: str, units: Sequence[Unit], interval: float = 5.0, disable: bool = False):
         self.units, self.interval = list(units), interval
         self.done = self.finished()            # finished runs seen so far (a resumed item starts there)
@@ -297,8 +347,10 @@ def _one_line(e: BaseException) -> str:
     value = getattr(e, "evalue", None) or str(e)
     return f"{name}: {' '.join(str(value).split())[:400]}"
 
-def execute_item(name: str, nb_dir: Path, out: Path, params: dict, kernel: str = "python3", verbose: bool = False) -> dict:
-    "Execute one item's notebook into OUT/executed/<name>.ipynb, with a bar of its finished runs; returns {status: ok|failed, executed, error, seconds}."
+def execute_item(name: str, nb_dir: Path, out: Path, params: dict, kernel: str = "python3",
+                 verbose: bool = False) -> dict:
+    ("Execute one item's notebook into OUT/executed/<name>.ipynb, with a bar of its finished runs; returns {status: "
+     "ok|failed, executed, error, seconds}.")
     import papermill
     executed = out / "executed" / f"{name}.ipynb"
     executed.parent.mkdir(parents=True, exist_ok=True)
@@ -307,19 +359,21 @@ def execute_item(name: str, nb_dir: Path, out: Path, params: dict, kernel: str =
     except EOEError: units = []           # the notebook itself reports what is wrong
     try:
         with RunProgress(name, units, disable=verbose):
-            papermill.execute_notebook(str(nb_dir / f"{name}.ipynb"), str(executed), parameters=params, kernel_name=kernel,
-                                       progress_bar=verbose, log_output=verbose, cwd=str(nb_dir))
+            papermill.execute_notebook(str(nb_dir / f"{name}.ipynb"), str(executed), parameters=params,
+                                       kernel_name=kernel, progress_bar=verbose, log_output=verbose, cwd=str(nb_dir))
         return dict(status="ok", executed=str(executed), error=None, seconds=round(time.time() - start, 1))
     except Exception as e:            # a failing notebook must not stop the other items
         return dict(status="failed", executed=str(executed), error=_one_line(e), seconds=round(time.time() - start, 1))
 
 # %% ../nbs/08b_report.ipynb #c021e
 def dry_run(names: Sequence[str], scale: str, data_root: str | None = None, gpu_benchmark: str | None = None) -> int:
-    "`eoe-figures --dry-run`: print every run of the items at `scale` with its estimated GPU time; runs and writes nothing."
+    ("`eoe-figures --dry-run`: print every run of the items at `scale` with its estimated GPU time; runs and writes "
+     "nothing.")
     from eoe_nb.packed import GpuRate
     from eoe_nb.plan import format_plan, item_plan
     if gpu_benchmark and not Path(gpu_benchmark).is_file():
-        raise ConfigError(f"--gpu-benchmark {gpu_benchmark}: no such file; run benchmarks/gpu.sh on the GPU machine, which writes it")
+        raise ConfigError(f"--gpu-benchmark {gpu_benchmark}: no such file; run benchmarks/gpu.sh on the GPU machine, "
+                          "which writes it")
     rate = GpuRate.from_benchmark(gpu_benchmark)
     root = str(resolve_data_root(data_root))
     print(format_plan([l for n in names for l in item_plan(n, scale, root, rate)], rate, scale))
@@ -331,35 +385,42 @@ def eoe_figures_main(argv: list[str] | None = None, prog: str = "eoe-figures") -
     check_scale(args.scale)
     names = list(dict.fromkeys(args.only or ITEMS))
     for n in names: get_item(n)
-    if args.executor not in EXECUTORS: raise ConfigError(f"unknown executor {args.executor!r}; choose one of {', '.join(EXECUTORS)}")
-    if args.max_workers is not None and args.max_workers < 1: raise ConfigError(f"--max-workers must be >= 1, got {args.max_workers}")
+    if args.executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {args.executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if args.max_workers is not None and args.max_workers < 1:
+        raise ConfigError(f"--max-workers must be >= 1, got {args.max_workers}")
     if args.threads is not None and args.threads < 1: raise ConfigError(f"--threads must be >= 1, got {args.threads}")
     if args.dry_run: return dry_run(names, args.scale, args.data_root, args.gpu_benchmark)
     nb_dir = Path(args.notebooks).expanduser().resolve() if args.notebooks else default_notebooks_dir()
     absent = [f"{n}.ipynb" for n in names if not (nb_dir / f"{n}.ipynb").is_file()]
-    if absent: raise ConfigError(f"notebook(s) {absent} not found in {nb_dir}: pass --notebooks DIR (the papers_figures/ folder of the checkout)")
+    if absent:
+        raise ConfigError(f"notebook(s) {absent} not found in {nb_dir}: pass --notebooks DIR (the papers_figures/ "
+                          "folder of the checkout)")
     out = check_output_folder(Path(args.out).expanduser().resolve())
     data_root = str(resolve_data_root(args.data_root))
     if not Path(data_root).is_dir():
-        raise DataMissingError(f"data root {data_root} does not exist or is not a folder: pass --data-root DIR (the folder "
-                               f"holding cifar10/, ...) or set $EOE_DATA; `eoe-data list` shows what is where")
+        raise DataMissingError(f"data root {data_root} does not exist or is not a folder: pass --data-root DIR (the "
+                               f"folder holding cifar10/, ...) or set $EOE_DATA; `eoe-data list` shows what is where")
     with owned_folder(out, wait=args.wait, what=f"figures folder {out}"):          # one eoe-figures per output folder
         return _run_items(args, names, nb_dir, out, data_root)
 
 def _run_items(args, names: list[str], nb_dir: Path, out: Path, data_root: str) -> int:
     "Run the item notebooks `names` into `out` (as its owner), then write the report; returns the exit status."
     status = read_run_status(out)
-    print(f"eoe-figures: scale {args.scale}, {len(names)} item(s), data root {data_root}, output {out}", file=sys.stderr)
+    print(f"eoe-figures: scale {args.scale}, {len(names)} item(s), data root {data_root}, output {out}",
+          file=sys.stderr)
     for name in tqdm(names, desc="eoe-figures", unit="item"):
         params = notebook_parameters(name, args, out, data_root)
         if not args.force and item_is_complete(out, name, params):
-            status[name] = dict(status="skipped", executed=status.get(name, {}).get("executed"), error=None, seconds=0.0)
+            status[name] = dict(status="skipped", executed=status.get(name, {}).get("executed"), error=None,
+                                seconds=0.0)
             tqdm.write(f"{name}: complete for scale {args.scale}, kept (pass --force to rerun)")
         else:
             status[name] = execute_item(name, nb_dir, out, params, kernel=args.kernel, verbose=args.verbose)
             res = read_item_result(out, name)
             if status[name]["status"] == "failed":
-                tqdm.write(f"{name}: FAILED after {status[name]['seconds']:.0f} s: {status[name]['error']}; see {status[name]['executed']}")
+                tqdm.write(f"{name}: FAILED after {status[name]['seconds']:.0f} s: {status[name]['error']}; see "
+                           f"{status[name]['executed']}")
             else:
                 tqdm.write(f"{name}: {res['status'] if res else 'no result.json'} in {status[name]['seconds']:.0f} s")
         atomic_write_json(out / "executed" / "status.json", status)

@@ -39,23 +39,28 @@ __all__ = ['SEARCH_METHODS', 'FITNESS_KINDS', 'SEARCH_PIPELINES', 'STATE_FILE', 
 # %% ../nbs/06d_search.ipynb #c005
 SEARCH_METHODS = ("evolve", "random")
 FITNESS_KINDS = ("test", "validation")
-SEARCH_PIPELINES = {"cifar10": ("cifar10", "noaug_cifar10"), "imagenet30": ("imagenet", "noaug_imagenet")}   # data set: (preset, pipeline)
+# data set: (preset, pipeline)
+SEARCH_PIPELINES = {"cifar10": ("cifar10", "noaug_cifar10"), "imagenet30": ("imagenet", "noaug_imagenet")}
 
 def official_fitness_run(dataset: str = "cifar10", **changes) -> dict:
-    "The RunConfig fields of the official search runners' fitness runs for `dataset` (cifar10 or imagenet30 specs), with `changes`."
+    ("The RunConfig fields of the official search runners' fitness runs for `dataset` (cifar10 or imagenet30 specs), "
+     "with `changes`.")
     name = parse_dataset_spec(dataset).name
     if name not in SEARCH_PIPELINES:
-        raise ConfigError(f"the official search runners exist for {sorted(SEARCH_PIPELINES)}, not {name}; pass the fitness "
-                          f"run's fields yourself (preset, transform, epochs, ...)")
+        raise ConfigError(f"the official search runners exist for {sorted(SEARCH_PIPELINES)}, not {name}; pass the "
+                          f"fitness run's fields yourself (preset, transform, epochs, ...)")
     preset, transform = SEARCH_PIPELINES[name]
-    return dict(dict(dataset=dataset, preset=preset, objective="hsc", transform=transform, epochs=30, milestones=[25], seeds=[0, 1]),
+    return dict(dict(dataset=dataset, preset=preset, objective="hsc", transform=transform, epochs=30, milestones=[25],
+                     seeds=[0, 1]),
                 **changes)
 
 # %% ../nbs/06d_search.ipynb #c007
 @dataclass
 class SearchConfig:
-    "A single-outlier search: the fitness runs (`run`: RunConfig fields), the classes, the method and the official search parameters."
-    run: dict                              # RunConfig fields of a fitness run (dataset, oe, objective, epochs, seeds, ...)
+    ("A single-outlier search: the fitness runs (`run`: RunConfig fields), the classes, the method and the official "
+     "search parameters.")
+    # RunConfig fields of a fitness run (dataset, oe, objective, epochs, seeds, ...)
+    run: dict
     classes: list[int]                     # the normal classes, each searched on its own (in one call)
     method: str = "evolve"                 # "evolve" (evolve_oe_*.py) or "random" (random_oe_*.py)
     fitness: str = "test"                  # "test": official, an oracle; "validation": held-out training images
@@ -66,32 +71,42 @@ class SearchConfig:
     candidates: int = 2000                 # random search: --ev-samples
     mutation_pool: int = 10_000            # --ev-mutation-pool: random candidates per mutation / mating
     mutation_k: int = 50                   # --ev-mutation-oneofkbest
-    duplicate_distance: float = 100.0      # candidates at squared L2 distance <= this are near-duplicates (official 100)
-    mutation_indp: float = 1.0             # --ev-mutation-indp: chance to replace each OE image of a mutant / mated child
+    # candidates at squared L2 distance <= this are near-duplicates (official 100)
+    duplicate_distance: float = 100.0
+    # --ev-mutation-indp: chance to replace each OE image of a mutant / mated child
+    mutation_indp: float = 1.0
     mutation_chance: float = 0.55          # --ev-mutation-chance
     mate_chance: float = 0.05              # --ev-mate-chance
     tournament_size: int = 3               # --ev-select-toursize
-    tournament_replacement: bool = False   # official: the aspirants of a tournament are distinct; True: DEAP's selTournament
+    # official: the aspirants of a tournament are distinct; True: DEAP's selTournament
+    tournament_replacement: bool = False
     seed: int = 0                          # the search's seed (candidates, selection, mating, mutation)
 
     def __post_init__(self):
         check_finite(self)
-        if self.method not in SEARCH_METHODS: raise ConfigError(f"method must be one of {SEARCH_METHODS}, got {self.method!r}")
-        if self.fitness not in FITNESS_KINDS: raise ConfigError(f"fitness must be one of {FITNESS_KINDS}, got {self.fitness!r}")
+        if self.method not in SEARCH_METHODS:
+            raise ConfigError(f"method must be one of {SEARCH_METHODS}, got {self.method!r}")
+        if self.fitness not in FITNESS_KINDS:
+            raise ConfigError(f"fitness must be one of {FITNESS_KINDS}, got {self.fitness!r}")
         if not self.classes: raise ConfigError("a search needs at least one normal class (classes=[0, ...])")
-        bad = [k for k in ("oe_size", "population", "candidates", "mutation_pool", "mutation_k", "tournament_size") if getattr(self, k) < 1]
+        bad = [k for k in ("oe_size", "population", "candidates", "mutation_pool", "mutation_k", "tournament_size")
+               if getattr(self, k) < 1]
         if bad or self.generations < 1: raise ConfigError(f"{bad or ['generations']} must be >= 1")
         if self.method == "evolve" and self.tournament_size > self.population and not self.tournament_replacement:
             raise ConfigError(f"tournament size {self.tournament_size} is larger than the population {self.population}")
         for k in ("oe_indices", "oe_size", "classes", "eval_split"):
-            if self.run.get(k) is not None: raise ConfigError(f"run[{k!r}] is set by the search; leave it out of the fitness run's fields")
+            if self.run.get(k) is not None:
+                raise ConfigError(f"run[{k!r}] is set by the search; leave it out of the fitness run's fields")
 
     @property
     def direction(self) -> str: return "minimize" if self.minimize else "maximize"
 
-    def fitness_config(self, normal_class: int, oe_indices: Sequence[int] | None = None, eval_split: str | None = None) -> RunConfig:
-        "The (unresolved) RunConfig of one fitness run: class `normal_class`, OE images `oe_indices`, scored on the fitness split."
-        return RunConfig.from_dict({**copy.deepcopy(self.run), "classes": [int(normal_class)], "eval_split": eval_split or self.fitness,
+    def fitness_config(self, normal_class: int, oe_indices: Sequence[int] | None = None,
+                       eval_split: str | None = None) -> RunConfig:
+        ("The (unresolved) RunConfig of one fitness run: class `normal_class`, OE images `oe_indices`, scored on the "
+         "fitness split.")
+        return RunConfig.from_dict({**copy.deepcopy(self.run), "classes": [int(normal_class)],
+                                    "eval_split": eval_split or self.fitness,
                                     "oe_indices": None if oe_indices is None else [int(i) for i in oe_indices]})
 
     def to_dict(self) -> dict: return dataclasses.asdict(self)
@@ -104,10 +119,13 @@ class SearchConfig:
 
 # %% ../nbs/06d_search.ipynb #c011
 class CandidateSpace:
-    "The OE pool as the network sees it: `features(positions)` gives the flattened transformed (and filtered) images, in batches on `device`."
-    def __init__(self, pool: ImageSet, transform: Callable | None = None, device="cpu", batch_size: int = 512, filters=None):
+    ("The OE pool as the network sees it: `features(positions)` gives the flattened transformed (and filtered) images, "
+     "in batches on `device`.")
+    def __init__(self, pool: ImageSet, transform: Callable | None = None, device="cpu", batch_size: int = 512,
+                 filters=None):
         self.pool, self.transform, self.device, self.batch_size = pool, transform, get_device(device), int(batch_size)
-        self.filters = filters if filters is not None and filters.kinds("train_oe") else None   # the train_oe filters (eoe_nb.filters)
+        # the train_oe filters (eoe_nb.filters)
+        self.filters = filters if filters is not None and filters.kinds("train_oe") else None
 
     def __len__(self) -> int: return len(self.pool)
 
@@ -121,9 +139,11 @@ class CandidateSpace:
         if self.transform is None: return self.raw(positions).to(self.device).float() / 255
         if self.pool.in_memory:
             from eoe_nb.filters import DATA_PARTS
-            rows = None if self.filters is None else self.filters.rows(torch.full((len(positions),), DATA_PARTS.index("train_oe")))
+            rows = (None if self.filters is None
+                    else self.filters.rows(torch.full((len(positions),), DATA_PARTS.index("train_oe"))))
             return self.transform(self.raw(positions).to(self.device), None, rows)
-        from eoe_nb.batches import TestBatches            # sets on disk: decoded per image (their train_oe filters are not shown)
+        # sets on disk: decoded per image (their train_oe filters are not shown)
+        from eoe_nb.batches import TestBatches
         sub = self.pool.subset(list(positions))
         return torch.cat([x for x, _ in TestBatches(sub, self.transform, self.batch_size, self.device, workers=0)])
 
@@ -141,7 +161,8 @@ def squared_distances(queries: torch.Tensor, candidates: torch.Tensor, chunk: in
 
 # %% ../nbs/06d_search.ipynb #c014
 def pick_near(distances: torch.Tensor, k: int, duplicate_distance: float, rng: random.Random) -> int | None:
-    "Position (in `distances`) of a uniform pick among the `k` nearest candidates beyond `duplicate_distance`; None if none is left."
+    ("Position (in `distances`) of a uniform pick among the `k` nearest candidates beyond `duplicate_distance`; None "
+     "if none is left.")
     d = distances.detach().cpu().double()
     order = torch.sort(d, stable=True).indices
     beyond = torch.nonzero(d[order] > duplicate_distance).flatten()
@@ -154,9 +175,10 @@ def draw_candidates(rng: random.Random, n_pool: int, pool_size: int) -> list[int
     return [rng.randrange(n_pool) for _ in range(int(pool_size))]
 
 # %% ../nbs/06d_search.ipynb #c016
-def mutate_individual(ind: list, space: CandidateSpace, rng: random.Random, pool_size: int, k: int, duplicate_distance: float,
-                      indp: float) -> tuple[list]:
-    "Replace each OE image of `ind` (chance `indp`) by one of the `k` nearest non-duplicate of `pool_size` random candidates (in place)."
+def mutate_individual(ind: list, space: CandidateSpace, rng: random.Random, pool_size: int, k: int,
+                      duplicate_distance: float, indp: float) -> tuple[list]:
+    ("Replace each OE image of `ind` (chance `indp`) by one of the `k` nearest non-duplicate of `pool_size` random "
+     "candidates (in place).")
     cands = draw_candidates(rng, len(space), pool_size)
     feats, own = space.features(cands), space.features(list(ind))
     dist = squared_distances(own, feats)
@@ -168,7 +190,8 @@ def mutate_individual(ind: list, space: CandidateSpace, rng: random.Random, pool
 
 def mate_individuals(ind1: list, ind2: list, space: CandidateSpace, rng: random.Random, pool_size: int, k: int,
                      duplicate_distance: float, indp: float) -> tuple[list, list]:
-    "Single images: each child gets (chance `indp`) an image near both parents; OE sets: swap images position-wise (in place)."
+    ("Single images: each child gets (chance `indp`) an image near both parents; OE sets: swap images position-wise "
+     "(in place).")
     if len(ind1) > 1:
         from deap import tools
         with rng_as_global(rng): tools.cxUniform(ind1, ind2, indp)
@@ -183,7 +206,8 @@ def mate_individuals(ind1: list, ind2: list, space: CandidateSpace, rng: random.
 
 @contextlib.contextmanager
 def rng_as_global(rng: random.Random):
-    "Run DEAP's tools (which draw from the `random` module) on the state of `rng`; the module's own state is restored after."
+    ("Run DEAP's tools (which draw from the `random` module) on the state of `rng`; the module's own state is restored "
+     "after.")
     saved = random.getstate()
     random.setstate(rng.getstate())
     try: yield
@@ -201,7 +225,8 @@ def individual_class(minimize: bool = False):
     return getattr(creator, ind)
 
 def select_tournament(individuals: list, k: int, tournsize: int, rng: random.Random, replacement: bool = False) -> list:
-    "`k` survivors, each the fittest of `tournsize` random aspirants (distinct, as officially; or with replacement: DEAP's selTournament)."
+    ("`k` survivors, each the fittest of `tournsize` random aspirants (distinct, as officially; or with replacement: "
+     "DEAP's selTournament).")
     from deap import tools
     if replacement:
         with rng_as_global(rng): return tools.selTournament(individuals, k, tournsize)
@@ -211,13 +236,15 @@ def make_toolbox(cfg: SearchConfig, space: CandidateSpace, rng: random.Random):
     "The DEAP toolbox of one class's search: individual, population, mate, mutate, select (all drawing from `rng`)."
     from deap import base, tools
     tb = base.Toolbox()
-    tb.register("individual", tools.initRepeat, individual_class(cfg.minimize), lambda: rng.randrange(len(space)), cfg.oe_size)
+    tb.register("individual", tools.initRepeat, individual_class(cfg.minimize), lambda: rng.randrange(len(space)),
+                cfg.oe_size)
     tb.register("population", tools.initRepeat, list, tb.individual)
-    ops = dict(space=space, rng=rng, pool_size=cfg.mutation_pool, k=cfg.mutation_k, duplicate_distance=cfg.duplicate_distance,
-               indp=cfg.mutation_indp)
+    ops = dict(space=space, rng=rng, pool_size=cfg.mutation_pool, k=cfg.mutation_k,
+               duplicate_distance=cfg.duplicate_distance, indp=cfg.mutation_indp)
     tb.register("mate", mate_individuals, **ops)
     tb.register("mutate", mutate_individual, **ops)
-    tb.register("select", select_tournament, tournsize=cfg.tournament_size, rng=rng, replacement=cfg.tournament_replacement)
+    tb.register("select", select_tournament, tournsize=cfg.tournament_size, rng=rng,
+                replacement=cfg.tournament_replacement)
     return tb
 
 # %% ../nbs/06d_search.ipynb #c024
@@ -226,11 +253,14 @@ def fitness_experiment(cfg: SearchConfig, todo: dict[int, list[tuple[int, ...]]]
     "The experiment that scores the OE sets `todo` ({class: [pool positions, ...]}) of `cfg`."
     split = eval_split or cfg.fitness
     base = {**copy.deepcopy(cfg.run), "eval_split": split}
-    grid = [{"classes": [[int(c)]], "oe_indices": [list(map(int, ind)) for ind in sorted(set(inds))]} for c, inds in todo.items() if inds]
+    grid = [{"classes": [[int(c)]], "oe_indices": [list(map(int, ind)) for ind in sorted(set(inds))]}
+            for c, inds in todo.items() if inds]
     return Experiment(name or f"fitness_{split}", base=base, grid=grid or {})
 
-def evaluate_sets(cfg: SearchConfig, todo: dict[int, list[tuple[int, ...]]], out: str | Path, executor: str = "inprocess",
-                  eval_split: str | None = None, name: str | None = None, progress: bool = True, **executor_args) -> dict:
+def evaluate_sets(cfg: SearchConfig, todo: dict[int, list[tuple[int, ...]]], out: str | Path,
+                  executor: str = "inprocess",
+                  eval_split: str | None = None, name: str | None = None, progress: bool = True,
+                  **executor_args) -> dict:
     "Mean AUROC over seeds of each (class, OE set) of `todo`, run through `run_experiment` (finished runs are reused)."
     if not any(todo.values()): return {}
     exp = fitness_experiment(cfg, todo, eval_split, name)
@@ -243,20 +273,25 @@ def evaluate_sets(cfg: SearchConfig, todo: dict[int, list[tuple[int, ...]]], out
 
 @dataclass
 class SyntheticFitness:
-    "A unit function without training: 'AUROC' = mean pixel of the OE images / 255 (+ `class_shift` x class), written like a run's result."
+    ("A unit function without training: 'AUROC' = mean pixel of the OE images / 255 (+ `class_shift` x class), written "
+     "like a run's result.")
     class_shift: float = 0.0
 
-    def __call__(self, cfg: RunConfig, normal_class: int, seed: int, folder, progress: bool = False, plots: bool = False) -> dict:
-        _, pool = oe_pool(cfg.oe, cfg.dataset, [normal_class], cfg.data_root, cfg.allow_oe_overlap, cfg.imagenet1k_oe_leak)
+    def __call__(self, cfg: RunConfig, normal_class: int, seed: int, folder, progress: bool = False,
+                 plots: bool = False) -> dict:
+        _, pool = oe_pool(cfg.oe, cfg.dataset, [normal_class], cfg.data_root, cfg.allow_oe_overlap,
+                          cfg.imagenet1k_oe_leak)
         pixels = torch.stack([pil_to_uint8(pool.pil(int(i))) for i in cfg.oe_indices]).float()
-        row = dict(normal_class=int(normal_class), seed=int(seed), auroc=float(pixels.mean() / 255 + self.class_shift * normal_class),
+        row = dict(normal_class=int(normal_class), seed=int(seed),
+                   auroc=float(pixels.mean() / 255 + self.class_shift * normal_class),
                    oe_indices=list(cfg.oe_indices), eval_split=cfg.eval_split)
         atomic_write_json(Path(folder) / "runs" / run_id(normal_class, seed) / "result.json", row)
         return row
 
 # %% ../nbs/06d_search.ipynb #c028
 def _rng_state(rng: random.Random) -> list: v, s, g = rng.getstate(); return [v, list(s), g]
-def _rng_from(state: list) -> random.Random: r = random.Random(); r.setstate((state[0], tuple(state[1]), state[2])); return r
+def _rng_from(state: list) -> random.Random:
+    r = random.Random(); r.setstate((state[0], tuple(state[1]), state[2])); return r
 
 @dataclass
 class ClassSearch:
@@ -276,9 +311,11 @@ class ClassSearch:
     def evaluated(self) -> list[dict]: return [n for n in self.nodes if n["fitness"] is not None]
 
     def to_state(self) -> dict:
-        pop = [dict(oe_indices=list(map(int, ind)), node=ind.node, fitness=ind.fitness.values[0] if ind.fitness.valid else None)
+        pop = [dict(oe_indices=list(map(int, ind)), node=ind.node,
+                    fitness=ind.fitness.values[0] if ind.fitness.valid else None)
                for ind in self.population]
-        return dict(normal_class=self.normal_class, rng=_rng_state(self.rng), population=pop, nodes=self.nodes, logbook=self.logbook)
+        return dict(normal_class=self.normal_class, rng=_rng_state(self.rng), population=pop, nodes=self.nodes,
+                    logbook=self.logbook)
 
     @classmethod
     def from_state(cls, d: dict, minimize: bool) -> "ClassSearch":
@@ -296,7 +333,8 @@ def initial_population(cs: ClassSearch, toolbox, n: int, op: str = "init") -> No
     for ind in cs.population: ind.node = cs.add_node(0, ind, [], op)
 
 def evolve_step(cs: ClassSearch, toolbox, cfg: SearchConfig, generation: int) -> None:
-    "One generation of the official evolutionary search on `cs`: select, mate, mutate (the new individuals are unevaluated)."
+    ("One generation of the official evolutionary search on `cs`: select, mate, mutate (the new individuals are "
+     "unevaluated).")
     offspring = [toolbox.clone(ind) for ind in toolbox.select(cs.population, len(cs.population))]
     for a, b in zip(offspring[::2], offspring[1::2]):
         if cs.rng.random() < cfg.mate_chance:
@@ -313,7 +351,8 @@ def evolve_step(cs: ClassSearch, toolbox, cfg: SearchConfig, generation: int) ->
     cs.population = offspring
 
 def record_generation(cs: ClassSearch, generation: int, fitness: dict, nevals: int) -> dict:
-    "Give the unevaluated individuals their fitness (`fitness`: {(class, OE set): AUROC}), fill the genealogy, log the generation."
+    ("Give the unevaluated individuals their fitness (`fitness`: {(class, OE set): AUROC}), fill the genealogy, log "
+     "the generation.")
     from deap import tools
     for ind in cs.population:
         if not ind.fitness.valid:
@@ -322,7 +361,8 @@ def record_generation(cs: ClassSearch, generation: int, fitness: dict, nevals: i
     stats = tools.Statistics(lambda ind: ind.fitness.values[0])
     for name, fn in (("max", np.max), ("mean", np.mean), ("min", np.min), ("std", np.std)): stats.register(name, fn)
     log = tools.Logbook()
-    log.record(gen=int(generation), nevals=int(nevals), **{k: float(v) for k, v in stats.compile(cs.population).items()})
+    log.record(gen=int(generation), nevals=int(nevals),
+               **{k: float(v) for k, v in stats.compile(cs.population).items()})
     cs.logbook.append(dict(log[0]))
     return cs.logbook[-1]
 
@@ -330,13 +370,16 @@ def record_generation(cs: ClassSearch, generation: int, fitness: dict, nevals: i
 STATE_FILE = "search_state.json"
 
 def candidate_space(cfg: SearchConfig, normal_class: int) -> CandidateSpace:
-    "The OE pool of `normal_class` as its fitness runs' network sees it (test transform, statistics of the first seed's training images)."
+    ("The OE pool of `normal_class` as its fitness runs' network sees it (test transform, statistics of the first "
+     "seed's training images).")
     from eoe_nb.presets import resolve_config
     from eoe_nb.run import run_stats
     from eoe_nb.transforms import get_transforms
     rc = resolve_config(cfg.fitness_config(normal_class))
     ad = make_ad_data(ADDataSpec.from_config(rc), normal_class, rc.seeds[0])      # no OE indices: the whole pool
-    if ad.oe is None: raise ConfigError("a single-outlier search needs an OE set: set run['oe'] (e.g. 'tinyimages' or 'cifar10[5-9]')")
+    if ad.oe is None:
+        raise ConfigError("a single-outlier search needs an OE set: set run['oe'] (e.g. 'tinyimages' or "
+                          "'cifar10[5-9]')")
     from eoe_nb.filters import DataFilters
     _, test_tf = get_transforms(rc.transform, run_stats(rc, ad.train))
     return CandidateSpace(ad.oe, test_tf, rc.device, filters=DataFilters.from_config(rc))
@@ -362,27 +405,32 @@ def _write_state(path: Path, cfg: SearchConfig, searches: dict, generation: int,
 # %% ../nbs/06d_search.ipynb #c034
 @dataclass
 class SearchResult:
-    "A finished (or stopped) search: its config, per-class states, the test AUROC of the picked images, wall seconds, output folder."
+    ("A finished (or stopped) search: its config, per-class states, the test AUROC of the picked images, wall seconds, "
+     "output folder.")
     config: SearchConfig
     searches: dict[int, ClassSearch]
     generation: int                          # the last finished generation
     done: bool
     seconds: float                           # wall time of all calls together
-    picked_test: list[dict] = field(default_factory=list)   # validation searches: {normal_class, oe_indices, test_auroc}
+    # validation searches: {normal_class, oe_indices, test_auroc}
+    picked_test: list[dict] = field(default_factory=list)
     out: Path | None = None
 
     def genealogy(self) -> dict: return {str(c): s.nodes for c, s in self.searches.items()}
-    def logbook(self) -> list[dict]: return [dict(normal_class=c, **r) for c, s in self.searches.items() for r in s.logbook]
+    def logbook(self) -> list[dict]:
+        return [dict(normal_class=c, **r) for c, s in self.searches.items() for r in s.logbook]
 
 def _load_or_start(cfg: SearchConfig, path: Path, spaces: dict) -> tuple[dict, int, dict]:
     if path.exists():
         st = read_json_file(path, "search state")
         _check_state(st, cfg, path)
-        return {int(d["normal_class"]): ClassSearch.from_state(d, cfg.minimize) for d in st["classes"]}, st["generation"] + 1, st
+        searches = {int(d["normal_class"]): ClassSearch.from_state(d, cfg.minimize) for d in st["classes"]}
+        return searches, st["generation"] + 1, st
     searches = {}
     for c in cfg.classes:
         cs = ClassSearch(int(c), class_rng(cfg, c))
-        initial_population(cs, make_toolbox(cfg, spaces[c], cs.rng), cfg.candidates if cfg.method == "random" else cfg.population,
+        initial_population(cs, make_toolbox(cfg, spaces[c], cs.rng),
+                           cfg.candidates if cfg.method == "random" else cfg.population,
                            "random" if cfg.method == "random" else "init")
         searches[int(c)] = cs
     return searches, 0, dict(seconds=0.0, picked_test=[])
@@ -398,8 +446,10 @@ def check_search_folder(cfg: SearchConfig, out: str | Path, wait: bool = False) 
 def run_search(cfg: SearchConfig, out: str | Path, executor: str = "inprocess", progress: bool = True,
                max_generations: int | None = None, spaces: dict | None = None, fitness_dir: str | Path | None = None,
                wait: bool = False, **executor_args) -> SearchResult:
-    "Run (or resume) the search `cfg` into `out`, its one owner (fitness runs: into `fitness_dir`, default `out`; shareable)."
-    if executor not in EXECUTORS: raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    ("Run (or resume) the search `cfg` into `out`, its one owner (fitness runs: into `fitness_dir`, default `out`; "
+     "shareable).")
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     out = check_search_folder(cfg, out, wait)
     fit_out = check_output_folder(fitness_dir, "--fitness-dir") if fitness_dir is not None else out
     spaces = spaces or {c: candidate_space(cfg, c) for c in cfg.classes}
@@ -420,11 +470,14 @@ def _search_generations(cfg: SearchConfig, out: Path, fit_out: Path, spaces: dic
         fitness = evaluate_sets(cfg, todo, fit_out, executor, progress=progress, **executor_args)
         for c, cs in searches.items():
             rec = record_generation(cs, gen, fitness, len(set(todo[c])))
-            if progress: tqdm.write(f"class {c} generation {gen}: max {100 * rec['max']:.2f}  mean {100 * rec['mean']:.2f}  min {100 * rec['min']:.2f}")
+            if progress:
+                tqdm.write(f"class {c} generation {gen}: max {100 * rec['max']:.2f}  mean {100 * rec['mean']:.2f}  min "
+                           f"{100 * rec['min']:.2f}")
         _write_state(path, cfg, searches, gen, False, st["seconds"] + time.perf_counter() - t0, st["picked_test"])
         gen, steps = gen + 1, steps + 1
     done, picked = gen >= last, list(st["picked_test"])
-    if done and cfg.fitness == "validation" and not picked: picked = score_picked_on_test(cfg, searches, fit_out, executor, progress, **executor_args)
+    if done and cfg.fitness == "validation" and not picked:
+        picked = score_picked_on_test(cfg, searches, fit_out, executor, progress, **executor_args)
     seconds = st["seconds"] + time.perf_counter() - t0
     if gen > 0: _write_state(path, cfg, searches, gen - 1, done, seconds, picked)
     return SearchResult(cfg, searches, gen - 1, done, seconds, picked, out)
@@ -434,18 +487,23 @@ def extremes(cs: ClassSearch) -> tuple[dict, dict]:
     ev = cs.evaluated()
     return max(ev, key=lambda n: n["fitness"]), min(ev, key=lambda n: n["fitness"])
 
-def score_picked_on_test(cfg: SearchConfig, searches: dict, out: Path, executor: str, progress: bool, **executor_args) -> list[dict]:
-    "The test AUROC of the best and the worst OE images a validation search found (runs `picked_test`, scored on the test set)."
+def score_picked_on_test(cfg: SearchConfig, searches: dict, out: Path, executor: str, progress: bool,
+                         **executor_args) -> list[dict]:
+    ("The test AUROC of the best and the worst OE images a validation search found (runs `picked_test`, scored on the "
+     "test set).")
     todo = {c: [tuple(n["oe_indices"]) for n in extremes(cs)] for c, cs in searches.items()}
-    scores = evaluate_sets(cfg, todo, out, executor, eval_split="test", name="picked_test", progress=progress, **executor_args)
+    scores = evaluate_sets(cfg, todo, out, executor, eval_split="test", name="picked_test", progress=progress,
+                           **executor_args)
     return [dict(normal_class=c, oe_indices=list(k), test_auroc=v) for (c, k), v in sorted(scores.items())]
 
 # %% ../nbs/06d_search.ipynb #c042
-TABLE_COLUMNS = ["normal_class", "method", "fitness", "direction", "generations", "n_evaluated", "best_auroc", "best_oe",
+TABLE_COLUMNS = ["normal_class", "method", "fitness", "direction", "generations", "n_evaluated", "best_auroc",
+                 "best_oe",
                  "worst_auroc", "worst_oe", "picked_oe", "picked_auroc", "best_test_auroc", "worst_test_auroc"]
 
 def search_table(res: SearchResult):
-    "One row per class: best / worst mean AUROC and OE images, the picked image, the fitness kind, and the test AUROC of best and worst."
+    ("One row per class: best / worst mean AUROC and OE images, the picked image, the fitness kind, and the test AUROC "
+     "of best and worst.")
     import pandas as pd
     test = {(d["normal_class"], tuple(d["oe_indices"])): d["test_auroc"] for d in res.picked_test}
     rows = []
@@ -453,9 +511,12 @@ def search_table(res: SearchResult):
         best, worst = extremes(cs)
         picked = worst if res.config.minimize else best
         def on_test(n): return n["fitness"] if res.config.fitness == "test" else test.get((c, tuple(n["oe_indices"])))
-        rows.append(dict(normal_class=c, method=res.config.method, fitness=res.config.fitness, direction=res.config.direction,
-                         generations=res.generation + 1, n_evaluated=len({tuple(n["oe_indices"]) for n in cs.evaluated()}),
-                         best_auroc=best["fitness"], best_oe=best["oe_indices"], worst_auroc=worst["fitness"], worst_oe=worst["oe_indices"],
+        rows.append(dict(normal_class=c, method=res.config.method, fitness=res.config.fitness,
+                         direction=res.config.direction,
+                         generations=res.generation + 1,
+                         n_evaluated=len({tuple(n["oe_indices"]) for n in cs.evaluated()}),
+                         best_auroc=best["fitness"], best_oe=best["oe_indices"], worst_auroc=worst["fitness"],
+                         worst_oe=worst["oe_indices"],
                          picked_oe=picked["oe_indices"], picked_auroc=picked["fitness"], best_test_auroc=on_test(best),
                          worst_test_auroc=on_test(worst)))
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
@@ -468,7 +529,8 @@ def plot_fitness(res: SearchResult):
     fig, axes = plt.subplots(1, len(cls), figsize=(4 * len(cls), 3), squeeze=False)
     for ax, c in zip(axes[0], cls):
         cs = res.searches[c]
-        if res.config.method == "random": ax.hist([100 * n["fitness"] for n in cs.evaluated()], bins=20); ax.set_xlabel("AUROC (%)")
+        if res.config.method == "random":
+            ax.hist([100 * n["fitness"] for n in cs.evaluated()], bins=20); ax.set_xlabel("AUROC (%)")
         else:
             g = [r["gen"] for r in cs.logbook]
             for key in ("max", "mean", "min"): ax.plot(g, [100 * r[key] for r in cs.logbook], marker="o", label=key)
@@ -489,14 +551,17 @@ def plot_extremes(res: SearchResult, spaces: dict):
     for row, c in zip(axes, cls):
         for j, (what, n) in enumerate(zip(("best", "worst"), extremes(res.searches[c]))):
             i = n["oe_indices"][0]
-            row[2 * j].imshow(_display(spaces[c].raw([i])[0]), cmap="gray"); row[2 * j].set_title(f"cls {c} {what} {100 * n['fitness']:.1f}", fontsize=8)
-            row[2 * j + 1].imshow(_display(spaces[c].network_view([i])[0]), cmap="gray"); row[2 * j + 1].set_title("network input", fontsize=8)
+            row[2 * j].imshow(_display(spaces[c].raw([i])[0]), cmap="gray")
+            row[2 * j].set_title(f"cls {c} {what} {100 * n['fitness']:.1f}", fontsize=8)
+            row[2 * j + 1].imshow(_display(spaces[c].network_view([i])[0]), cmap="gray")
+            row[2 * j + 1].set_title("network input", fontsize=8)
     for ax in axes.flat: ax.axis("off")
     fig.tight_layout()
     return fig
 
 def write_search_outputs(res: SearchResult, spaces: dict | None = None, out: str | Path | None = None) -> dict:
-    "Write the genealogy, logbook, table, plots and `search.json` of `res` into `out` (default: its folder); returns search.json."
+    ("Write the genealogy, logbook, table, plots and `search.json` of `res` into `out` (default: its folder); returns "
+     "search.json.")
     import pandas as pd
     out = Path(out or res.out)
     table = search_table(res)
@@ -508,7 +573,9 @@ def write_search_outputs(res: SearchResult, spaces: dict | None = None, out: str
     for name, fig in figs.items():
         import matplotlib.pyplot as plt
         fig.savefig(out / f".{name}.tmp.png", dpi=100); (out / f".{name}.tmp.png").replace(out / name); plt.close(fig)
-    summary = run_manifest(res.config, seed=res.config.seed, kind="single_outlier_search", done=res.done, generation=res.generation,
-                           seconds=res.seconds, fitness=res.config.fitness, table=table.to_dict("records"), picked_test=res.picked_test)
+    summary = run_manifest(res.config, seed=res.config.seed, kind="single_outlier_search", done=res.done,
+                           generation=res.generation,
+                           seconds=res.seconds, fitness=res.config.fitness, table=table.to_dict("records"),
+                           picked_test=res.picked_test)
     atomic_write_json(out / "search.json", summary)
     return summary

@@ -33,7 +33,8 @@ def _search_parser(prog: str = "eoe-search") -> ConfigParser:
     s = p.add_argument_group("the search (the fields of SearchConfig)")
     s.add_argument("--classes", type=int, nargs="+", required=True, metavar="CLASS",
                    help=field_help(SearchConfig)["classes"])
-    add_config_flags(s, SearchConfig, skip=("run", "classes"), choices=dict(method=SEARCH_METHODS, fitness=FITNESS_KINDS))
+    add_config_flags(s, SearchConfig, skip=("run", "classes"),
+                     choices=dict(method=SEARCH_METHODS, fitness=FITNESS_KINDS))
     r = p.add_argument_group("the fitness runs (fields of eoe_nb.core.RunConfig; not given: the official search "
                              "runner's, else the data set's preset)")
     add_config_flags(r, RunConfig, only=_RUN_FIELDS, nargs=dict(milestones="*"))
@@ -56,7 +57,8 @@ def search_config_from_args(args: argparse.Namespace) -> SearchConfig:
     "The SearchConfig given by parsed `eoe-search` flags: the official fitness run (if any) with the run flags given."
     given = {k: v for k, v in given_fields(args, RunConfig).items() if k in _RUN_FIELDS and k not in ("dataset", "oe")}
     name = parse_dataset_spec(args.dataset).name
-    run = official_fitness_run(args.dataset, **given) if name in SEARCH_PIPELINES else dict(dataset=args.dataset, **given)
+    run = (official_fitness_run(args.dataset, **given) if name in SEARCH_PIPELINES
+           else dict(dataset=args.dataset, **given))
     run["oe"] = args.oe
     return SearchConfig(run, **given_fields(args, SearchConfig))
 
@@ -78,8 +80,9 @@ def eoe_search_main(argv: list[str] | None = None, prog: str = "eoe-search") -> 
     table = search_table(res)
     with np.printoptions(precision=4):
         print(table.drop(columns=["method", "direction"]).to_string(index=False))
-    print(f"{cfg.method} search, {cfg.fitness} fitness ({'done' if res.done else f'stopped after generation {res.generation}'}); "
-          f"{res.seconds:.0f} s; outputs in {args.out}")
+    print(f"{cfg.method} search, {cfg.fitness} fitness "
+          f"({'done' if res.done else f'stopped after generation {res.generation}'}); {res.seconds:.0f} s; outputs in "
+          f"{args.out}")
     return 0
 
 def eoe_search_cli() -> None:
