@@ -138,7 +138,7 @@ def test_search_second_search_refused_and_killed_search_leaves_no_temporaries(da
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["oe", "search"])
 def test_fault_loop(command):
-    r = subprocess.run([sys.executable, str(HERE / "fault_loop.py"), "--command", command, "--kills", "5"], capture_output=True,
+    r = subprocess.run([sys.executable, str(HERE / "fault_loop.py"), "--command", command, "--kills", "3"], capture_output=True,
                        text=True, timeout=600, env=ENV)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "results identical" in r.stdout
