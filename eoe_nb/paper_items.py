@@ -32,41 +32,36 @@ from .evaluate import save_figure
 from .packed import GpuRate, estimate_gpu_seconds
 
 # %% auto #0
-__all__ = ['PAPER_NUMBERS_COLUMNS', 'METHOD_LABELS', 'TABLE_METHODS', 'CLIP_METHODS', 'SCALES', 'CPU_EPOCHS', 'CPU_CLASSES_OTHER',
-           'CPU_LOCO_TRAIN_LIMIT', 'SMOKE', 'OFFICIAL_CLIP', 'TINY_CLIP_NAME', 'OFFICIAL_FLAGS', 'FEWSHOT_SIZES',
-           'FEWSHOT_OBJECTIVES', 'FEWSHOT_ZERO', 'CPU_FEWSHOT_EPOCHS', 'OTHER_DATASETS', 'OTHER_METHODS',
-           'FREQUENCY_PARTS', 'FREQUENCY_FILTERS', 'FREQUENCY_OE_SIZE', 'FREQUENCY_MAGNITUDES', 'MULTISCALE_SETTINGS',
-           'CPU_FREQUENCY', 'ITEMS', 'ROW_TYPES', 'repo_root', 'default_notebooks_dir', 'paper_numbers_path',
-           'load_paper_numbers', 'published_number', 'method_of', 'Scale', 'check_scale', 'scale_config', 'PlanLine',
-           'method_config', 'PaperItem', 'frequency_filters', 'register_item', 'get_item', 'config_missing',
-           'config_label', 'grid_plan', 'RowStatus', 'ItemRow', 'row_deviations', 'expected_runs', 'item_row',
-           'ResultRow', 'row_kind', 'item_status', 'markdown_table', 'write_item_files']
+__all__ = ['METHOD_LABELS', 'TABLE_METHODS', 'SCALES', 'TINY_CLIP_NAME', 'ITEMS', 'ROW_TYPES', 'default_notebooks_dir',
+           'load_paper_numbers', 'published_number', 'Scale', 'check_scale', 'PlanLine', 'PaperItem', 'register_item',
+           'get_item', 'config_missing', 'grid_plan', 'RowStatus', 'ItemRow', 'expected_runs', 'item_row', 'ResultRow',
+           'row_kind', 'item_status', 'markdown_table', 'write_item_files']
 
 # %% ../nbs/07_paper_items.ipynb #c006
-PAPER_NUMBERS_COLUMNS = ["paper", "item", "setting", "dataset", "method", "metric", "value", "source", "std", "note"]
+_PAPER_NUMBERS_COLUMNS = ["paper", "item", "setting", "dataset", "method", "metric", "value", "source", "std", "note"]
 
-def repo_root() -> Path:
+def _repo_root() -> Path:
     "The checkout that holds the package (the parent of the `eoe_nb` folder)."
     return Path(eoe_nb.__file__).resolve().parents[1]
 
 def default_notebooks_dir() -> Path:
     "The folder of the item notebooks: `papers_figures/` of the checkout."
-    return repo_root() / "papers_figures"
+    return _repo_root() / "papers_figures"
 
-def paper_numbers_path() -> Path:
+def _paper_numbers_path() -> Path:
     "`$EOE_PAPER_NUMBERS` if set, else `papers_figures/paper_numbers.csv` of the checkout."
     return Path(os.environ.get("EOE_PAPER_NUMBERS") or default_notebooks_dir() / "paper_numbers.csv")
 
 def load_paper_numbers(path: str | Path | None = None) -> pd.DataFrame:
     "The published numbers (`paper_numbers.csv`) as a DataFrame; `value` and `std` are floats (NaN where not given)."
-    path = Path(path) if path is not None else paper_numbers_path()
+    path = Path(path) if path is not None else _paper_numbers_path()
     if not path.exists():
         raise DataMissingError(f"the published numbers {path} are missing: run from a checkout of eoe_nb "
                                f"(papers_figures/paper_numbers.csv) or point $EOE_PAPER_NUMBERS to a copy")
     df = pd.read_csv(path,
                      dtype={"paper": str, "item": str, "setting": str, "dataset": str, "method": str, "metric": str})
-    missing = [c for c in PAPER_NUMBERS_COLUMNS[:8] if c not in df.columns]
-    if missing: raise ConfigError(f"{path} lacks the column(s) {missing}; it needs {PAPER_NUMBERS_COLUMNS[:8]}")
+    missing = [c for c in _PAPER_NUMBERS_COLUMNS[:8] if c not in df.columns]
+    if missing: raise ConfigError(f"{path} lacks the column(s) {missing}; it needs {_PAPER_NUMBERS_COLUMNS[:8]}")
     for c in ("std", "note"):
         if c not in df.columns: df[c] = np.nan
     df["value"], df["std"] = pd.to_numeric(df["value"]), pd.to_numeric(df["std"])
@@ -86,9 +81,9 @@ def published_number(numbers: pd.DataFrame, setting: str, dataset: str, method: 
 METHOD_LABELS = {"hsc": "HSC", "bce": "BCE", "focal": "focal", "dsad": "Deep SAD", "dsvdd": "Deep SVDD",
                  "clip_zeroshot": "CLIP zero-shot", "bce_clip": "BCE-CLIP", "single_best_oe": "best single OE image"}
 TABLE_METHODS = ("hsc", "bce", "focal", "dsad", "dsvdd", "clip_zeroshot", "bce_clip")
-CLIP_METHODS = ("clip_zeroshot", "bce_clip")      # built from the CLIP twin of a data set's runner preset
+_CLIP_METHODS = ("clip_zeroshot", "bce_clip")      # built from the CLIP twin of a data set's runner preset
 
-def method_of(cfg: RunConfig | dict) -> str:
+def _method_of(cfg: RunConfig | dict) -> str:
     ("The method key of a configuration: clip_zeroshot (zero-shot), bce_clip (a text-encoder model trained), else its "
      "objective.")
     c = resolve_config(cfg)
@@ -110,13 +105,13 @@ SCALES: dict[str, Scale] = {s.name: s for s in [
     Scale("smoke", False, "NOT COMPARABLE: smoke scale: 64 training / 200 test images, 1 epoch, classes 0-1, 1 seed, "
           "tiny random-weight CLIP"),
 ]}
-CPU_EPOCHS = 3                     # cpu scale: epochs of every trained configuration (few-shot: 2)
-CPU_CLASSES_OTHER = [0, 1, 2]      # cpu scale: classes of data sets other than CIFAR-10 (when present)
+_CPU_EPOCHS = 3                     # cpu scale: epochs of every trained configuration (few-shot: 2)
+_CPU_CLASSES_OTHER = [0, 1, 2]      # cpu scale: classes of data sets other than CIFAR-10 (when present)
 # cpu scale, LOCO: normal training images (4 classes hold 20000), so an epoch costs as in OVR
-CPU_LOCO_TRAIN_LIMIT = 5000
-SMOKE = dict(train_limit=64, test_limit=200, epochs=1, batch_size=16, classes=[0, 1], seeds=[0], workers=0,
-             milestones=[])
-OFFICIAL_CLIP = ("ViT-B-32-quickgelu", "openai")
+_CPU_LOCO_TRAIN_LIMIT = 5000
+_SMOKE = dict(train_limit=64, test_limit=200, epochs=1, batch_size=16, classes=[0, 1], seeds=[0], workers=0,
+              milestones=[])
+_OFFICIAL_CLIP = ("ViT-B-32-quickgelu", "openai")
 TINY_CLIP_NAME = "eoe-tiny-clip"   # eoe_nb.models.TINY_CLIP_NAME: the tiny CLIP of the cpu and smoke scales
 
 def check_scale(scale: str) -> Scale:
@@ -127,8 +122,8 @@ def check_scale(scale: str) -> Scale:
 def _name(spec: str) -> str: return str(spec).split("[")[0]
 
 # %% ../nbs/07_paper_items.ipynb #c015c
-def scale_config(cfg: dict, scale: str, epochs: int | None = None, clip_model: str | None = None,
-                 clip_pretrained: str | None = None) -> dict:
+def _scale_config(cfg: dict, scale: str, epochs: int | None = None, clip_model: str | None = None,
+                  clip_pretrained: str | None = None) -> dict:
     "A paper-scale configuration cut to `scale` (cpu, smoke), with the CLIP model/weights overridden where given."
     check_scale(scale)
     cfg, resolved = copy.deepcopy(cfg), resolve_config(cfg)
@@ -141,11 +136,11 @@ def scale_config(cfg: dict, scale: str, epochs: int | None = None, clip_model: s
         cfg.update(seeds=[0], milestones=[])
         if text_encoder: cfg.update(clip_model=TINY_CLIP_NAME, clip_pretrained="none")
         if scale == "cpu":
-            if not zero_shot: cfg["epochs"] = epochs or CPU_EPOCHS
-            if not on_cifar: cfg["classes"] = list(CPU_CLASSES_OTHER)
-            if on_cifar and cfg.get("mode") == "loco": cfg["train_limit"] = CPU_LOCO_TRAIN_LIMIT
+            if not zero_shot: cfg["epochs"] = epochs or _CPU_EPOCHS
+            if not on_cifar: cfg["classes"] = list(_CPU_CLASSES_OTHER)
+            if on_cifar and cfg.get("mode") == "loco": cfg["train_limit"] = _CPU_LOCO_TRAIN_LIMIT
         else:
-            cfg.update({k: copy.deepcopy(v) for k, v in SMOKE.items() if not (k == "epochs" and zero_shot)})
+            cfg.update({k: copy.deepcopy(v) for k, v in _SMOKE.items() if not (k == "epochs" and zero_shot)})
     if text_encoder and clip_model is not None: cfg["clip_model"] = clip_model
     if text_encoder and clip_pretrained is not None: cfg["clip_pretrained"] = clip_pretrained
     return cfg
@@ -165,20 +160,20 @@ class PlanLine:
         return dict(item=self.item, what=self.what, runs=self.runs, gpu_seconds=self.gpu_seconds, missing=self.missing)
 
 # %% ../nbs/07_paper_items.ipynb #c019
-OFFICIAL_FLAGS = {"clip_zeroshot": dict(epochs=0, oe="none", seeds=[0]),     # train_clip_*.py -e 0 -oe none --it 1
-                  "dsvdd": dict(oe="none")}                                 # train_*.py -o dsvdd -oe none
+_OFFICIAL_FLAGS = {"clip_zeroshot": dict(epochs=0, oe="none", seeds=[0]),     # train_clip_*.py -e 0 -oe none --it 1
+                   "dsvdd": dict(oe="none")}                                 # train_*.py -o dsvdd -oe none
 
-def method_config(dataset: str, method: str, mode: str = "ovr", oe_size: int | None = None) -> dict:
+def _method_config(dataset: str, method: str, mode: str = "ovr", oe_size: int | None = None) -> dict:
     "The paper-scale configuration (resolved dict) of `method` on `dataset`, as the data set's official runner sets it."
     if method not in TABLE_METHODS: raise ConfigError(f"unknown method {method!r}; known: {', '.join(TABLE_METHODS)}")
     runner = preset_for(RunConfig(dataset=dataset))
-    if method in CLIP_METHODS:
+    if method in _CLIP_METHODS:
         if runner.clip is None:
             raise ConfigError(f"preset {runner.name!r} of {dataset!r} has no CLIP twin, which {method} needs")
         runner = PRESETS[runner.clip]
     cfg = {**copy.deepcopy(runner.settings), "preset": runner.name, "mode": mode,
-           **copy.deepcopy(OFFICIAL_FLAGS.get(method, {}))}
-    if method not in CLIP_METHODS: cfg["objective"] = method
+           **copy.deepcopy(_OFFICIAL_FLAGS.get(method, {}))}
+    if method not in _CLIP_METHODS: cfg["objective"] = method
     if oe_size is not None: cfg["oe_size"] = oe_size
     return resolve_config(cfg).to_dict()
 
@@ -227,75 +222,76 @@ class PaperItem:
 # %% ../nbs/07_paper_items.ipynb #c019c
 def _table(mode: str):
     def build(scale, clip_model=None, clip_pretrained=None):
-        return [scale_config(method_config(ds, m, mode), scale, clip_model=clip_model, clip_pretrained=clip_pretrained)
+        return [_scale_config(_method_config(ds, m, mode), scale, clip_model=clip_model,
+                              clip_pretrained=clip_pretrained)
                 for ds in ("cifar10", "imagenet30") for m in TABLE_METHODS]
     return build
 
-FEWSHOT_SIZES = {"paper": [2 ** k for k in range(15)] + [None], "cpu": [1, 16, 256, None], "smoke": [1, None]}
-FEWSHOT_OBJECTIVES = {"paper": ["hsc", "bce", "focal", "dsad"], "cpu": ["hsc", "bce"], "smoke": ["hsc", "bce"]}
-FEWSHOT_ZERO = {"paper": ["dsvdd", "clip_zeroshot"], "cpu": ["dsvdd"], "smoke": ["dsvdd"]}
-CPU_FEWSHOT_EPOCHS = 2
+_FEWSHOT_SIZES = {"paper": [2 ** k for k in range(15)] + [None], "cpu": [1, 16, 256, None], "smoke": [1, None]}
+_FEWSHOT_OBJECTIVES = {"paper": ["hsc", "bce", "focal", "dsad"], "cpu": ["hsc", "bce"], "smoke": ["hsc", "bce"]}
+_FEWSHOT_ZERO = {"paper": ["dsvdd", "clip_zeroshot"], "cpu": ["dsvdd"], "smoke": ["dsvdd"]}
+_CPU_FEWSHOT_EPOCHS = 2
 
 def _fewshot(scale, objectives=None, oe_sizes=None, clip_model=None, clip_pretrained=None):
-    objectives = FEWSHOT_OBJECTIVES[scale] if objectives is None else list(objectives)
-    sizes = FEWSHOT_SIZES[scale] if oe_sizes is None else [None if s in (None, "full") else int(s) for s in oe_sizes]
+    objectives = _FEWSHOT_OBJECTIVES[scale] if objectives is None else list(objectives)
+    sizes = _FEWSHOT_SIZES[scale] if oe_sizes is None else [None if s in (None, "full") else int(s) for s in oe_sizes]
     if any(s is not None and s < 1 for s in sizes):
         raise ConfigError(f"OE sizes must be >= 1 (or 'full'), got {sizes}: 0 OE images is the methods without OE "
                           "(Deep SVDD, CLIP zero-shot)")
     out = []
     for ds in ("cifar10", "imagenet30"):
         for obj in objectives:
-            out += [scale_config(method_config(ds, obj, "ovr", oe_size=n), scale, epochs=CPU_FEWSHOT_EPOCHS)
+            out += [_scale_config(_method_config(ds, obj, "ovr", oe_size=n), scale, epochs=_CPU_FEWSHOT_EPOCHS)
                     for n in sizes]
-        out += [scale_config(method_config(ds, m, "ovr"), scale, epochs=CPU_FEWSHOT_EPOCHS, clip_model=clip_model,
-                             clip_pretrained=clip_pretrained) for m in FEWSHOT_ZERO[scale]]
+        out += [_scale_config(_method_config(ds, m, "ovr"), scale, epochs=_CPU_FEWSHOT_EPOCHS, clip_model=clip_model,
+                              clip_pretrained=clip_pretrained) for m in _FEWSHOT_ZERO[scale]]
     return out
 
 def _zeroshot(scale, clip_model=None, clip_pretrained=None):
-    return [scale_config(method_config(ds, "clip_zeroshot", mode), scale, clip_model=clip_model,
-                         clip_pretrained=clip_pretrained)
+    return [_scale_config(_method_config(ds, "clip_zeroshot", mode), scale, clip_model=clip_model,
+                          clip_pretrained=clip_pretrained)
             for ds in ("cifar10", "imagenet30") for mode in ("ovr", "loco")]
 
-OTHER_DATASETS = ("mnist", "fmnist", "mvtec", "cub", "dtd")
-OTHER_METHODS = ("hsc", "bce", "clip_zeroshot", "bce_clip")
+_OTHER_DATASETS = ("mnist", "fmnist", "mvtec", "cub", "dtd")
+_OTHER_METHODS = ("hsc", "bce", "clip_zeroshot", "bce_clip")
 
 def _other(scale, clip_model=None, clip_pretrained=None):
-    return [scale_config(method_config(ds, m, "ovr"), scale, clip_model=clip_model, clip_pretrained=clip_pretrained)
-            for ds in OTHER_DATASETS for m in OTHER_METHODS]
+    return [_scale_config(_method_config(ds, m, "ovr"), scale, clip_model=clip_model, clip_pretrained=clip_pretrained)
+            for ds in _OTHER_DATASETS for m in _OTHER_METHODS]
 
 # %% ../nbs/07_paper_items.ipynb #0aef19e1
 # the README's --ms-mode: every part filtered
-FREQUENCY_PARTS = ("train_oe", "train_nominal", "test_nominal", "test_anomalous")
-FREQUENCY_FILTERS = ("lpf", "hpf")
-FREQUENCY_OE_SIZE = 16                                                  # README: --oe-size 16
-FREQUENCY_MAGNITUDES = {                                                # {data set: magnitudes} per scale
+_FREQUENCY_PARTS = ("train_oe", "train_nominal", "test_nominal", "test_anomalous")
+_FREQUENCY_FILTERS = ("lpf", "hpf")
+_FREQUENCY_OE_SIZE = 16                                                  # README: --oe-size 16
+_FREQUENCY_MAGNITUDES = {                                                # {data set: magnitudes} per scale
     "paper": {"cifar10": [0, 1, 2, 4, 8, 12, 14, 15],                  # README: --magnitudes 0 1 2 4 8 12 14 15
               "imagenet30": [0, 1, 2, 4, 8, 16, 32, 64]},              # multiscale_imagenet.py default without 128, 256
     "cpu": {"cifar10": [0, 4, 8, 14]},
     "smoke": {"cifar10": [0, 8]},
 }
 # multiscale_{cifar,imagenet}.py over the data set's preset: HSC, 2 seeds, no augmentation for CIFAR
-MULTISCALE_SETTINGS = {
+_MULTISCALE_SETTINGS = {
     "cifar10": dict(transform="noaug_cifar10", epochs=100, milestones=[50, 75], seeds=[0, 1]),
     "imagenet30": dict(transform="imagenet", epochs=50, milestones=[30, 40], seeds=[0, 1]),
 }
-CPU_FREQUENCY = dict(classes=[0, 1], epochs=2, train_limit=1000)       # cpu scale: 2 classes, 2 epochs, 1000 images
+_CPU_FREQUENCY = dict(classes=[0, 1], epochs=2, train_limit=1000)       # cpu scale: 2 classes, 2 epochs, 1000 images
 
-def frequency_filters(kind: str) -> list[str]:
+def _frequency_filters(kind: str) -> list[str]:
     "The README's --ms-mode for filter `kind`: `kind` on every data part."
-    return [f"{kind}+{p}" for p in FREQUENCY_PARTS]
+    return [f"{kind}+{p}" for p in _FREQUENCY_PARTS]
 
-def _frequency(scale, filters=None, magnitudes=None, oe_size=FREQUENCY_OE_SIZE):
-    kinds = list(FREQUENCY_FILTERS if filters is None else filters)
+def _frequency(scale, filters=None, magnitudes=None, oe_size=_FREQUENCY_OE_SIZE):
+    kinds = list(_FREQUENCY_FILTERS if filters is None else filters)
     out = []
-    for ds, mags in FREQUENCY_MAGNITUDES[scale].items():
-        base = {**method_config(ds, "hsc", "ovr", oe_size=int(oe_size)), **MULTISCALE_SETTINGS[ds]}
+    for ds, mags in _FREQUENCY_MAGNITUDES[scale].items():
+        base = {**_method_config(ds, "hsc", "ovr", oe_size=int(oe_size)), **_MULTISCALE_SETTINGS[ds]}
         for m in (mags if magnitudes is None else magnitudes):
             # magnitude 0 is the identity (bit for bit): one unfiltered baseline is the first point of every curve
             for kind in (kinds if float(m) > 0 else [None]):
-                cfg = scale_config(dict(base, filters=frequency_filters(kind) if kind else [],
-                                        filter_magnitude=float(m)), scale)
-                if scale == "cpu": cfg.update(CPU_FREQUENCY)
+                cfg = _scale_config(dict(base, filters=_frequency_filters(kind) if kind else [],
+                                         filter_magnitude=float(m)), scale)
+                if scale == "cpu": cfg.update(_CPU_FREQUENCY)
                 out.append(cfg)
     return out
 
@@ -322,7 +318,7 @@ ITEMS: dict[str, PaperItem] = {i.name: i for i in [
               "the frequency analysis: HSC with 16 OE images, every data part (normal and OE training images, normal "
               "and anomalous test images) low-pass or high-pass filtered (official DFT filters), mean AUROC against "
               "the magnitude",
-              _frequency, dict(filters=None, magnitudes=None, oe_size=FREQUENCY_OE_SIZE), kind="curve"),
+              _frequency, dict(filters=None, magnitudes=None, oe_size=_FREQUENCY_OE_SIZE), kind="curve"),
 ]}
 
 def register_item(item: PaperItem) -> PaperItem:
@@ -372,11 +368,11 @@ def config_missing(cfg: dict, _weights_cache: dict | None = None) -> dict[str, s
     return missing
 
 # %% ../nbs/07_paper_items.ipynb #i18gp2
-def config_label(cfg: dict) -> str:
+def _config_label(cfg: dict) -> str:
     ("A short label of an anomaly-detection configuration: data set, mode, method and what sets it apart (OE size, "
      "filters).")
     c = resolve_config(cfg)
-    parts = [c.dataset, c.mode, method_of(c)]
+    parts = [c.dataset, c.mode, _method_of(c)]
     if c.oe_size is not None: parts.append(f"oe_size {c.oe_size}")
     if c.filters: parts.append(f"{'/'.join(c.filters)} @ {c.filter_magnitude:g}")
     return " ".join(map(str, parts))
@@ -390,7 +386,7 @@ def grid_plan(item: str, scale: str, data_root: str | Path | None = None,
     for cfg in get_item(item).configs(scale, data_root=data_root):
         c = resolve_config(cfg)
         missing = "; ".join(config_missing(cfg, weights))
-        lines.append(PlanLine(item, config_label(cfg), len(unit_classes(c)) * len(c.seeds),
+        lines.append(PlanLine(item, _config_label(cfg), len(unit_classes(c)) * len(c.seeds),
                               estimate_gpu_seconds(c, rate), missing))
     return lines
 
@@ -449,13 +445,13 @@ class ItemRow:
         return cls(**{**{k: v for k, v in d.items() if k in names}, "status": RowStatus(d["status"])})
 
 # %% ../nbs/07_paper_items.ipynb #c029d
-def row_deviations(cfg: dict, scale: str) -> list[str]:
+def _row_deviations(cfg: dict, scale: str) -> list[str]:
     ("How a configuration departs from the official setting: a scale other than paper, CLIP weights other than the "
      "paper's, numerics (bf16, channels_last, compile).")
     s, c = check_scale(scale), resolve_config(cfg)
     out = [] if s.comparable else [s.note + (f"; {c.train_limit} normal training images"
                                              if c.train_limit and scale == "cpu" else "")]
-    if model_spec(c.model).text_encoder and (c.clip_model, c.clip_pretrained) != OFFICIAL_CLIP:
+    if model_spec(c.model).text_encoder and (c.clip_model, c.clip_pretrained) != _OFFICIAL_CLIP:
         out.append(f"CLIP {c.clip_model} with weights {c.clip_pretrained} instead of the paper's ViT-B-32-quickgelu "
                    "(openai)")
     return out + config_deviations(c)
@@ -470,8 +466,8 @@ def expected_runs(cfg: dict) -> int | None:
 def item_row(cfg: dict, scale: str, curve: bool = False, run_deviations: Sequence[str] = (), **values) -> ItemRow:
     "The row of configuration `cfg` at `scale`, with `values` (status, mean, ...) and the deviations its runs recorded."
     c = resolve_config(cfg)
-    devs = list(dict.fromkeys([*row_deviations(c.to_dict(), scale), *run_deviations]))
-    return ItemRow(setting=c.mode, dataset=_name(c.dataset), dataset_spec=c.dataset, method=method_of(c), curve=curve,
+    devs = list(dict.fromkeys([*_row_deviations(c.to_dict(), scale), *run_deviations]))
+    return ItemRow(setting=c.mode, dataset=_name(c.dataset), dataset_spec=c.dataset, method=_method_of(c), curve=curve,
                    oe_size=(0 if is_none_spec(c.oe) else c.oe_size) if curve else None, scale=scale, deviations=devs,
                    expected_runs=expected_runs(c), **values)
 
