@@ -33,24 +33,20 @@ from .objectives import oe_multiclass_loss
 from .train import PRECISIONS, Checkpoint
 
 # %% auto #0
-__all__ = ['OE_PRESETS', 'PRESET_FAMILY', 'CIFAR_MEAN', 'CIFAR_STD', 'IMAGENET_MEAN', 'IMAGENET_STD', 'RESUME_INVARIANT',
-           'REMOVED_FIELDS', 'FINAL', 'CHECKPOINT', 'LOG', 'CONFIG', 'MANIFEST', 'LOG_FIELDS', 'SigmoidGELU',
-           'AllConvNet', 'TinyClassifier', 'register_tiny_classifier', 'preset_family', 'oe_preset', 'OERecipe',
-           'oe_recipe', 'OETrainConfig', 'resolve_oe_config', 'ClassifierData', 'split_validation', 'classifier_data',
-           'cosine_annealing', 'OfficialCosine', 'make_optimizer', 'epoch_plan', 'normalise_float', 'fit_images',
-           'augment', 'fetch_images', 'images_in_ram', 'oe_step', 'model_logits', 'error_percent', 'oe_deviations',
-           'run_finished', 'train_classifier', 'ClassifierRun', 'load_classifier', 'normalise', 'predict_logits',
-           'test_error']
+__all__ = ['CIFAR_MEAN', 'CIFAR_STD', 'RESUME_INVARIANT', 'REMOVED_FIELDS', 'FINAL', 'CHECKPOINT', 'LOG', 'MANIFEST',
+           'TinyClassifier', 'register_tiny_classifier', 'oe_preset', 'OERecipe', 'oe_recipe', 'OETrainConfig',
+           'resolve_oe_config', 'ClassifierData', 'classifier_data', 'epoch_plan', 'oe_step', 'run_finished',
+           'train_classifier', 'ClassifierRun', 'load_classifier', 'normalise', 'predict_logits', 'test_error']
 
 # %% ../nbs/06a_oe_train.ipynb #c005
-class SigmoidGELU(nn.Module):
+class _SigmoidGELU(nn.Module):
     "The official all-conv net's GELU approximation `sigmoid(1.702 x) * x`."
     def forward(self, x: torch.Tensor) -> torch.Tensor: return torch.sigmoid(1.702 * x) * x
 
 def _conv_bn(c_in: int, c_out: int, kernel: int, padding: int) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, kernel, padding=padding), nn.BatchNorm2d(c_out), SigmoidGELU()]
+    return [nn.Conv2d(c_in, c_out, kernel, padding=padding), nn.BatchNorm2d(c_out), _SigmoidGELU()]
 
-class AllConvNet(nn.Module):
+class _AllConvNet(nn.Module):
     "Hendrycks' all-convolutional network for 32x32 RGB images (widths 96 and 192); returns `(N, num_classes)` logits."
     def __init__(self, num_classes: int = 10):
         super().__init__()
@@ -77,7 +73,7 @@ def _build_allconv(a) -> nn.Module:
     if a.clf:
         raise ConfigError("allconv is a K-class classifier without a one-logit head (clf=True); "
                           "use it with eoe_nb.oe_train")
-    return AllConvNet(num_classes=a.rep_dim or 10)
+    return _AllConvNet(num_classes=a.rep_dim or 10)
 
 register_model(ModelSpec("allconv", _build_allconv, "Hendrycks' all-convolutional classifier (OE paper, CIFAR)",
                          image_size=32, clf_head=False, multiclass=True))
@@ -112,30 +108,30 @@ def register_tiny_classifier(name: str = "tiny_classifier") -> str:
 def _p(epochs, lr, batch_size=128, oe_batch_size=256, weight_decay=5e-4) -> dict:
     return dict(epochs=epochs, lr=lr, batch_size=batch_size, oe_batch_size=oe_batch_size, weight_decay=weight_decay)
 
-OE_PRESETS: dict[str, dict[str, dict]] = {
+_OE_PRESETS: dict[str, dict[str, dict]] = {
     "cifar": dict(baseline=_p(100, 0.1), oe_tune=_p(10, 0.001), oe_scratch=_p(100, 0.1)),
     "svhn": dict(baseline=_p(20, 0.01), oe_tune=_p(5, 1e-4), oe_scratch=_p(20, 0.01)),
     "tinyimagenet": dict(baseline=_p(100, 0.1), oe_tune=_p(10, 0.001, oe_batch_size=180), oe_scratch=_p(100, 0.1)),
     "mnist": dict(baseline=_p(10, 0.01, 50, 100, 0.0), oe_tune=_p(5, 0.01, 50, 100, 0.0),
                   oe_scratch=_p(10, 0.01, 50, 100, 0.0)),
 }
-PRESET_FAMILY = {"cifar10": "cifar", "cifar100": "cifar", "svhn": "svhn", "tinyimagenet": "tinyimagenet",
-                 "tiny_imagenet": "tinyimagenet", "mnist": "mnist"}
+_PRESET_FAMILY = {"cifar10": "cifar", "cifar100": "cifar", "svhn": "svhn", "tinyimagenet": "tinyimagenet",
+                  "tiny_imagenet": "tinyimagenet", "mnist": "mnist"}
 
-def preset_family(dataset_name: str) -> str | None:
+def _preset_family(dataset_name: str) -> str | None:
     "The official script family ('cifar', 'svhn', 'tinyimagenet', 'mnist') of a data set name, or None if it has none."
-    return PRESET_FAMILY.get(str(dataset_name).lower())
+    return _PRESET_FAMILY.get(str(dataset_name).lower())
 
 def oe_preset(dataset_name: str, phase: str) -> dict:
     ("The official epochs, lr, batch sizes and weight decay of `phase` on `dataset_name` (the CIFAR scripts' for sets "
      "without a preset).")
     if phase not in OE_PHASES: raise ConfigError(f"unknown phase {phase!r}; use one of {', '.join(OE_PHASES)}")
-    return dict(OE_PRESETS[preset_family(dataset_name) or "cifar"][phase])
+    return dict(_OE_PRESETS[_preset_family(dataset_name) or "cifar"][phase])
 
 # %% ../nbs/06a_oe_train.ipynb #c015
 CIFAR_MEAN = tuple(v / 255 for v in (125.3, 123.0, 113.9))
 CIFAR_STD = tuple(v / 255 for v in (63.0, 62.1, 66.7))
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class OERecipe:
@@ -151,14 +147,14 @@ class OERecipe:
 
 def oe_recipe(dataset_name: str) -> OERecipe:
     "The official preprocessing of `dataset_name` (see above); sets without one get the CIFAR recipe at their size."
-    family = preset_family(dataset_name)
+    family = _preset_family(dataset_name)
     if family == "cifar":
         return OERecipe(32, 3, CIFAR_MEAN, CIFAR_STD, (HorizontalFlip(), RandomCrop(32, 4)),
                         (RandomCrop(32, 4), HorizontalFlip()))
     if family == "svhn": return OERecipe(32, 3, (0.0,) * 3, (1.0,) * 3, (), (HorizontalFlip(),))
     if family == "mnist": return OERecipe(28, 1, (0.0,), (1.0,), (), (HorizontalFlip(),))
     if family == "tinyimagenet":
-        return OERecipe(64, 3, IMAGENET_MEAN, IMAGENET_STD, (HorizontalFlip(), RandomCrop(64, 8)), ())
+        return OERecipe(64, 3, _IMAGENET_MEAN, _IMAGENET_STD, (HorizontalFlip(), RandomCrop(64, 8)), ())
     info = dataset_info(dataset_name)
     size, ch = info.default_size, info.channels
     mean, std = (CIFAR_MEAN, CIFAR_STD) if ch == 3 else ((0.0,), (1.0,))
@@ -306,7 +302,7 @@ def _seeded_subset(images: ImageSet, limit: int | None, seed: int, key: int) -> 
     return images.subset(np.sort(np.random.default_rng([seed, key]).choice(len(images), limit, replace=False)))
 
 # %% ../nbs/06a_oe_train.ipynb #c023
-def split_validation(images: ImageSet, val_share: float, seed: int) -> tuple[ImageSet, ImageSet]:
+def _split_validation(images: ImageSet, val_share: float, seed: int) -> tuple[ImageSet, ImageSet]:
     ("Training and held-out parts: `len - int(len * (1 - val_share))` images (the official count) "
      "drawn with default_rng([seed, 1]).")
     n_val = len(images) - int(len(images) * (1 - val_share))
@@ -320,7 +316,7 @@ def classifier_data(cfg: OETrainConfig) -> ClassifierData:
     train = _relabel(load_split(spec.name, "train", cfg.data_root), spec.classes)
     test = (_relabel(load_split(spec.name, "test", cfg.data_root), spec.classes)
             if "test" in dataset_info(spec.name).splits else train.subset([]))
-    train, val = split_validation(train, cfg.val_share, cfg.seed)
+    train, val = _split_validation(train, cfg.val_share, cfg.seed)
     oe = None
     if not is_none_spec(cfg.oe):
         oe_spec = parse_dataset_spec(cfg.oe)
@@ -333,22 +329,22 @@ def classifier_data(cfg: OETrainConfig) -> ClassifierData:
                           oe_recipe(spec.name))
 
 # %% ../nbs/06a_oe_train.ipynb #c027
-def cosine_annealing(step: float, total_steps: int, lr_max: float, lr_min: float) -> float:
+def _cosine_annealing(step: float, total_steps: int, lr_max: float, lr_min: float) -> float:
     "The official factor `lr_min + (lr_max - lr_min) * (1 + cos(pi * step / total_steps)) / 2`."
     return lr_min + (lr_max - lr_min) * 0.5 * (1 + np.cos(step / total_steps * np.pi))
 
 @dataclass
-class OfficialCosine:
+class _OfficialCosine:
     "The LambdaLR factor of iteration `i`: the official `cosine_annealing(i + 1, total_steps, 1, 1e-6 / lr)`."
     total_steps: int
     lr: float
-    def __call__(self, i: int) -> float: return float(cosine_annealing(i + 1, self.total_steps, 1, 1e-6 / self.lr))
+    def __call__(self, i: int) -> float: return float(_cosine_annealing(i + 1, self.total_steps, 1, 1e-6 / self.lr))
 
-def make_optimizer(model: nn.Module, cfg: OETrainConfig, total_steps: int):
+def _make_optimizer(model: nn.Module, cfg: OETrainConfig, total_steps: int):
     "SGD (momentum, Nesterov, weight decay of `cfg`) and the official per-iteration cosine schedule over `total_steps`."
     opt = torch.optim.SGD(model.parameters(), cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                           weight_decay=cfg.weight_decay)
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, OfficialCosine(total_steps, cfg.lr))
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, _OfficialCosine(total_steps, cfg.lr))
 
 # %% ../nbs/06a_oe_train.ipynb #c031
 def epoch_plan(n_id: int, n_oe: int, batch_size: int, oe_batch_size: int, oe_order: str | None, seed: int, epoch: int
@@ -366,13 +362,13 @@ def epoch_plan(n_id: int, n_oe: int, batch_size: int, oe_batch_size: int, oe_ord
     return id_batches, list(idx.reshape(len(id_batches), oe_batch_size))
 
 # %% ../nbs/06a_oe_train.ipynb #c034
-def normalise_float(x255: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+def _normalise_float(x255: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     "A float batch of 0..255 values -> (x / 255 - mean) / std per channel."
     m = torch.tensor(mean, dtype=torch.float32, device=x255.device).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32, device=x255.device).view(1, -1, 1, 1)
     return (x255.float() / 255 - m) / s
 
-def fit_images(x: torch.Tensor, size: int, channels: int) -> torch.Tensor:
+def _fit_images(x: torch.Tensor, size: int, channels: int) -> torch.Tensor:
     ("A batch (uint8 or float 0..255) resized and centre-cropped to `size` (if it differs) with `channels` channels, "
      "as float.")
     x = x.float()
@@ -380,25 +376,25 @@ def fit_images(x: torch.Tensor, size: int, channels: int) -> torch.Tensor:
     if x.shape[1] != channels: x = gray_l(x) if channels == 1 else x.expand(-1, 3, -1, -1)
     return x
 
-def augment(x: torch.Tensor, ops: Sequence, generator: torch.Generator | None) -> torch.Tensor:
+def _augment(x: torch.Tensor, ops: Sequence, generator: torch.Generator | None) -> torch.Tensor:
     "Apply the random `ops` to a float 0..255 batch, per-sample parameters drawn from `generator`."
     for op in ops: x = apply_op(op, x, draw_params(op, x.shape, generator, x.device))
     return x
 
-def fetch_images(images: ImageSet, idx: np.ndarray, size: int, channels: int, device: torch.device,
-                 ram: torch.Tensor | None = None) -> torch.Tensor:
+def _fetch_images(images: ImageSet, idx: np.ndarray, size: int, channels: int, device: torch.device,
+                  ram: torch.Tensor | None = None) -> torch.Tensor:
     ("Images `idx` of `images` (from `ram`, its uint8 tensor on the device, or decoded from disk) "
      "fitted to `size` and `channels`.")
-    if ram is not None: return fit_images(ram[torch.as_tensor(idx, device=ram.device)], size, channels)
-    if images.in_memory: return fit_images(images.images[torch.as_tensor(idx)].to(device), size, channels)
-    return torch.cat([fit_images(pil_to_uint8(images.pil(int(i)))[None].to(device), size, channels) for i in idx])
+    if ram is not None: return _fit_images(ram[torch.as_tensor(idx, device=ram.device)], size, channels)
+    if images.in_memory: return _fit_images(images.images[torch.as_tensor(idx)].to(device), size, channels)
+    return torch.cat([_fit_images(pil_to_uint8(images.pil(int(i)))[None].to(device), size, channels) for i in idx])
 
-def images_in_ram(images: ImageSet, size: int, channels: int, device: torch.device, chunk: int = 1000) -> torch.Tensor:
+def _images_in_ram(images: ImageSet, size: int, channels: int, device: torch.device, chunk: int = 1000) -> torch.Tensor:
     ("All of `images` as one uint8 tensor on `device`, fitted to `size` and `channels` (decoded from disk for "
      "file-backed sets).")
     if images.in_memory and tuple(images.images.shape[1:]) == (channels, size, size): return images.images.to(device)
-    return torch.cat([fetch_images(images, np.arange(i, min(i + chunk, len(images))), size, channels, device
-                                   ).to(torch.uint8)
+    return torch.cat([_fetch_images(images, np.arange(i, min(i + chunk, len(images))), size, channels, device
+                                    ).to(torch.uint8)
                       for i in range(0, len(images), chunk)])
 
 # %% ../nbs/06a_oe_train.ipynb #c037
@@ -412,8 +408,8 @@ def oe_step(model: nn.Module, x_in: torch.Tensor, targets: torch.Tensor, x_oe: t
 
 # %% ../nbs/06a_oe_train.ipynb #c041
 @torch.no_grad()
-def model_logits(model: nn.Module, images: ImageSet | torch.Tensor, recipe: OERecipe, batch_size: int = 500,
-                 device: str | torch.device | None = None) -> torch.Tensor:
+def _model_logits(model: nn.Module, images: ImageSet | torch.Tensor, recipe: OERecipe, batch_size: int = 500,
+                  device: str | torch.device | None = None) -> torch.Tensor:
     ("Logits `(N, K)` (float32, CPU) of `model` (put in eval mode on `device`) for an ImageSet (uint8) "
      "or normalised float images.")
     device = next(model.parameters()).device if device is None else get_device(device)
@@ -422,20 +418,20 @@ def model_logits(model: nn.Module, images: ImageSet | torch.Tensor, recipe: OERe
     for i in range(0, n, batch_size):
         idx = np.arange(i, min(i + batch_size, n))
         if isinstance(images, ImageSet):
-            x = normalise_float(fetch_images(images, idx, recipe.size, recipe.channels, device), recipe.mean,
-                                recipe.std)
+            x = _normalise_float(_fetch_images(images, idx, recipe.size, recipe.channels, device), recipe.mean,
+                                 recipe.std)
         else: x = images[i:i + batch_size].to(device, torch.float32)
         out.append(model(x).float().cpu())
     return torch.cat(out) if out else torch.empty(0, getattr(model, "num_classes", 0))
 
-def error_percent(logits: torch.Tensor, targets: torch.Tensor) -> float:
+def _error_percent(logits: torch.Tensor, targets: torch.Tensor) -> float:
     "Test error in percent: the share of rows whose arg-max is not the target."
     return 100.0 * (logits.argmax(1) != targets.to(logits.device)).double().mean().item()
 
 def _test_error_model(model: nn.Module, data: ClassifierData, device) -> float:
-    return error_percent(model_logits(model, data.test, data.recipe, device=device), data.test.targets)
+    return _error_percent(_model_logits(model, data.test, data.recipe, device=device), data.test.targets)
 
-def oe_deviations(cfg: OETrainConfig, data: ClassifierData) -> list[str]:
+def _oe_deviations(cfg: OETrainConfig, data: ClassifierData) -> list[str]:
     "How a run differs from the official scripts (recorded in its manifest)."
     out = list(dict.fromkeys(d for d in (data.train.deviation, None if data.oe is None else data.oe.deviation) if d))
     if cfg.val_share:
@@ -451,8 +447,8 @@ def oe_deviations(cfg: OETrainConfig, data: ClassifierData) -> list[str]:
     return out
 
 # %% ../nbs/06a_oe_train.ipynb #c043
-FINAL, CHECKPOINT, LOG, CONFIG, MANIFEST = "final.pt", "checkpoint.pt", "train_log.csv", "config.json", "manifest.json"
-LOG_FIELDS = ("epoch", "loss", "loss_ema", "lr", "seconds", "test_error")
+FINAL, CHECKPOINT, LOG, _CONFIG, MANIFEST = "final.pt", "checkpoint.pt", "train_log.csv", "config.json", "manifest.json"
+_LOG_FIELDS = ("epoch", "loss", "loss_ema", "lr", "seconds", "test_error")
 
 def run_finished(run_dir: str | Path) -> bool:
     "Whether `run_dir` holds a finished classifier (its final weights)."
@@ -461,7 +457,7 @@ def run_finished(run_dir: str | Path) -> bool:
 def _check_run_dir(cfg: OETrainConfig, run_dir: Path) -> None:
     "Refuse a folder holding weights of another configuration than `cfg` (up to `RESUME_INVARIANT`), in one line."
     if not ((run_dir / CHECKPOINT).is_file() or run_finished(run_dir)): return   # a failed start: no weights to keep
-    stored = read_json_file(run_dir / CONFIG, "configuration")
+    stored = read_json_file(run_dir / _CONFIG, "configuration")
     if stored is None: raise ConfigError(f"{run_dir} holds weights without their config.json; use another run folder")
     refuse_other_config(run_dir, stored, cfg.to_dict(), RESUME_INVARIANT, "use another run folder, or delete this one")
 
@@ -472,7 +468,7 @@ def _baseline_weights(cfg: OETrainConfig) -> dict:
     if not run_finished(folder):
         raise DataMissingError(f"no finished baseline in {folder}: train it first (phase baseline) "
                                "or fix the baseline path")
-    b = read_json_file(folder / CONFIG, "configuration") or {}
+    b = read_json_file(folder / _CONFIG, "configuration") or {}
     # the same held-out split
     for k in ("in_dist", "model", "val_share") + (("seed", "train_limit") if cfg.val_share else ()):
         if b.get(k) != getattr(cfg, k):
@@ -488,7 +484,7 @@ def _read_log(path: Path, upto: int) -> list[dict]:
 
 def _write_log(path: Path, rows: list[dict]) -> None:
     out = io.StringIO()
-    w = csv.DictWriter(out, LOG_FIELDS); w.writeheader(); w.writerows(rows)
+    w = csv.DictWriter(out, _LOG_FIELDS); w.writeheader(); w.writerows(rows)
     atomic_write_text(path, out.getvalue())
 
 @dataclass
@@ -498,18 +494,18 @@ class _Feed:
     device: torch.device
     def __post_init__(self):
         r, d = self.data.recipe, self.device
-        self.id_ram, self.id_y = images_in_ram(self.data.train, r.size, r.channels, d), self.data.train.targets.to(d)
+        self.id_ram, self.id_y = _images_in_ram(self.data.train, r.size, r.channels, d), self.data.train.targets.to(d)
         # file-backed OE sets (80MTI) are decoded batch by batch
         oe = self.data.oe
-        self.oe_ram = images_in_ram(oe, r.size, r.channels, d) if oe is not None and oe.in_memory else None
+        self.oe_ram = _images_in_ram(oe, r.size, r.channels, d) if oe is not None and oe.in_memory else None
 
     def batch(self, id_idx, oe_idx, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         r = self.data.recipe
-        x_in = augment(fetch_images(self.data.train, id_idx, r.size, r.channels, self.device, self.id_ram),
-                       r.id_aug, gen)
-        x_oe = None if oe_idx is None else augment(
-            fetch_images(self.data.oe, oe_idx, r.size, r.channels, self.device, self.oe_ram), r.oe_aug, gen)
-        norm = lambda x: None if x is None else normalise_float(x, r.mean, r.std)
+        x_in = _augment(_fetch_images(self.data.train, id_idx, r.size, r.channels, self.device, self.id_ram),
+                        r.id_aug, gen)
+        x_oe = None if oe_idx is None else _augment(
+            _fetch_images(self.data.oe, oe_idx, r.size, r.channels, self.device, self.oe_ram), r.oe_aug, gen)
+        norm = lambda x: None if x is None else _normalise_float(x, r.mean, r.std)
         return norm(x_in), self.id_y[torch.as_tensor(id_idx, device=self.device)], norm(x_oe)
 
 # %% ../nbs/06a_oe_train.ipynb #c045
@@ -550,7 +546,7 @@ def _restore(cfg: OETrainConfig, run_dir: Path, data: ClassifierData, device: to
     seed_everything(cfg.seed)
     model = build_model(cfg.model, rep_dim=len(data.class_names), in_channels=data.recipe.channels).to(device)
     if start_weights is not None: model.load_state_dict(start_weights)
-    opt, sched = make_optimizer(model, cfg, cfg.epochs * math.ceil(len(data.train) / cfg.batch_size))
+    opt, sched = _make_optimizer(model, cfg, cfg.epochs * math.ceil(len(data.train) / cfg.batch_size))
     ck = Checkpoint.load(run_dir / CHECKPOINT, device)
     if ck is None: return model, opt, sched, 0, [], []
     model.load_state_dict(ck.model); opt.load_state_dict(ck.optimizer); sched.load_state_dict(ck.scheduler)
@@ -563,7 +559,7 @@ def _save_final(cfg: OETrainConfig, run_dir: Path, model: nn.Module, data: Class
                seconds).save(run_dir / FINAL)
     atomic_write_json(run_dir / MANIFEST, run_manifest(cfg, cfg.seed, data.describe(), status="finished",
                                                        phase=cfg.phase, test_error=err, train_seconds=sum(seconds),
-                                                       deviations=oe_deviations(cfg, data)))
+                                                       deviations=_oe_deviations(cfg, data)))
     (run_dir / CHECKPOINT).unlink(missing_ok=True)
 
 # %% ../nbs/06a_oe_train.ipynb #c048
@@ -589,9 +585,9 @@ def _fit(cfg: OETrainConfig, run_dir: Path, data: ClassifierData, device: torch.
     ("The epochs of one call (inside the run folder's lock): restore, train, log and checkpoint each epoch, "
      "save the final weights.")
     model, opt, sched, start, rows, seconds = _restore(cfg, run_dir, data, device, start_weights)
-    atomic_write_json(run_dir / CONFIG, cfg.to_dict())
+    atomic_write_json(run_dir / _CONFIG, cfg.to_dict())
     atomic_write_json(run_dir / MANIFEST, run_manifest(cfg, cfg.seed, data.describe(), status="running",
-                                                       phase=cfg.phase, deviations=oe_deviations(cfg, data)))
+                                                       phase=cfg.phase, deviations=_oe_deviations(cfg, data)))
     feed, dtype = _Feed(data, device), torch.bfloat16 if cfg.precision == "bf16" else None
     end = cfg.epochs if stop_after is None else min(cfg.epochs, start + stop_after)
     steps = math.ceil(len(data.train) / cfg.batch_size)
@@ -633,7 +629,7 @@ def load_classifier(run_dir: str | Path, device: str | torch.device = "cpu") -> 
     if not run_finished(run_dir):
         raise DataMissingError(f"no finished classifier in {run_dir}: "
                                "train it first (train_classifier) or fix the path")
-    cfg = OETrainConfig.from_dict(json.loads((run_dir / CONFIG).read_text()))
+    cfg = OETrainConfig.from_dict(json.loads((run_dir / _CONFIG).read_text()))
     names = json.loads((run_dir / MANIFEST).read_text())["data_source"]["class_names"]
     recipe, device = oe_recipe(parse_dataset_spec(cfg.in_dist).name), get_device(device)
     model = build_model(cfg.model, rep_dim=len(names), in_channels=recipe.channels)
@@ -649,14 +645,14 @@ def normalise(images_uint8: torch.Tensor, run_or_cfg) -> torch.Tensor:
     ("uint8 images `(N, C, H, W)` -> float, divided by 255 and normalised with the mean and std of a run, config, "
      "data or recipe.")
     r = _recipe_of(run_or_cfg)
-    return normalise_float(images_uint8.float(), r.mean, r.std)
+    return _normalise_float(images_uint8.float(), r.mean, r.std)
 
 def predict_logits(run: ClassifierRun, images: ImageSet | torch.Tensor, batch_size: int = 500,
                    device=None) -> torch.Tensor:
     "Logits `(N, K)` of an ImageSet (uint8, official test preprocessing) or of already-normalised float images."
-    return model_logits(run.model, images, run.recipe, batch_size, device)
+    return _model_logits(run.model, images, run.recipe, batch_size, device)
 
 def test_error(run: ClassifierRun, data: ClassifierData | ImageSet) -> float:
     "The test error in percent on `data.test` (or on an ImageSet with labels 0..K-1)."
     images = data.test if isinstance(data, ClassifierData) else data
-    return error_percent(predict_logits(run, images), images.targets)
+    return _error_percent(predict_logits(run, images), images.targets)
