@@ -28,16 +28,13 @@ import eoe_nb.ood_datasets  # noqa: F401  (registers svhn, tinyimagenet, places6
 if TYPE_CHECKING: import pandas as pd
 
 # %% auto #0
-__all__ = ['NOISE_KINDS', 'CORRUPTIONS', 'JIGSAW_CUT', 'OOD_KINDS', 'PLACES_SOURCE', 'LSUN_SOURCE', 'SVHN_SOURCE', 'TINY_SOURCE',
-           'DTD_DEVIATION', 'OFFICIAL_OOD_SETS', 'GRAY_MATRIX', 'OOD_SCORES', 'ROW_KINDS', 'official_noise', 'jigsaw',
-           'rgb_shift', 'invert', 'pixelate', 'corrupt', 'OODSetSpec', 'ood_set', 'official_ood_sets', 'set_key',
-           'OODProtocol', 'draw_positions', 'resize_center_crop', 'fit_image', 'SetImages', 'OODSource',
-           'resolve_ood_sets', 'OODLogits', 'ood_logits', 'energy_score', 'OODScore', 'register_ood_score', 'ood_score',
-           'OODResult', 'draw_metrics', 'OODReport', 'evaluate_ood', 'ood_table', 'tune_temperature',
+__all__ = ['OOD_SCORES', 'jigsaw', 'rgb_shift', 'invert', 'pixelate', 'corrupt', 'OODSetSpec', 'ood_set', 'official_ood_sets',
+           'OODProtocol', 'draw_positions', 'OODSource', 'resolve_ood_sets', 'OODLogits', 'ood_logits', 'OODScore',
+           'register_ood_score', 'ood_score', 'OODResult', 'OODReport', 'evaluate_ood', 'tune_temperature',
            'CalibrationResult', 'confidence', 'evaluate_calibration', 'calibration_table']
 
 # %% ../nbs/06b_oe_eval.ipynb #c005
-NOISE_KINDS = ("gaussian", "rademacher", "blobs", "uniform")
+_NOISE_KINDS = ("gaussian", "rademacher", "blobs", "uniform")
 
 def _blobs(rng: np.random.Generator, shape: tuple[int, int, int], sigma: float) -> np.ndarray:
     ("Official Blobs in [0, 1]: Bernoulli(0.7) pixels (H, W, C), skimage `gaussian(sigma, multichannel=False)`, "
@@ -50,11 +47,11 @@ def _blobs(rng: np.random.Generator, shape: tuple[int, int, int], sigma: float) 
     x[x < 0.75] = 0.0
     return x.transpose(2, 0, 1)
 
-def official_noise(kind: str, positions: Sequence[int], shape: tuple[int, int, int] = (3, 32, 32), seed: int = 0,
-                   key: int = 0, unit_range: bool = False, blob_sigma: float = 1.5) -> torch.Tensor:
+def _official_noise(kind: str, positions: Sequence[int], shape: tuple[int, int, int] = (3, 32, 32), seed: int = 0,
+                    key: int = 0, unit_range: bool = False, blob_sigma: float = 1.5) -> torch.Tensor:
     ("Noise images at `positions` (float32 N x C x H x W) as the official `test.py` makes them, "
      "in the input space of the network.")
-    if kind not in NOISE_KINDS: raise ConfigError(f"unknown noise kind {kind!r}; choose one of {NOISE_KINDS}")
+    if kind not in _NOISE_KINDS: raise ConfigError(f"unknown noise kind {kind!r}; choose one of {_NOISE_KINDS}")
     out = np.empty((len(positions), *shape), dtype=np.float32)
     for j, p in enumerate(np.asarray(positions, dtype=np.int64)):
         rng = np.random.default_rng([int(seed), int(key), int(p)])
@@ -69,13 +66,13 @@ def official_noise(kind: str, positions: Sequence[int], shape: tuple[int, int, i
     return torch.from_numpy(out)
 
 # %% ../nbs/06b_oe_eval.ipynb #c009
-CORRUPTIONS = ("arith_mean", "geom_mean", "jigsaw", "speckle", "pixelate", "rgb_shift", "invert", "negative")
-JIGSAW_CUT = {28: 6, 32: 8, 64: 16}     # the official row cut per image size (MNIST, CIFAR/SVHN, Tiny ImageNet)
+_CORRUPTIONS = ("arith_mean", "geom_mean", "jigsaw", "speckle", "pixelate", "rgb_shift", "invert", "negative")
+_JIGSAW_CUT = {28: 6, 32: 8, 64: 16}     # the official row cut per image size (MNIST, CIFAR/SVHN, Tiny ImageNet)
 
 def jigsaw(x: torch.Tensor) -> torch.Tensor:
     ("Official jigsaw of square images (N, C, s, s): the left half's top rows rolled, "
      "the quadrants on the right swapped and rolled.")
-    s = x.shape[-1]; h, a = s // 2, JIGSAW_CUT.get(s, s // 4)
+    s = x.shape[-1]; h, a = s // 2, _JIGSAW_CUT.get(s, s // 4)
     top = torch.cat((torch.cat((x[:, :, a:h, :h], x[:, :, :a, :h]), 2), x[:, :, h:, :h]), 3)
     bottom = torch.cat((x[:, :, h:, h:], torch.cat((x[:, :, :h, s - a:], x[:, :, :h, h:s - a]), 3)), 3)
     return torch.cat((top, bottom), 2)
@@ -110,7 +107,7 @@ def corrupt(kind: str, source: Callable[[np.ndarray], torch.Tensor], n_source: i
     """Corrupted images at `positions` of a source of `n_source` uint8 images (`source(positions) -> N x C x H x W`),
     normalised with `mean`/`std` as the official `--validate` sets; partners and speckle noise come from
     `default_rng([seed, key, position])`."""
-    if kind not in CORRUPTIONS: raise ConfigError(f"unknown corruption {kind!r}; choose one of {CORRUPTIONS}")
+    if kind not in _CORRUPTIONS: raise ConfigError(f"unknown corruption {kind!r}; choose one of {_CORRUPTIONS}")
     pos = np.asarray(positions, dtype=np.int64)
     raw = source(pos)
     x = raw.float() / 255
@@ -132,7 +129,7 @@ def corrupt(kind: str, source: Callable[[np.ndarray], torch.Tensor], n_source: i
     return (x - m[:, None, None]) / s[:, None, None]
 
 # %% ../nbs/06b_oe_eval.ipynb #c016
-OOD_KINDS = ("noise", "dataset", "corruption")
+_OOD_KINDS = ("noise", "dataset", "corruption")
 
 @dataclass(frozen=True)
 class OODSetSpec:
@@ -140,7 +137,7 @@ class OODSetSpec:
      "`source` spec.")
     name: str
     kind: str
-    what: str = ""                       # noise kind (NOISE_KINDS) or corruption (CORRUPTIONS)
+    what: str = ""                       # noise kind (_NOISE_KINDS) or corruption (_CORRUPTIONS)
     source: str = ""                     # data-set spec of the images ("" for noise)
     splits: tuple[str, ...] = ("test",)  # splits of `source` that make the set
     unit_range: bool = False             # noise in [0, 1] (SVHN, MNIST: trained without Normalize)
@@ -150,12 +147,12 @@ class OODSetSpec:
     fallback: str = ""                   # a data-set spec used, as a deviation, when `source` is missing
 
     def __post_init__(self):
-        if self.kind not in OOD_KINDS:
-            raise ConfigError(f"OOD set {self.name!r}: kind must be one of {OOD_KINDS}, not {self.kind!r}")
-        if self.kind == "noise" and self.what not in NOISE_KINDS:
-            raise ConfigError(f"OOD set {self.name!r}: noise kind must be one of {NOISE_KINDS}")
-        if self.kind == "corruption" and self.what not in CORRUPTIONS:
-            raise ConfigError(f"OOD set {self.name!r}: corruption must be one of {CORRUPTIONS}")
+        if self.kind not in _OOD_KINDS:
+            raise ConfigError(f"OOD set {self.name!r}: kind must be one of {_OOD_KINDS}, not {self.kind!r}")
+        if self.kind == "noise" and self.what not in _NOISE_KINDS:
+            raise ConfigError(f"OOD set {self.name!r}: noise kind must be one of {_NOISE_KINDS}")
+        if self.kind == "corruption" and self.what not in _CORRUPTIONS:
+            raise ConfigError(f"OOD set {self.name!r}: corruption must be one of {_CORRUPTIONS}")
         if self.kind != "noise" and not self.source:
             raise ConfigError(f"OOD set {self.name!r} of kind {self.kind} needs a source data set")
 
@@ -166,8 +163,8 @@ def ood_set(spec: str, splits: Sequence[str] = ("test",)) -> OODSetSpec:
 
 # %% ../nbs/06b_oe_eval.ipynb #c019
 # eoe_nb.ood_datasets names
-PLACES_SOURCE, LSUN_SOURCE, SVHN_SOURCE, TINY_SOURCE = "places69", "lsun", "svhn", "tinyimagenet"
-DTD_DEVIATION = "Textures: DTD partition 1 train + test (3,760 images); official: all 5,640 images of dtd/images"
+_PLACES_SOURCE, _LSUN_SOURCE, _SVHN_SOURCE, _TINY_SOURCE = "places69", "lsun", "svhn", "tinyimagenet"
+_DTD_DEVIATION = "Textures: DTD partition 1 train + test (3,760 images); official: all 5,640 images of dtd/images"
 
 def _noise(unit: bool, sigma: float = 1.5) -> list[OODSetSpec]:
     names = ("Gaussian", "Bernoulli" if unit else "Rademacher", "Blobs")
@@ -189,41 +186,43 @@ def _validation(source: str, unit: bool, rgb: bool = True) -> list[OODSetSpec]:
                    origin=f"official --validate: {k} of {source} test images") for k in kinds]
 
 # %% ../nbs/06b_oe_eval.ipynb #c020
-_TEXTURES = _data("Textures", "dtd", "official dtd/images", ("train", "test"), DTD_DEVIATION)
-_PLACES = _data("Places365", PLACES_SOURCE, "official places365/test_subset (Places69)", fallback="places365")
-_LSUN = _data("LSUN", LSUN_SOURCE, "official LSUN test lmdb, classes='test'", fallback="lsun_resize")
+_TEXTURES = _data("Textures", "dtd", "official dtd/images", ("train", "test"), _DTD_DEVIATION)
+_PLACES = _data("Places365", _PLACES_SOURCE, "official places365/test_subset (Places69)", fallback="places365")
+_LSUN = _data("LSUN", _LSUN_SOURCE, "official LSUN test lmdb, classes='test'", fallback="lsun_resize")
 _NEGATIVE = OODSetSpec("Negative MNIST", "corruption", "negative", "mnist", origin="official 1 - MNIST test")
 
 # in-distribution set: (test.py sets, --validate sets)
-OFFICIAL_OOD_SETS: dict[str, tuple[list[OODSetSpec], list[OODSetSpec]]] = {
-    "cifar10": (_noise(False) + [_TEXTURES, _data("SVHN", SVHN_SOURCE), _PLACES, _LSUN, _data("CIFAR-100", "cifar100")],
+_OFFICIAL_OOD_SETS: dict[str, tuple[list[OODSetSpec], list[OODSetSpec]]] = {
+    "cifar10": (_noise(False) + [_TEXTURES, _data("SVHN", _SVHN_SOURCE), _PLACES, _LSUN,
+                                 _data("CIFAR-100", "cifar100")],
                 _validation("cifar100", unit=False)),
-    "cifar100": (_noise(False) + [_TEXTURES, _data("SVHN", SVHN_SOURCE), _PLACES, _LSUN, _data("CIFAR-10", "cifar10")],
+    "cifar100": (_noise(False) + [_TEXTURES, _data("SVHN", _SVHN_SOURCE), _PLACES, _LSUN,
+                                  _data("CIFAR-10", "cifar10")],
                  _validation("cifar10", unit=False)),
-    SVHN_SOURCE: (_noise(True) + [_data("Icons-50", "icons50"), _TEXTURES, _PLACES, _LSUN, _data("CIFAR-10", "cifar10"),
-                                  _data("Street View Characters", "streetview_chars")],
-                  _validation(SVHN_SOURCE, unit=True, rgb=False)),
-    TINY_SOURCE: (_noise(False, 2.0) + [_TEXTURES, _data("SVHN", SVHN_SOURCE), _PLACES, _LSUN,
-                                        _data("Held-out ImageNet Classes", "tinyimagenet_heldout")],
-                  _validation("tinyimagenet_heldout", unit=False)),
+    _SVHN_SOURCE: (_noise(True) + [_data("Icons-50", "icons50"), _TEXTURES, _PLACES, _LSUN,
+                                   _data("CIFAR-10", "cifar10"), _data("Street View Characters", "streetview_chars")],
+                   _validation(_SVHN_SOURCE, unit=True, rgb=False)),
+    _TINY_SOURCE: (_noise(False, 2.0) + [_TEXTURES, _data("SVHN", _SVHN_SOURCE), _PLACES, _LSUN,
+                                         _data("Held-out ImageNet Classes", "tinyimagenet_heldout")],
+                   _validation("tinyimagenet_heldout", unit=False)),
     "mnist": (_noise(True)[:2] + [_data("CIFAR-10", "cifar10"), _data("Icons-50", "icons50"),
                                   _data("Fashion-MNIST", "fmnist"), _NEGATIVE, _data("notMNIST", "notmnist"),
                                   _data("Omniglot", "omniglot")], _validation("mnist", unit=True, rgb=False))}
-OFFICIAL_OOD_SETS["svhn_extra"] = OFFICIAL_OOD_SETS[SVHN_SOURCE]        # the same classifier trained on train + extra
+_OFFICIAL_OOD_SETS["svhn_extra"] = _OFFICIAL_OOD_SETS[_SVHN_SOURCE]      # the same classifier trained on train + extra
 
 def official_ood_sets(id_set: str, validation: bool = False) -> list[OODSetSpec]:
     ("The OOD test sets of the official `test.py` of in-distribution set `id_set` (a name or spec), "
      "or its `--validate` sets.")
     base = str(id_set).split("[")[0].strip()
     key = DATASETS.key(base) or base.lower()
-    if key not in OFFICIAL_OOD_SETS:
+    if key not in _OFFICIAL_OOD_SETS:
         raise ConfigError(f"no official OOD test sets for {id_set!r} (the official code has them for "
-                          f"{', '.join(OFFICIAL_OOD_SETS)}); pass the OOD sets "
+                          f"{', '.join(_OFFICIAL_OOD_SETS)}); pass the OOD sets "
                           f"yourself, e.g. [ood_set('cifar10[8-9]')]")
-    return list(OFFICIAL_OOD_SETS[key][int(validation)])
+    return list(_OFFICIAL_OOD_SETS[key][int(validation)])
 
 # %% ../nbs/06b_oe_eval.ipynb #c024
-def set_key(name: str) -> int:
+def _set_key(name: str) -> int:
     "A stable number for an OOD set's name (its random stream does not depend on the other sets)."
     return zlib.crc32(name.encode("utf-8"))
 
@@ -264,13 +263,13 @@ def draw_positions(n_available: int, n_test: int, protocol: OODProtocol, name: s
     ("The positions of the OOD images of each draw, (n_draws, k), without replacement within a draw, "
      "seeded by protocol and set name.")
     if n_available < 1: raise ConfigError(f"OOD set {name!r} has no images")
-    k, rng = protocol.sample_size(n_test, n_available), np.random.default_rng([int(protocol.seed), set_key(name)])
+    k, rng = protocol.sample_size(n_test, n_available), np.random.default_rng([int(protocol.seed), _set_key(name)])
     return np.stack([np.sort(rng.choice(n_available, size=k, replace=False)) for _ in range(protocol.n_draws)])
 
 # %% ../nbs/06b_oe_eval.ipynb #c028
-GRAY_MATRIX = (0.2989, 0.5870, 0.1140, 0)   # MNIST/test.py: x.convert('L', matrix)
+_GRAY_MATRIX = (0.2989, 0.5870, 0.1140, 0)   # MNIST/test.py: x.convert('L', matrix)
 
-def resize_center_crop(im: Image.Image, size: int) -> Image.Image:
+def _resize_center_crop(im: Image.Image, size: int) -> Image.Image:
     ("torchvision's `CenterCrop(size)(Resize(size)(im))` on a PIL image: shorter side to `size` (bilinear), "
      "then the centre square.")
     w, h = im.size
@@ -280,15 +279,15 @@ def resize_center_crop(im: Image.Image, size: int) -> Image.Image:
     top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
     return im.crop((left, top, left + size, top + size))
 
-def fit_image(im: Image.Image, size: int, channels: int) -> torch.Tensor:
+def _fit_image(im: Image.Image, size: int, channels: int) -> torch.Tensor:
     ("One PIL image as uint8 (C, size, size): Resize(size) + CenterCrop(size) when its size differs, "
      "grey or RGB as needed.")
-    if im.size != (size, size): im = resize_center_crop(im, size)
-    if channels == 1 and im.mode != "L": im = im.convert("RGB").convert("L", GRAY_MATRIX)
+    if im.size != (size, size): im = _resize_center_crop(im, size)
+    if channels == 1 and im.mode != "L": im = im.convert("RGB").convert("L", _GRAY_MATRIX)
     elif channels == 3 and im.mode != "RGB": im = im.convert("RGB")
     return _uint8(im)
 
-class SetImages:
+class _SetImages:
     ("Positions over the concatenated `sets` -> uint8 images (N, C, size, size); "
      "in-memory sets of the right shape are indexed directly.")
     def __init__(self, sets: Sequence[ImageSet], size: int, channels: int):
@@ -308,7 +307,7 @@ class SetImages:
             if s.in_memory and tuple(s.images.shape[1:]) == (self.channels, self.size, self.size):
                 out[torch.as_tensor(rows)] = s.images[torch.as_tensor(local)]
             else:
-                for r, i in zip(rows, local): out[int(r)] = fit_image(s.pil(int(i)), self.size, self.channels)
+                for r, i in zip(rows, local): out[int(r)] = _fit_image(s.pil(int(i)), self.size, self.channels)
         return out
 
 # %% ../nbs/06b_oe_eval.ipynb #c031
@@ -339,12 +338,12 @@ def _load_sets(source: str, splits: Sequence[str], data_root) -> list[ImageSet]:
     return sets
 
 def _source(spec: OODSetSpec, n_noise: int, shape, mean, std, seed: int, data_root) -> OODSource:
-    key = set_key(spec.name)
+    key = _set_key(spec.name)
     if spec.kind == "noise":
-        fetch = partial(official_noise, spec.what, shape=tuple(shape), seed=seed, key=key, unit_range=spec.unit_range,
+        fetch = partial(_official_noise, spec.what, shape=tuple(shape), seed=seed, key=key, unit_range=spec.unit_range,
                         blob_sigma=spec.blob_sigma)
         return OODSource(spec, n_noise, fetch, True)
-    images = SetImages(_load_sets(spec.source, spec.splits, data_root), shape[-1], shape[0])
+    images = _SetImages(_load_sets(spec.source, spec.splits, data_root), shape[-1], shape[0])
     if len(images) == 0: raise DataMissingError(f"{spec.source} has no images in split(s) {spec.splits}")
     if spec.kind == "dataset": return OODSource(spec, len(images), images, False, spec.deviation)
     fetch = partial(corrupt, spec.what, images, len(images), mean=tuple(mean), std=tuple(std), seed=seed, key=key)
@@ -417,7 +416,7 @@ def ood_logits(source: OODSource, predict: Callable[[Any], torch.Tensor], n_test
     return OODLogits(source.spec.name, positions, np.concatenate(out), draws, source.deviation)
 
 # %% ../nbs/06b_oe_eval.ipynb #c044
-def energy_score(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+def _energy_score(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     "Energy `-T logsumexp(z / T)` (Liu et al. 2020): in-distribution inputs have low energy, so larger = more OOD."
     return -temperature * torch.logsumexp(logits / temperature, dim=1)
 
@@ -440,7 +439,7 @@ register_ood_score(OODScore("msp", msp_score,
                             about="negative maximum softmax probability (the baseline of Hendrycks & Gimpel)"))
 register_ood_score(OODScore("xent", ce_to_uniform_score,
                             about="cross-entropy to the uniform distribution (Hendrycks et al.)"))
-register_ood_score(OODScore("energy", energy_score, about="free energy (Liu et al. 2020)"))
+register_ood_score(OODScore("energy", _energy_score, about="free energy (Liu et al. 2020)"))
 
 def ood_score(logits: Any, score: str = "msp") -> np.ndarray:
     ("Score `score` (a name of OOD_SCORES) of each row of `logits` (tensor or array) in float32 as officially; "
@@ -452,7 +451,7 @@ def ood_score(logits: Any, score: str = "msp") -> np.ndarray:
     return (out if s.higher_is_ood else -out).numpy()
 
 # %% ../nbs/06b_oe_eval.ipynb #c048
-ROW_KINDS = ("error_detection", "ood", "mean")
+_ROW_KINDS = ("error_detection", "ood", "mean")
 
 @dataclass(frozen=True)
 class OODResult:
@@ -461,7 +460,7 @@ class OODResult:
     method: str                 # the phase or run label, e.g. "baseline", "oe_tune"
     score: str                  # a name in OOD_SCORES
     ood_set: str
-    row: str                    # one of ROW_KINDS
+    row: str                    # one of _ROW_KINDS
     fpr: float
     auroc: float
     aupr: float
@@ -475,7 +474,7 @@ class OODResult:
     convention: str = "anomaly_positive"
     deviation: str | None = None
 
-def draw_metrics(in_scores: np.ndarray, out_scores: np.ndarray, protocol: OODProtocol = OODProtocol()) -> np.ndarray:
+def _draw_metrics(in_scores: np.ndarray, out_scores: np.ndarray, protocol: OODProtocol = OODProtocol()) -> np.ndarray:
     "(fpr, auroc, aupr) of in-distribution scores against each row of `out_scores` (n_draws, k): array (n_draws, 3)."
     ins, rows = np.asarray(in_scores, dtype=np.float64).ravel(), []
     for outs in np.atleast_2d(out_scores):
@@ -508,7 +507,7 @@ class OODReport:
     n_test: int
     missing: dict[str, str] = field(default_factory=dict)
 
-    def frame(self) -> pd.DataFrame: return ood_table(self.rows)
+    def frame(self) -> pd.DataFrame: return _ood_table(self.rows)
 
 def evaluate_ood(in_logits: Any, in_targets: Any, ood: Sequence[OODLogits] | Mapping[str, OODLogits],
                  score: str = "msp", protocol: OODProtocol = OODProtocol(), id_set: str = "", method: str = "",
@@ -523,12 +522,12 @@ def evaluate_ood(in_logits: Any, in_targets: Any, ood: Sequence[OODLogits] | Map
     base = dict(id_set=id_set, method=method, score=score)
     if wrong.any() and not wrong.all():
         rows = [_row(base, "error_detection", "Error Detection",
-                     draw_metrics(s_in[~wrong], s_in[wrong][None], protocol), int((~wrong).sum()), int(wrong.sum()))]
+                     _draw_metrics(s_in[~wrong], s_in[wrong][None], protocol), int((~wrong).sum()), int(wrong.sum()))]
     # a test set classified all right (or all wrong) has no error detection
     else: rows = []
     per_draw = []
     for o in ood:
-        m = draw_metrics(s_in, ood_score(o.logits, score)[o.draw_rows()], protocol)
+        m = _draw_metrics(s_in, ood_score(o.logits, score)[o.draw_rows()], protocol)
         per_draw.append(m)
         rows.append(_row(base, "ood", o.name, m, len(s_in), o.draws.shape[1], o.deviation))
     if len({len(m) for m in per_draw}) != 1:
@@ -547,7 +546,7 @@ def _table(rows: Sequence[Any], names: Mapping[str, str], percent: bool) -> pd.D
     if percent and not df.empty: df[cols] = df[cols] * 100
     return df.rename(columns={c: names[c.removesuffix("_std")] + c[len(c.removesuffix("_std")):] for c in cols})
 
-def ood_table(rows: Sequence[OODResult], percent: bool = True) -> pd.DataFrame:
+def _ood_table(rows: Sequence[OODResult], percent: bool = True) -> pd.DataFrame:
     "The rows as a table in their (official print) order: FPR95, AUROC, AUPR and their stds, in percent by default."
     return _table(rows, {"fpr": f"FPR{round(100 * rows[0].recall) if rows else 95}", "auroc": "AUROC", "aupr": "AUPR"},
                   percent)
