@@ -32,11 +32,8 @@ from .core import ConfigError, atomic_torch_save, atomic_write_json, sha256_tens
 from .data import ImageSet, files_fingerprint, write_cache
 
 # %% auto #0
-__all__ = ['T', 'JITTER', 'CLIP_MEAN', 'CLIP_STD', 'TRANSFORM_PIPELINES', 'HUE_TABLES_FILE', 'STATS_CACHE_FILE', 'Resize',
-           'CenterCrop', 'RandomCrop', 'HorizontalFlip', 'ColorJitter', 'Grayscale', 'ConvertRGB', 'ClipResize',
-           'TransformPipeline', 'get_pipeline', 'gray_l', 'pil_blend', 'adjust_brightness', 'adjust_contrast',
-           'adjust_saturation', 'pil_rgb_to_hsv', 'pil_hsv_to_rgb', 'hue_tables_path', 'adjust_hue', 'draw_params',
-           'apply_op', 'running_mean_std', 'gcn_l1', 'raw_batches', 'data_fingerprint', 'stats_key',
+__all__ = ['T', 'Resize', 'CenterCrop', 'RandomCrop', 'HorizontalFlip', 'ColorJitter', 'Grayscale', 'ClipResize',
+           'TransformPipeline', 'get_pipeline', 'gray_l', 'draw_params', 'apply_op', 'data_fingerprint',
            'compute_normalization_stats', 'normalization_stats', 'PILPipeline', 'ADTransform', 'get_transforms']
 
 # %% ../nbs/01c_transforms.ipynb #c005
@@ -95,7 +92,7 @@ class Grayscale:
     random = False
     def torchvision(self): return T.Grayscale(1)
 
-class ConvertRGB:
+class _ConvertRGB:
     "PIL `convert('RGB')` (picklable): gray images get three equal channels."
     def __call__(self, img: Image.Image) -> Image.Image: return img.convert("RGB")
     def __repr__(self) -> str: return "ConvertRGB()"
@@ -106,11 +103,12 @@ class ClipResize:
     size: int = 224
     random = False
     def torchvision(self):
-        return T.Compose([T.Resize(self.size, interpolation=_interp("bicubic")), T.CenterCrop(self.size), ConvertRGB()])
+        return T.Compose([T.Resize(self.size, interpolation=_interp("bicubic")), T.CenterCrop(self.size),
+                          _ConvertRGB()])
 
-JITTER = ColorJitter(0.01, 0.01, 0.01, 0.01)
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+_JITTER = ColorJitter(0.01, 0.01, 0.01, 0.01)
+_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 # %% ../nbs/01c_transforms.ipynb #c007
 @dataclass(frozen=True)
@@ -127,31 +125,31 @@ class TransformPipeline:
 
 _IN_TEST = (Resize(256), CenterCrop(224))
 _IN_STATS = (Resize(256), CenterCrop(224))
-TRANSFORM_PIPELINES: dict[str, TransformPipeline] = {p.name: p for p in [
-    TransformPipeline("cifar10", (JITTER, HorizontalFlip(), RandomCrop(32, 4)), (), 0.001, "meanstd", (Resize(32),),
+_TRANSFORM_PIPELINES: dict[str, TransformPipeline] = {p.name: p for p in [
+    TransformPipeline("cifar10", (_JITTER, HorizontalFlip(), RandomCrop(32, 4)), (), 0.001, "meanstd", (Resize(32),),
                       False, "train_cifar.py"),
     TransformPipeline("imagenet", (Resize(256), HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS,
                       True, "train_imagenet.py"),
     TransformPipeline("imagenet_fast", (Resize(256), RandomCrop(224)), _IN_TEST, 0.0, "meanstd", _IN_STATS, True,
                       "train_imagenet_fast.py"),
-    TransformPipeline("mvtec", (Resize(256), JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "gcn",
+    TransformPipeline("mvtec", (Resize(256), _JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "gcn",
                       (Resize(256),), True, "train_mvtec.py"),
-    TransformPipeline("cub", (Resize(256), JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "meanstd",
+    TransformPipeline("cub", (Resize(256), _JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "meanstd",
                       _IN_STATS, True, "train_cub.py"),
-    TransformPipeline("dtd", (Resize(256), JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "meanstd",
+    TransformPipeline("dtd", (Resize(256), _JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "meanstd",
                       _IN_STATS, True, "train_dtd.py"),
     TransformPipeline("fmnist", (Grayscale(), HorizontalFlip(), RandomCrop(28, 3)), (), 0.001, "meanstd", (Resize(28),),
                       False, "train_fmnist.py"),
     TransformPipeline("mnist", (), (), 0.0, "none", (), False, "train_mnist.py"),
-    TransformPipeline("clip_cifar10", (Resize((32, 32)), JITTER, RandomCrop(32, 4), HorizontalFlip(), ClipResize()),
+    TransformPipeline("clip_cifar10", (Resize((32, 32)), _JITTER, RandomCrop(32, 4), HorizontalFlip(), ClipResize()),
                       (ClipResize(),), 0.001, "clip", (), False, "train_clip_cifar.py"),
-    TransformPipeline("clip_imagenet", (Resize((256, 256)), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()),
+    TransformPipeline("clip_imagenet", (Resize((256, 256)), _JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()),
                       (ClipResize(),), 0.001, "clip", (), True, "train_clip_imagenet.py"),
-    TransformPipeline("clip_mvtec", (Resize((256, 256)), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()),
+    TransformPipeline("clip_mvtec", (Resize((256, 256)), _JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()),
                       (ClipResize(),), 0.001, "clip", (), True, "train_clip_mvtec.py"),
-    TransformPipeline("clip_cub", (Resize(256), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()),
+    TransformPipeline("clip_cub", (Resize(256), _JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()),
                       (ClipResize(),), 0.0, "clip", (), True, "train_clip_cub.py"),
-    TransformPipeline("clip_dtd", (Resize(256), JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()),
+    TransformPipeline("clip_dtd", (Resize(256), _JITTER, RandomCrop(224), HorizontalFlip(), ClipResize()),
                       (ClipResize(),), 0.0, "clip", (), True, "train_clip_dtd.py"),
     TransformPipeline("clip_fmnist", (Grayscale(), Resize((28, 28)), RandomCrop(28, 3), HorizontalFlip(), ClipResize()),
                       (ClipResize(),), 0.001, "clip", (), False, "train_clip_fmnist.py"),
@@ -165,9 +163,10 @@ TRANSFORM_PIPELINES: dict[str, TransformPipeline] = {p.name: p for p in [
 def get_pipeline(pipeline: str | TransformPipeline) -> TransformPipeline:
     "The pipeline named `pipeline` (or `pipeline` itself); unknown names raise ConfigError listing the known ones."
     if isinstance(pipeline, TransformPipeline): return pipeline
-    if pipeline not in TRANSFORM_PIPELINES:
-        raise ConfigError(f"unknown transform pipeline {pipeline!r}; known pipelines: {', '.join(TRANSFORM_PIPELINES)}")
-    return TRANSFORM_PIPELINES[pipeline]
+    if pipeline not in _TRANSFORM_PIPELINES:
+        raise ConfigError(f"unknown transform pipeline {pipeline!r}; known pipelines: "
+                          f"{', '.join(_TRANSFORM_PIPELINES)}")
+    return _TRANSFORM_PIPELINES[pipeline]
 
 # %% ../nbs/01c_transforms.ipynb #c010
 def gray_l(x: torch.Tensor) -> torch.Tensor:
@@ -176,24 +175,24 @@ def gray_l(x: torch.Tensor) -> torch.Tensor:
     g = (xi[:, 0] * 19595 + xi[:, 1] * 38470 + xi[:, 2] * 7471 + 32768) >> 16
     return g.unsqueeze(1).to(x.dtype)
 
-def pil_blend(degenerate: torch.Tensor, x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+def _pil_blend(degenerate: torch.Tensor, x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     "PIL `Image.blend(degenerate, x, factor)` on 8-bit data: float32 arithmetic, truncation, clipping to 0..255."
     f = factor.to(device=x.device, dtype=torch.float32).view(-1, 1, 1, 1)
     return torch.floor(degenerate + f * (x - degenerate)).clamp_(0, 255)
 
-def adjust_brightness(x, factor): return pil_blend(torch.zeros((), dtype=x.dtype, device=x.device), x, factor)
+def _adjust_brightness(x, factor): return _pil_blend(torch.zeros((), dtype=x.dtype, device=x.device), x, factor)
 
-def adjust_contrast(x, factor):
+def _adjust_contrast(x, factor):
     gray = gray_l(x) if x.shape[1] == 3 else x
     mean = torch.floor(gray.double().mean((1, 2, 3)) + 0.5).to(x.dtype).view(-1, 1, 1, 1)
-    return pil_blend(mean, x, factor)
+    return _pil_blend(mean, x, factor)
 
-def adjust_saturation(x, factor):
+def _adjust_saturation(x, factor):
     if x.shape[1] == 1: return x.clone()
-    return pil_blend(gray_l(x), x, factor)
+    return _pil_blend(gray_l(x), x, factor)
 
 # %% ../nbs/01c_transforms.ipynb #c012
-def pil_rgb_to_hsv(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor):
+def _pil_rgb_to_hsv(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor):
     "Pillow's 8-bit RGB -> HSV (inputs: float32 integer values); returns h, s, v as float64 integer values."
     maxc = torch.maximum(r, torch.maximum(g, b)); minc = torch.minimum(r, torch.minimum(g, b))
     cr = maxc - minc
@@ -207,7 +206,7 @@ def pil_rgb_to_hsv(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor):
     us = torch.where(flat, 0.0, torch.trunc(s.double() * 255.0).clamp(0, 255))
     return uh, us, maxc.double()
 
-def pil_hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def _pil_hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     "Pillow's 8-bit HSV -> RGB (float64 integer-valued inputs); returns (..., 3) float32."
     hh = h * 6.0 / 255.0
     i = torch.floor(hh)
@@ -227,11 +226,11 @@ _HUE_TABLES: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 def _pack(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return (a.to(torch.int32) << 16) | (b.to(torch.int32) << 8) | c.to(torch.int32)
 
-HUE_TABLES_FILE = "pil_hue_tables_v1.pt"
+_HUE_TABLES_FILE = "pil_hue_tables_v1.pt"
 
-def hue_tables_path() -> Path:
+def _hue_tables_path() -> Path:
     "Where the hue lookup tables are kept between processes: `$EOE_CACHE`, else `~/.cache/eoe_nb`."
-    return Path(os.environ.get("EOE_CACHE") or "~/.cache/eoe_nb").expanduser() / HUE_TABLES_FILE
+    return Path(os.environ.get("EOE_CACHE") or "~/.cache/eoe_nb").expanduser() / _HUE_TABLES_FILE
 
 def _build_hue_tables() -> tuple[torch.Tensor, torch.Tensor]:
     n, chunk = 1 << 24, 1 << 20
@@ -239,8 +238,8 @@ def _build_hue_tables() -> tuple[torch.Tensor, torch.Tensor]:
     for s in range(0, n, chunk):
         i = torch.arange(s, s + chunk, dtype=torch.int64)
         a, b, c = (i >> 16).float(), ((i >> 8) & 255).float(), (i & 255).float()
-        to_hsv[s:s + chunk] = _pack(*pil_rgb_to_hsv(a, b, c))
-        to_rgb[s:s + chunk] = _pack(*pil_hsv_to_rgb(a.double(), b.double(), c.double()).unbind(-1))
+        to_hsv[s:s + chunk] = _pack(*_pil_rgb_to_hsv(a, b, c))
+        to_rgb[s:s + chunk] = _pack(*_pil_hsv_to_rgb(a.double(), b.double(), c.double()).unbind(-1))
     return to_hsv, to_rgb
 
 def _hue_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -249,7 +248,7 @@ def _hue_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     key = str(device)
     if key not in _HUE_TABLES:
         if "cpu" not in _HUE_TABLES:
-            path, tables = hue_tables_path(), None
+            path, tables = _hue_tables_path(), None
             if path.exists():
                 try:
                     d = torch.load(path, weights_only=True)
@@ -265,7 +264,7 @@ def _hue_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         _HUE_TABLES[key] = tuple(t.to(device) for t in _HUE_TABLES["cpu"])
     return _HUE_TABLES[key]
 
-def adjust_hue(x: torch.Tensor, hue: torch.Tensor) -> torch.Tensor:
+def _adjust_hue(x: torch.Tensor, hue: torch.Tensor) -> torch.Tensor:
     ("torchvision's PIL `adjust_hue`: 8-bit HSV, H shifted by int(hue*255) modulo 256, back to RGB. Gray batches "
      "unchanged.")
     if x.shape[1] == 1: return x.clone()
@@ -300,8 +299,8 @@ def draw_params(op, x_shape, generator: torch.Generator | None = None, device="c
                     saturation=u(max(0.0, 1 - op.saturation), 1 + op.saturation), hue=u(-op.hue, op.hue))
     return None
 
-_JITTER_FNS = (("brightness", adjust_brightness), ("contrast", adjust_contrast), ("saturation", adjust_saturation),
-               ("hue", adjust_hue))
+_JITTER_FNS = (("brightness", _adjust_brightness), ("contrast", _adjust_contrast), ("saturation", _adjust_saturation),
+               ("hue", _adjust_hue))
 
 def _resize(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
     ("PIL-like 8-bit resize: antialiased, horizontal pass first, each pass rounded (half up, as Pillow) and clipped to "
@@ -357,8 +356,8 @@ def apply_op(op, x: torch.Tensor, params: dict | None = None) -> torch.Tensor:
     raise ConfigError(f"unknown op {op!r}")
 
 # %% ../nbs/01c_transforms.ipynb #c024
-def running_mean_std(sums: torch.Tensor, sq_sums: torch.Tensor, counts: torch.Tensor,
-                     pair: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+def _running_mean_std(sums: torch.Tensor, sq_sums: torch.Tensor, counts: torch.Tensor,
+                      pair: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     ("Official RunningStats over batches of `pair` images, from per-image channel sums (N, C), squared sums and pixel "
      "counts (N,).")
     sums, sq_sums, counts = sums.double(), sq_sums.double(), counts.double()
@@ -373,7 +372,7 @@ def running_mean_std(sums: torch.Tensor, sq_sums: torch.Tensor, counts: torch.Te
     return m[-1], (m2 / nb).sqrt()
 
 # %% ../nbs/01c_transforms.ipynb #c027
-def gcn_l1(x: torch.Tensor) -> torch.Tensor:
+def _gcn_l1(x: torch.Tensor) -> torch.Tensor:
     ("Per-image global contrast normalisation (L1): (x - mean) / mean|x - mean|, over all channels and pixels of each "
      "image.")
     x = x - x.mean(dim=(1, 2, 3), keepdim=True)
@@ -387,7 +386,7 @@ class _RawItems(torch.utils.data.Dataset):
     def __len__(self): return len(self.images)
     def __getitem__(self, i): return self.pipeline(self.images.pil(i))
 
-def raw_batches(images: ImageSet, ops: tuple = (), batch_size: int = 64, workers: int = 0) -> Iterator[torch.Tensor]:
+def _raw_batches(images: ImageSet, ops: tuple = (), batch_size: int = 64, workers: int = 0) -> Iterator[torch.Tensor]:
     "The images after the deterministic `ops` (then /255), as float (B, C, H, W) batches in [0, 1], in order."
     if images.in_memory:
         for s in range(0, len(images), batch_size):
@@ -399,7 +398,7 @@ def raw_batches(images: ImageSet, ops: tuple = (), batch_size: int = 64, workers
                                                shuffle=False)
 
 # %% ../nbs/01c_transforms.ipynb #c032
-STATS_CACHE_FILE = "normalization_stats.json"
+_STATS_CACHE_FILE = "normalization_stats.json"
 
 def data_fingerprint(images: ImageSet) -> str:
     "A checksum of the images of a set: their bytes (in RAM) or their files' names, sizes and times (file-backed)."
@@ -410,7 +409,7 @@ def data_fingerprint(images: ImageSet) -> str:
     if files is not None: h.update(files_fingerprint([files[int(i)] for i in np.asarray(images.ids)]).encode())
     return h.hexdigest()[:32]
 
-def stats_key(images: ImageSet, pipeline: TransformPipeline) -> dict:
+def _stats_key(images: ImageSet, pipeline: TransformPipeline) -> dict:
     "What the statistics depend on (the cache key)."
     classes = sorted(set(images.targets.tolist()))
     return dict(dataset=images.name, classes=classes, n_images=len(images), data=data_fingerprint(images),
@@ -422,21 +421,21 @@ def compute_normalization_stats(images: ImageSet, pipeline: str | TransformPipel
     "Mean/std (official running formula) or GCN min/max of the raw images of `images` (no cache)."
     pipeline = get_pipeline(pipeline)
     if pipeline.norm == "none": return dict(kind="none")
-    if pipeline.norm == "clip": return dict(kind="clip", mean=list(CLIP_MEAN), std=list(CLIP_STD))
+    if pipeline.norm == "clip": return dict(kind="clip", mean=list(_CLIP_MEAN), std=list(_CLIP_STD))
     if len(images) == 0: raise ConfigError("cannot compute normalisation statistics of an empty training set")
     if not images.in_memory:                       # repeated files (MVTec's 10x training set) count once, as official
         _, first = np.unique(np.asarray(images.ids), return_index=True)
         if len(first) < len(images): images = images.subset(np.sort(first))
     sums, sqs, counts, lo, hi = [], [], [], math.inf, -math.inf
-    for x in raw_batches(images, pipeline.stats_ops, batch_size, workers):
+    for x in _raw_batches(images, pipeline.stats_ops, batch_size, workers):
         if pipeline.norm == "meanstd":
             sums.append(x.sum((2, 3)).double()); sqs.append((x * x).sum((2, 3)).double())
             counts.append(torch.full((len(x),), x.shape[2] * x.shape[3]))
         else:
-            g = gcn_l1(x.double())
+            g = _gcn_l1(x.double())
             lo, hi = min(lo, g.min().item()), max(hi, g.max().item())
     if pipeline.norm == "gcn": return dict(kind="gcn", min=lo, max=hi)
-    mean, std = running_mean_std(torch.cat(sums), torch.cat(sqs), torch.cat(counts))
+    mean, std = _running_mean_std(torch.cat(sums), torch.cat(sqs), torch.cat(counts))
     return dict(kind="meanstd", mean=mean.tolist(), std=std.tolist())
 
 def normalization_stats(train: ImageSet, pipeline: str | TransformPipeline, cache_dir: str | Path | None = None,
@@ -446,9 +445,9 @@ def normalization_stats(train: ImageSet, pipeline: str | TransformPipeline, cach
     pipeline = get_pipeline(pipeline)
     if pipeline.norm in ("none", "clip") or cache_dir is None:
         return dict(compute_normalization_stats(train, pipeline, workers), cached=False)
-    key = stats_key(train, pipeline)
+    key = _stats_key(train, pipeline)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
-    path = Path(cache_dir) / STATS_CACHE_FILE
+    path = Path(cache_dir) / _STATS_CACHE_FILE
     try: cache = json.loads(path.read_text()) if path.exists() else {}
     except (OSError, ValueError): cache = {}                     # an unreadable cache is rebuilt
     if digest in cache and cache[digest].get("key") == key:
@@ -497,7 +496,7 @@ class ADTransform(torch.nn.Module):
             x = x + self.noise * torch.randn(x.shape, generator=generator, device=dev).to(x.device)
         if filters is not None: x = filters.on_unit(x)
         if self.norm == "none": return x
-        if self.norm == "gcn": x = gcn_l1(x)
+        if self.norm == "gcn": x = _gcn_l1(x)
         C = x.shape[1]
         if len(self.mean) not in (1, C):
             raise ConfigError(f"normalisation statistics have {len(self.mean)} channel(s) but the images have {C}: "
@@ -532,8 +531,8 @@ def _with_clip_size(op, size: int):
     return ClipResize(size) if isinstance(op, ClipResize) else op
 
 def get_transforms(pipeline: str | TransformPipeline, stats: dict | None = None, clip_image_size: int = 224,
-                   clip_mean: Sequence[float] = CLIP_MEAN,
-                   clip_std: Sequence[float] = CLIP_STD) -> tuple[ADTransform, ADTransform]:
+                   clip_mean: Sequence[float] = _CLIP_MEAN,
+                   clip_std: Sequence[float] = _CLIP_STD) -> tuple[ADTransform, ADTransform]:
     "The (train, test) transforms of `pipeline` with normalisation `stats` (from `normalization_stats`)."
     p = get_pipeline(pipeline)
     if p.norm == "meanstd":
