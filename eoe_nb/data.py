@@ -22,12 +22,12 @@ from .core import (ConfigError, DataMissingError, Registry, atomic_torch_save, a
                          resolve_data_root, sha256_tensor)
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'ANOMALY_FOLDERS', 'CACHE_DIR_NAME', 'OE_SOURCES', 'DATASETS', 'ImageSet', 'load_image',
-           'FileReader', 'pil_to_uint8', 'is_image_name', 'list_image_files', 'subfolders', 'read_image_folder',
-           'files_fingerprint', 'write_cache', 'cached_in_memory', 'image_names', 'count_images_cached',
-           'SynsetTreeReader', 'read_synset_tree', 'DatasetInfo', 'register_dataset', 'unregister_dataset',
-           'dataset_info', 'load_split', 'image_folder_root', 'folder_stamp', 'memoised_split', 'forget_loaded_splits',
-           'load_folder_split', 'make_loader', 'one_line_error', 'torchvision_download', 'url_download']
+__all__ = ['ANOMALY_FOLDERS', 'CACHE_DIR_NAME', 'DATASETS', 'ImageSet', 'load_image', 'FileReader', 'pil_to_uint8',
+           'is_image_name', 'list_image_files', 'subfolders', 'read_image_folder', 'files_fingerprint', 'write_cache',
+           'cached_in_memory', 'image_names', 'read_synset_tree', 'DatasetInfo', 'register_dataset',
+           'unregister_dataset', 'dataset_info', 'load_split', 'image_folder_root', 'memoised_split',
+           'forget_loaded_splits', 'load_folder_split', 'make_loader', 'one_line_error', 'torchvision_download',
+           'url_download']
 
 # %% ../nbs/01_data.ipynb #c005
 @dataclass
@@ -112,12 +112,12 @@ def pil_to_uint8(im: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
 
 # %% ../nbs/01_data.ipynb #c011
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 ANOMALY_FOLDERS = {"normal": 0, "nominal": 0, "anomalous": 1}   # official custom layout: <class>/{normal,anomalous}/
 
 def is_image_name(name: str) -> bool:
     "Does a file name look like an image (known extension, not hidden)?"
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in _IMAGE_EXTENSIONS
 
 def list_image_files(folder: Path) -> list[Path]:
     "Image files directly in `folder`, sorted by name (hidden files such as `._1.JPEG` skipped)."
@@ -224,7 +224,7 @@ def image_names(folder: str | Path) -> list[str]:
     "Sorted image file names directly in `folder` (fast: no Path objects, no stat calls)."
     return sorted(n for n in os.listdir(folder) if is_image_name(n))
 
-def count_images_cached(root: Path, folders: Sequence[str], cache: Path | None) -> np.ndarray:
+def _count_images_cached(root: Path, folders: Sequence[str], cache: Path | None) -> np.ndarray:
     ("Number of images in each `root/<folder>`, counting only folders whose modification time changed since the cached "
      "count.")
     known = {}
@@ -242,7 +242,7 @@ def count_images_cached(root: Path, folders: Sequence[str], cache: Path | None) 
     return np.asarray(counts, dtype=np.int64)
 
 @dataclass
-class SynsetTreeReader:
+class _SynsetTreeReader:
     ("Reads image i of `root/<folders[k]>/<sorted files>` (i counts through the folders in order), listing a folder "
      "when first needed.")
     root: str
@@ -273,14 +273,14 @@ def read_synset_tree(root: Path, name: str, split: str, data_root: Path, exclude
     folders = [f for f in found if f not in set(exclude)]
     if not folders: raise DataMissingError(f"no synset folders in {root}: expected {root}/<wnid>/<images>")
     key = hashlib.sha256(str(root).encode()).hexdigest()[:12]
-    counts = count_images_cached(root, folders, Path(data_root) / CACHE_DIR_NAME / f"{name}-counts-{key}.json")
+    counts = _count_images_cached(root, folders, Path(data_root) / CACHE_DIR_NAME / f"{name}-counts-{key}.json")
     offsets = np.concatenate([[0], np.cumsum(counts)])
     targets = torch.repeat_interleave(torch.arange(len(folders)), torch.from_numpy(counts))
-    return ImageSet(name, split, folders, targets, reader=SynsetTreeReader(str(root), folders, offsets),
+    return ImageSet(name, split, folders, targets, reader=_SynsetTreeReader(str(root), folders, offsets),
                     source=f"synset folders {root} ({len(folders)} synsets, {len(found) - len(folders)} removed)")
 
 # %% ../nbs/01_data.ipynb #c021
-OE_SOURCES = ("train", "anomalous", "none")
+_OE_SOURCES = ("train", "anomalous", "none")
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -308,8 +308,8 @@ class DatasetInfo:
     deviation: str | None = None
 
     def __post_init__(self):
-        if self.oe_source not in OE_SOURCES:
-            raise ConfigError(f"data set {self.name!r}: oe_source must be one of {OE_SOURCES}, not {self.oe_source!r}")
+        if self.oe_source not in _OE_SOURCES:
+            raise ConfigError(f"data set {self.name!r}: oe_source must be one of {_OE_SOURCES}, not {self.oe_source!r}")
         if int(self.train_repeats) < 1:
             raise ConfigError(f"data set {self.name!r}: train_repeats must be >= 1, not {self.train_repeats}")
 
@@ -350,14 +350,14 @@ def image_folder_root(data_root: Path, names: Sequence[str], splits: Sequence[st
 
 _FOLDER_SPLITS: dict[tuple, tuple[tuple, ImageSet]] = {}    # this process's in-RAM image-folder splits, by folder
 
-def folder_stamp(path: Path) -> tuple:
+def _folder_stamp(path: Path) -> tuple:
     "Modification times of `path` and its subfolders: they change when an image is added, removed or renamed."
     subs = sorted(e.path for e in os.scandir(path) if e.is_dir())
     return tuple(os.stat(p).st_mtime_ns for p in [path, *subs])
 
 def memoised_split(key: tuple, folder: Path, build: Callable[[], ImageSet]) -> ImageSet:
-    "`build()` the split in `folder` once per process (for `key`); again only when `folder_stamp(folder)` changes."
-    key, stamp = (str(Path(folder).resolve()), *key), folder_stamp(folder)
+    "`build()` the split in `folder` once per process (for `key`); again only when `_folder_stamp(folder)` changes."
+    key, stamp = (str(Path(folder).resolve()), *key), _folder_stamp(folder)
     hit = _FOLDER_SPLITS.get(key)
     if hit is not None and hit[0] == stamp: return hit[1]
     s = build()
