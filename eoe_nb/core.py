@@ -25,12 +25,11 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PRESET_FIELDS', 'OE_PHASES', 'REMOVED_FIELDS', 'DEFAULT_DATA_ROOT', 'MANIFEST_PACKAGES', 'RESULT_INVARIANT_FIELDS',
-           'LATER_FIELDS', 'EOEError', 'DataMissingError', 'ConfigError', 'Registry', 'RunConfig', 'seed_everything',
-           'seed_worker', 'get_device', 'resolve_data_root', 'current_umask', 'writer_tag', 'atomic_write',
-           'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'sha256_tensor',
-           'git_commit', 'package_versions', 'run_manifest', 'run_id', 'fingerprint', 'config_fingerprint',
-           'check_finite', 'run_cli']
+__all__ = ['PRESET_FIELDS', 'OE_PHASES', 'REMOVED_FIELDS', 'RESULT_INVARIANT_FIELDS', 'LATER_FIELDS', 'EOEError',
+           'DataMissingError', 'ConfigError', 'Registry', 'RunConfig', 'seed_everything', 'seed_worker', 'get_device',
+           'resolve_data_root', 'writer_tag', 'atomic_write', 'atomic_write_bytes', 'atomic_write_text',
+           'atomic_write_json', 'atomic_torch_save', 'sha256_tensor', 'git_commit', 'run_manifest', 'run_id',
+           'fingerprint', 'config_fingerprint', 'check_finite', 'run_cli']
 
 # %% ../nbs/00_core.ipynb #c005
 class EOEError(Exception):
@@ -186,15 +185,15 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 # %% ../nbs/00_core.ipynb #c020
-DEFAULT_DATA_ROOT = Path("~/.cache/eoe_nb/data")
+_DEFAULT_DATA_ROOT = Path("~/.cache/eoe_nb/data")
 
 def resolve_data_root(data_root: str | Path | None = None) -> Path:
     "The data root: `data_root` if given, else `$EOE_DATA`, else `~/.cache/eoe_nb/data` (expanded, absolute)."
-    if data_root is None or str(data_root) == "": data_root = os.environ.get("EOE_DATA") or DEFAULT_DATA_ROOT
+    if data_root is None or str(data_root) == "": data_root = os.environ.get("EOE_DATA") or _DEFAULT_DATA_ROOT
     return Path(data_root).expanduser().resolve()
 
 # %% ../nbs/00_core.ipynb #c023
-def current_umask() -> int:
+def _current_umask() -> int:
     "The process's file-creation mask (read without changing it for longer than a moment)."
     mask = os.umask(0o022); os.umask(mask)
     return mask
@@ -211,7 +210,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{writer_tag()}.", suffix=".tmp")
     try:
-        os.chmod(tmp, 0o666 & ~current_umask())      # mkstemp makes 0600; results are files like any other (umask)
+        os.chmod(tmp, 0o666 & ~_current_umask())      # mkstemp makes 0600; results are files like any other (umask)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -268,9 +267,9 @@ def git_commit(path: str | Path | None = None) -> str | None:
         return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError): return None
 
-MANIFEST_PACKAGES = ("eoe_nb", "torch", "torchvision", "open_clip_torch", "numpy", "scikit-learn", "pandas", "pillow")
+_MANIFEST_PACKAGES = ("eoe_nb", "torch", "torchvision", "open_clip_torch", "numpy", "scikit-learn", "pandas", "pillow")
 
-def package_versions(names=MANIFEST_PACKAGES) -> dict[str, str | None]:
+def _package_versions(names=_MANIFEST_PACKAGES) -> dict[str, str | None]:
     "Installed versions of the packages that shape the results (None if absent)."
     out = {}
     for n in names:
@@ -282,7 +281,7 @@ def run_manifest(config: Any, seed: int | None = None, data_source: dict | None 
     "The manifest stored beside every result: config, seed, git commit, package versions, machine, data source."
     if dataclasses.is_dataclass(config): config = dataclasses.asdict(config)
     cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return dict(config=config, seed=seed, git_commit=git_commit(), packages=package_versions(),
+    return dict(config=config, seed=seed, git_commit=git_commit(), packages=_package_versions(),
                 python=sys.version.split()[0], platform=platform.platform(), cuda_device=cuda,
                 data_source=data_source or {}, **extra)
 
