@@ -21,12 +21,9 @@ from .folders import check_output_folder, owned_folder, read_json_file
 
 # %% auto #0
 __all__ = ['PHASE_METHOD', 'OE_METHOD_LABELS', 'DETECTION_METRICS', 'CALIBRATION_METRICS', 'OOD_FOLDER', 'OOD_RESULTS_JSON',
-           'OOD_RESULTS_CSV', 'CALIBRATION_JSON', 'CALIBRATION_CSV', 'WAVES', 'check_phase', 'OETestOptions',
-           'write_table', 'data_missing', 'build_train_config', 'train_phase', 'ood_specs', 'LoadedRun', 'load_run',
-           'id_split', 'input_stats', 'run_deviations', 'id_logits', 'scores_of', 'write_npz', 'predict_batches',
-           'ood_set_logits', 'evaluate_run', 'format_ood_results', 'calibration_files', 'calibrate_run',
-           'format_calibration', 'run_summary', 'format_summary', 'spec_slug', 'OEExperiment', 'OERun', 'phase_changes',
-           'run_folder_name', 'experiment_runs', 'OEJob', 'job_finished', 'run_oe_job', 'run_oe_experiment']
+           'CALIBRATION_JSON', 'OETestOptions', 'data_missing', 'build_train_config', 'train_phase', 'ood_specs',
+           'evaluate_run', 'calibrate_run', 'format_summary', 'OEExperiment', 'OERun', 'phase_changes',
+           'experiment_runs', 'run_oe_experiment']
 
 # %% ../nbs/06c_oe_runs.ipynb #c005
 PHASE_METHOD = {"baseline": "msp", "oe_tune": "oe_finetune", "oe_scratch": "oe_scratch"}
@@ -34,7 +31,7 @@ OE_METHOD_LABELS = {"msp": "MSP (baseline)", "oe_finetune": "+OE fine-tune", "oe
 DETECTION_METRICS = ("fpr95", "auroc", "aupr")
 CALIBRATION_METRICS = ("rms", "mad", "soft_f1")
 
-def check_phase(phase: str) -> str:
+def _check_phase(phase: str) -> str:
     "`phase` if it is one of `OE_PHASES`, else a one-line ConfigError listing them."
     if phase not in OE_PHASES: raise ConfigError(f"unknown phase {phase!r}; choose one of {', '.join(OE_PHASES)}")
     return phase
@@ -78,10 +75,10 @@ class OETestOptions:
         return OODProtocol(n_draws=self.draws, seed=self.seed, test_bs=None if self.test_limit else 200)
 
 # %% ../nbs/06c_oe_runs.ipynb #c011
-OOD_FOLDER, OOD_RESULTS_JSON, OOD_RESULTS_CSV = "ood", "ood_results.json", "ood_results.csv"
-CALIBRATION_JSON, CALIBRATION_CSV = "calibration.json", "calibration.csv"
+OOD_FOLDER, OOD_RESULTS_JSON, _OOD_RESULTS_CSV = "ood", "ood_results.json", "ood_results.csv"
+CALIBRATION_JSON, _CALIBRATION_CSV = "calibration.json", "calibration.csv"
 
-def write_table(path: str | Path, rows: Sequence[dict]) -> Path:
+def _write_table(path: str | Path, rows: Sequence[dict]) -> Path:
     "`rows` (dicts) as a CSV file, written atomically."
     import pandas as pd
     return atomic_write_text(path, pd.DataFrame(list(rows)).to_csv(index=False))
@@ -108,7 +105,7 @@ def build_train_config(dataset: str, phase: str = "baseline", **changes) -> Any:
     names = {f.name for f in fields(OETrainConfig)}
     unknown = sorted(set(changes) - names)
     if unknown: raise ConfigError(f"unknown training field(s) {unknown}; OETrainConfig has {sorted(names)}")
-    return resolve_oe_config(OETrainConfig(in_dist=dataset, phase=check_phase(phase),
+    return resolve_oe_config(OETrainConfig(in_dist=dataset, phase=_check_phase(phase),
                                            **{k: v for k, v in changes.items() if v is not None}))
 
 def train_phase(cfg: Any, run_dir: str | Path, progress: bool = True, wait: bool = False) -> Path:
@@ -138,7 +135,7 @@ def ood_specs(in_dist: str, opts: OETestOptions) -> list:
 
 # %% ../nbs/06c_oe_runs.ipynb #c017
 @dataclass
-class LoadedRun:
+class _LoadedRun:
     "A finished run ready to evaluate: the classifier, its configuration, the key of its weights, its predict function."
     folder: Path
     run: Any                                     # eoe_nb.oe_train.ClassifierRun
@@ -151,7 +148,7 @@ class LoadedRun:
         from eoe_nb.oe_train import predict_logits
         return predict_logits(self.run, images)
 
-def load_run(run_dir: str | Path, device: str | None = None) -> LoadedRun:
+def _load_run(run_dir: str | Path, device: str | None = None) -> _LoadedRun:
     "The finished run in `run_dir` (one-line errors for a folder that is not one, or not finished)."
     from eoe_nb.oe_train import FINAL, load_classifier
     folder = Path(run_dir)
@@ -159,9 +156,9 @@ def load_run(run_dir: str | Path, device: str | None = None) -> LoadedRun:
         raise ConfigError(f"{folder} is not a run folder: train one with `eoe-oe train --out {folder} ...`")
     run = load_classifier(folder, device or "auto")
     import hashlib
-    return LoadedRun(folder, run, run.cfg, hashlib.sha256((folder / FINAL).read_bytes()).hexdigest()[:12])
+    return _LoadedRun(folder, run, run.cfg, hashlib.sha256((folder / FINAL).read_bytes()).hexdigest()[:12])
 
-def id_split(loaded: LoadedRun, split: str, data_root=None):
+def _id_split(loaded: _LoadedRun, split: str, data_root=None):
     "The run's in-distribution 'test' or 'val' split (labels 0..K-1), read without its OE set."
     from eoe_nb.oe_train import classifier_data
     key = data_root or loaded.config.data_root
@@ -170,19 +167,19 @@ def id_split(loaded: LoadedRun, split: str, data_root=None):
                                                                  data_root=key))
     return loaded.data[key].test if split == "test" else loaded.data[key].val
 
-def input_stats(loaded: LoadedRun) -> tuple[tuple[int, int, int], tuple[float, ...], tuple[float, ...]]:
+def _input_stats(loaded: _LoadedRun) -> tuple[tuple[int, int, int], tuple[float, ...], tuple[float, ...]]:
     "(channels, size, size), mean and std of the run's inputs (for the OOD sets made in the normalised space)."
     r = loaded.run.recipe
     return (r.channels, r.size, r.size), tuple(r.mean), tuple(r.std)
 
-def run_deviations(loaded: LoadedRun) -> list[str]:
+def _run_deviations(loaded: _LoadedRun) -> list[str]:
     "The deviations from the official scripts that training recorded in the run's manifest."
     from eoe_nb.oe_train import MANIFEST
     return list((read_json_file(loaded.folder / MANIFEST) or {}).get("deviations", []))
 
 def _n_test(n: int, opts: OETestOptions) -> int: return n if opts.test_limit is None else min(n, opts.test_limit)
 
-def id_logits(loaded: LoadedRun, split: str, opts: OETestOptions, data_root=None,
+def _id_logits(loaded: _LoadedRun, split: str, opts: OETestOptions, data_root=None,
               progress: bool = True) -> tuple["np.ndarray", "np.ndarray"]:
     ("Logits and targets of the run's in-distribution `split` ('test' or 'val'), cached in `ood/` (test: "
      "`--test-limit` subset).")
@@ -191,22 +188,22 @@ def id_logits(loaded: LoadedRun, split: str, opts: OETestOptions, data_root=None
     path = loaded.folder / OOD_FOLDER / f"in_distribution-{split}-{fingerprint([loaded.key, limit, opts.seed], 10)}.npz"
     if path.is_file():
         with np.load(path) as f: return f["logits"], f["targets"]
-    images = id_split(loaded, split, data_root)
+    images = _id_split(loaded, split, data_root)
     if limit is not None and limit < len(images):
         images = images.subset(np.sort(np.random.default_rng([opts.seed, 5]).choice(len(images), limit, replace=False)))
-    logits = predict_batches(loaded, images, opts.batch_size, f"{split} {loaded.config.in_dist}", progress)
+    logits = _predict_batches(loaded, images, opts.batch_size, f"{split} {loaded.config.in_dist}", progress)
     targets = images.targets.numpy()
-    write_npz(path, logits=logits, targets=targets, **scores_of(logits))
+    _write_npz(path, logits=logits, targets=targets, **_scores_of(logits))
     return logits, targets
 
 # %% ../nbs/06c_oe_runs.ipynb #c018
-def scores_of(logits) -> dict[str, "np.ndarray"]:
+def _scores_of(logits) -> dict[str, "np.ndarray"]:
     ("Every OOD score of `eoe_nb.oe_eval.OOD_SCORES` of each row of `logits` ({'msp': ..., 'energy': ...}; larger = "
      "more OOD).")
     from eoe_nb.oe_eval import OOD_SCORES, ood_score
     return {s: ood_score(logits, s) for s in OOD_SCORES}
 
-def write_npz(path: str | Path, **arrays) -> Path:
+def _write_npz(path: str | Path, **arrays) -> Path:
     "Arrays into a compressed `.npz` file, written atomically."
     import io
     import numpy as np
@@ -215,7 +212,7 @@ def write_npz(path: str | Path, **arrays) -> Path:
     np.savez_compressed(buffer, **arrays)
     return atomic_write_bytes(Path(path), buffer.getvalue())
 
-def predict_batches(loaded: LoadedRun, images, batch_size: int, desc: str, progress: bool) -> "np.ndarray":
+def _predict_batches(loaded: _LoadedRun, images, batch_size: int, desc: str, progress: bool) -> "np.ndarray":
     "Logits of an ImageSet, `batch_size` images at a time, with a progress bar."
     import numpy as np
     from tqdm.auto import tqdm
@@ -223,24 +220,24 @@ def predict_batches(loaded: LoadedRun, images, batch_size: int, desc: str, progr
     return np.concatenate([loaded.predict(images.subset(c)).detach().float().cpu().numpy()
                            for c in tqdm(chunks, desc=desc, disable=not progress, leave=False)])
 
-def ood_set_logits(loaded: LoadedRun, specs: list, n_test: int, opts: OETestOptions, data_root=None,
+def _ood_set_logits(loaded: _LoadedRun, specs: list, n_test: int, opts: OETestOptions, data_root=None,
                    progress: bool = True):
     "The `OODLogits` of every present OOD set (cached per set in `ood/`) and the missing sets {name: why}."
     import numpy as np
     from eoe_nb.oe_eval import OODLogits, ood_logits, resolve_ood_sets
     protocol = opts.protocol()
-    shape, mean, std = input_stats(loaded)
+    shape, mean, std = _input_stats(loaded)
     present, missing = resolve_ood_sets(specs, n_test, protocol, shape, mean, std, data_root or loaded.config.data_root)
     out = []
     for name, source in present.items():
         key = fingerprint([loaded.key, name, source.spec, n_test, opts.draws, opts.seed, opts.test_limit], 10)
-        path = loaded.folder / OOD_FOLDER / f"{spec_slug(name)}-{key}.npz"
+        path = loaded.folder / OOD_FOLDER / f"{_spec_slug(name)}-{key}.npz"
         if path.is_file():
             with np.load(path) as f:
                 out.append(OODLogits(name, f["positions"], f["logits"], f["draws"], source.deviation)); continue
         o = ood_logits(source, loaded.predict, n_test, protocol, opts.batch_size, progress)
-        write_npz(path, name=np.array(name), positions=o.positions, logits=o.logits, draws=o.draws,
-                  deviation=np.array(o.deviation or ""), **scores_of(o.logits))
+        _write_npz(path, name=np.array(name), positions=o.positions, logits=o.logits, draws=o.draws,
+                  deviation=np.array(o.deviation or ""), **_scores_of(o.logits))
         out.append(o)
     return out, missing, {n: s.deviation for n, s in present.items() if s.deviation}
 
@@ -257,20 +254,20 @@ def evaluate_run(run_dir: str | Path, opts: OETestOptions = OETestOptions(), dev
                  progress: bool = True, echo: bool = True, wait: bool = False) -> dict[str, Any]:
     ("`eoe-oe test`: every score on every OOD set of a finished run (its folder's owner meanwhile); writes ood/, "
      "ood_results.*.")
-    start, loaded = time.time(), load_run(run_dir, device)
+    start, loaded = time.time(), _load_run(run_dir, device)
     with owned_folder(loaded.folder, wait=wait, what=f"run folder {loaded.folder}"):
         return _evaluate_loaded(loaded, opts, data_root, progress, echo, start)
 
-def _evaluate_loaded(loaded: LoadedRun, opts: OETestOptions, data_root, progress: bool, echo: bool,
+def _evaluate_loaded(loaded: _LoadedRun, opts: OETestOptions, data_root, progress: bool, echo: bool,
                      start: float) -> dict:
     from eoe_nb.oe_eval import OOD_SCORES, evaluate_ood
     done = read_json_file(loaded.folder / OOD_RESULTS_JSON)
     if done and done.get("options") == opts.to_dict() and done.get("model") == loaded.key:
-        if echo: print(format_ood_results(done))
+        if echo: print(_format_ood_results(done))
         return done
     cfg, specs = loaded.config, ood_specs(loaded.config.in_dist, opts)
-    z_in, y_in = id_logits(loaded, "test", opts, data_root, progress)
-    ood, missing, devs = ood_set_logits(loaded, specs, len(y_in), opts, data_root, progress)
+    z_in, y_in = _id_logits(loaded, "test", opts, data_root, progress)
+    ood, missing, devs = _ood_set_logits(loaded, specs, len(y_in), opts, data_root, progress)
     protocol = opts.protocol()
     reports = {s: evaluate_ood(z_in, y_in, ood, s, protocol, cfg.in_dist, cfg.phase, missing=missing)
                for s in OOD_SCORES}
@@ -278,16 +275,16 @@ def _evaluate_loaded(loaded: LoadedRun, opts: OETestOptions, data_root, progress
                options=opts.to_dict(),
                model=loaded.key, test_error=round(100 * reports["msp"].test_error, 4), n_test=int(len(y_in)),
                results=[_result_entry(r) for rep in reports.values() for r in rep.rows], missing=missing,
-               deviations=[*opts.deviations, *run_deviations(loaded), *(f"{n}: {d}" for n, d in devs.items())],
+               deviations=[*opts.deviations, *_run_deviations(loaded), *(f"{n}: {d}" for n, d in devs.items())],
                wall_seconds=round(time.time() - start, 1),
                manifest=run_manifest(cfg.to_dict(), seed=opts.seed, test=opts.to_dict()))
-    write_table(loaded.folder / OOD_RESULTS_CSV, res["results"])
+    _write_table(loaded.folder / _OOD_RESULTS_CSV, res["results"])
     atomic_write_json(loaded.folder / OOD_RESULTS_JSON, res)
-    if echo: print(format_ood_results(res))
+    if echo: print(_format_ood_results(res))
     return res
 
 # %% ../nbs/06c_oe_runs.ipynb #c020
-def format_ood_results(res: dict[str, Any]) -> str:
+def _format_ood_results(res: dict[str, Any]) -> str:
     "The official-style printout of ood_results: the MSP table per OOD set (± std over draws), then every score's mean."
     f = lambda e, m: "" if e[m] is None else f"{e[m]:6.2f}" + ("" if e.get(f"{m}_std") is None
                                                                else f" ± {e[f'{m}_std']:.2f}")
@@ -302,9 +299,9 @@ def format_ood_results(res: dict[str, Any]) -> str:
     lines += [f"missing: {n}: {why}" for n, why in res.get("missing", {}).items()]
     return "\n".join(lines)
 
-def calibration_files(temperature: float | None = None) -> tuple[str, str]:
+def _calibration_files(temperature: float | None = None) -> tuple[str, str]:
     "The calibration.json/.csv names of a run: tuned temperature (official), or `calibration_T<t>.*` for a fixed one."
-    if temperature is None: return CALIBRATION_JSON, CALIBRATION_CSV
+    if temperature is None: return CALIBRATION_JSON, _CALIBRATION_CSV
     return f"calibration_T{temperature:g}.json", f"calibration_T{temperature:g}.csv"
 
 def calibrate_run(run_dir: str | Path, opts: OETestOptions = OETestOptions(), device: str | None = None, data_root=None,
@@ -315,24 +312,24 @@ def calibrate_run(run_dir: str | Path, opts: OETestOptions = OETestOptions(), de
     calibration*.json/.csv."""
     if temperature is not None and not (0 < temperature < math.inf):
         raise ConfigError(f"--temperature must be a finite number > 0, got {temperature}")
-    start, loaded = time.time(), load_run(run_dir, device)
+    start, loaded = time.time(), _load_run(run_dir, device)
     with owned_folder(loaded.folder, wait=wait, what=f"run folder {loaded.folder}"):
         return _calibrate_loaded(loaded, opts, data_root, progress, echo, temperature, start)
 
-def _calibrate_loaded(loaded: LoadedRun, opts: OETestOptions, data_root, progress: bool, echo: bool,
+def _calibrate_loaded(loaded: _LoadedRun, opts: OETestOptions, data_root, progress: bool, echo: bool,
                       temperature: float | None, start: float) -> dict:
     from eoe_nb.oe_eval import evaluate_calibration
     if temperature is None and not getattr(loaded.config, "val_share", 0):
         raise ConfigError(f"{loaded.folder} was trained without a held-out split: train with --val-share 0.1 to tune "
                           f"the temperature, or give --temperature 1 for the untuned classifier's calibration")
-    json_name, csv_name = calibration_files(temperature)
+    json_name, csv_name = _calibration_files(temperature)
     done = read_json_file(loaded.folder / json_name)
     if done and done.get("options") == opts.to_dict() and done.get("model") == loaded.key:
-        if echo: print(format_calibration(done))
+        if echo: print(_format_calibration(done))
         return done
-    z_val, y_val = id_logits(loaded, "val", opts, data_root, progress) if temperature is None else (None, [])
-    z_in, y_in = id_logits(loaded, "test", opts, data_root, progress)
-    ood, missing, devs = ood_set_logits(loaded, ood_specs(loaded.config.in_dist, opts), len(y_in), opts, data_root,
+    z_val, y_val = _id_logits(loaded, "val", opts, data_root, progress) if temperature is None else (None, [])
+    z_in, y_in = _id_logits(loaded, "test", opts, data_root, progress)
+    ood, missing, devs = _ood_set_logits(loaded, ood_specs(loaded.config.in_dist, opts), len(y_in), opts, data_root,
                                         progress)
     rows = evaluate_calibration(z_val, y_val, z_in, y_in, ood, loaded.config.in_dist, loaded.config.phase,
                                 temperature=temperature)
@@ -345,14 +342,14 @@ def _calibrate_loaded(loaded: LoadedRun, opts: OETestOptions, data_root, progres
                              soft_f1=nan(r.soft_f1), rms_std=nan(r.rms_std), mad_std=nan(r.mad_std),
                              soft_f1_std=nan(r.soft_f1_std), draws=r.n_draws) for r in rows],
                missing=missing, wall_seconds=round(time.time() - start, 1),
-               deviations=[*opts.deviations, *run_deviations(loaded)] + ([] if temperature is None else
+               deviations=[*opts.deviations, *_run_deviations(loaded)] + ([] if temperature is None else
                            [f"temperature fixed at {temperature:g}, not tuned on a held-out split"]))
-    write_table(loaded.folder / csv_name, res["results"])
+    _write_table(loaded.folder / csv_name, res["results"])
     atomic_write_json(loaded.folder / json_name, res)
-    if echo: print(format_calibration(res))
+    if echo: print(_format_calibration(res))
     return res
 
-def format_calibration(res: dict[str, Any]) -> str:
+def _format_calibration(res: dict[str, Any]) -> str:
     "The calibration printout: temperature, then RMS / MAD / soft F1 per row (in-distribution, each OOD set, mean)."
     lines = [f"{res['run']}: {res['phase']} of {res['in_dist']}, temperature {res['temperature']:.4f} " +
              (f"(tuned on {res['n_val']} held-out images)" if res.get("tuned", True) else "(fixed, not tuned)"),
@@ -361,7 +358,7 @@ def format_calibration(res: dict[str, Any]) -> str:
     return "\n".join(lines + [f"missing: {n}: {why}" for n, why in res.get("missing", {}).items()])
 
 # %% ../nbs/06c_oe_runs.ipynb #c021
-def run_summary(folder: str | Path) -> dict[str, Any]:
+def _run_summary(folder: str | Path) -> dict[str, Any]:
     "One line of a grid's runs.csv: the run's phase, test error, MSP means over the OOD sets and calibration means."
     folder, res = Path(folder), read_json_file(Path(folder) / OOD_RESULTS_JSON) or {}
     cal = read_json_file(Path(folder) / CALIBRATION_JSON) or {}
@@ -382,7 +379,7 @@ def format_summary(s: dict[str, Any]) -> str:
                                                              if s.get("rms") is not None else ""))
 
 # %% ../nbs/06c_oe_runs.ipynb #c023
-def spec_slug(spec: str) -> str:
+def _spec_slug(spec: str) -> str:
     "A folder name for a data-set spec: 'cifar10[0-4]' -> 'cifar10-0-4'."
     return re.sub(r"[^A-Za-z0-9.+-]+", "-", str(spec)).strip("-.") or "x"
 
@@ -407,7 +404,7 @@ class OEExperiment:
             raise ConfigError(f"experiment name {self.name!r} must be a folder name: letters, digits and ._+- only")
         if not self.datasets: raise ConfigError(f"experiment {self.name!r}: give at least one in-distribution data set")
         for p in [*self.phases, *self.phase_train, *(p for ps in self.dataset_phases.values() for p in ps)]:
-            check_phase(p)
+            _check_phase(p)
         if not self.seeds: raise ConfigError(f"experiment {self.name!r}: give at least one seed")
         for ds in self.datasets:
             if "oe_tune" in self.phases_of(ds) and "baseline" not in self.phases_of(ds):
@@ -449,7 +446,7 @@ def phase_changes(train: dict[str, Any], phase_train: dict[str, dict[str, Any]],
               if not (phase == "baseline" and k in ("oe", "oe_limit", "oe_batch_size", "lam"))}
     return {**shared, **phase_train.get(phase, {})}
 
-def run_folder_name(cfg: Any) -> str:
+def _run_folder_name(cfg: Any) -> str:
     "`<phase>-seed<seed>-<key>`: the key hashes the configuration (device, workers, data root and baseline path aside)."
     from eoe_nb.oe_train import RESUME_INVARIANT
     key = fingerprint([{k: v for k, v in cfg.to_dict().items() if k not in (*RESUME_INVARIANT, "baseline")}], 8)
@@ -466,14 +463,14 @@ def experiment_runs(exp: OEExperiment, out: str | Path) -> list[OERun]:
                 try: cfg = build_train_config(ds, phase, seed=int(seed), baseline=None if after is None else str(after),
                                               **phase_changes(exp.train, exp.phase_train, phase))
                 except ConfigError as e: raise ConfigError(f"experiment {exp.name!r}, {ds} {phase}: {e}") from None
-                folder = root / spec_slug(ds) / run_folder_name(cfg)
+                folder = root / _spec_slug(ds) / _run_folder_name(cfg)
                 if phase == "baseline": base = folder
                 runs.append(OERun(ds, phase, int(seed), folder, cfg, after))
     return runs
 
 # %% ../nbs/06c_oe_runs.ipynb #c026
 @dataclass
-class OEJob:
+class _OEJob:
     "What one executor unit does: train a phase into its folder (resuming), then test it and, if asked, calibrate it."
     train: Any                                   # OETrainConfig
     test: OETestOptions
@@ -481,17 +478,17 @@ class OEJob:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(train=self.train.to_dict(), test=self.test.to_dict(), calibrate=self.calibrate)
-    def replace(self, device: str) -> "OEJob":
+    def replace(self, device: str) -> "_OEJob":
         "The same job on `device` (the pool executor's per-worker device)."
         return dataclasses.replace(self, train=dataclasses.replace(self.train, device=device))
 
-def job_finished(job: OEJob, folder: str | Path) -> bool:
+def _job_finished(job: _OEJob, folder: str | Path) -> bool:
     "True when the run's OOD results (and calibration, if asked) are stored for the job's test settings."
     res = read_json_file(Path(folder) / OOD_RESULTS_JSON)
     if res is None or res.get("options") != job.test.to_dict(): return False
     return not job.calibrate or (Path(folder) / CALIBRATION_JSON).exists()
 
-def run_oe_job(job: OEJob, normal_class: int = 0, seed: int = 0, folder: str | Path = ".", progress: bool = False,
+def _run_oe_job(job: _OEJob, normal_class: int = 0, seed: int = 0, folder: str | Path = ".", progress: bool = False,
                plots: bool = False) -> dict[str, Any]:
     ("Executor unit function (`eoe_nb.experiments.execute_unit` signature): train, test, calibrate one run; returns "
      "its summary.")
@@ -502,10 +499,10 @@ def run_oe_job(job: OEJob, normal_class: int = 0, seed: int = 0, folder: str | P
     if job.calibrate:
         calibrate_run(folder, job.test, device=job.train.device, data_root=job.train.data_root, progress=progress,
                       echo=False)
-    return run_summary(folder)
+    return _run_summary(folder)
 
 # %% ../nbs/06c_oe_runs.ipynb #c027
-WAVES = (("baseline", "oe_scratch"), ("oe_tune",))   # an oe_tune run starts from a finished baseline
+_WAVES = (("baseline", "oe_scratch"), ("oe_tune",))   # an oe_tune run starts from a finished baseline
 
 def run_oe_experiment(exp: OEExperiment, out: str | Path, executor: str = "inprocess", max_workers: int | None = None,
                       devices: Sequence[str] | None = None, slurm: dict | None = None, progress: bool = True,
@@ -521,19 +518,19 @@ def run_oe_experiment(exp: OEExperiment, out: str | Path, executor: str = "inpro
         atomic_write_json(root / "oe_experiment.json", run_manifest(exp.to_dict(), seed=None, experiment=exp.name,
                                                                     runs=[str(r.folder.relative_to(root))
                                                                           for r in runs]))
-        options = ExecutorOptions(run_oe_job, list(devices) if devices else None, max_workers, slurm,
+        options = ExecutorOptions(_run_oe_job, list(devices) if devices else None, max_workers, slurm,
                                   root / "slurm_logs", f"eoe_oe_{exp.name}", progress, False, exp.name)
         failures, failed = [], set()
         try:
-            for wave in WAVES:
+            for wave in _WAVES:
                 todo = []
                 for r in (r for r in runs if r.phase in wave):
-                    job = OEJob(r.config, test, exp.calibrate)
+                    job = _OEJob(r.config, test, exp.calibrate)
                     if r.after in failed:
                         failures.append(dict(folder=str(r.folder), error=f"not run: its baseline {r.after} failed",
                                              config=job.to_dict()))
                         failed.add(r.folder)
-                    elif not job_finished(job, r.folder): todo.append(Unit(job, 0, r.seed, r.folder))
+                    elif not _job_finished(job, r.folder): todo.append(Unit(job, 0, r.seed, r.folder))
                 if progress and todo:
                     print(f"{exp.name}: {'/'.join(wave)}: {len(todo)} run(s) to do ({executor})", file=sys.stderr)
                 for unit, outcome in (EXECUTOR_FNS[executor](todo, options) if todo else ()):
@@ -541,8 +538,8 @@ def run_oe_experiment(exp: OEExperiment, out: str | Path, executor: str = "inpro
                         failures.append(failure_record(unit, outcome)); failed.add(unit.folder)
                         if progress: print(f"FAILED {unit.folder}: {outcome['error']}", file=sys.stderr)
         finally:                                            # also on an interrupt: keep the table of what finished
-            summaries = [run_summary(r.folder) for r in runs if (r.folder / OOD_RESULTS_JSON).exists()]
-            write_table(root / "runs.csv", summaries)
+            summaries = [_run_summary(r.folder) for r in runs if (r.folder / OOD_RESULTS_JSON).exists()]
+            _write_table(root / "runs.csv", summaries)
             if failures: atomic_write_json(root / "failures.json", failures)
             else: (root / "failures.json").unlink(missing_ok=True)
         return summaries, failures

@@ -28,13 +28,9 @@ from .batches import derive_seed
 from .experiments import EXECUTORS, Experiment, run_experiment
 
 # %% auto #0
-__all__ = ['SEARCH_METHODS', 'FITNESS_KINDS', 'SEARCH_PIPELINES', 'STATE_FILE', 'TABLE_COLUMNS', 'official_fitness_run',
-           'SearchConfig', 'CandidateSpace', 'squared_distances', 'pick_near', 'draw_candidates', 'mutate_individual',
-           'mate_individuals', 'rng_as_global', 'individual_class', 'select_tournament', 'make_toolbox',
-           'fitness_experiment', 'evaluate_sets', 'SyntheticFitness', 'ClassSearch', 'initial_population',
-           'evolve_step', 'record_generation', 'candidate_space', 'class_rng', 'SearchResult', 'check_search_folder',
-           'run_search', 'extremes', 'score_picked_on_test', 'search_table', 'plot_fitness', 'plot_extremes',
-           'write_search_outputs']
+__all__ = ['SEARCH_METHODS', 'FITNESS_KINDS', 'SEARCH_PIPELINES', 'STATE_FILE', 'official_fitness_run', 'SearchConfig',
+           'CandidateSpace', 'SyntheticFitness', 'ClassSearch', 'candidate_space', 'SearchResult',
+           'check_search_folder', 'run_search', 'search_table', 'plot_fitness', 'write_search_outputs']
 
 # %% ../nbs/06d_search.ipynb #c005
 SEARCH_METHODS = ("evolve", "random")
@@ -153,14 +149,14 @@ class CandidateSpace:
         return torch.cat([self.network_view(positions[s:s + self.batch_size]).flatten(1)
                           for s in range(0, len(positions), self.batch_size)])
 
-def squared_distances(queries: torch.Tensor, candidates: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+def _squared_distances(queries: torch.Tensor, candidates: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
     "Squared L2 distances (M, N) between the rows of `queries` (M, D) and `candidates` (N, D), in chunks of candidates."
     q = queries.float()
     return torch.cat([torch.cdist(q, c.float(), compute_mode="donot_use_mm_for_euclid_dist").pow(2)
                       for c in candidates.split(chunk)], dim=1)
 
 # %% ../nbs/06d_search.ipynb #c014
-def pick_near(distances: torch.Tensor, k: int, duplicate_distance: float, rng: random.Random) -> int | None:
+def _pick_near(distances: torch.Tensor, k: int, duplicate_distance: float, rng: random.Random) -> int | None:
     ("Position (in `distances`) of a uniform pick among the `k` nearest candidates beyond `duplicate_distance`; None "
      "if none is left.")
     d = distances.detach().cpu().double()
@@ -170,42 +166,42 @@ def pick_near(distances: torch.Tensor, k: int, duplicate_distance: float, rng: r
     s = int(beyond[0])
     return int(order[rng.randrange(s, min(s + int(k), len(d)))])
 
-def draw_candidates(rng: random.Random, n_pool: int, pool_size: int) -> list[int]:
+def _draw_candidates(rng: random.Random, n_pool: int, pool_size: int) -> list[int]:
     "`pool_size` random pool positions, with replacement (the official `np.random.randint` pool)."
     return [rng.randrange(n_pool) for _ in range(int(pool_size))]
 
 # %% ../nbs/06d_search.ipynb #c016
-def mutate_individual(ind: list, space: CandidateSpace, rng: random.Random, pool_size: int, k: int,
+def _mutate_individual(ind: list, space: CandidateSpace, rng: random.Random, pool_size: int, k: int,
                       duplicate_distance: float, indp: float) -> tuple[list]:
     ("Replace each OE image of `ind` (chance `indp`) by one of the `k` nearest non-duplicate of `pool_size` random "
      "candidates (in place).")
-    cands = draw_candidates(rng, len(space), pool_size)
+    cands = _draw_candidates(rng, len(space), pool_size)
     feats, own = space.features(cands), space.features(list(ind))
-    dist = squared_distances(own, feats)
+    dist = _squared_distances(own, feats)
     for n in range(len(ind)):
         if rng.random() < indp:
-            j = pick_near(dist[n], k, duplicate_distance, rng)
+            j = _pick_near(dist[n], k, duplicate_distance, rng)
             if j is not None: ind[n] = cands[j]
     return ind,
 
-def mate_individuals(ind1: list, ind2: list, space: CandidateSpace, rng: random.Random, pool_size: int, k: int,
+def _mate_individuals(ind1: list, ind2: list, space: CandidateSpace, rng: random.Random, pool_size: int, k: int,
                      duplicate_distance: float, indp: float) -> tuple[list, list]:
     ("Single images: each child gets (chance `indp`) an image near both parents; OE sets: swap images position-wise "
      "(in place).")
     if len(ind1) > 1:
         from deap import tools
-        with rng_as_global(rng): tools.cxUniform(ind1, ind2, indp)
+        with _rng_as_global(rng): tools.cxUniform(ind1, ind2, indp)
         return ind1, ind2
     parents = space.features([ind1[0], ind2[0]])
-    pools = [draw_candidates(rng, len(space), pool_size) for _ in range(2)]      # both pools first, as officially
+    pools = [_draw_candidates(rng, len(space), pool_size) for _ in range(2)]      # both pools first, as officially
     for child, cands in zip((ind1, ind2), pools):
         if rng.random() < indp:
-            j = pick_near(squared_distances(parents, space.features(cands)).sum(0), k, duplicate_distance, rng)
+            j = _pick_near(_squared_distances(parents, space.features(cands)).sum(0), k, duplicate_distance, rng)
             if j is not None: child[0] = cands[j]
     return ind1, ind2
 
 @contextlib.contextmanager
-def rng_as_global(rng: random.Random):
+def _rng_as_global(rng: random.Random):
     ("Run DEAP's tools (which draw from the `random` module) on the state of `rng`; the module's own state is restored "
      "after.")
     saved = random.getstate()
@@ -216,7 +212,7 @@ def rng_as_global(rng: random.Random):
         random.setstate(saved)
 
 # %% ../nbs/06d_search.ipynb #c020
-def individual_class(minimize: bool = False):
+def _individual_class(minimize: bool = False):
     "The DEAP individual class (a list with a one-objective fitness), created once per direction."
     from deap import base, creator
     fit, ind = ("EOEFitnessMin", "EOEIndividualMin") if minimize else ("EOEFitnessMax", "EOEIndividualMax")
@@ -224,31 +220,32 @@ def individual_class(minimize: bool = False):
     if not hasattr(creator, ind): creator.create(ind, list, fitness=getattr(creator, fit), node=None)
     return getattr(creator, ind)
 
-def select_tournament(individuals: list, k: int, tournsize: int, rng: random.Random, replacement: bool = False) -> list:
+def _select_tournament(individuals: list, k: int, tournsize: int, rng: random.Random,
+                       replacement: bool = False) -> list:
     ("`k` survivors, each the fittest of `tournsize` random aspirants (distinct, as officially; or with replacement: "
      "DEAP's selTournament).")
     from deap import tools
     if replacement:
-        with rng_as_global(rng): return tools.selTournament(individuals, k, tournsize)
+        with _rng_as_global(rng): return tools.selTournament(individuals, k, tournsize)
     return [tools.selBest(rng.sample(individuals, tournsize), 1)[0] for _ in range(k)]
 
-def make_toolbox(cfg: SearchConfig, space: CandidateSpace, rng: random.Random):
+def _make_toolbox(cfg: SearchConfig, space: CandidateSpace, rng: random.Random):
     "The DEAP toolbox of one class's search: individual, population, mate, mutate, select (all drawing from `rng`)."
     from deap import base, tools
     tb = base.Toolbox()
-    tb.register("individual", tools.initRepeat, individual_class(cfg.minimize), lambda: rng.randrange(len(space)),
+    tb.register("individual", tools.initRepeat, _individual_class(cfg.minimize), lambda: rng.randrange(len(space)),
                 cfg.oe_size)
     tb.register("population", tools.initRepeat, list, tb.individual)
     ops = dict(space=space, rng=rng, pool_size=cfg.mutation_pool, k=cfg.mutation_k,
                duplicate_distance=cfg.duplicate_distance, indp=cfg.mutation_indp)
-    tb.register("mate", mate_individuals, **ops)
-    tb.register("mutate", mutate_individual, **ops)
-    tb.register("select", select_tournament, tournsize=cfg.tournament_size, rng=rng,
+    tb.register("mate", _mate_individuals, **ops)
+    tb.register("mutate", _mutate_individual, **ops)
+    tb.register("select", _select_tournament, tournsize=cfg.tournament_size, rng=rng,
                 replacement=cfg.tournament_replacement)
     return tb
 
 # %% ../nbs/06d_search.ipynb #c024
-def fitness_experiment(cfg: SearchConfig, todo: dict[int, list[tuple[int, ...]]], eval_split: str | None = None,
+def _fitness_experiment(cfg: SearchConfig, todo: dict[int, list[tuple[int, ...]]], eval_split: str | None = None,
                        name: str | None = None) -> Experiment:
     "The experiment that scores the OE sets `todo` ({class: [pool positions, ...]}) of `cfg`."
     split = eval_split or cfg.fitness
@@ -257,13 +254,13 @@ def fitness_experiment(cfg: SearchConfig, todo: dict[int, list[tuple[int, ...]]]
             for c, inds in todo.items() if inds]
     return Experiment(name or f"fitness_{split}", base=base, grid=grid or {})
 
-def evaluate_sets(cfg: SearchConfig, todo: dict[int, list[tuple[int, ...]]], out: str | Path,
+def _evaluate_sets(cfg: SearchConfig, todo: dict[int, list[tuple[int, ...]]], out: str | Path,
                   executor: str = "inprocess",
                   eval_split: str | None = None, name: str | None = None, progress: bool = True,
                   **executor_args) -> dict:
     "Mean AUROC over seeds of each (class, OE set) of `todo`, run through `run_experiment` (finished runs are reused)."
     if not any(todo.values()): return {}
-    exp = fitness_experiment(cfg, todo, eval_split, name)
+    exp = _fitness_experiment(cfg, todo, eval_split, name)
     run_experiment(exp, out, executor=executor, progress=progress, **executor_args)
     scores: dict[tuple[int, tuple[int, ...]], list[float]] = {}
     for u in exp.units(out):
@@ -319,7 +316,7 @@ class ClassSearch:
 
     @classmethod
     def from_state(cls, d: dict, minimize: bool) -> "ClassSearch":
-        ind_cls, pop = individual_class(minimize), []
+        ind_cls, pop = _individual_class(minimize), []
         for p in d["population"]:
             ind = ind_cls(p["oe_indices"]); ind.node = p["node"]
             if p["fitness"] is not None: ind.fitness.values = (p["fitness"],)
@@ -327,12 +324,12 @@ class ClassSearch:
         return cls(int(d["normal_class"]), _rng_from(d["rng"]), pop, list(d["nodes"]), list(d["logbook"]))
 
 # %% ../nbs/06d_search.ipynb #c030
-def initial_population(cs: ClassSearch, toolbox, n: int, op: str = "init") -> None:
+def _initial_population(cs: ClassSearch, toolbox, n: int, op: str = "init") -> None:
     "Draw `n` random individuals as generation 0 of `cs`."
     cs.population = toolbox.population(n=n)
     for ind in cs.population: ind.node = cs.add_node(0, ind, [], op)
 
-def evolve_step(cs: ClassSearch, toolbox, cfg: SearchConfig, generation: int) -> None:
+def _evolve_step(cs: ClassSearch, toolbox, cfg: SearchConfig, generation: int) -> None:
     ("One generation of the official evolutionary search on `cs`: select, mate, mutate (the new individuals are "
      "unevaluated).")
     offspring = [toolbox.clone(ind) for ind in toolbox.select(cs.population, len(cs.population))]
@@ -350,7 +347,7 @@ def evolve_step(cs: ClassSearch, toolbox, cfg: SearchConfig, generation: int) ->
             m.node = cs.add_node(generation, m, [parent], "mutate")
     cs.population = offspring
 
-def record_generation(cs: ClassSearch, generation: int, fitness: dict, nevals: int) -> dict:
+def _record_generation(cs: ClassSearch, generation: int, fitness: dict, nevals: int) -> dict:
     ("Give the unevaluated individuals their fitness (`fitness`: {(class, OE set): AUROC}), fill the genealogy, log "
      "the generation.")
     from deap import tools
@@ -384,7 +381,7 @@ def candidate_space(cfg: SearchConfig, normal_class: int) -> CandidateSpace:
     _, test_tf = get_transforms(rc.transform, run_stats(rc, ad.train))
     return CandidateSpace(ad.oe, test_tf, rc.device, filters=DataFilters.from_config(rc))
 
-def class_rng(cfg: SearchConfig, normal_class: int) -> random.Random:
+def _class_rng(cfg: SearchConfig, normal_class: int) -> random.Random:
     "The generator of one class's search, derived from the search seed and the class."
     return random.Random(derive_seed(cfg.seed, normal_class, 7103))
 
@@ -428,8 +425,8 @@ def _load_or_start(cfg: SearchConfig, path: Path, spaces: dict) -> tuple[dict, i
         return searches, st["generation"] + 1, st
     searches = {}
     for c in cfg.classes:
-        cs = ClassSearch(int(c), class_rng(cfg, c))
-        initial_population(cs, make_toolbox(cfg, spaces[c], cs.rng),
+        cs = ClassSearch(int(c), _class_rng(cfg, c))
+        _initial_population(cs, _make_toolbox(cfg, spaces[c], cs.rng),
                            cfg.candidates if cfg.method == "random" else cfg.population,
                            "random" if cfg.method == "random" else "init")
         searches[int(c)] = cs
@@ -461,15 +458,15 @@ def _search_generations(cfg: SearchConfig, out: Path, fit_out: Path, spaces: dic
     "The generations of one call (inside the search folder's lock), from the stored state on."
     t0, path = time.perf_counter(), out / STATE_FILE
     searches, gen, st = _load_or_start(cfg, path, spaces)
-    toolboxes = {c: make_toolbox(cfg, spaces[c], cs.rng) for c, cs in searches.items()}
+    toolboxes = {c: _make_toolbox(cfg, spaces[c], cs.rng) for c, cs in searches.items()}
     last, steps = (1 if cfg.method == "random" else cfg.generations), 0
     while gen < last and (max_generations is None or steps < max_generations):
         if gen > 0:
-            for c, cs in searches.items(): evolve_step(cs, toolboxes[c], cfg, gen)
+            for c, cs in searches.items(): _evolve_step(cs, toolboxes[c], cfg, gen)
         todo = {c: [tuple(ind) for ind in cs.population if not ind.fitness.valid] for c, cs in searches.items()}
-        fitness = evaluate_sets(cfg, todo, fit_out, executor, progress=progress, **executor_args)
+        fitness = _evaluate_sets(cfg, todo, fit_out, executor, progress=progress, **executor_args)
         for c, cs in searches.items():
-            rec = record_generation(cs, gen, fitness, len(set(todo[c])))
+            rec = _record_generation(cs, gen, fitness, len(set(todo[c])))
             if progress:
                 tqdm.write(f"class {c} generation {gen}: max {100 * rec['max']:.2f}  mean {100 * rec['mean']:.2f}  min "
                            f"{100 * rec['min']:.2f}")
@@ -477,27 +474,27 @@ def _search_generations(cfg: SearchConfig, out: Path, fit_out: Path, spaces: dic
         gen, steps = gen + 1, steps + 1
     done, picked = gen >= last, list(st["picked_test"])
     if done and cfg.fitness == "validation" and not picked:
-        picked = score_picked_on_test(cfg, searches, fit_out, executor, progress, **executor_args)
+        picked = _score_picked_on_test(cfg, searches, fit_out, executor, progress, **executor_args)
     seconds = st["seconds"] + time.perf_counter() - t0
     if gen > 0: _write_state(path, cfg, searches, gen - 1, done, seconds, picked)
     return SearchResult(cfg, searches, gen - 1, done, seconds, picked, out)
 
-def extremes(cs: ClassSearch) -> tuple[dict, dict]:
+def _extremes(cs: ClassSearch) -> tuple[dict, dict]:
     "The evaluated genealogy nodes of `cs` with the highest and the lowest fitness (the first one found on ties)."
     ev = cs.evaluated()
     return max(ev, key=lambda n: n["fitness"]), min(ev, key=lambda n: n["fitness"])
 
-def score_picked_on_test(cfg: SearchConfig, searches: dict, out: Path, executor: str, progress: bool,
+def _score_picked_on_test(cfg: SearchConfig, searches: dict, out: Path, executor: str, progress: bool,
                          **executor_args) -> list[dict]:
     ("The test AUROC of the best and the worst OE images a validation search found (runs `picked_test`, scored on the "
      "test set).")
-    todo = {c: [tuple(n["oe_indices"]) for n in extremes(cs)] for c, cs in searches.items()}
-    scores = evaluate_sets(cfg, todo, out, executor, eval_split="test", name="picked_test", progress=progress,
+    todo = {c: [tuple(n["oe_indices"]) for n in _extremes(cs)] for c, cs in searches.items()}
+    scores = _evaluate_sets(cfg, todo, out, executor, eval_split="test", name="picked_test", progress=progress,
                            **executor_args)
     return [dict(normal_class=c, oe_indices=list(k), test_auroc=v) for (c, k), v in sorted(scores.items())]
 
 # %% ../nbs/06d_search.ipynb #c042
-TABLE_COLUMNS = ["normal_class", "method", "fitness", "direction", "generations", "n_evaluated", "best_auroc",
+_TABLE_COLUMNS = ["normal_class", "method", "fitness", "direction", "generations", "n_evaluated", "best_auroc",
                  "best_oe",
                  "worst_auroc", "worst_oe", "picked_oe", "picked_auroc", "best_test_auroc", "worst_test_auroc"]
 
@@ -508,7 +505,7 @@ def search_table(res: SearchResult):
     test = {(d["normal_class"], tuple(d["oe_indices"])): d["test_auroc"] for d in res.picked_test}
     rows = []
     for c, cs in res.searches.items():
-        best, worst = extremes(cs)
+        best, worst = _extremes(cs)
         picked = worst if res.config.minimize else best
         def on_test(n): return n["fitness"] if res.config.fitness == "test" else test.get((c, tuple(n["oe_indices"])))
         rows.append(dict(normal_class=c, method=res.config.method, fitness=res.config.fitness,
@@ -519,7 +516,7 @@ def search_table(res: SearchResult):
                          worst_oe=worst["oe_indices"],
                          picked_oe=picked["oe_indices"], picked_auroc=picked["fitness"], best_test_auroc=on_test(best),
                          worst_test_auroc=on_test(worst)))
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    return pd.DataFrame(rows, columns=_TABLE_COLUMNS)
 
 # %% ../nbs/06d_search.ipynb #c045
 def plot_fitness(res: SearchResult):
@@ -543,13 +540,13 @@ def _display(x: torch.Tensor) -> np.ndarray:
     x = x.float(); x = (x - x.min()) / (x.max() - x.min() + 1e-12)
     return x.permute(1, 2, 0).squeeze(-1).cpu().numpy()
 
-def plot_extremes(res: SearchResult, spaces: dict):
+def _plot_extremes(res: SearchResult, spaces: dict):
     "Per class the best and worst OE image (the first of a set), raw and as the network sees it."
     import matplotlib.pyplot as plt
     cls = list(res.searches)
     fig, axes = plt.subplots(len(cls), 4, figsize=(8, 2.2 * len(cls)), squeeze=False)
     for row, c in zip(axes, cls):
-        for j, (what, n) in enumerate(zip(("best", "worst"), extremes(res.searches[c]))):
+        for j, (what, n) in enumerate(zip(("best", "worst"), _extremes(res.searches[c]))):
             i = n["oe_indices"][0]
             row[2 * j].imshow(_display(spaces[c].raw([i])[0]), cmap="gray")
             row[2 * j].set_title(f"cls {c} {what} {100 * n['fitness']:.1f}", fontsize=8)
@@ -569,7 +566,7 @@ def write_search_outputs(res: SearchResult, spaces: dict | None = None, out: str
     atomic_write_text(out / "logbook.csv", pd.DataFrame(res.logbook()).to_csv(index=False))
     atomic_write_text(out / "table.csv", table.to_csv(index=False))
     figs = {"fitness.png": plot_fitness(res)}
-    if spaces is not None: figs["extremes.png"] = plot_extremes(res, spaces)
+    if spaces is not None: figs["extremes.png"] = _plot_extremes(res, spaces)
     for name, fig in figs.items():
         import matplotlib.pyplot as plt
         fig.savefig(out / f".{name}.tmp.png", dpi=100); (out / f".{name}.tmp.png").replace(out / name); plt.close(fig)
