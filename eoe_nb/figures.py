@@ -27,41 +27,17 @@ from .evaluate import aggregate_runs, plot_curve_with_band
 from .experiments import Experiment, ExperimentFailedError, load_experiment, run_experiment, unit_classes
 from .paper_items import (METHOD_LABELS, ItemRow, PaperItem, ResultRow, RowStatus, check_scale, config_missing,
                                 get_item, item_row, load_paper_numbers, published_number, write_item_files)
+# an item's experiment (eoe_nb.paper_items, where `PaperItem.units` lists a grid's runs), still importable from here
+from .paper_items import GRID_KEY_ORDER, factor_grid, item_experiment  # noqa: F401
 # the one status rule and table format of every item (eoe_nb.paper_items), still importable from here (the report)
 from .paper_items import _fmt, item_status, markdown_table  # noqa: F401
 
 # %% auto #0
-__all__ = ['GRID_KEY_ORDER', 'CIFAR10_TRAIN_PER_CLASS', 'SCALE_THREADS', 'SPREAD', 'factor_grid', 'item_experiment',
-           'describe_plan', 'estimate_minutes', 'ItemSpec', 'run_item_experiment', 'set_torch_threads',
-           'run_deviations', 'collect_rows', 'lookup_setting', 'compare_row', 'row_note', 'results_table',
-           'plot_table_rows', 'plot_fewshot', 'write_item_outputs']
+__all__ = ['CIFAR10_TRAIN_PER_CLASS', 'SCALE_THREADS', 'SPREAD', 'describe_plan', 'estimate_minutes', 'ItemSpec',
+           'run_item_experiment', 'set_torch_threads', 'run_deviations', 'collect_rows', 'lookup_setting',
+           'compare_row', 'row_note', 'results_table', 'plot_table_rows', 'plot_fewshot', 'write_item_outputs']
 
 # %% ../nbs/08_figures.ipynb #c031
-GRID_KEY_ORDER = ("dataset", "mode", "objective", "model", "epochs", "oe", "oe_size")
-
-def factor_grid(configs: Sequence[dict]) -> tuple[dict, list[dict]]:
-    "(base, entries): the settings shared by every config, and per config a grid dict {field: [value]} of the others."
-    if not configs: raise ConfigError("no configurations to run")
-    full = [RunConfig.from_dict(copy.deepcopy(c)).to_dict() for c in configs]
-    base = {k: v for k, v in full[0].items() if all(f[k] == v for f in full)}
-    order = ([k for k in GRID_KEY_ORDER if k not in base]
-             + [k for k in full[0] if k not in base and k not in GRID_KEY_ORDER])
-    return base, [{k: [f[k]] for k in order} for f in full]
-
-def item_experiment(item: str | PaperItem, scale: str, data_root: str | Path | None = None,
-                    **params) -> tuple[Experiment | None, list[ItemRow]]:
-    "The item's experiment at `scale` over the configurations whose data is here (None if none), and the missing rows."
-    item = get_item(item)
-    configs = item.configs(scale, data_root=data_root, **params)
-    base, entries = factor_grid(configs)
-    present, missing, weights = [], [], {}
-    for cfg, entry in zip(configs, entries):
-        why = config_missing(cfg, weights)
-        if why: missing.append(item_row(cfg, scale, item.kind == "curve", status=RowStatus.missing, missing=why))
-        else: present.append(entry)
-    exp = Experiment(f"{item.name}-{scale}", base=base, grid=present) if present else None
-    return exp, missing
-
 def describe_plan(exp: Experiment | None, missing: Sequence[ItemRow]) -> str:
     ("A few lines: the configurations and runs that will run, the missing rows, and once per missing data set why "
      "(shortened).")

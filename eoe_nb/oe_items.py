@@ -25,7 +25,8 @@ from .paper_items import (PaperItem, PlanLine, ResultRow, RowStatus, check_scale
 __all__ = ['PUBLISHED_OOD_NAMES', 'OE_ITEMS', 'PROXY', 'CPU_TRAIN_LIMIT', 'CPU_TEST_LIMIT', 'CPU_MODEL', 'OE_SCALES',
            'OE_SCALE_NOTES', 'OE_TRAIN_IMAGES', 'OE_TEST_IMAGES', 'OERow', 'published_setting', 'published_values',
            'OEItem', 'get_oe_item', 'proxy_ood', 'OEItemPlan', 'oe_scale_setup', 'oe_phase_config', 'oe_item_plan',
-           'oe_run_seconds', 'oe_plan', 'run_oe_item', 'oe_results_table', 'write_oe_item_outputs', 'plot_oe_rows']
+           'oe_run_seconds', 'OERunUnit', 'oe_units', 'oe_plan', 'run_oe_item', 'oe_results_table',
+           'write_oe_item_outputs', 'plot_oe_rows']
 
 # %% ../nbs/07b_oe_items.ipynb #c029
 _LABELS = dict(fpr95="FPR95", auroc="AUROC", aupr="AUPR", rms="RMS", mad="MAD", soft_f1="soft F1",
@@ -265,6 +266,25 @@ def oe_run_seconds(cfg, test: OETestOptions, rate: GpuRate) -> float:
     n_ood_sets = len(ood_specs(cfg.in_dist, test))
     return (cfg.epochs * n_train * passes * train_f + n_test * (1 + test.draws * n_ood_sets / 5) * test_f) / rate.flops
 
+# %% ../nbs/07b_oe_items.ipynb #i18ou1
+@dataclass(frozen=True)
+class OERunUnit:
+    "One OE run of an item, as its progress counts it: finished once its OOD results (and calibration) are stored."
+    folder: Path
+    calibrate: bool = False
+
+    def is_finished(self) -> bool:
+        return (self.folder / OOD_RESULTS_JSON).is_file() and (not self.calibrate
+                                                               or (self.folder / CALIBRATION_JSON).is_file())
+
+# %% ../nbs/07b_oe_items.ipynb #i18ou4
+def oe_units(item: str, scale: str, params: dict) -> list[OERunUnit]:
+    ("The runs of an OE item's notebook with its parameters (`out_dir`, `data_root`), at their folders under "
+     "`out_dir/runs/`; [] if none can run.")
+    plan = oe_item_plan(item, scale, data_root=params.get("data_root"))
+    if plan.experiment is None: return []
+    return [OERunUnit(r.folder, plan.item.calibrate) for r in experiment_runs(plan.experiment, params["out_dir"])]
+
 # %% ../nbs/07b_oe_items.ipynb #i18oe5
 def oe_plan(item: str, scale: str, data_root: str | Path | None = None, rate: GpuRate | None = None) -> list[PlanLine]:
     "The lines of an OE item at `scale`: one per in-distribution set and phase (seed 1, as the official scripts)."
@@ -284,7 +304,8 @@ def oe_plan(item: str, scale: str, data_root: str | Path | None = None, rate: Gp
     return lines
 
 for _it in OE_ITEMS.values():          # the report and eoe-figures find them in eoe_nb.paper_items.ITEMS
-    register_item(PaperItem(_it.name, _it.title, _it.reproduces, None, {}, paper="oe", planner=oe_plan))
+    register_item(PaperItem(_it.name, _it.title, _it.reproduces, None, {}, paper="oe", planner=oe_plan,
+                            unit_lister=oe_units))
 
 # %% ../nbs/07b_oe_items.ipynb #c038
 def _mean(values: Sequence[float | None]) -> float | None:

@@ -27,15 +27,16 @@ from .models import model_spec
 from .objectives import is_zero_shot
 from .presets import PRESETS, preset_for, resolve_config
 from .runner import config_deviations
-from .experiments import unit_classes
+from .experiments import Experiment, unit_classes
 from .evaluate import save_figure
 from .packed import GpuRate, estimate_gpu_seconds
 
 # %% auto #0
-__all__ = ['METHOD_LABELS', 'TABLE_METHODS', 'SCALES', 'TINY_CLIP_NAME', 'ITEMS', 'ROW_TYPES', 'default_notebooks_dir',
-           'load_paper_numbers', 'published_number', 'Scale', 'check_scale', 'PlanLine', 'PaperItem', 'register_item',
-           'get_item', 'config_missing', 'grid_plan', 'RowStatus', 'ItemRow', 'expected_runs', 'item_row', 'ResultRow',
-           'row_kind', 'item_status', 'markdown_table', 'write_item_files']
+__all__ = ['METHOD_LABELS', 'TABLE_METHODS', 'SCALES', 'TINY_CLIP_NAME', 'ITEMS', 'ROW_TYPES', 'GRID_KEY_ORDER',
+           'default_notebooks_dir', 'load_paper_numbers', 'published_number', 'Scale', 'check_scale', 'PlanLine',
+           'PaperItem', 'register_item', 'get_item', 'config_missing', 'grid_plan', 'RowStatus', 'ItemRow',
+           'expected_runs', 'item_row', 'ResultRow', 'row_kind', 'item_status', 'markdown_table', 'write_item_files',
+           'factor_grid', 'item_experiment', 'grid_units']
 
 # %% ../nbs/07_paper_items.ipynb #c006
 _PAPER_NUMBERS_COLUMNS = ["paper", "item", "setting", "dataset", "method", "metric", "value", "source", "std", "note"]
@@ -192,6 +193,9 @@ class PaperItem:
     # (item name, scale, data root, GPU rate) -> the item's plan lines; None: `grid_plan` for a grid (`build` set)
     planner: Callable[[str, str, str | Path | None, GpuRate | None], list[PlanLine]] | None = field(
         default=None, compare=False, repr=False)
+    # (item name, scale, notebook parameters) -> the runs of its notebook, each with `is_finished()`;
+    # None: `grid_units` for a grid (`build` set)
+    unit_lister: Callable[[str, str, dict], list] | None = field(default=None, compare=False, repr=False)
 
     @property
     def notebook(self) -> str: return f"{self.name}.ipynb"
@@ -204,6 +208,16 @@ class PaperItem:
             raise ConfigError(f"item {self.name!r} has no planner: give it a `build` (a grid) or register it with a "
                               "`planner`")
         return planner(self.name, scale, data_root, rate)
+
+    def units(self, scale: str, params: dict) -> list:
+        ("What this item's notebook runs at `scale` with its parameters (`out_dir`, `data_root`, ...), each unit with "
+         "`is_finished()`: its `unit_lister`'s (a grid: `grid_units`).")
+        check_scale(scale)
+        lister = self.unit_lister or (grid_units if self.build is not None else None)
+        if lister is None:
+            raise ConfigError(f"item {self.name!r} has no units: give it a `build` (a grid) or register it with a "
+                              "`unit_lister`")
+        return lister(self.name, scale, params)
 
     def configs(self, scale: str, data_root: str | Path | None = None, **params) -> list[dict]:
         "Complete, resolved RunConfig dicts of this item at `scale` (data_root set on each)."
@@ -562,3 +576,39 @@ def write_item_files(out_dir: str | Path, item: PaperItem, scale: str, rows: Seq
                   eoe_nb_version=getattr(eoe_nb, "__version__", None), **(extra or {}))
     atomic_write_json(out / "result.json", result)
     return result
+
+# %% ../nbs/07_paper_items.ipynb #i18un1
+GRID_KEY_ORDER = ("dataset", "mode", "objective", "model", "epochs", "oe", "oe_size")
+
+def factor_grid(configs: Sequence[dict]) -> tuple[dict, list[dict]]:
+    "(base, entries): the settings shared by every config, and per config a grid dict {field: [value]} of the others."
+    if not configs: raise ConfigError("no configurations to run")
+    full = [RunConfig.from_dict(copy.deepcopy(c)).to_dict() for c in configs]
+    base = {k: v for k, v in full[0].items() if all(f[k] == v for f in full)}
+    order = ([k for k in GRID_KEY_ORDER if k not in base]
+             + [k for k in full[0] if k not in base and k not in GRID_KEY_ORDER])
+    return base, [{k: [f[k]] for k in order} for f in full]
+
+# %% ../nbs/07_paper_items.ipynb #i18un4
+def item_experiment(item: str | PaperItem, scale: str, data_root: str | Path | None = None,
+                    **params) -> tuple[Experiment | None, list[ItemRow]]:
+    "The item's experiment at `scale` over the configurations whose data is here (None if none), and the missing rows."
+    item = get_item(item)
+    configs = item.configs(scale, data_root=data_root, **params)
+    base, entries = factor_grid(configs)
+    present, missing, weights = [], [], {}
+    for cfg, entry in zip(configs, entries):
+        why = config_missing(cfg, weights)
+        if why: missing.append(item_row(cfg, scale, item.kind == "curve", status=RowStatus.missing, missing=why))
+        else: present.append(entry)
+    exp = Experiment(f"{item.name}-{scale}", base=base, grid=present) if present else None
+    return exp, missing
+
+# %% ../nbs/07_paper_items.ipynb #i18un7
+def grid_units(item: str, scale: str, params: dict) -> list:
+    ("The runs of a grid item's notebook (`PaperItem.units` where `build` is set): its experiment's units under "
+     "`out_dir/runs`, finished once their results are stored; [] if none can run.")
+    it = get_item(item)
+    item_params = {k: v for k, v in params.items() if k in it.params}
+    exp, _ = item_experiment(it, scale, data_root=params.get("data_root"), **item_params)
+    return [] if exp is None else exp.units(Path(params["out_dir"]) / "runs")

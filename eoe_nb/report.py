@@ -25,11 +25,11 @@ from .core import (ConfigError, DataMissingError, EOEError, atomic_write_json, a
                          resolve_data_root, run_cli)
 from .flags import ConfigParser
 from .folders import check_output_folder, owned_folder
-from .experiments import EXECUTORS, Unit
+from .experiments import EXECUTORS
 import eoe_nb.plan  # noqa: F401  (every item registered: the planner imports each item module once)
 from .paper_items import (ITEMS, ROW_TYPES, SCALES, ItemRow, ResultRow, RowStatus, check_scale,
                                 default_notebooks_dir, get_item)
-from .figures import SPREAD, _numbers, compare_row, item_experiment
+from .figures import SPREAD, _numbers, compare_row
 from .paper_items import _fmt, markdown_table
 
 # %% auto #0
@@ -301,18 +301,15 @@ def item_is_complete(out: Path, name: str, params: dict) -> bool:
     return all(res.get("params", {}).get(k) == v for k, v in item_params.items())
 
 # %% ../nbs/08b_report.ipynb #c021b
-def item_units(name: str, params: dict) -> list[Unit]:
-    ("The runs (units) the notebook of item `name` will run with `params`, at their folders under `out_dir/runs`; [] "
-     "if none can run.")
-    if ITEMS[name].build is None: return []          # the notebook plans its own runs (no grid of AD configurations)
-    item_params = {k: v for k, v in params.items() if k in ITEMS[name].params}
-    exp, _ = item_experiment(name, params["scale"], data_root=params["data_root"], **item_params)
-    return [] if exp is None else exp.units(Path(params["out_dir"]) / "runs")
+def item_units(name: str, params: dict) -> list:
+    ("What the notebook of item `name` runs with `params` (its runs, or a search's generations), each unit with "
+     "`is_finished()`: the item's `PaperItem.units`; [] if none can run.")
+    return ITEMS[name].units(params["scale"], params)
 
 class RunProgress:
     ("A tqdm bar of an item's finished runs, updated from the results folder by a background thread while the notebook "
      "runs.")
-    def __init__(self, name: str, units: Sequence[Unit], interval: float = 5.0, disable: bool = False):
+    def __init__(self, name: str, units: Sequence, interval: float = 5.0, disable: bool = False):
         self.units, self.interval = list(units), interval
         self.done = self.finished()            # finished runs seen so far (a resumed item starts there)
         self.bar = tqdm(total=len(self.units), initial=self.done, desc=f"{name} runs", unit="run", leave=False,

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .core import ConfigError, EOEError, resolve_data_root
+from .folders import read_json_file
 from .ad_data import parse_dataset_spec
 from .presets import resolve_config
 from .packed import GpuRate, estimate_gpu_seconds
@@ -22,8 +23,8 @@ from .paper_items import (PaperItem, PlanLine, ResultRow, RowStatus, check_scale
 
 # %% auto #0
 __all__ = ['FILTER_PARTS', 'SEARCH_ITEMS', 'ITEM_SEARCHES', 'SCALE_NOTES', 'ITEM_COLUMNS', 'ABSTRACT_LOOKUP', 'SearchPlan',
-           'search_item_plan', 'max_fitness_runs', 'search_plan', 'search_item_rows', 'run_search_item',
-           'describe_search_plans', 'search_results_table']
+           'search_item_plan', 'max_fitness_runs', 'SearchGeneration', 'search_units', 'search_plan',
+           'search_item_rows', 'run_search_item', 'describe_search_plans', 'search_results_table']
 
 # %% ../nbs/07c_search_items.ipynb #c052
 FILTER_PARTS = ("train_oe", "train_nominal", "test_nominal", "test_anomalous")
@@ -121,6 +122,30 @@ def max_fitness_runs(plans: Sequence[SearchPlan]) -> int:
         n += len(c.classes) * seeds * (per_class + (2 if c.fitness == "validation" else 0))
     return n
 
+# %% ../nbs/07c_search_items.ipynb #i18su1
+_STATE_FILE = "search_state.json"        # a search folder's state (eoe_nb.search)
+
+@dataclass(frozen=True)
+class SearchGeneration:
+    "One generation of one search of an item: finished once the search's state file records it."
+    folder: Path                      # the search folder
+    generation: int
+
+    def is_finished(self) -> bool:
+        try: state = read_json_file(self.folder / _STATE_FILE, "search state")
+        except EOEError: return False          # not valid (yet): counted once it is
+        return state is not None and state.get("generation", -1) >= self.generation
+
+# %% ../nbs/07c_search_items.ipynb #i18su4
+def search_units(item: str, scale: str, params: dict) -> list[SearchGeneration]:
+    ("The generations of a search item's notebook with its parameters (`out_dir`, `data_root`, `fitness`, ...), "
+     "one per (search, generation) of its searches that can run.")
+    defaults = next(i for i in SEARCH_ITEMS if i.name == item).params
+    plans = search_item_plan(item, scale, params.get("data_root"),
+                             **{k: params.get(k, v) for k, v in defaults.items()})
+    return [SearchGeneration(Path(params["out_dir"]) / "searches" / p.label, g) for p in plans if not p.missing
+            for g in range(1 if p.config.method == "random" else p.config.generations)]
+
 # %% ../nbs/07c_search_items.ipynb #i18sp2
 def search_plan(item: str, scale: str, data_root: str | Path | None = None,
                 rate: GpuRate | None = None) -> list[PlanLine]:
@@ -134,7 +159,7 @@ def search_plan(item: str, scale: str, data_root: str | Path | None = None,
         lines.append(PlanLine(item, f"{p.label} (at most)", n, n * one, "; ".join(p.missing)))
     return lines
 
-for _item in SEARCH_ITEMS: register_item(replace(_item, planner=search_plan))
+for _item in SEARCH_ITEMS: register_item(replace(_item, planner=search_plan, unit_lister=search_units))
 
 # %% ../nbs/07c_search_items.ipynb #c058
 ITEM_COLUMNS = ["fitness", "best_auroc", "worst_auroc", "best_test_auroc", "worst_test_auroc", "best_oe", "worst_oe",
