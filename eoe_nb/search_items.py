@@ -16,8 +16,8 @@ from .folders import read_json_file
 from .ad_data import parse_dataset_spec
 from .presets import resolve_config
 from .packed import GpuRate, estimate_gpu_seconds
-from .search import (FITNESS_KINDS, SearchConfig, candidate_space, official_fitness_run, run_search, search_table,
-                           write_search_outputs)
+from .search import (FITNESS_KINDS, STATE_FILE, SearchConfig, candidate_space, official_fitness_run, run_search,
+                           search_table, write_search_outputs)
 from .paper_items import (PaperItem, PlanLine, ResultRow, RowStatus, check_scale, load_paper_numbers,
                                 published_number, register_item)
 
@@ -123,8 +123,6 @@ def max_fitness_runs(plans: Sequence[SearchPlan]) -> int:
     return n
 
 # %% ../nbs/07c_search_items.ipynb #i18su1
-_STATE_FILE = "search_state.json"        # a search folder's state (eoe_nb.search)
-
 @dataclass(frozen=True)
 class SearchGeneration:
     "One generation of one search of an item: finished once the search's state file records it."
@@ -132,7 +130,7 @@ class SearchGeneration:
     generation: int
 
     def is_finished(self) -> bool:
-        try: state = read_json_file(self.folder / _STATE_FILE, "search state")
+        try: state = read_json_file(self.folder / STATE_FILE, "search state")
         except EOEError: return False          # not valid (yet): counted once it is
         return state is not None and state.get("generation", -1) >= self.generation
 
