@@ -250,6 +250,17 @@ def _result_entry(r) -> dict[str, Any]:
                 aupr=nan(r.aupr), fpr95_std=nan(r.fpr_std), auroc_std=nan(r.auroc_std), aupr_std=nan(r.aupr_std),
                 draws=r.n_draws, n_in=r.n_in, n_out=r.n_out, deviation=r.deviation)
 
+def _stored(loaded: _LoadedRun, name: str, opts: OETestOptions) -> dict | None:
+    "The results file `name` of the run if it holds these options' results for these weights, else None."
+    done = read_json_file(loaded.folder / name)
+    return done if done and done.get("options") == opts.to_dict() and done.get("model") == loaded.key else None
+
+def _store(loaded: _LoadedRun, json_name: str, csv_name: str, res: dict) -> dict:
+    "Write the results `res` of the run as a CSV table of its rows and, last, the JSON file; returns `res`."
+    _write_table(loaded.folder / csv_name, res["results"])
+    atomic_write_json(loaded.folder / json_name, res)
+    return res
+
 def evaluate_run(run_dir: str | Path, opts: OETestOptions = OETestOptions(), device: str | None = None, data_root=None,
                  progress: bool = True, echo: bool = True, wait: bool = False) -> dict[str, Any]:
     ("`eoe-oe test`: every score on every OOD set of a finished run (its folder's owner meanwhile); writes ood/, "
@@ -260,28 +271,28 @@ def evaluate_run(run_dir: str | Path, opts: OETestOptions = OETestOptions(), dev
 
 def _evaluate_loaded(loaded: _LoadedRun, opts: OETestOptions, data_root, progress: bool, echo: bool,
                      start: float) -> dict:
+    res = _stored(loaded, OOD_RESULTS_JSON, opts)
+    if res is None: res = _store(loaded, OOD_RESULTS_JSON, _OOD_RESULTS_CSV,
+                                 _ood_results(loaded, opts, data_root, progress, start))
+    if echo: print(_format_ood_results(res))
+    return res
+
+def _ood_results(loaded: _LoadedRun, opts: OETestOptions, data_root, progress: bool, start: float) -> dict:
+    "The OOD results of the run: every score on every OOD set (logits cached in `ood/`)."
     from eoe_nb.oe_eval import OOD_SCORES, evaluate_ood
-    done = read_json_file(loaded.folder / OOD_RESULTS_JSON)
-    if done and done.get("options") == opts.to_dict() and done.get("model") == loaded.key:
-        if echo: print(_format_ood_results(done))
-        return done
     cfg, specs = loaded.config, ood_specs(loaded.config.in_dist, opts)
     z_in, y_in = _id_logits(loaded, "test", opts, data_root, progress)
     ood, missing, devs = _ood_set_logits(loaded, specs, len(y_in), opts, data_root, progress)
     protocol = opts.protocol()
     reports = {s: evaluate_ood(z_in, y_in, ood, s, protocol, cfg.in_dist, cfg.phase, missing=missing)
                for s in OOD_SCORES}
-    res = dict(run=str(loaded.folder), in_dist=cfg.in_dist, phase=cfg.phase, method=PHASE_METHOD[cfg.phase],
-               options=opts.to_dict(),
-               model=loaded.key, test_error=round(100 * reports["msp"].test_error, 4), n_test=int(len(y_in)),
-               results=[_result_entry(r) for rep in reports.values() for r in rep.rows], missing=missing,
-               deviations=[*opts.deviations, *_run_deviations(loaded), *(f"{n}: {d}" for n, d in devs.items())],
-               wall_seconds=round(time.time() - start, 1),
-               manifest=run_manifest(cfg.to_dict(), seed=opts.seed, test=opts.to_dict()))
-    _write_table(loaded.folder / _OOD_RESULTS_CSV, res["results"])
-    atomic_write_json(loaded.folder / OOD_RESULTS_JSON, res)
-    if echo: print(_format_ood_results(res))
-    return res
+    return dict(run=str(loaded.folder), in_dist=cfg.in_dist, phase=cfg.phase, method=PHASE_METHOD[cfg.phase],
+                options=opts.to_dict(),
+                model=loaded.key, test_error=round(100 * reports["msp"].test_error, 4), n_test=int(len(y_in)),
+                results=[_result_entry(r) for rep in reports.values() for r in rep.rows], missing=missing,
+                deviations=[*opts.deviations, *_run_deviations(loaded), *(f"{n}: {d}" for n, d in devs.items())],
+                wall_seconds=round(time.time() - start, 1),
+                manifest=run_manifest(cfg.to_dict(), seed=opts.seed, test=opts.to_dict()))
 
 # %% ../nbs/06c_oe_runs.ipynb #c020
 def _format_ood_results(res: dict[str, Any]) -> str:
@@ -323,8 +334,8 @@ def _calibrate_loaded(loaded: _LoadedRun, opts: OETestOptions, data_root, progre
         raise ConfigError(f"{loaded.folder} was trained without a held-out split: train with --val-share 0.1 to tune "
                           f"the temperature, or give --temperature 1 for the untuned classifier's calibration")
     json_name, csv_name = _calibration_files(temperature)
-    done = read_json_file(loaded.folder / json_name)
-    if done and done.get("options") == opts.to_dict() and done.get("model") == loaded.key:
+    done = _stored(loaded, json_name, opts)
+    if done is not None:
         if echo: print(_format_calibration(done))
         return done
     z_val, y_val = _id_logits(loaded, "val", opts, data_root, progress) if temperature is None else (None, [])
@@ -344,8 +355,7 @@ def _calibrate_loaded(loaded: _LoadedRun, opts: OETestOptions, data_root, progre
                missing=missing, wall_seconds=round(time.time() - start, 1),
                deviations=[*opts.deviations, *_run_deviations(loaded)] + ([] if temperature is None else
                            [f"temperature fixed at {temperature:g}, not tuned on a held-out split"]))
-    _write_table(loaded.folder / csv_name, res["results"])
-    atomic_write_json(loaded.folder / json_name, res)
+    _store(loaded, json_name, csv_name, res)
     if echo: print(_format_calibration(res))
     return res
 

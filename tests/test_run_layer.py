@@ -55,6 +55,14 @@ def holds_lock(out: Path, p: subprocess.Popen, timeout: float = 120) -> bool:
     return False
 
 
+def wait_for(cond, timeout: float = 180) -> bool:
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond(): return True
+        time.sleep(0.05)
+    return False
+
+
 def error_line(err: str) -> str:
     lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "Traceback" not in err, err
@@ -72,12 +80,12 @@ def test_oe_train_second_configuration_refused_naming_the_owner(data, tmp_path):
         assert holds_lock(out, a), a.communicate()[1][-2000:]
         b = run(oe(data, out, epochs="40", lr="0.05"))
         assert b.returncode == 2 and f"in use by process {a.pid}" in error_line(b.stderr)
-        assert (out / "config.json").exists() is False or json.loads((out / "config.json").read_text())["lr"] == 0.1
+        assert wait_for(lambda: (out / "checkpoint.pt").exists()), "the first run saved no epoch"
+        assert json.loads((out / "config.json").read_text())["lr"] == 0.1
     finally:
         a.kill(); a.wait()                                   # kill -9 mid-run: its checkpoint and config stay
-    c = run(oe(data, out, epochs="40", lr="0.05"))
-    if (out / "checkpoint.pt").exists():                     # the killed run's weights are not overwritten by another lr
-        assert c.returncode == 2 and "lr: 0.1 there, 0.05 here" in error_line(c.stderr)
+    c = run(oe(data, out, epochs="40", lr="0.05"))           # the killed run's weights are not overwritten by another lr
+    assert c.returncode == 2 and "lr: 0.1 there, 0.05 here" in error_line(c.stderr)
 
 
 def test_oe_train_identical_commands_train_once(data, tmp_path):
@@ -125,11 +133,12 @@ def test_search_second_search_refused_and_killed_search_leaves_no_temporaries(da
         assert holds_lock(out, a), a.communicate()[1][-2000:]
         b = run(search(data, out, seed="5"))
         assert b.returncode == 2 and f"in use by process {a.pid}" in error_line(b.stderr)
-        time.sleep(3)
+        assert wait_for(lambda: (out / "search_state.json").exists()), "the first search finished no generation"
+        time.sleep(1)                                        # killed in the middle of a later generation
     finally:
         a.kill(); a.wait()
     b = run(search(data, out, seed="5"))                     # the killed search's state is kept: another seed is refused
-    if (out / "search_state.json").exists(): assert b.returncode == 2 and "seed: 3 there, 5 here" in error_line(b.stderr)
+    assert b.returncode == 2 and "seed: 3 there, 5 here" in error_line(b.stderr)
     r = run(search(data, out, "--max-generations", "1", seed="3", generations="30"))   # resumed by its owner
     assert r.returncode == 0, r.stderr[-2000:]
     assert stale(out) == []                                  # in the search folder and its fitness configuration folders
