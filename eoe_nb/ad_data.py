@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .core import ConfigError
+from .core import ConfigError, resolve_data_root
 from .data import DatasetInfo, ImageSet, dataset_info, load_split
 import eoe_nb.datasets  # noqa: F401  (registers every data set: CIFAR, MNIST, ImageNet, MVTec-AD, CUB, DTD, 80MTI, ...)
 import eoe_nb.ood_datasets  # noqa: F401  (and the OE paper's: SVHN, Tiny ImageNet, Places365/69, LSUN)
@@ -24,8 +24,8 @@ import eoe_nb.ood_datasets  # noqa: F401  (and the OE paper's: SVHN, Tiny ImageN
 # %% auto #0
 __all__ = ['VALIDATION_SHARE', 'VALIDATION_KEY', 'DatasetSpec', 'format_classes', 'parse_dataset_spec', 'with_classes_found',
            'ADSplit', 'normal_classes_for', 'make_ad_split', 'make_validation_split', 'oe_dataset_name', 'is_none_spec',
-           'oe_pool', 'draw_oe_indices', 'ADDataSpec', 'select_oe', 'ADData', 'limit_ad_data', 'oe_candidate_classes',
-           'make_ad_data']
+           'missing_data', 'load_spec', 'oe_pool', 'draw_oe_indices', 'ADDataSpec', 'select_oe', 'ADData',
+           'limit_ad_data', 'oe_candidate_classes', 'make_ad_data']
 
 # %% ../nbs/01b_ad_data.ipynb #c005
 @dataclass
@@ -270,6 +270,31 @@ def oe_dataset_name(name: str, imagenet1k_leak: bool = False) -> str:
 def is_none_spec(oe) -> bool:
     "True for 'none' / '' / None: no OE."
     return oe is None or (isinstance(oe, str) and oe.strip().lower() in ("", "none"))
+
+# %% ../nbs/01b_ad_data.ipynb #7be01e88
+def missing_data(specs: dict[str, str | DatasetSpec | None], data_root: str | Path | None = None) -> dict[str, str]:
+    ("The data sets of `specs` (role -> spec; 'none' and None skipped) that are not under the data root: name -> why "
+     "and how to get it; {} when all are here.")
+    root, missing = resolve_data_root(data_root), {}
+    for role, spec in specs.items():
+        if is_none_spec(spec): continue
+        try: info = dataset_info(parse_dataset_spec(spec).name)
+        except ConfigError as e:
+            name = str(spec).split("[")[0].strip()
+            missing.setdefault(name, f"{role} {name!r} is not known to this installation ({e})")
+            continue
+        if not info.present(root):
+            missing.setdefault(info.name, f"{role} {info.name!r} not found under {root}. {info.how_to_get}")
+    return missing
+
+# %% ../nbs/01b_ad_data.ipynb #e06c0159
+def load_spec(spec: str | DatasetSpec, split: str, data_root: str | Path | None = None) -> ImageSet:
+    "The images of `split` of the data set of `spec`, restricted to its classes (all when it names none)."
+    spec = parse_dataset_spec(spec)
+    images = load_split(spec.name, split, data_root)
+    spec = with_classes_found(spec, images)
+    if spec.classes is None: return images
+    return images.subset(np.flatnonzero(np.isin(images.targets.numpy(), spec.classes)), name=str(spec))
 
 # %% ../nbs/01b_ad_data.ipynb #c027
 def oe_pool(oe: str | DatasetSpec, normal: DatasetSpec | str, normal_classes: Sequence[int], data_root=None,

@@ -5,6 +5,7 @@
 # %% ../nbs/00_core.ipynb #c002
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -82,7 +83,7 @@ OE_PHASES = ("baseline", "oe_tune", "oe_scratch")
 REMOVED_FIELDS = dict(amp=False)
 _REMOVED_FIX = dict(amp="precision='bf16'")   # what each removed field's other values became
 
-@dataclass
+@dataclass(eq=False)
 class RunConfig:
     ("All settings of one configuration, run over `classes` x `seeds`; "
      "`None` in a `PRESET_FIELDS` field: the preset's value.")
@@ -129,7 +130,13 @@ class RunConfig:
     device: str = "auto"                  # cpu, cuda, cuda:1, mps or auto (CUDA when there is one)
     data_root: str | None = None          # where the data sets lie; None: $EOE_DATA, else ~/.cache/eoe_nb/data
 
-    def to_dict(self) -> dict[str, Any]: return dataclasses.asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        "The settings (the fields of RunConfig, not what a subclass derives from them), deep-copied."
+        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(RunConfig)}
+
+    def __eq__(self, other) -> bool: return isinstance(other, RunConfig) and self.to_dict() == other.to_dict()
+
+    __hash__ = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
@@ -235,7 +242,7 @@ def _json_default(o):
     if isinstance(o, np.ndarray): return o.tolist()
     if isinstance(o, torch.Tensor): return o.tolist()
     if isinstance(o, Path): return str(o)
-    if dataclasses.is_dataclass(o): return dataclasses.asdict(o)
+    if dataclasses.is_dataclass(o): return o.to_dict() if hasattr(o, "to_dict") else dataclasses.asdict(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 def atomic_write_json(path: str | Path, obj: Any, indent: int = 2) -> Path:
@@ -279,7 +286,8 @@ def _package_versions(names=_MANIFEST_PACKAGES) -> dict[str, str | None]:
 
 def run_manifest(config: Any, seed: int | None = None, data_source: dict | None = None, **extra) -> dict[str, Any]:
     "The manifest stored beside every result: config, seed, git commit, package versions, machine, data source."
-    if dataclasses.is_dataclass(config): config = dataclasses.asdict(config)
+    if dataclasses.is_dataclass(config):          # a config's settings (to_dict), not what a resolved one derives
+        config = config.to_dict() if hasattr(config, "to_dict") else dataclasses.asdict(config)
     cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return dict(config=config, seed=seed, git_commit=git_commit(), packages=_package_versions(),
                 python=sys.version.split()[0], platform=platform.platform(), cuda_device=cuda,

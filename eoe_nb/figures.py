@@ -20,7 +20,7 @@ import pandas as pd
 if TYPE_CHECKING: from matplotlib.figure import Figure   # matplotlib loads where a figure is drawn
 
 from .core import ConfigError, EOEError, RunConfig
-from .ad_data import is_none_spec, parse_dataset_spec
+from .ad_data import is_none_spec
 from .models import model_spec
 from .presets import resolve_config
 from .evaluate import aggregate_runs, plot_curve_with_band
@@ -58,7 +58,7 @@ def estimate_minutes(exp: Experiment, seconds_per_10k: float = 13.0, clip_second
     "Rough minutes the CIFAR-10 runs of `exp` take on a 2-core CPU (other data sets are not counted)."
     total = 0.0
     for cfg in map(resolve_config, exp.configs()):
-        spec = parse_dataset_spec(cfg.dataset)
+        spec = cfg.data
         if spec.name != "cifar10": continue
         n_normal_classes = 1 if cfg.mode == "ovr" else len(spec.universe()) - 1
         n_train = n_normal_classes * CIFAR10_TRAIN_PER_CLASS

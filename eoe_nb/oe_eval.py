@@ -18,8 +18,8 @@ import torch
 from PIL import Image
 
 from .core import ConfigError, DataMissingError, Registry, atomic_write_bytes
-from .data import DATASETS, ImageSet, load_split
-from .ad_data import parse_dataset_spec, with_classes_found
+from .data import DATASETS, ImageSet
+from .ad_data import load_spec, parse_dataset_spec
 from .evaluate import calibration_metrics, fpr_at_tpr, ood_metrics, FPR_CONVENTIONS
 from .objectives import ce_to_uniform_score, msp_score
 from .oe_train import CIFAR_MEAN, CIFAR_STD
@@ -330,12 +330,7 @@ class OODSource:
 
 # %% ../nbs/06b_oe_eval.ipynb #c032
 def _load_sets(source: str, splits: Sequence[str], data_root) -> list[ImageSet]:
-    spec, sets = parse_dataset_spec(source), []
-    for split in splits:
-        s = load_split(spec.name, split, data_root)
-        sp = with_classes_found(spec, s)
-        sets.append(s if sp.classes is None else s.subset(np.flatnonzero(np.isin(s.targets.numpy(), sp.classes))))
-    return sets
+    return [load_spec(source, split, data_root) for split in splits]
 
 def _source(spec: OODSetSpec, n_noise: int, shape, mean, std, seed: int, data_root) -> OODSource:
     key = _set_key(spec.name)

@@ -12,11 +12,10 @@ from typing import Any, Sequence
 
 from .core import OE_PHASES, ConfigError, EOEError
 from .folders import read_json_file
-from .ad_data import parse_dataset_spec
+from .ad_data import missing_data
 from .packed import TEST_IMAGES, GpuRate, model_flops
-from .oe_train import oe_recipe
 from .oe_runs import (CALIBRATION_JSON, CALIBRATION_METRICS, DETECTION_METRICS, OOD_RESULTS_JSON, OE_METHOD_LABELS,
-                           PHASE_METHOD, OEExperiment, OERun, OETestOptions, build_train_config, data_missing,
+                           PHASE_METHOD, OEExperiment, OERun, OETestOptions, build_train_config,
                            experiment_runs, ood_specs, phase_changes, run_oe_experiment)
 from .paper_items import (PaperItem, PlanLine, ResultRow, RowStatus, check_scale, get_item, register_item,
                                 write_item_files)
@@ -203,6 +202,10 @@ class OEItemPlan:
         return "\n".join(lines)
 
 # %% ../nbs/07b_oe_items.ipynb #c037
+def _missing(cfg, root) -> dict[str, str]:
+    "The data sets of a resolved OE configuration that are not under `root`."
+    return missing_data({"in-distribution set": cfg.in_data, "OE set": cfg.oe_data}, root)
+
 def oe_scale_setup(item: OEItem, scale: str, data_root: str | None = None,
                    model: str | None = None) -> tuple[dict[str, tuple[str, ...]], dict[str, Any]]:
     ("({ID set: phases}, {train, phase_train, test} settings) of an OE item at `scale` (held-out 10% for calibration), "
@@ -238,7 +241,7 @@ def oe_item_plan(item: str | OEItem, scale: str, data_root: str | Path | None = 
     for ds, phases in sets.items():
         try:
             cfgs = [oe_phase_config(ds, p, setup, seeds[0]) for p in phases]
-            missing = data_missing([ds, *(c.oe for c, p in zip(cfgs, phases) if p != "baseline")], root)
+            missing = {k: v for c in cfgs for k, v in _missing(c, root).items()}
         except EOEError as e: missing = {f"a classifier for {ds}": f"the official setting cannot be built here: {e}"}
         if not missing: runnable[ds] = list(phases); continue
         missing_rows += [OERow(it.name, ds.split("[")[0], ds, PHASE_METHOD[p], "mean", RowStatus.missing, scale=scale,
@@ -254,9 +257,8 @@ OE_TEST_IMAGES = dict(TEST_IMAGES, svhn=26032, tinyimagenet=10000)
 
 def oe_run_seconds(cfg, test: OETestOptions, rate: GpuRate) -> float:
     "Estimated GPU seconds of one OE run (`OETrainConfig`): its training phase and its OOD test."
-    spec = parse_dataset_spec(cfg.in_dist)
-    recipe = oe_recipe(spec.name)
-    n_total = len(parse_dataset_spec(spec.name).universe())
+    spec, recipe = cfg.in_data, cfg.recipe
+    n_total = spec.n_classes
     n_train = OE_TRAIN_IMAGES.get(spec.name, 50000) * len(spec.universe()) / n_total * (1 - cfg.val_share)
     if cfg.train_limit: n_train = min(n_train, cfg.train_limit)
     n_test = OE_TEST_IMAGES.get(spec.name, 10000) * len(spec.universe()) / n_total
@@ -298,7 +300,7 @@ def oe_plan(item: str, scale: str, data_root: str | Path | None = None, rate: Gp
             try: cfg = oe_phase_config(ds, p, setup)
             except EOEError as e:
                 lines.append(PlanLine(item, f"{ds} {p}", 1, None, f"cannot be built here: {e}")); continue
-            missing = "; ".join(data_missing([ds] + ([] if p == "baseline" else [cfg.oe]), root))
+            missing = "; ".join(_missing(cfg, root))
             lines.append(PlanLine(item, f"{ds} {p} ({cfg.model}, {cfg.epochs} epochs)", 1,
                                   oe_run_seconds(cfg, test, rate), missing))
     return lines

@@ -15,15 +15,15 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from .core import (OE_PHASES, ConfigError, DataMissingError, EOEError, atomic_write_json, atomic_write_text,
-                         fingerprint, resolve_data_root, run_manifest)
+from .core import (OE_PHASES, ConfigError, DataMissingError, atomic_write_json, atomic_write_text, fingerprint,
+                         run_manifest)
 from .folders import check_output_folder, owned_folder, read_json_file
 
 # %% auto #0
 __all__ = ['PHASE_METHOD', 'OE_METHOD_LABELS', 'DETECTION_METRICS', 'CALIBRATION_METRICS', 'OOD_FOLDER', 'OOD_RESULTS_JSON',
-           'CALIBRATION_JSON', 'OETestOptions', 'data_missing', 'build_train_config', 'train_phase', 'ood_specs',
-           'evaluate_run', 'calibrate_run', 'format_summary', 'OEExperiment', 'OERun', 'phase_changes',
-           'experiment_runs', 'run_oe_experiment']
+           'CALIBRATION_JSON', 'OETestOptions', 'build_train_config', 'train_phase', 'ood_specs', 'evaluate_run',
+           'calibrate_run', 'format_summary', 'OEExperiment', 'OERun', 'phase_changes', 'experiment_runs',
+           'run_oe_experiment']
 
 # %% ../nbs/06c_oe_runs.ipynb #c005
 PHASE_METHOD = {"baseline": "msp", "oe_tune": "oe_finetune", "oe_scratch": "oe_scratch"}
@@ -83,20 +83,6 @@ def _write_table(path: str | Path, rows: Sequence[dict]) -> Path:
     import pandas as pd
     return atomic_write_text(path, pd.DataFrame(list(rows)).to_csv(index=False))
 
-# %% ../nbs/06c_oe_runs.ipynb #481d47e2
-def data_missing(specs: Sequence[str | None], data_root: str | Path | None = None) -> dict[str, str]:
-    "What of the data sets `specs` is not under the data root -> why and how to get it; {} when all are here."
-    from eoe_nb.ad_data import is_none_spec, parse_dataset_spec
-    from eoe_nb.data import dataset_info
-    root, missing = resolve_data_root(data_root), {}
-    for spec in specs:
-        if spec is None or is_none_spec(spec): continue
-        name = str(spec).split("[")[0]
-        try: info = dataset_info(parse_dataset_spec(spec).name)
-        except ConfigError as e: missing[name] = f"{name!r} is not known to this installation ({e})"; continue
-        if not info.present(root): missing[name] = f"{name!r} not found under {root}. {info.how_to_get}"
-    return missing
-
 # %% ../nbs/06c_oe_runs.ipynb #c014
 def build_train_config(dataset: str, phase: str = "baseline", **changes) -> Any:
     ("The `OETrainConfig` of `dataset` and `phase` with `changes` (None values: the official ones), resolved and "
@@ -110,10 +96,12 @@ def build_train_config(dataset: str, phase: str = "baseline", **changes) -> Any:
 
 def train_phase(cfg: Any, run_dir: str | Path, progress: bool = True, wait: bool = False) -> Path:
     "Train one phase into `run_dir` (`eoe_nb.oe_train.train_classifier`): resumes, and is a no-op for a finished run."
-    from eoe_nb.oe_train import run_finished, train_classifier
+    from eoe_nb.ad_data import missing_data
+    from eoe_nb.oe_train import resolve_oe_config, run_finished, train_classifier
+    cfg = resolve_oe_config(cfg)
     check_output_folder(run_dir)
     if not run_finished(run_dir):                       # absent data: one line, before the run folder is made
-        missing = data_missing([cfg.in_dist, cfg.oe], cfg.data_root)
+        missing = missing_data({"in-distribution set": cfg.in_data, "OE set": cfg.oe_data}, cfg.data_root)
         if missing: raise DataMissingError(" ".join(missing.values()))
     return Path(train_classifier(cfg, run_dir, progress=progress, wait=wait))
 

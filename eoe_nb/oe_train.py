@@ -5,13 +5,14 @@
 # %% ../nbs/06a_oe_train.ipynb #c002
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import io
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,7 +26,7 @@ from .core import (OE_PHASES, ConfigError, DataMissingError, atomic_write_json, 
                          get_device, run_manifest, seed_everything)
 from .folders import check_output_folder, owned_folder, read_json_file, refuse_if_busy, refuse_other_config
 from .data import ImageSet, dataset_info, load_split, pil_to_uint8
-from .ad_data import is_none_spec, parse_dataset_spec
+from .ad_data import DatasetSpec, is_none_spec, load_spec, parse_dataset_spec
 from .transforms import CenterCrop, HorizontalFlip, RandomCrop, Resize, apply_op, draw_params, gray_l
 from .batches import derive_seed
 from .models import CNN32, ModelSpec, build_model, model_spec, register_model
@@ -35,8 +36,9 @@ from .train import PRECISIONS, Checkpoint
 # %% auto #0
 __all__ = ['CIFAR_MEAN', 'CIFAR_STD', 'RESUME_INVARIANT', 'REMOVED_FIELDS', 'FINAL', 'CHECKPOINT', 'LOG', 'MANIFEST',
            'TinyClassifier', 'register_tiny_classifier', 'oe_preset', 'OERecipe', 'oe_recipe', 'OETrainConfig',
-           'resolve_oe_config', 'ClassifierData', 'classifier_data', 'epoch_plan', 'oe_step', 'run_finished',
-           'train_classifier', 'ClassifierRun', 'load_classifier', 'normalise', 'predict_logits', 'test_error']
+           'ResolvedOEConfig', 'resolve_oe_config', 'ClassifierData', 'classifier_data', 'epoch_plan', 'oe_step',
+           'run_finished', 'train_classifier', 'ClassifierRun', 'load_classifier', 'normalise', 'predict_logits',
+           'test_error']
 
 # %% ../nbs/06a_oe_train.ipynb #c005
 class _SigmoidGELU(nn.Module):
@@ -165,7 +167,7 @@ def oe_recipe(dataset_name: str) -> OERecipe:
 RESUME_INVARIANT = ("device", "data_root")      # may change between a run and its resumption
 REMOVED_FIELDS = ("workers",)                   # fields of older config.json files, ignored when they are read
 
-@dataclass
+@dataclass(eq=False)
 class OETrainConfig:
     ("One training phase of a classifier: data, OE, model, phase and the official hyper-parameters (None: "
      "the official value).")
@@ -196,7 +198,13 @@ class OETrainConfig:
     device: str = "auto"                 # cpu, cuda, cuda:1, mps or auto (CUDA when there is one)
     data_root: str | None = None          # where the data sets lie; None: $EOE_DATA, else ~/.cache/eoe_nb/data
 
-    def to_dict(self) -> dict[str, Any]: return dataclasses.asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        "The settings (the fields of OETrainConfig, not what a subclass derives from them), deep-copied."
+        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(OETrainConfig)}
+
+    def __eq__(self, other) -> bool: return isinstance(other, OETrainConfig) and self.to_dict() == other.to_dict()
+
+    __hash__ = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "OETrainConfig":
@@ -207,6 +215,22 @@ class OETrainConfig:
         return cls(**d)
 
     def replace(self, **changes) -> "OETrainConfig": return dataclasses.replace(self, **changes)
+
+# %% ../nbs/06a_oe_train.ipynb #4a57c37e
+@dataclass(eq=False)
+class ResolvedOEConfig(OETrainConfig):
+    "An OETrainConfig as `resolve_oe_config` returns it, with its data sets parsed (derived, never stored)."
+    in_data: DatasetSpec = field(init=False, repr=False)            # the parsed `in_dist`
+    oe_data: DatasetSpec | None = field(init=False, repr=False)     # the parsed `oe`; None: no OE
+
+    def __post_init__(self):
+        self.in_data = parse_dataset_spec(self.in_dist)
+        self.oe_data = None if is_none_spec(self.oe) else parse_dataset_spec(self.oe)
+
+    @property
+    def recipe(self) -> OERecipe:
+        "The in-distribution set's preprocessing: image size, channels, mean and std, augmentation."
+        return oe_recipe(self.in_data.name)
 
 # %% ../nbs/06a_oe_train.ipynb #c019
 def _check_oe_set(cfg: OETrainConfig, id_spec) -> None:
@@ -223,7 +247,7 @@ def resolve_oe_config(cfg: OETrainConfig) -> OETrainConfig:
     "`cfg` with every `None` setting replaced by the official value, after checking it; raises one-line ConfigErrors."
     check_finite(cfg)
     if cfg.phase not in OE_PHASES: raise ConfigError(f"unknown phase {cfg.phase!r}; use one of {', '.join(OE_PHASES)}")
-    id_spec = parse_dataset_spec(cfg.in_dist)
+    id_spec = parse_dataset_spec(cfg.in_dist)      # where an OE configuration's data-set specs are read
     if dataset_info(id_spec.name).oe_only:
         raise ConfigError(f"{id_spec.name} has no labelled classes to train a classifier on; choose another in_dist")
     oe = cfg.oe if cfg.oe is not None else ("none" if cfg.phase == "baseline" else "tinyimages")
@@ -263,7 +287,7 @@ def resolve_oe_config(cfg: OETrainConfig) -> OETrainConfig:
         raise ConfigError(f"oe_order must be 'offset' or 'shuffle', got {out.oe_order!r}")
     if out.precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {PRECISIONS}, got {out.precision!r}")
-    return out
+    return ResolvedOEConfig(**out.to_dict())
 
 # %% ../nbs/06a_oe_train.ipynb #c022
 @dataclass
@@ -312,21 +336,15 @@ def _split_validation(images: ImageSet, val_share: float, seed: int) -> tuple[Im
 def classifier_data(cfg: OETrainConfig) -> ClassifierData:
     "The in-distribution train / val / test sets (labels 0..K-1) and the OE training images of `cfg`."
     cfg = resolve_oe_config(cfg)
-    spec = parse_dataset_spec(cfg.in_dist)
+    spec = cfg.in_data
     train = _relabel(load_split(spec.name, "train", cfg.data_root), spec.classes)
     test = (_relabel(load_split(spec.name, "test", cfg.data_root), spec.classes)
             if "test" in dataset_info(spec.name).splits else train.subset([]))
     train, val = _split_validation(train, cfg.val_share, cfg.seed)
-    oe = None
-    if not is_none_spec(cfg.oe):
-        oe_spec = parse_dataset_spec(cfg.oe)
-        oe = load_split(oe_spec.name, "train", cfg.data_root)
-        if oe_spec.classes is not None:
-            oe = oe.subset(np.flatnonzero(np.isin(oe.targets.numpy(), oe_spec.classes)), name=str(oe_spec))
-        oe = _seeded_subset(oe, cfg.oe_limit, cfg.seed, 3)
+    oe = None if cfg.oe_data is None else _seeded_subset(load_spec(cfg.oe_data, "train", cfg.data_root), cfg.oe_limit,
+                                                         cfg.seed, 3)
     return ClassifierData(_seeded_subset(train, cfg.train_limit, cfg.seed, 2), val,
-                          _seeded_subset(test, cfg.test_limit, cfg.seed, 4), oe, list(train.classes),
-                          oe_recipe(spec.name))
+                          _seeded_subset(test, cfg.test_limit, cfg.seed, 4), oe, list(train.classes), cfg.recipe)
 
 # %% ../nbs/06a_oe_train.ipynb #c027
 def _cosine_annealing(step: float, total_steps: int, lr_max: float, lr_min: float) -> float:
@@ -629,9 +647,9 @@ def load_classifier(run_dir: str | Path, device: str | torch.device = "cpu") -> 
     if not run_finished(run_dir):
         raise DataMissingError(f"no finished classifier in {run_dir}: "
                                "train it first (train_classifier) or fix the path")
-    cfg = OETrainConfig.from_dict(json.loads((run_dir / _CONFIG).read_text()))
+    cfg = ResolvedOEConfig.from_dict(json.loads((run_dir / _CONFIG).read_text()))
     names = json.loads((run_dir / MANIFEST).read_text())["data_source"]["class_names"]
-    recipe, device = oe_recipe(parse_dataset_spec(cfg.in_dist).name), get_device(device)
+    recipe, device = cfg.recipe, get_device(device)
     model = build_model(cfg.model, rep_dim=len(names), in_channels=recipe.channels)
     model.load_state_dict(Checkpoint.load(run_dir / FINAL).model)
     return ClassifierRun(model.to(device).eval(), cfg, list(names), recipe, run_dir)

@@ -22,8 +22,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from .core import ConfigError, RunConfig, get_device
-from .data import dataset_info
-from .ad_data import is_none_spec, parse_dataset_spec
+from .ad_data import is_none_spec
 from .models import CNN28, CNN32, build_model, model_spec
 from .objectives import objective_class
 from .train import Checkpoint, FeatureCache, NonFiniteError, Precision, build_optimizer
@@ -53,7 +52,7 @@ def pack_key(cfg: RunConfig) -> tuple:
     ("What runs trained as one must share: the network (model, head, input), the optimiser and schedule, epochs, "
      "batch, numerics, device.")
     cfg = resolve_config(cfg)
-    channels = dataset_info(parse_dataset_spec(cfg.dataset).name).channels
+    channels = cfg.info.channels
     return (cfg.model, objective_class(cfg.objective).clf_head, cfg.rep_dim, channels, cfg.transform, cfg.epochs,
             cfg.batch_size, cfg.optimizer, cfg.lr, cfg.weight_decay, tuple(cfg.milestones), cfg.precision, cfg.device)
 
@@ -264,7 +263,7 @@ def estimate_gpu_seconds(cfg: RunConfig, rate: GpuRate | str | Path | None = Non
      "assumption).")
     cfg = resolve_config(cfg)
     rate = rate if isinstance(rate, GpuRate) else GpuRate.from_benchmark(rate)
-    spec, spec_info = parse_dataset_spec(cfg.dataset), dataset_info(parse_dataset_spec(cfg.dataset).name)
+    spec, spec_info = cfg.data, cfg.info
     classes = cfg.classes if cfg.classes is not None else spec.universe()
     n_normal = (1 if cfg.mode == "ovr" else len(spec.universe()) - 1) * TRAIN_IMAGES_PER_CLASS.get(spec_info.name, 5000)
     if cfg.train_limit: n_normal = min(n_normal, cfg.train_limit)

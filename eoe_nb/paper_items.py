@@ -21,8 +21,7 @@ import pandas as pd
 import eoe_nb
 from .core import (ConfigError, DataMissingError, RunConfig, atomic_write_json, atomic_write_text, git_commit,
                          resolve_data_root)
-from .data import dataset_info
-from .ad_data import is_none_spec, oe_dataset_name, parse_dataset_spec
+from .ad_data import is_none_spec, missing_data, oe_dataset_name
 from .models import model_spec
 from .objectives import is_zero_shot
 from .presets import PRESETS, preset_for, resolve_config
@@ -120,8 +119,6 @@ def check_scale(scale: str) -> Scale:
     if scale not in SCALES: raise ConfigError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     return SCALES[scale]
 
-def _name(spec: str) -> str: return str(spec).split("[")[0]
-
 # %% ../nbs/07_paper_items.ipynb #c015c
 def _scale_config(cfg: dict, scale: str, epochs: int | None = None, clip_model: str | None = None,
                   clip_pretrained: str | None = None) -> dict:
@@ -130,7 +127,7 @@ def _scale_config(cfg: dict, scale: str, epochs: int | None = None, clip_model: 
     cfg, resolved = copy.deepcopy(cfg), resolve_config(cfg)
     text_encoder, zero_shot = model_spec(resolved.model).text_encoder, is_zero_shot(resolved)
     if scale != "paper":
-        on_cifar = _name(cfg["dataset"]) == "cifar10"
+        on_cifar = resolved.data.name == "cifar10"
         if on_cifar:
             cfg["dataset"] = "cifar10[0-4]"
             if not is_none_spec(cfg.get("oe") or "none"): cfg["oe"] = "cifar10[5-9]"
@@ -362,18 +359,8 @@ def _clip_weights_missing(model: str, pretrained: str) -> str | None:
 def config_missing(cfg: dict, _weights_cache: dict | None = None) -> dict[str, str]:
     "What `cfg` needs that is not here (data set, OE set, CLIP weights) -> why and how to get it; {} when it can run."
     c = resolve_config(cfg)
-    root, missing = resolve_data_root(c.data_root), {}
-    for role, spec in (("data set", c.dataset), ("OE set", c.oe)):
-        if role == "OE set" and is_none_spec(spec): continue
-        name = _name(spec)
-        try:
-            name = parse_dataset_spec(spec).name
-            if role == "OE set": name = oe_dataset_name(name, c.imagenet1k_oe_leak)
-            info = dataset_info(name)
-        except ConfigError as e:
-            missing.setdefault(name, f"{role} {name!r} is not known to this installation ({e})"); continue
-        if not info.present(root):
-            missing.setdefault(name, f"{role} {name!r} not found under {root}. {info.how_to_get}")
+    oe = None if c.oe_data is None else oe_dataset_name(c.oe_data.name, c.imagenet1k_oe_leak)
+    missing = missing_data({"data set": c.data, "OE set": oe}, c.data_root)
     if model_spec(c.model).text_encoder:
         key = (c.clip_model, c.clip_pretrained)
         cache = {} if _weights_cache is None else _weights_cache
@@ -481,7 +468,7 @@ def item_row(cfg: dict, scale: str, curve: bool = False, run_deviations: Sequenc
     "The row of configuration `cfg` at `scale`, with `values` (status, mean, ...) and the deviations its runs recorded."
     c = resolve_config(cfg)
     devs = list(dict.fromkeys([*_row_deviations(c.to_dict(), scale), *run_deviations]))
-    return ItemRow(setting=c.mode, dataset=_name(c.dataset), dataset_spec=c.dataset, method=_method_of(c), curve=curve,
+    return ItemRow(setting=c.mode, dataset=c.data.name, dataset_spec=c.dataset, method=_method_of(c), curve=curve,
                    oe_size=(0 if is_none_spec(c.oe) else c.oe_size) if curve else None, scale=scale, deviations=devs,
                    expected_runs=expected_runs(c), **values)
 

@@ -16,8 +16,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .core import ConfigError, RunConfig, get_device, resolve_data_root, seed_everything
-from .data import CACHE_DIR_NAME, ImageSet, dataset_info
-from .ad_data import ADData, ADDataSpec, make_ad_data, parse_dataset_spec
+from .data import CACHE_DIR_NAME, ImageSet
+from .ad_data import ADData, ADDataSpec, make_ad_data
 from .transforms import ADTransform, data_fingerprint, get_transforms, normalization_stats
 from .batches import BalancedBatches, TestBatches
 from .filters import DataFilters
@@ -25,7 +25,7 @@ from .models import build_model, model_spec, weight_reset
 from .objectives import Objective, ObjectiveContext, get_objective, is_zero_shot
 from .train import (Checkpoint, FeatureCache, NonFiniteError, TrainSetup, build_optimizer, model_outputs,
                           scores_from_outputs, train_epochs)
-from .presets import resolve_config
+from .presets import ResolvedConfig, resolve_config
 
 # %% auto #0
 __all__ = ['build_objective', 'build_run_model', 'run_stats', 'run_transforms', 'Run', 'train_seed_for', 'build_run',
@@ -33,17 +33,17 @@ __all__ = ['build_objective', 'build_run_model', 'run_stats', 'run_transforms', 
            'train_and_score', 'load_detector']
 
 # %% ../nbs/04b_run.ipynb #c005
-def build_objective(cfg: RunConfig, ad: ADData) -> Objective:
+def build_objective(cfg: ResolvedConfig, ad: ADData) -> Objective:
     "The objective of `cfg` with its hyper-parameters and the run's context (class names, normal classes)."
-    names = tuple(dataset_info(parse_dataset_spec(cfg.dataset).name).classes)
+    names = tuple(cfg.info.classes)
     context = ObjectiveContext(names, tuple(int(c) for c in ad.normal_classes), cfg.clean_class_names)
     return get_objective(cfg.objective, cfg.objective_args, context)
 
-def build_run_model(cfg: RunConfig, objective: Objective) -> nn.Module:
+def build_run_model(cfg: ResolvedConfig, objective: Objective) -> nn.Module:
     ("The model of `cfg`: one-logit head if the objective needs it, input channels of the data set, weights reset "
      "unless pretrained.")
     spec = model_spec(cfg.model)
-    channels = dataset_info(parse_dataset_spec(cfg.dataset).name).channels
+    channels = cfg.info.channels
     if spec.pretrained: model = build_model(cfg.model, arch=cfg.clip_model, weights=cfg.clip_pretrained)
     else: model = build_model(cfg.model, clf=objective.clf_head, rep_dim=cfg.rep_dim, in_channels=channels)
     if cfg.weight_reset and not spec.pretrained: weight_reset(model)
@@ -64,7 +64,7 @@ def run_transforms(cfg: RunConfig, stats: dict, model: nn.Module) -> tuple[ADTra
 @dataclass
 class Run:
     "One (class, seed, attempt) of a configuration, built and ready to train and score."
-    cfg: RunConfig
+    cfg: ResolvedConfig
     normal_class: int
     seed: int
     attempt: int
@@ -152,7 +152,7 @@ def train_run(run: Run, checkpoint: str | Path | None = None, progress: bool = T
 @dataclass
 class Detector:
     "A trained (or zero-shot) anomaly detector: configuration, model, objective (with its state) and test transform."
-    cfg: RunConfig
+    cfg: ResolvedConfig
     model: nn.Module
     objective: Objective
     test_tf: ADTransform
@@ -225,7 +225,7 @@ def load_detector(run_dir: str | Path, device: str | None = None) -> Detector:
     m = json.loads(manifest_path.read_text())
     cfg = resolve_config(m["config"]).replace(**({} if device is None else {"device": device}))
     normal = tuple(int(c) for c in m["data_source"]["normal_classes"])
-    names = tuple(dataset_info(parse_dataset_spec(cfg.dataset).name).classes)
+    names = tuple(cfg.info.classes)
     objective = get_objective(cfg.objective, cfg.objective_args, ObjectiveContext(names, normal, cfg.clean_class_names))
     model = build_run_model(cfg, objective).to(get_device(cfg.device))
     ck = Checkpoint.load(ck_path, get_device(cfg.device))

@@ -23,32 +23,18 @@ from .core import (ConfigError, RunConfig, atomic_write_json, atomic_write_text,
                          run_manifest, resolve_data_root)
 from .folders import check_output_folder, owned_folder, read_json_file, refuse_if_busy, refuse_other_config
 from .data import ImageSet, pil_to_uint8
-from .ad_data import ADDataSpec, make_ad_data, oe_pool, parse_dataset_spec
+from .ad_data import ADDataSpec, make_ad_data, oe_pool
 from .batches import derive_seed
 from .experiments import EXECUTORS, Experiment, run_experiment
 
 # %% auto #0
-__all__ = ['SEARCH_METHODS', 'FITNESS_KINDS', 'SEARCH_PIPELINES', 'STATE_FILE', 'official_fitness_run', 'SearchConfig',
-           'CandidateSpace', 'SyntheticFitness', 'ClassSearch', 'candidate_space', 'SearchResult',
-           'check_search_folder', 'run_search', 'search_table', 'plot_fitness', 'write_search_outputs']
+__all__ = ['SEARCH_METHODS', 'FITNESS_KINDS', 'STATE_FILE', 'SearchConfig', 'CandidateSpace', 'SyntheticFitness', 'ClassSearch',
+           'candidate_space', 'SearchResult', 'check_search_folder', 'run_search', 'search_table', 'plot_fitness',
+           'write_search_outputs']
 
 # %% ../nbs/06d_search.ipynb #c005
 SEARCH_METHODS = ("evolve", "random")
 FITNESS_KINDS = ("test", "validation")
-# data set: (preset, pipeline)
-SEARCH_PIPELINES = {"cifar10": ("cifar10", "noaug_cifar10"), "imagenet30": ("imagenet", "noaug_imagenet")}
-
-def official_fitness_run(dataset: str = "cifar10", **changes) -> dict:
-    ("The RunConfig fields of the official search runners' fitness runs for `dataset` (cifar10 or imagenet30 specs), "
-     "with `changes`.")
-    name = parse_dataset_spec(dataset).name
-    if name not in SEARCH_PIPELINES:
-        raise ConfigError(f"the official search runners exist for {sorted(SEARCH_PIPELINES)}, not {name}; pass the "
-                          f"fitness run's fields yourself (preset, transform, epochs, ...)")
-    preset, transform = SEARCH_PIPELINES[name]
-    return dict(dict(dataset=dataset, preset=preset, objective="hsc", transform=transform, epochs=30, milestones=[25],
-                     seeds=[0, 1]),
-                **changes)
 
 # %% ../nbs/06d_search.ipynb #c007
 @dataclass

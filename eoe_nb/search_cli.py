@@ -13,10 +13,10 @@ import numpy as np
 from .core import RunConfig, run_cli
 from .flags import ConfigParser, add_config_flags, field_help, given_fields
 from .folders import owned_folder
-from .ad_data import parse_dataset_spec
 from .experiments import EXECUTORS
-from .search import (FITNESS_KINDS, SEARCH_METHODS, SEARCH_PIPELINES, SearchConfig, candidate_space,
-                           check_search_folder, official_fitness_run, run_search, search_table, write_search_outputs)
+from .presets import official_fitness_run, resolve_config
+from .search import (FITNESS_KINDS, SEARCH_METHODS, SearchConfig, candidate_space, check_search_folder, run_search,
+                           search_table, write_search_outputs)
 
 # %% auto #0
 __all__ = ['search_config_from_args', 'eoe_search_main', 'eoe_search_cli']
@@ -56,9 +56,7 @@ def _search_parser(prog: str = "eoe-search") -> ConfigParser:
 def search_config_from_args(args: argparse.Namespace) -> SearchConfig:
     "The SearchConfig given by parsed `eoe-search` flags: the official fitness run (if any) with the run flags given."
     given = {k: v for k, v in given_fields(args, RunConfig).items() if k in _RUN_FIELDS and k not in ("dataset", "oe")}
-    name = parse_dataset_spec(args.dataset).name
-    run = (official_fitness_run(args.dataset, **given) if name in SEARCH_PIPELINES
-           else dict(dataset=args.dataset, **given))
+    run = official_fitness_run(args.dataset, official_only=False, **given)
     run["oe"] = args.oe
     return SearchConfig(run, **given_fields(args, SearchConfig))
 
@@ -67,7 +65,6 @@ def eoe_search_main(argv: list[str] | None = None, prog: str = "eoe-search") -> 
     "Entry point of `eoe-search` (returns the exit status; user errors raise EOEError)."
     args = _search_parser(prog).parse_args(argv)
     cfg = search_config_from_args(args)
-    from eoe_nb.presets import resolve_config
     for c in cfg.classes: resolve_config(cfg.fitness_config(c, [0]))          # every check before anything is written
     check_search_folder(cfg, args.out, args.wait)
     spaces = {c: candidate_space(cfg, c) for c in cfg.classes}

@@ -11,12 +11,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .core import ConfigError, EOEError, resolve_data_root
+from .core import ConfigError, EOEError
 from .folders import read_json_file
-from .ad_data import parse_dataset_spec
-from .presets import resolve_config
+from .ad_data import missing_data
+from .presets import official_fitness_run, resolve_config
 from .packed import GpuRate, estimate_gpu_seconds
-from .search import (FITNESS_KINDS, STATE_FILE, SearchConfig, candidate_space, official_fitness_run, run_search,
+from .search import (FITNESS_KINDS, STATE_FILE, SearchConfig, candidate_space, run_search,
                            search_table, write_search_outputs)
 from .paper_items import (PaperItem, PlanLine, ResultRow, RowStatus, check_scale, load_paper_numbers,
                                 published_number, register_item)
@@ -68,15 +68,6 @@ class SearchPlan:
     deviations: list[str] = field(default_factory=list)
 
 # %% ../nbs/07c_search_items.ipynb #c053
-def _missing_data(run: dict) -> dict[str, str]:
-    from eoe_nb.data import dataset_info
-    root, out = resolve_data_root(run.get("data_root")), {}
-    for role in ("dataset", "oe"):
-        info = dataset_info(parse_dataset_spec(run[role]).name)
-        if not info.present(root):
-            out.setdefault(info.name, f"{role} {info.name!r} not found under {root}. {info.how_to_get}")
-    return out
-
 def search_item_plan(item: str, scale: str, data_root: str | Path | None = None, fitness: str = "test",
                      magnitude: float = 14, filters: Sequence[str] = ("lpf", "hpf")) -> list[SearchPlan]:
     ("The searches of paper item `item` (single_outlier, filtered_search) at `scale` (paper, cpu, smoke), with their "
@@ -87,27 +78,30 @@ def search_item_plan(item: str, scale: str, data_root: str | Path | None = None,
         raise ConfigError(f"unknown scale {scale!r}; choose one of {', '.join(ITEM_SEARCHES)}")
     if fitness not in FITNESS_KINDS: raise ConfigError(f"fitness must be one of {FITNESS_KINDS}, got {fitness!r}")
     changes, classes, searches = ITEM_SEARCHES[scale]
-    sets = ([("cifar10", "tinyimages", list(range(10))), ("imagenet30", "imagenet21k", list(range(30)))]
-            if scale == "paper" else [("cifar10[0-4]", "cifar10[5-9]", list(classes))])
+    # (data set name, spec, OE spec, classes)
+    sets = ([("cifar10", "cifar10", "tinyimages", list(range(10))),
+             ("imagenet30", "imagenet30", "imagenet21k", list(range(30)))]
+            if scale == "paper" else [("cifar10", "cifar10[0-4]", "cifar10[5-9]", list(classes))])
     variants = [("", {})]
     if item == "filtered_search":
         variants = [(f, dict(filters=[f"{f}+{p}" for p in FILTER_PARTS], filter_magnitude=float(magnitude)))
                     for f in filters]
         # one maximising search per filter
         searches = [s for s in searches if not s[1].get("minimize")][:1]
-        sets = [(d, o, cs if scale == "paper" else cs[:1]) for d, o, cs in sets]
+        sets = [(n, d, o, cs if scale == "paper" else cs[:1]) for n, d, o, cs in sets]
     notes = [n for n in (SCALE_NOTES[scale], None if fitness == "test" else
                          "validation fitness: held-out training images, not the official test AUROC "
                          "(not official)") if n]
     plans = []
-    for ds, oe, cs in sets:
+    for ds_name, ds, oe, cs in sets:
         for vname, vrun in variants:
             run = official_fitness_run(ds, oe=oe, data_root=None if data_root is None else str(data_root),
                                        **changes, **vrun)
             for label, sch in searches:
-                name = "_".join(x for x in (parse_dataset_spec(ds).name, vname, label, fitness) if x)
-                plans.append(SearchPlan(name, parse_dataset_spec(ds).name + (f" {vname}" if vname else ""),
-                                        SearchConfig(run, classes=cs, fitness=fitness, **sch), _missing_data(run),
+                name = "_".join(x for x in (ds_name, vname, label, fitness) if x)
+                plans.append(SearchPlan(name, ds_name + (f" {vname}" if vname else ""),
+                                        SearchConfig(run, classes=cs, fitness=fitness, **sch),
+                                        missing_data({"dataset": ds, "oe": oe}, data_root),
                                         list(notes)))
     return plans
 
