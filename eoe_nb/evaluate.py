@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ from .core import ConfigError, atomic_write_bytes
 # %% auto #0
 __all__ = ['FPR_CONVENTIONS', 'fpr_at_tpr', 'evaluate_scores', 'aggregate_runs', 'summarize', 'ood_metrics', 'calibration_error',
            'soft_f1', 'calibration_metrics', 'save_figure', 'plot_roc_pr', 'plot_score_histogram',
-           'plot_extreme_images', 'plot_curve_with_band']
+           'plot_extreme_images', 'draw_figure', 'plot_curve_with_band']
 
 # %% ../nbs/05_evaluate.ipynb #c005
 def _to_numpy(x: Any, name: str) -> np.ndarray:
@@ -34,8 +35,8 @@ def _to_numpy(x: Any, name: str) -> np.ndarray:
         raise ConfigError(f"{name} must be numeric (a list, numpy array or torch tensor), got dtype {a.dtype}")
     return a
 
-def _check_labels_scores(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
-    "Validated 1-D arrays: labels as int64 in {0, 1} with both classes present, scores as finite float64."
+def _check_labels_scores(labels: Any, scores: Any, both_classes: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    "Validated 1-D arrays: labels as int64 in {0, 1} (with both classes present), scores as finite float64."
     y, s = _to_numpy(labels, "labels"), _to_numpy(scores, "scores")
     if s.ndim == 2 and s.shape[1] == 1: s = s[:, 0]  # a column of scores, as models return them
     if y.ndim != 1 or s.ndim != 1:
@@ -52,7 +53,7 @@ def _check_labels_scores(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarr
     if not np.isin(y, (0, 1)).all():
         raise ConfigError(f"labels must be 0 (normal) or 1 (anomalous), got values {np.unique(y)[:10].tolist()}")
     y = y.astype(np.int64)
-    if y.min() == y.max():
+    if both_classes and y.min() == y.max():
         only = "anomalous (1)" if y[0] else "normal (0)"
         raise ConfigError(f"only {only} samples among the {len(y)} labels: AUROC, AP and FPR need both normal and "
                           "anomalous test samples")
@@ -249,7 +250,8 @@ def _select_images(images: Any, idx: np.ndarray, n: int) -> np.ndarray:
         raise ConfigError(f"images must be (N, C, H, W) with C = 1 or 3, got shape {tuple(shape)}")
     if shape[0] != n:
         raise ConfigError(f"{shape[0]} images but {n} scores: pass the test images in the order of their scores")
-    a = _to_numpy(images[torch.from_numpy(np.ascontiguousarray(idx))] if isinstance(images, torch.Tensor)
+    # a copy: a one-element reversed view keeps its negative stride through np.ascontiguousarray
+    a = _to_numpy(images[torch.from_numpy(np.array(idx, dtype=np.int64))] if isinstance(images, torch.Tensor)
                   else images[idx], "images").reshape(len(idx), *shape[1:])
     if is_uint8: return a.astype(np.float32).transpose(0, 2, 3, 1) / 255
     a = a.astype(np.float32)
@@ -264,7 +266,7 @@ def plot_extreme_images(images: Any, scores: Any, labels: Any = None, k: int = 1
      "label (if known).")
     from matplotlib.figure import Figure
     if labels is None: y, s = None, _to_numpy(scores, "scores").astype(np.float64).ravel()
-    else: y, s = _check_labels_scores(labels, scores)
+    else: y, s = _check_labels_scores(labels, scores, both_classes=False)     # one label: drawn all the same
     k = max(1, min(int(k), len(s)))
     order = np.argsort(s, kind="stable")
     sections = (("most normal (lowest scores)", order[:k], 0), ("most anomalous (highest scores)", order[::-1][:k], 1))
@@ -285,6 +287,16 @@ def plot_extreme_images(images: Any, scores: Any, labels: Any = None, k: int = 1
             ax.set_title(f"{s[i]:.3g}\n{truth}", fontsize=7, color="tab:green" if y[i] == side else "tab:red")
     if title: fig.suptitle(title)
     return fig
+
+# %% ../nbs/05_evaluate.ipynb #a39c7484
+def draw_figure(what: str, draw: Callable[[], Figure], path_stem: str | Path) -> list[Path]:
+    ("Draw a figure with `draw()` and save it (`save_figure`); if that fails, print one `warning:` line naming `what` "
+     "and why, and return [].")
+    try: return save_figure(draw(), path_stem)
+    except Exception as e:                               # a picture: never a failed run
+        why = " ".join(str(e).split())[:300] or type(e).__name__
+        print(f"warning: {what} not drawn ({why}); the results are kept", file=sys.stderr)
+        return []
 
 # %% ../nbs/05_evaluate.ipynb #c043
 def plot_curve_with_band(x: Any, mean: Any, std: Any, label: str, ax: Any = None, log2: bool = True,

@@ -26,13 +26,13 @@ from .core import (LATER_FIELDS, RESULT_INVARIANT_FIELDS, ConfigError, RunConfig
 from .folders import (check_output_folder, folder_lock, make_output_folder, owned_folder, read_json_file,
                             refuse_if_busy, refuse_other_config, remove_stale_temporaries)
 from .data import pil_to_uint8
-from .ad_data import ADDataSpec, make_ad_data, parse_dataset_spec
+from .ad_data import ADDataSpec, make_ad_data
 from .objectives import is_zero_shot
 from .train import FeatureCache, Precision
 from .run import RunOutput, train_and_score
 from .packed import pack_refusal, resolve_pack, train_and_score_packed
 from .presets import resolve_config
-from .evaluate import (evaluate_scores, plot_extreme_images, plot_roc_pr, plot_score_histogram, save_figure,
+from .evaluate import (draw_figure, evaluate_scores, plot_extreme_images, plot_roc_pr, plot_score_histogram,
                              summarize)
 
 # %% auto #0
@@ -177,7 +177,7 @@ def check_folder_data(root: str | Path, data_source: dict) -> None:
 # %% ../nbs/05b_runner.ipynb #c011
 def default_classes(cfg: RunConfig) -> list[int]:
     "The classes of the data set (or of its class subset) when `cfg.classes` is None."
-    return list(cfg.classes) if cfg.classes is not None else parse_dataset_spec(cfg.dataset).universe()
+    return list(cfg.classes) if cfg.classes is not None else resolve_config(cfg).data.universe()
 
 def check_folder_config(root: Path, cfg: RunConfig) -> None:
     "Refuse a folder whose config.json holds another configuration (the differences named)."
@@ -348,22 +348,26 @@ def refresh_summary(store: ResultsStore, cfg: RunConfig) -> pd.DataFrame:
 # %% ../nbs/05b_runner.ipynb #c015
 def _plot_run(root: Path, c: int, s: int, result: RunOutput) -> None:
     "Score histogram and the most normal / most anomalous test images of one run (the first seed of each class)."
-    pdir = root / "plots"
-    save_figure(plot_score_histogram(result.labels, result.scores, title=f"class {c}, seed {s}"),
-                pdir / f"cls{c}_seed{s}_scores")
-    test = result.run.ad.test
-    # Pick the 16 lowest and 16 highest scores here, so that a file-backed test set decodes only these 32 images;
-    # plot_extreme_images then sorts the 32 again and shows the same 16 + 16.
-    order = np.argsort(result.scores)
-    pick = np.concatenate([order[:16], order[-16:]])
-    if test.images is not None: imgs = test.images[torch.as_tensor(pick)]
-    else: imgs = torch.stack([pil_to_uint8(test.pil(int(i)).resize((96, 96))) for i in pick])
-    fig = plot_extreme_images(imgs, result.scores[pick], result.labels[pick], k=16, title=f"class {c}, seed {s}")
-    save_figure(fig, pdir / f"cls{c}_seed{s}_extremes")
+    pdir, title = root / "plots", f"class {c}, seed {s}"
+    histogram = lambda: plot_score_histogram(result.labels, result.scores, title=title)   # noqa: E731
+    draw_figure(f"the score histogram of {title}", histogram, pdir / f"cls{c}_seed{s}_scores")
+
+    def extremes():
+        test = result.run.ad.test
+        # Pick the 16 lowest and 16 highest scores here, so that a file-backed test set decodes only these 32 images;
+        # plot_extreme_images then sorts the 32 again and shows the same 16 + 16.
+        order = np.argsort(result.scores)
+        pick = np.concatenate([order[:16], order[-16:]])
+        if test.images is not None: imgs = test.images[torch.as_tensor(pick)]
+        else: imgs = torch.stack([pil_to_uint8(test.pil(int(i)).resize((96, 96))) for i in pick])
+        return plot_extreme_images(imgs, result.scores[pick], result.labels[pick], k=16, title=title)
+    draw_figure(f"the extreme images of {title}", extremes, pdir / f"cls{c}_seed{s}_extremes")
 
 def plot_classes(store: ResultsStore, classes: Sequence[int], seeds: Sequence[int]) -> None:
     "ROC and PR curves per class, one curve per seed."
     for c in classes:
         curves = [(sc["labels"], sc["scores"]) for s in seeds if store.is_finished(run_id(c, s))
                   for sc in [store.scores(run_id(c, s))] if len(sc["labels"])]
-        if curves: save_figure(plot_roc_pr(curves, title=f"class {c}"), store.root / "plots" / f"cls{c}_roc_pr")
+        if curves:
+            draw_figure(f"the ROC and PR curves of class {c}", lambda: plot_roc_pr(curves, title=f"class {c}"),
+                        store.root / "plots" / f"cls{c}_roc_pr")

@@ -18,11 +18,9 @@ from PIL import Image
 from .core import ConfigError, atomic_write_json, atomic_write_text, run_cli
 from .flags import ConfigParser
 from .data import ANOMALY_FOLDERS, FileReader, ImageSet, is_image_name, pil_to_uint8
-from .ad_data import parse_dataset_spec
-from .data import dataset_info
 from .models import model_spec
 from .run import Detector, load_detector, score_images
-from .evaluate import evaluate_scores, plot_extreme_images, save_figure
+from .evaluate import draw_figure, evaluate_scores, plot_extreme_images
 
 # %% auto #0
 __all__ = ['image_label', 'list_images', 'ScoreInput', 'score_input', 'image_problem', 'score_files', 'write_score_outputs',
@@ -57,7 +55,7 @@ def score_input(det: Detector) -> ScoreInput:
     "The input the detector takes, from its data set and its model's declarations."
     spec = model_spec(det.cfg.model)
     size = spec.image_size or getattr(det.model, "image_size", None)
-    return ScoreInput(dataset_info(parse_dataset_spec(det.cfg.dataset).name).channels, size, spec.norm == "clip")
+    return ScoreInput(det.cfg.info.channels, size, spec.norm == "clip")
 
 def image_problem(path: Path, det: Detector, want: ScoreInput) -> str | None:
     "Why the detector cannot score the image at `path` (and how to fix it), or None."
@@ -102,13 +100,15 @@ def write_score_outputs(df: pd.DataFrame, problems: list[str], out: Path, det: D
     labelled = df.dropna(subset=["label"])
     if len(labelled) == len(df) and labelled["label"].nunique() == 2:
         summary.update(evaluate_scores(labelled["label"].astype(int).to_numpy(), labelled["score"].to_numpy()))
-    if len(df):
+    atomic_write_json(out / "summary.json", summary)               # results before pictures
+
+    def extremes():
         pick = pd.concat([df.head(k), df.tail(k)]).drop_duplicates("path")
         imgs = torch.stack([pil_to_uint8(Image.open(p).convert("RGB").resize((96, 96))) for p in pick["path"]])
         labels = None if pick["label"].isna().any() else pick["label"].astype(int).to_numpy()
-        save_figure(plot_extreme_images(imgs, pick["score"].to_numpy(), labels, k=min(k, len(pick)),
-                                        title=f"{det.cfg.objective} on {det.cfg.dataset}"), out / "extremes")
-    atomic_write_json(out / "summary.json", summary)
+        return plot_extreme_images(imgs, pick["score"].to_numpy(), labels, k=min(k, len(pick)),
+                                   title=f"{det.cfg.objective} on {det.cfg.dataset}")
+    if len(df): draw_figure("the extreme images", extremes, out / "extremes")
     return summary
 
 # %% ../nbs/05d_score.ipynb #c012

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import pickle
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -16,11 +18,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import ConfigError, atomic_torch_save
+from .core import ConfigError, EOEError, atomic_torch_save
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'build_optimizer', 'Precision', 'TrainSetup', 'NonFiniteError', 'train_epochs', 'model_outputs',
-           'scores_from_outputs', 'Checkpoint', 'FeatureCache']
+           'scores_from_outputs', 'CheckpointError', 'Checkpoint', 'FeatureCache']
 
 # %% ../nbs/04_train.ipynb #c005
 def build_optimizer(model: nn.Module, optimizer: str, lr: float, weight_decay: float, milestones: list[int]):
@@ -156,6 +158,9 @@ def scores_from_outputs(objective, outputs: torch.Tensor) -> np.ndarray:
     return scores
 
 # %% ../nbs/04_train.ipynb #c020
+class CheckpointError(EOEError):
+    "A checkpoint file that cannot be loaded safely: not a torch file, or holding more than tensors and plain data."
+
 @dataclass
 class Checkpoint:
     ("A run's state after `epoch`: resumable (with optimiser, schedule and RNG) or final (model and objective state "
@@ -187,9 +192,22 @@ class Checkpoint:
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "Checkpoint | None":
-        "The checkpoint at `path`, or None if there is none."
-        if not Path(path).exists(): return None
-        d = torch.load(path, weights_only=False, map_location=device)
+        ("The checkpoint at `path`, or None if there is none. Only tensors and plain data are read (`weights_only`); "
+         "anything else is refused in one line.")
+        path = Path(path)
+        if not path.exists(): return None
+        fix = "delete it to train the run again, or use a run folder you trust"
+        try: d = torch.load(path, weights_only=True, map_location=device)
+        except pickle.UnpicklingError as e:
+            called = re.search(r"GLOBAL (\S+)", str(e))        # a pickle that names a function to call when loaded
+            if called is None:
+                raise CheckpointError(f"{path} is not a torch checkpoint (UnpicklingError); {fix}") from None
+            raise CheckpointError(f"{path} holds more than tensors and plain data: loading it would call "
+                                  f"{called.group(1)}, so it was not loaded; {fix}") from None
+        except (RuntimeError, EOFError, OSError, ValueError) as e:
+            raise CheckpointError(f"{path} is not a torch checkpoint ({type(e).__name__}); {fix}") from None
+        if not isinstance(d, dict) or not isinstance(d.get("model"), dict):
+            raise CheckpointError(f"{path} is a torch file but not a checkpoint of eoe_nb (no model state); {fix}")
         return cls(**{k: d.get(k) for k in cls.__dataclass_fields__ if k in d})
 
     def restore(self, s: TrainSetup) -> None:

@@ -1,0 +1,117 @@
+"""A run folder from someone else is safe to open, and pictures never fail results (issue 19): a checkpoint whose pickle would
+run a shell command is refused in one line at every place a checkpoint is read (eoe-score, eoe-train resume, eoe-oe test,
+eoe-oe train resume, an OE tune's baseline), with real processes, and the command never runs; a figure that cannot be drawn
+is one warning line, never a failed run or a stopped grid; eoe-score on one image writes its results."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from eoe_nb.core import RunConfig
+from eoe_nb.testing import write_fake_cifar10_folder
+
+BIN = Path(sys.executable).parent
+ENV = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+
+
+class _Planted:
+    "A pickle that creates `marker` when it is loaded (with weights_only=False)."
+    def __init__(self, marker: Path): self.marker = marker
+    def __reduce__(self): return (os.system, (f"touch {self.marker}",))
+
+
+def plant(path: Path, marker: Path) -> None:
+    "Replace the checkpoint at `path` by one that looks right (model state) but carries the planted pickle."
+    torch.save({"model": {}, "objective": _Planted(marker), "epoch": 0}, path)
+
+
+def run(*cmd, timeout=300):
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=ENV, timeout=timeout)
+
+
+def refused(r, path: Path, marker: Path) -> None:
+    "Exit 2, one `error:` line naming the file and the call it would make, no traceback, and the command never ran."
+    lines = [line for line in r.stderr.strip().splitlines() if line.startswith("error:")]
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, (r.returncode, r.stderr[-3000:])
+    assert str(path) in lines[0] and "posix.system" in lines[0], lines[0]
+    assert not marker.exists()
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return write_fake_cifar10_folder(tmp_path_factory.mktemp("safety_data"), n_train=16, n_test=8)
+
+
+def train_cmd(data, out):
+    return [BIN / "eoe-train", "--dataset", "cifar10[0-4]", "--oe", "cifar10[5-9]", "--objective", "hsc", "--classes", "0",
+            "--seeds", "0", "--epochs", "2", "--milestones", "--batch-size", "8", "--workers", "0", "--device", "cpu",
+            "--data-root", data, "--out", out, "--no-plots", "--quiet"]
+
+
+def oe_cmd(data, out, *extra):
+    return [BIN / "eoe-oe", "train", "--dataset", "cifar10[0-4]", "--model", "cnn32_classifier", "--epochs", "1",
+            "--lr", "0.1", "--batch-size", "16", "--device", "cpu", "--data-root", data, "--out", out, "--quiet", *extra]
+
+
+def test_anomaly_detection_checkpoints_are_loaded_as_weights_only(data, tmp_path):
+    marker, out = tmp_path / "ran", tmp_path / "ad"
+    r = run(*train_cmd(data, out))
+    assert r.returncode == 0, r.stderr[-3000:]
+    run_dir = out / "runs" / "cls0_seed0"
+    images = tmp_path / "images"
+    shutil.copytree(data / "cifar10-jpg" / "test" / "airplane", images / "airplane")
+    one = tmp_path / "one" / "normal"
+    one.mkdir(parents=True)
+    shutil.copy(next((images / "airplane").iterdir()), one)
+    r = run(BIN / "eoe-score", run_dir, one.parent, "--out", tmp_path / "scored_one")      # exactly one image
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    assert json.loads((tmp_path / "scored_one" / "summary.json").read_text())["scored"] == 1
+    assert (tmp_path / "scored_one" / "extremes.png").stat().st_size > 0
+    plant(run_dir / "checkpoint.pt", marker)
+    refused(run(BIN / "eoe-score", run_dir, images, "--out", tmp_path / "scored"), run_dir / "checkpoint.pt", marker)
+    assert not (tmp_path / "scored").exists()
+    (run_dir / "result.json").unlink()                        # unfinished now: eoe-train resumes from the checkpoint
+    refused(run(*train_cmd(data, out)), run_dir / "checkpoint.pt", marker)
+
+
+def test_oe_paper_checkpoints_are_loaded_as_weights_only(data, tmp_path):
+    marker, base = tmp_path / "ran", tmp_path / "baseline"
+    r = run(*oe_cmd(data, base))
+    assert r.returncode == 0, r.stderr[-3000:]
+    final = next(base.rglob("final.pt"))
+    good = final.read_bytes()
+    plant(final, marker)
+    refused(run(BIN / "eoe-oe", "test", final.parent, "--device", "cpu", "--data-root", data, "--quiet"), final, marker)
+    tune = oe_cmd(data, tmp_path / "tune", "--phase", "oe_tune", "--oe", "cifar10[5-9]", "--baseline", final.parent)
+    refused(run(*tune), final, marker)
+    final.write_bytes(good)
+    # an unfinished run whose resumable checkpoint is planted: the resume refuses it
+    resumed = tmp_path / "resumed"
+    r = run(*oe_cmd(data, resumed, "--epochs", "2"), timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run_dir = next(resumed.rglob("final.pt")).parent
+    (run_dir / "final.pt").unlink()
+    plant(run_dir / "checkpoint.pt", marker)
+    refused(run(*oe_cmd(data, resumed, "--epochs", "2")), run_dir / "checkpoint.pt", marker)
+
+
+def test_a_figure_that_cannot_be_drawn_never_stops_a_grid(data, tmp_path, monkeypatch, capsys):
+    import eoe_nb.runner as runner
+    def broken(*args, **kwargs): raise ValueError("no picture today")
+    monkeypatch.setattr(runner, "plot_extreme_images", broken)
+    monkeypatch.setattr(runner, "plot_roc_pr", broken)
+    cfg = RunConfig(dataset="cifar10[0-4]", oe="cifar10[5-9]", objective="hsc", classes=[1, 2], seeds=[0], epochs=1,
+                    milestones=[], batch_size=8, workers=0, device="cpu", data_root=str(data))
+    df = runner.run_configuration(cfg, tmp_path / "out", progress=False, plots=True)
+    assert sorted(df.normal_class) == [1, 2] and df.auroc.notna().all()
+    err = capsys.readouterr().err
+    for c in (1, 2):
+        assert f"warning: the extreme images of class {c}, seed 0 not drawn (no picture today); the results are kept" in err
+        assert f"warning: the ROC and PR curves of class {c} not drawn (no picture today)" in err
+        assert (tmp_path / "out" / "runs" / f"cls{c}_seed0" / "result.json").exists()
+        assert (tmp_path / "out" / "plots" / f"cls{c}_seed0_scores.png").exists()        # the other figures are drawn
