@@ -48,6 +48,9 @@ class OETestOptions:
     seed: int = 0                                  # seed of the draws (the official evaluation is not seeded)
     test_limit: int | None = None                  # not official: a seeded subset of the in-distribution test set
     batch_size: int = 200                          # images per forward pass
+    # OOD draws rounded down to whole batches of this many (official test.py --test_bs 200; 1: exactly 1/5 of the
+    # in-distribution test set, not official, for test sets under 1000 images); not given: 200, none with --test-limit
+    test_bs: int | None = None
 
     def __post_init__(self):
         self.ood = [str(s) for s in self.ood]
@@ -56,23 +59,43 @@ class OETestOptions:
             raise ConfigError("--test-limit must be >= 5 (1:5 sampling needs at least one OOD image), got "
                               f"{self.test_limit}")
         if self.batch_size < 1: raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.test_bs is not None and self.test_bs < 1:
+            raise ConfigError(f"--test-bs must be >= 1 (1: no rounding), got {self.test_bs}")
         if not self.official and not self.ood:
             raise ConfigError("no OOD set to test: drop --no-official or give --ood SPEC ...")
 
-    def to_dict(self) -> dict[str, Any]: return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        "The options as stored with results: `test_bs` only when given (results stored before it existed still match)."
+        d = asdict(self)
+        if self.test_bs is None: del d["test_bs"]
+        return d
     @classmethod
     def from_dict(cls, d: dict) -> "OETestOptions":
         return cls(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})
     @property
     def deviations(self) -> list[str]:
         "How the test departs from the official one."
-        return [f"in-distribution test set cut to {self.test_limit} images; OOD draws of exactly 1/5 of it (no "
-                f"rounding to batches of 200)"] if self.test_limit else []
+        out = []
+        if self.test_limit:
+            out.append(f"in-distribution test set cut to {self.test_limit} images" + (
+                "; OOD draws of exactly 1/5 of it (no rounding to batches of 200)" if self.test_bs is None else ""))
+        if self.test_bs == 1:
+            out.append("OOD draws of exactly 1/5 of the in-distribution test set (no rounding to batches of 200)")
+        elif self.test_bs not in (None, 200):
+            out.append(f"OOD draws rounded down to batches of {self.test_bs}, not 200")
+        return out
 
-    def protocol(self) -> "OODProtocol":
-        "The `eoe_nb.oe_eval.OODProtocol` of these options (official batch rounding unless the test set is cut)."
+    def protocol(self, n_test: int | None = None) -> "OODProtocol":
+        ("The `eoe_nb.oe_eval.OODProtocol` of these options (official batch rounding unless the test set is cut or "
+         "`test_bs` is given); with `n_test`, a test set too small for one batch of OOD images is a one-line error.")
         from eoe_nb.oe_eval import OODProtocol
-        return OODProtocol(n_draws=self.draws, seed=self.seed, test_bs=None if self.test_limit else 200)
+        bs = self.test_bs if self.test_bs is not None else None if self.test_limit else 200
+        p = OODProtocol(n_draws=self.draws, seed=self.seed, test_bs=bs)
+        if n_test is not None and bs is not None and p.n_ood(n_test) < bs:
+            raise ConfigError(f"the in-distribution test set of {n_test} images gives {p.n_ood(n_test)} OOD images per "
+                              f"draw, fewer than one batch of {bs}: the official rounding would read none; give "
+                              "--test-bs 1 for draws of exactly 1/5 of the test set (not official)")
+        return p
 
 # %% ../nbs/06c_oe_runs.ipynb #c011
 OOD_FOLDER, OOD_RESULTS_JSON, _OOD_RESULTS_CSV = "ood", "ood_results.json", "ood_results.csv"
@@ -213,12 +236,13 @@ def _ood_set_logits(loaded: _LoadedRun, specs: list, n_test: int, opts: OETestOp
     "The `OODLogits` of every present OOD set (cached per set in `ood/`) and the missing sets {name: why}."
     import numpy as np
     from eoe_nb.oe_eval import OODLogits, ood_logits, resolve_ood_sets
-    protocol = opts.protocol()
+    protocol = opts.protocol(n_test)               # a test set too small for the rounding: one line naming --test-bs
     shape, mean, std = _input_stats(loaded)
     present, missing = resolve_ood_sets(specs, n_test, protocol, shape, mean, std, data_root or loaded.config.data_root)
     out = []
     for name, source in present.items():
-        key = fingerprint([loaded.key, name, source.spec, n_test, opts.draws, opts.seed, opts.test_limit], 10)
+        key = fingerprint([loaded.key, name, source.spec, n_test, opts.draws, opts.seed, opts.test_limit,
+                           *([] if opts.test_bs is None else [opts.test_bs])], 10)   # the keys of older results kept
         path = loaded.folder / OOD_FOLDER / f"{_spec_slug(name)}-{key}.npz"
         if path.is_file():
             with np.load(path) as f:
@@ -271,7 +295,7 @@ def _ood_results(loaded: _LoadedRun, opts: OETestOptions, data_root, progress: b
     cfg, specs = loaded.config, ood_specs(loaded.config.in_dist, opts)
     z_in, y_in = _id_logits(loaded, "test", opts, data_root, progress)
     ood, missing, devs = _ood_set_logits(loaded, specs, len(y_in), opts, data_root, progress)
-    protocol = opts.protocol()
+    protocol = opts.protocol(len(y_in))
     reports = {s: evaluate_ood(z_in, y_in, ood, s, protocol, cfg.in_dist, cfg.phase, missing=missing)
                for s in OOD_SCORES}
     return dict(run=str(loaded.folder), in_dist=cfg.in_dist, phase=cfg.phase, method=PHASE_METHOD[cfg.phase],
