@@ -16,15 +16,17 @@ from typing import Sequence
 
 from .core import DataMissingError, resolve_data_root, run_cli
 from .flags import ConfigParser
-from .data import (DATASETS, DatasetInfo, ImageSet, dataset_info, forget_loaded_splits, is_image_name, load_image,
-                         load_split)
+from .data import (DATASETS, DatasetInfo, FileReader, ImageSet, dataset_info, forget_loaded_splits,
+                         is_image_name, load_image, load_split, read_image_folder)
 # registers MNIST, ImageNet, MVTec, CUB, DTD, the OE sets, ...: `eoe-data list` shows them all
 import eoe_nb.datasets  # noqa: F401
+from .datasets import _NpyImagesReader, _TinyImagesReader
 # and SVHN, Tiny ImageNet, Places365, LSUN and the OOD folder copies of the OE paper
 import eoe_nb.ood_datasets  # noqa: F401
 
 # %% auto #0
-__all__ = ['split_counts', 'unreadable_files', 'unreadable_images', 'eoe_data_main', 'eoe_data_cli']
+__all__ = ['PROGRESS_FROM', 'split_counts', 'unreadable_files', 'split_image_files', 'unreadable_images', 'eoe_data_main',
+           'eoe_data_cli']
 
 # %% ../nbs/01d_data_cli.ipynb #c006
 def split_counts(s: ImageSet) -> dict[str, int]:
@@ -33,32 +35,65 @@ def split_counts(s: ImageSet) -> dict[str, int]:
         t = int(s.targets[0]); return {c: (len(s) if i == t else 0) for i, c in enumerate(s.classes)}
     return s.class_counts()
 
-# %% ../nbs/01d_data_cli.ipynb #c007b
-def unreadable_files(files: Sequence[str | Path], channels: int = 3) -> list[str]:
-    "`path: reason` for each of `files` that cannot be read as an image."
+# %% ../nbs/01d_data_cli.ipynb #6aeabe4b
+PROGRESS_FROM = 1000                   # images: from this many, decoding a split shows a progress bar on stderr
+
+def _progress(items: Sequence, desc: str | None):
+    "`items` wrapped in a progress bar on stderr named `desc`, for at least `PROGRESS_FROM` of them."
+    from tqdm.auto import tqdm
+    return tqdm(items, desc=f"decoding {desc}" if desc else "decoding", unit="image", leave=False, file=sys.stderr,
+                disable=len(items) < PROGRESS_FROM)
+
+# %% ../nbs/01d_data_cli.ipynb #c8cc68a6
+def unreadable_files(files: Sequence[str | Path], channels: int = 3, desc: str | None = None) -> list[str]:
+    "`path: reason` for each of `files` that cannot be decoded as an image (read as training reads it, `load_image`)."
     bad = []
-    for f in files:
+    for f in _progress(files, desc):
         try: load_image(f, channels)
         except DataMissingError as e: bad.append(f"{f}: {' '.join(str(e.__cause__ or e).split())}")
     return bad
 
-def unreadable_images(s: ImageSet) -> list[str]:
-    "`path: reason` for each image of a file-backed set that cannot be read (reads every image: slow for large sets)."
+# %% ../nbs/01d_data_cli.ipynb #4a27a593
+def split_image_files(s: ImageSet) -> tuple[list[str], int] | None:
+    ("(files, channels) of the image files split `s` is read from, listed as training lists them: its file reader's, "
+     "or those of the image folder an in-RAM copy was decoded from (cached or not); None for a set not read from "
+     "image files.")
+    if isinstance(s.reader, FileReader): return [str(f) for f in s.reader.files], s.reader.channels
+    m = re.fullmatch(r"image folder (.+)", s.source or "")
+    if m is None or not s.in_memory: return None
+    folder, channels = Path(m.group(1)), int(s.images.shape[1])
+    return split_image_files(read_image_folder(folder.parent, folder.name, s.classes, name=s.name, channels=channels,
+                                               in_memory=False))
+
+# %% ../nbs/01d_data_cli.ipynb #769c7877
+# one memory-mapped array of pixels (80 Million Tiny Images, 300K Random Images): nothing to decode image by image;
+# their size and shape are checked when they are loaded
+_RAW_PIXELS = (_TinyImagesReader, _NpyImagesReader)
+
+def unreadable_images(s: ImageSet, desc: str | None = None) -> list[str]:
+    ("`path: reason` for each image of split `s` read from disk that cannot be decoded: each of its image files (see "
+     "`split_image_files`), else each image of another reader (synset folders, lmdb); slow for large sets.")
+    found = split_image_files(s)
+    if found is not None: return unreadable_files(*found, desc=desc)
+    if s.in_memory or isinstance(s.reader, _RAW_PIXELS): return []
     bad = []
-    for i in range(0 if s.in_memory else len(s)):
-        try: s.pil(i)
+    for i in _progress(range(len(s)), desc):
+        try: s.pil(i).load()
         except DataMissingError as e:
             m = re.match(r"cannot read image (.+?): (.*?)\. The file is missing", " ".join(str(e).split()))
-            bad.append(f"{m.group(1)}: {m.group(2)}" if m else str(e))
+            bad.append(f"{m.group(1)}: {m.group(2)}" if m else " ".join(str(e).split()))
+        except (OSError, ValueError) as e: bad.append(f"image {i} of {s.source}: {' '.join(str(e).split())}")
     return bad
 
-def _split_files(root: Path, broken: Path, split: str) -> list[Path]:
-    "The image files of `split` in the top folder under `root` that holds the file `broken`."
-    try: top = root / broken.resolve().relative_to(root).parts[0]
-    except (ValueError, IndexError): return [broken]
-    return sorted(p for p in top.rglob("*")
-                  if is_image_name(p.name) and split in p.relative_to(top).parts[:-1] and p.is_file())
+# %% ../nbs/01d_data_cli.ipynb #4ba68e6f
+def _split_files(broken: Path, split: str) -> list[Path]:
+    "The image files under the `split` folder that holds the file `broken` (just `broken` if no folder is named so)."
+    broken = Path(os.path.abspath(broken))                  # not resolved: a symlink is listed as itself
+    top = next((p for p in broken.parents if p.name == split), None)
+    if top is None: return [broken]
+    return sorted(p for p in top.rglob("*") if is_image_name(p.name) and p.is_file())
 
+# %% ../nbs/01d_data_cli.ipynb #b61ea804
 def _load_or_list_broken(info: DatasetInfo, split: str, root: Path,
                          download: bool) -> tuple[ImageSet | None, list[str]]:
     ("Load a split (read again, not this process's memoised copy); "
@@ -68,8 +103,8 @@ def _load_or_list_broken(info: DatasetInfo, split: str, root: Path,
     except DataMissingError as e:
         m = re.match(r"cannot read image (.+?): ", str(e))
         if m is None: raise
-        files = _split_files(root, Path(m.group(1)), split)
-        return None, unreadable_files(files, info.channels) or [f"{m.group(1)}: {e}"]
+        files = _split_files(Path(m.group(1)), split)
+        return None, unreadable_files(files, info.channels, f"{info.name} {split}") or [f"{m.group(1)}: {e}"]
 
 # %% ../nbs/01d_data_cli.ipynb #c009
 def _info_line(info: DatasetInfo, root: Path) -> str:
@@ -93,11 +128,12 @@ def _parser(prog: str = "eoe-data") -> ConfigParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-root", default=None, help="data root (default: $EOE_DATA, else ~/.cache/eoe_nb/data)")
     sub.add_parser("list", parents=[common], help="every data set, present or missing, and how to get it")
-    c = sub.add_parser("check", parents=[common], help="count the images per split and class")
+    c = sub.add_parser("check", parents=[common], help="decode every image read from disk and count the images per "
+                       "split and class")
     c.add_argument("name"); c.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     c.add_argument("--download", action="store_true", help="download the data set if it is missing (where possible)")
-    c.add_argument("--verify", action="store_true",
-                   help="also read every image of a set read from disk (slow for large sets)")
+    # every check decodes each image now; the flag that once asked for it is still accepted by scripts that pass it
+    c.add_argument("--verify", action="store_true", help=argparse.SUPPRESS)
     dl = sub.add_parser("download", parents=[common], help="download a data set (where possible)")
     dl.add_argument("name")
     return p
@@ -120,9 +156,8 @@ def eoe_data_main(argv: Sequence[str] | None = None, prog: str = "eoe-data") -> 
             print(f"{info.name} {split}: {len(load_split(info.name, split, root))} images under {root}")
         return 0
     loaded = {split: _load_or_list_broken(info, split, root, args.download) for split in info.splits}
-    if args.verify:
-        for s, bad in loaded.values():
-            if s is not None: bad.extend(unreadable_images(s))
+    for split, (s, bad) in loaded.items():              # decode every image read from disk, as training reads it
+        if s is not None: bad.extend(unreadable_images(s, f"{info.name} {split}"))
     broken = [b for _, bad in loaded.values() for b in bad]
     for b in broken: print(f"unreadable: {b}", file=sys.stderr)
     if broken:
