@@ -29,8 +29,8 @@ import torch
 __all__ = ['PRESET_FIELDS', 'OE_PHASES', 'REMOVED_FIELDS', 'RESULT_INVARIANT_FIELDS', 'LATER_FIELDS', 'EOEError',
            'DataMissingError', 'ConfigError', 'Registry', 'RunConfig', 'seed_everything', 'seed_worker', 'get_device',
            'resolve_data_root', 'writer_tag', 'atomic_write', 'atomic_write_bytes', 'atomic_write_text',
-           'atomic_write_json', 'atomic_torch_save', 'sha256_tensor', 'git_commit', 'run_manifest', 'run_id',
-           'fingerprint', 'config_fingerprint', 'check_finite', 'run_cli']
+           'atomic_write_json', 'atomic_torch_save', 'sha256_tensor', 'git_commit', 'run_manifest', 'file_record',
+           'file_problem', 'run_id', 'fingerprint', 'config_fingerprint', 'check_finite', 'run_cli']
 
 # %% ../nbs/00_core.ipynb #c005
 class EOEError(Exception):
@@ -292,6 +292,25 @@ def run_manifest(config: Any, seed: int | None = None, data_source: dict | None 
     return dict(config=config, seed=seed, git_commit=git_commit(), packages=_package_versions(),
                 python=sys.version.split()[0], platform=platform.platform(), cuda_device=cuda,
                 data_source=data_source or {}, **extra)
+
+# %% ../nbs/00_core.ipynb #34b3c81a
+def file_record(path: str | Path) -> dict[str, Any]:
+    "The size and sha256 of the file at `path`, as a result records the files it relies on."
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
+    return dict(bytes=Path(path).stat().st_size, sha256=h.hexdigest())
+
+def file_problem(path: str | Path, record: dict[str, Any] | None = None) -> str | None:
+    "What is wrong with the file at `path` against its `record` (missing, empty, changed); None if nothing."
+    path = Path(path)
+    if not path.is_file(): return "is missing"
+    size = path.stat().st_size
+    if size == 0: return "is empty"
+    if record is None: return None                            # a result written before records were kept
+    if size != record.get("bytes") or file_record(path)["sha256"] != record.get("sha256"):
+        return "differs from the checksum recorded when the result was written"
+    return None
 
 # %% ../nbs/00_core.ipynb #c030
 RESULT_INVARIANT_FIELDS = ("classes", "seeds", "device", "workers", "data_root")

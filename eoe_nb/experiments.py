@@ -86,7 +86,10 @@ class Unit(NamedTuple):
         return run_id(self.normal_class, self.seed)
 
     def result_path(self) -> Path: return self.folder / "runs" / self.run_id / "result.json"
-    def is_finished(self) -> bool: return self.result_path().exists()
+    def is_finished(self) -> bool:
+        "Whether the run is finished: its result.json and the scores it records are intact (the runner's one rule)."
+        from eoe_nb.runner import ResultsStore                 # the training pipeline: imported where it is used
+        return ResultsStore(self.folder).is_finished(self.run_id)
     def with_device(self, device: str) -> "Unit": return self._replace(config=self.config.replace(device=device))
 
 def unit_classes(cfg: RunConfig) -> list[int]:
@@ -244,13 +247,17 @@ def _experiment_and_root(exp_or_folder: Experiment | str | Path,
 def experiment_table(exp_or_folder: Experiment | str | Path, out: str | Path | None = None) -> pd.DataFrame:
     ("All finished runs of an experiment (an `Experiment` and `out`, or the folder OUT/<name>), "
      "written atomically to runs.csv.")
+    from eoe_nb.runner import ResultsStore                     # the runner's one rule of a finished run
     definition, configurations, root = _experiment_and_root(exp_or_folder, out)
     keys = Experiment.from_dict(definition).grid_keys()
     rows = []
     for order, c in enumerate(configurations):
         ids = {"experiment": definition["name"], "config": c["folder"], **{k: _cell(c["config"][k]) for k in keys}}
+        store = ResultsStore(root / c["folder"])
         for path in (root / c["folder"] / "runs").glob("*/result.json"):
+            if not store.is_finished(path.parent.name): continue        # its scores are damaged: it runs again
             row = json.loads(path.read_text())
+            row.pop("files", None)                                   # the checksums stay in result.json
             # as the runner's runs.csv
             if isinstance(row.get("deviations"), list): row["deviations"] = "; ".join(row["deviations"])
             rows.append(((order, row.get("normal_class", 0), row.get("seed", 0)), {**row, **ids}))

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import ConfigError, RunConfig, get_device, resolve_data_root, seed_everything
+from .core import ConfigError, RunConfig, file_problem, get_device, resolve_data_root, seed_everything
+from .folders import read_json_file
 from .data import CACHE_DIR_NAME, ImageSet
 from .ad_data import ADData, ADDataSpec, make_ad_data
 from .transforms import ADTransform, data_fingerprint, get_transforms, normalization_stats
@@ -222,7 +223,12 @@ def load_detector(run_dir: str | Path, device: str | None = None) -> Detector:
     if not manifest_path.is_file() or not (run_dir / "result.json").is_file():
         raise ConfigError(f"{run_dir} is not a finished run folder (no manifest.json/result.json): pass a folder like "
                           f"OUT/runs/cls0_seed0 of a finished eoe-train run")
-    m = json.loads(manifest_path.read_text())
+    m = read_json_file(manifest_path, "run manifest")
+    recorded = (read_json_file(run_dir / "result.json", "result") or {}).get("files", {}).get("checkpoint.pt")
+    problem = file_problem(ck_path, recorded) if recorded else None
+    if problem:
+        raise ConfigError(f"{ck_path} {problem} (result.json): the detector is not the one that was evaluated; "
+                          "restore the run folder or train the run again")
     cfg = resolve_config(m["config"]).replace(**({} if device is None else {"device": device}))
     normal = tuple(int(c) for c in m["data_source"]["normal_classes"])
     names = tuple(cfg.info.classes)

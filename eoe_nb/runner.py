@@ -11,6 +11,7 @@ import enum
 import io
 import json
 import shutil
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +23,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .core import (LATER_FIELDS, RESULT_INVARIANT_FIELDS, ConfigError, RunConfig, atomic_write_bytes,
-                         atomic_write_json, atomic_write_text, config_fingerprint, run_id, run_manifest)
+                         atomic_write_json, atomic_write_text, config_fingerprint, file_problem, file_record, run_id,
+                         run_manifest)
 from .folders import (check_output_folder, folder_lock, make_output_folder, owned_folder, read_json_file,
                             refuse_if_busy, refuse_other_config, remove_stale_temporaries)
 from .data import pil_to_uint8
@@ -108,20 +110,43 @@ class ResultsStore:
      "checkpoint.pt}` and the table `runs.csv`.")
     def __init__(self, root: str | Path): self.root = Path(root)
     def run_dir(self, rid: str) -> Path: return self.root / "runs" / rid
-    def is_finished(self, rid: str) -> bool: return (self.run_dir(rid) / "result.json").exists()
+    def _files(self, rid: str) -> dict | None:
+        try: return json.loads((self.run_dir(rid) / "result.json").read_text()).get("files", {})
+        except (OSError, ValueError): return None             # no result.json, or one cut short
+
+    def is_finished(self, rid: str) -> bool:
+        "Whether run `rid` has its result.json and the scores it records are intact."
+        files = self._files(rid)
+        return files is not None and file_problem(self.run_dir(rid) / "scores.npz", files.get("scores.npz")) is None
+
+    def reopen(self, rid: str) -> str | None:
+        ("Make a run whose result.json stands on damaged files unfinished again (a damaged checkpoint removed too); "
+         "returns the notice, None if intact.")
+        files, d = self._files(rid), self.run_dir(rid)
+        if not (d / "result.json").exists() or self.is_finished(rid): return None
+        why = ("result.json cannot be read" if files is None
+               else f"scores.npz {file_problem(d / 'scores.npz', files.get('scores.npz'))}")
+        ck = d / "checkpoint.pt"
+        if ck.exists() and file_problem(ck, (files or {}).get("checkpoint.pt")): ck.unlink()
+        (d / "result.json").unlink()
+        return f"notice: run {rid} of {self.root}: {why}; " + ("it is scored again from its final checkpoint"
+                                                               if ck.exists() else "it is trained again")
 
     def write_run(self, result: RunResult, scores: dict[str, np.ndarray], manifest: dict) -> None:
-        "Store one finished run: scores and manifest first, `result.json` (the 'finished' mark) last."
+        ("Store one finished run: scores and manifest first, `result.json` (the 'finished' mark, with the size and "
+         "sha256 of the scores and the checkpoint) last.")
         d = self.run_dir(result.run_id); d.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO(); np.savez_compressed(buf, **scores)
         atomic_write_bytes(d / "scores.npz", buf.getvalue())
         atomic_write_json(d / "manifest.json", manifest)
-        atomic_write_json(d / "result.json", result.to_dict())
+        files = {n: file_record(d / n) for n in ("scores.npz", "checkpoint.pt") if (d / n).is_file()}
+        atomic_write_json(d / "result.json", {**result.to_dict(), "files": files})
 
     def result(self, rid: str) -> RunResult:
         return RunResult.from_dict(json.loads((self.run_dir(rid) / "result.json").read_text()))
     def results(self) -> list[RunResult]:
-        return [self.result(p.parent.name) for p in sorted((self.root / "runs").glob("*/result.json"))]
+        return [self.result(p.parent.name) for p in sorted((self.root / "runs").glob("*/result.json"))
+                if self.is_finished(p.parent.name)]
 
     def table(self) -> pd.DataFrame:
         ("All finished runs as a DataFrame with the columns `RUN_COLUMNS`, in class, "
@@ -226,6 +251,11 @@ def _store_run(store: ResultsStore, cfg: RunConfig, normal_class: int, seed: int
     store.write_run(row, dict(scores=result.scores, labels=result.labels, test_targets=result.test_targets), manifest)
     return row
 
+def _reopen(store: ResultsStore, rid: str) -> None:
+    "Reopen a run whose stored files are damaged (inside its lock), saying so in one line."
+    notice = store.reopen(rid)
+    if notice: tqdm.write(notice, file=sys.stderr)
+
 def _announce(root: Path, row: RunResult, result: RunOutput | None, plots: bool, progress: bool) -> None:
     "Plots of a finished run (if kept) and its one-line report."
     if plots and result is not None and result.run is not None and len(result.labels):
@@ -242,6 +272,7 @@ def run_unit(cfg: RunConfig, normal_class: int, seed: int, out: str | Path, prog
     rid = run_id(normal_class, seed)
     with folder_lock(store.root / ".lock", exclusive=False, wait=wait), \
          folder_lock(store.run_dir(rid) / ".lock", wait=wait, what=f"run {rid} of {store.root}"):
+        _reopen(store, rid)
         if store.is_finished(rid): return store.result(rid)
         remove_stale_temporaries(store.run_dir(rid), owner=True)
         result = train_and_score(cfg, normal_class, seed, run_dir=store.run_dir(rid),
@@ -264,6 +295,7 @@ def run_units_packed(units: Sequence[tuple[RunConfig, int, int, str | Path]], pr
         for store, rid in zip(stores, rids):
             locks.enter_context(folder_lock(store.root / ".lock", exclusive=False, wait=wait))
             locks.enter_context(folder_lock(store.run_dir(rid) / ".lock", wait=wait, what=f"run {rid} of {store.root}"))
+        for store, rid in zip(stores, rids): _reopen(store, rid)
         todo = [i for i, (store, rid) in enumerate(zip(stores, rids)) if not store.is_finished(rid)]
         for i in set(range(len(units))) - set(todo): results[i] = stores[i].result(rids[i])
         for i in todo: remove_stale_temporaries(stores[i].run_dir(rids[i]), owner=True)

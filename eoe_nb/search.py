@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import io
 import json
 import random
 import time
@@ -19,8 +20,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .core import (ConfigError, RunConfig, atomic_write_json, atomic_write_text, check_finite, get_device, run_id,
-                         run_manifest, resolve_data_root)
+from .core import (ConfigError, RunConfig, atomic_write_bytes, atomic_write_json, atomic_write_text, check_finite,
+                         get_device, run_id, run_manifest)
 from .folders import check_output_folder, owned_folder, read_json_file, refuse_if_busy, refuse_other_config
 from .data import ImageSet, pil_to_uint8
 from .ad_data import ADDataSpec, make_ad_data, oe_pool
@@ -268,7 +269,10 @@ class SyntheticFitness:
         row = dict(normal_class=int(normal_class), seed=int(seed),
                    auroc=float(pixels.mean() / 255 + self.class_shift * normal_class),
                    oe_indices=list(cfg.oe_indices), eval_split=cfg.eval_split)
-        atomic_write_json(Path(folder) / "runs" / run_id(normal_class, seed) / "result.json", row)
+        d = Path(folder) / "runs" / run_id(normal_class, seed)
+        buf = io.BytesIO(); np.savez(buf, scores=np.asarray([row["auroc"]]))
+        atomic_write_bytes(d / "scores.npz", buf.getvalue())               # a finished run has its scores
+        atomic_write_json(d / "result.json", row)
         return row
 
 # %% ../nbs/06d_search.ipynb #c028

@@ -9,10 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from eoe_nb.core import RunConfig
+from eoe_nb.core import RunConfig, file_record
 from eoe_nb.testing import write_fake_cifar10_folder
 
 BIN = Path(sys.executable).parent
@@ -72,7 +73,24 @@ def test_anomaly_detection_checkpoints_are_loaded_as_weights_only(data, tmp_path
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
     assert json.loads((tmp_path / "scored_one" / "summary.json").read_text())["scored"] == 1
     assert (tmp_path / "scored_one" / "extremes.png").stat().st_size > 0
+    # a zero-byte scores.npz is not a finished run: the same command scores it again from its final checkpoint
+    scores = np.load(run_dir / "scores.npz")["scores"]
+    (run_dir / "scores.npz").write_bytes(b"")
+    r = run(*train_cmd(data, out))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (f"notice: run cls0_seed0 of {out}: scores.npz is empty; it is scored again from its final checkpoint"
+            in r.stderr), r.stderr[-3000:]
+    assert np.array_equal(np.load(run_dir / "scores.npz")["scores"], scores)
+    # a checkpoint changed after the run was evaluated is refused by eoe-score
+    good = (run_dir / "checkpoint.pt").read_bytes()
+    (run_dir / "checkpoint.pt").write_bytes(good + b"\0")
+    r = run(BIN / "eoe-score", run_dir, images, "--out", tmp_path / "scored")
+    assert r.returncode == 2 and "differs from the checksum" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    # a hostile folder: the planted checkpoint with a result.json that records its checksum
     plant(run_dir / "checkpoint.pt", marker)
+    result = json.loads((run_dir / "result.json").read_text())
+    result["files"]["checkpoint.pt"] = file_record(run_dir / "checkpoint.pt")
+    (run_dir / "result.json").write_text(json.dumps(result))
     refused(run(BIN / "eoe-score", run_dir, images, "--out", tmp_path / "scored"), run_dir / "checkpoint.pt", marker)
     assert not (tmp_path / "scored").exists()
     (run_dir / "result.json").unlink()                        # unfinished now: eoe-train resumes from the checkpoint
