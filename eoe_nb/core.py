@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import errno
 import hashlib
+import io
 import json
 import math
 import os
 import platform
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -27,10 +31,11 @@ import torch
 
 # %% auto #0
 __all__ = ['PRESET_FIELDS', 'OE_PHASES', 'REMOVED_FIELDS', 'RESULT_INVARIANT_FIELDS', 'LATER_FIELDS', 'EOEError',
-           'DataMissingError', 'ConfigError', 'Registry', 'RunConfig', 'seed_everything', 'seed_worker', 'get_device',
-           'resolve_data_root', 'writer_tag', 'atomic_write', 'atomic_write_bytes', 'atomic_write_text',
-           'atomic_write_json', 'atomic_torch_save', 'sha256_tensor', 'git_commit', 'run_manifest', 'file_record',
-           'file_problem', 'run_id', 'fingerprint', 'config_fingerprint', 'check_finite', 'run_cli']
+           'DataMissingError', 'ConfigError', 'DiskFullError', 'ConfigWarning', 'Registry', 'RunConfig',
+           'seed_everything', 'seed_worker', 'get_device', 'resolve_data_root', 'writer_tag', 'atomic_write',
+           'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'sha256_tensor',
+           'git_commit', 'run_manifest', 'file_record', 'file_problem', 'run_id', 'fingerprint', 'config_fingerprint',
+           'check_finite', 'os_error_message', 'run_cli']
 
 # %% ../nbs/00_core.ipynb #c005
 class EOEError(Exception):
@@ -41,6 +46,12 @@ class DataMissingError(EOEError):
 
 class ConfigError(EOEError):
     "A configuration value is invalid (unknown name, impossible size, conflicting options)."
+
+class DiskFullError(EOEError):
+    "A file could not be written because its disk is full (the message names the folder and what the file needs)."
+
+class ConfigWarning(UserWarning):
+    "A setting that runs but probably not as meant (e.g. milestones past the last epoch); training commands show it."
 
 # %% ../nbs/00_core.ipynb #1748cb9b
 class Registry(dict):
@@ -210,9 +221,13 @@ def writer_tag() -> str:
      "carry it, so a stale one is known by its writer.")
     return f"{re.sub(r'[^A-Za-z0-9-]+', '-', platform.node()) or 'host'}~{os.getpid()}"
 
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
-    ("Write `path` atomically: `write(f)` fills a temporary file in the "
-     "same folder, which is fsynced, then renamed to `path`.")
+def _size(n: int | None) -> str:
+    return "?" if n is None else next(f"{n / 1024**k:.1f} {u}" for k, u in ((3, "GB"), (2, "MB"), (1, "kB"), (0, "B"))
+                                      if n >= 1024**k or k == 0)
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any], size: int | None = None) -> Path:
+    ("Write `path` atomically: `write(f)` fills a temporary file in the same folder, which is fsynced, then renamed to "
+     "`path`; a full disk is one DiskFullError.")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{writer_tag()}.", suffix=".tmp")
@@ -223,14 +238,19 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp): os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            free = shutil.disk_usage(path.parent).free
+            raise DiskFullError(f"no space left in {path.parent} for {path.name} ({_size(size)} to write, "
+                                f"{_size(free)} free): free space there or choose another folder; finished results "
+                                "are kept") from None
         raise
     return path
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     "Write `data` to `path` atomically."
-    return atomic_write(path, lambda f: f.write(data))
+    return atomic_write(path, lambda f: f.write(data), size=len(data))
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     "Write `text` (UTF-8) to `path` atomically."
@@ -250,8 +270,10 @@ def atomic_write_json(path: str | Path, obj: Any, indent: int = 2) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=indent, default=_json_default) + "\n")
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
-    "`torch.save` to `path` atomically."
-    return atomic_write(path, lambda f: torch.save(obj, f))
+    "`torch.save` to `path` atomically (through memory, so that a full disk is an OSError, not a torch RuntimeError)."
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write_bytes(path, buffer.getbuffer())
 
 # %% ../nbs/00_core.ipynb #c027
 def sha256_tensor(t: torch.Tensor | np.ndarray) -> str:
@@ -353,14 +375,37 @@ def check_finite(cfg: Any) -> Any:
     return cfg
 
 # %% ../nbs/00_core.ipynb #c033
+_OS_FIXES = {errno.ENOSPC: "free space there or choose another folder",
+             errno.EACCES: "choose a folder you may write to, or change its permissions",
+             errno.EPERM: "choose a folder you may write to, or change its permissions",
+             errno.EROFS: "the file system is read-only: choose another folder",
+             errno.ENAMETOOLONG: "choose a shorter name (at most 255 bytes per file or folder name)",
+             errno.ENOTDIR: "a part of the path is a file, not a folder: choose another path",
+             errno.EEXIST: "a file of that name is in the way: choose another path",
+             errno.EISDIR: "a folder of that name is in the way: choose another path"}
+
+def os_error_message(e: OSError) -> str:
+    "One line for an error of the operating system: what happened, the path, the fix."
+    where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None) or "(no path)"
+    fix = _OS_FIXES.get(e.errno, "check the path and try again")
+    return f"{e.strerror or type(e).__name__}: {where}; {fix}; finished results are kept"
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)            # once per message and place (the warnings registry)
+
 def run_cli(main, argv=None) -> int:
     ("Call `main(argv)`; print an `EOEError` as `error: ...` on stderr and "
      "return 2 instead of raising. Returns the exit status.")
     try:
-        rc = main(argv)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            rc = main(argv)
         return 0 if rc is None else int(rc)
     except EOEError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: {os_error_message(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)

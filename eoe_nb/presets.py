@@ -9,7 +9,7 @@ import copy
 import warnings
 from dataclasses import dataclass, field
 
-from .core import PRESET_FIELDS, ConfigError, Registry, RunConfig
+from .core import PRESET_FIELDS, ConfigError, ConfigWarning, Registry, RunConfig
 from .data import DatasetInfo, dataset_info
 from .ad_data import DatasetSpec, is_none_spec, parse_dataset_spec
 from .filters import check_filters
@@ -131,7 +131,8 @@ def _check_ranges(cfg: RunConfig) -> None:
     check_filters(cfg.filters, cfg.filter_magnitude, has_oe=not is_none_spec(cfg.oe))
     late = [m for m in cfg.milestones if m >= max(cfg.epochs, 1)]
     if late and cfg.epochs > 0:
-        warnings.warn(f"milestones {late} are not below epochs={cfg.epochs}: they never lower the learning rate")
+        warnings.warn(f"milestones {late} are not below epochs={cfg.epochs}: they never lower the learning rate",
+                      ConfigWarning)
 
 def _check_parts(cfg: RunConfig) -> None:
     obj, spec, pipe = objective_class(cfg.objective), model_spec(cfg.model), get_pipeline(cfg.transform)

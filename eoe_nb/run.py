@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import ConfigError, RunConfig, file_problem, get_device, resolve_data_root, seed_everything
+from .core import ConfigError, ConfigWarning, RunConfig, file_problem, get_device, resolve_data_root, seed_everything
 from .folders import read_json_file
 from .data import CACHE_DIR_NAME, ImageSet
 from .ad_data import ADData, ADDataSpec, make_ad_data
@@ -229,7 +230,9 @@ def load_detector(run_dir: str | Path, device: str | None = None) -> Detector:
     if problem:
         raise ConfigError(f"{ck_path} {problem} (result.json): the detector is not the one that was evaluated; "
                           "restore the run folder or train the run again")
-    cfg = resolve_config(m["config"]).replace(**({} if device is None else {"device": device}))
+    with warnings.catch_warnings():                  # scoring trains nothing: training advice is not shown
+        warnings.simplefilter("ignore", ConfigWarning)
+        cfg = resolve_config(m["config"]).replace(**({} if device is None else {"device": device}))
     normal = tuple(int(c) for c in m["data_source"]["normal_classes"])
     names = tuple(cfg.info.classes)
     objective = get_objective(cfg.objective, cfg.objective_args, ObjectiveContext(names, normal, cfg.clean_class_names))

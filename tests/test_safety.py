@@ -2,6 +2,7 @@
 run a shell command is refused in one line at every place a checkpoint is read (eoe-score, eoe-train resume, eoe-oe test,
 eoe-oe train resume, an OE tune's baseline), with real processes, and the command never runs; a figure that cannot be drawn
 is one warning line, never a failed run or a stopped grid; eoe-score on one image writes its results."""
+import errno
 import json
 import os
 import shutil
@@ -133,3 +134,56 @@ def test_a_figure_that_cannot_be_drawn_never_stops_a_grid(data, tmp_path, monkey
         assert f"warning: the ROC and PR curves of class {c} not drawn (no picture today)" in err
         assert (tmp_path / "out" / "runs" / f"cls{c}_seed0" / "result.json").exists()
         assert (tmp_path / "out" / "plots" / f"cls{c}_seed0_scores.png").exists()        # the other figures are drawn
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    "A 64 MB tmpfs (needs root: skipped elsewhere; the injected ENOSPC test below runs everywhere)."
+    mnt = tmp_path / "small_disk"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def finished_files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted((out / "runs" / "cls0_seed0").iterdir())}
+
+
+def test_a_full_disk_is_one_line_and_finished_results_stay(data, small_disk):
+    out = small_disk / "out"
+    r = run(*train_cmd(data, out))                                   # class 0 finishes
+    assert r.returncode == 0, r.stderr[-3000:]
+    before = finished_files(out)
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    (small_disk / "filler").write_bytes(b"\0" * (free - 8 * 1024))   # 8 kB left: too little for a checkpoint
+    cmd = train_cmd(data, out)
+    cmd[cmd.index("--classes") + 1] = "1"
+    r = run(*cmd[:cmd.index("--classes") + 2], "0", *cmd[cmd.index("--classes") + 2:])      # classes 1 0
+    lines = [line for line in r.stderr.strip().splitlines() if line.startswith("error:")]
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    assert lines[0].startswith("error: no space left in ") and "free space there" in lines[0], lines[0]
+    assert finished_files(out) == before
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_an_injected_full_disk_is_one_line(data, tmp_path, monkeypatch, capsys):
+    from eoe_nb.cli import eoe_train_main
+    from eoe_nb.core import run_cli
+    out = tmp_path / "out"
+    argv = [str(a) for a in train_cmd(data, out)[1:]]
+    assert run_cli(eoe_train_main, argv) == 0
+    before = finished_files(out)
+    real_fsync = os.fsync
+    def fsync(fd):                                                   # the disk fills up under run cls1_seed0
+        if "cls1_seed0" in os.readlink(f"/proc/self/fd/{fd}"): raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+    monkeypatch.setattr(os, "fsync", fsync)
+    argv[argv.index("--classes") + 1:argv.index("--classes") + 2] = ["0", "1"]
+    capsys.readouterr()
+    assert run_cli(eoe_train_main, argv) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and lines[0].startswith(f"error: no space left in {out / 'runs' / 'cls1_seed0'} for "), err
+    assert finished_files(out) == before and not list(out.rglob("*.tmp"))
