@@ -17,7 +17,8 @@ from .core import ConfigError, EOEError, writer_tag
 
 # %% auto #0
 __all__ = ['LOCK_FILE', 'FolderBusyError', 'folder_lock', 'refuse_if_busy', 'check_output_folder', 'make_output_folder',
-           'remove_stale_temporaries', 'owned_folder', 'config_difference', 'refuse_other_config', 'read_json_file']
+           'remove_stale_temporaries', 'owned_folder', 'config_difference', 'refuse_other_config', 'read_json_file',
+           'reading_folder']
 
 # %% ../nbs/00c_folders.ipynb #f006
 class FolderBusyError(EOEError):
@@ -148,3 +149,13 @@ def read_json_file(path: str | Path, what: str = "file") -> Any:
     try: return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path} is not a valid JSON {what} ({e}); delete it or restore it from a backup") from None
+
+# %% ../nbs/00c_folders.ipynb #3aefd4b7
+@contextlib.contextmanager
+def reading_folder(folder: str | Path, what: str = "run folder") -> Iterator[None]:
+    ("Read the stored files of `folder` inside this block: content that is not what this package writes is one "
+     "ConfigError naming the folder.")
+    try: yield
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as e:
+        raise ConfigError(f"{folder} is not a {what} this package wrote ({type(e).__name__}: {e}); pass a folder the "
+                          "command wrote, or restore this one") from None

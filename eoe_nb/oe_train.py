@@ -24,14 +24,15 @@ from tqdm.auto import tqdm
 
 from .core import (OE_PHASES, ConfigError, DataMissingError, atomic_write_json, atomic_write_text, check_finite,
                          get_device, run_manifest, seed_everything)
-from .folders import check_output_folder, owned_folder, read_json_file, refuse_if_busy, refuse_other_config
+from .folders import (check_output_folder, owned_folder, read_json_file, reading_folder, refuse_if_busy,
+                            refuse_other_config)
 from .data import ImageSet, dataset_info, load_split, pil_to_uint8
 from .ad_data import DatasetSpec, is_none_spec, load_spec, parse_dataset_spec
 from .transforms import CenterCrop, HorizontalFlip, RandomCrop, Resize, apply_op, draw_params, gray_l
 from .batches import derive_seed
 from .models import CNN32, ModelSpec, build_model, model_spec, register_model
 from .objectives import oe_multiclass_loss
-from .train import PRECISIONS, Checkpoint
+from .train import PRECISIONS, Checkpoint, load_weights
 
 # %% auto #0
 __all__ = ['CIFAR_MEAN', 'CIFAR_STD', 'RESUME_INVARIANT', 'REMOVED_FIELDS', 'FINAL', 'CHECKPOINT', 'LOG', 'MANIFEST',
@@ -563,11 +564,13 @@ def _restore(cfg: OETrainConfig, run_dir: Path, data: ClassifierData, device: to
      "the log rows and epoch times so far.")
     seed_everything(cfg.seed)
     model = build_model(cfg.model, rep_dim=len(data.class_names), in_channels=data.recipe.channels).to(device)
-    if start_weights is not None: model.load_state_dict(start_weights)
+    if start_weights is not None: load_weights(model, start_weights, Path(str(cfg.baseline)) / FINAL)
     opt, sched = _make_optimizer(model, cfg, cfg.epochs * math.ceil(len(data.train) / cfg.batch_size))
     ck = Checkpoint.load(run_dir / CHECKPOINT, device)
     if ck is None: return model, opt, sched, 0, [], []
-    model.load_state_dict(ck.model); opt.load_state_dict(ck.optimizer); sched.load_state_dict(ck.scheduler)
+    load_weights(model, ck.model, run_dir / CHECKPOINT)
+    with reading_folder(run_dir / CHECKPOINT, "checkpoint"):
+        opt.load_state_dict(ck.optimizer); sched.load_state_dict(ck.scheduler)
     return model, opt, sched, ck.epoch + 1, _read_log(run_dir / LOG, ck.epoch), list(ck.epoch_seconds)
 
 def _save_final(cfg: OETrainConfig, run_dir: Path, model: nn.Module, data: ClassifierData, rows: list[dict],
@@ -647,11 +650,12 @@ def load_classifier(run_dir: str | Path, device: str | torch.device = "cpu") -> 
     if not run_finished(run_dir):
         raise DataMissingError(f"no finished classifier in {run_dir}: "
                                "train it first (train_classifier) or fix the path")
-    cfg = ResolvedOEConfig.from_dict(json.loads((run_dir / _CONFIG).read_text()))
-    names = json.loads((run_dir / MANIFEST).read_text())["data_source"]["class_names"]
+    with reading_folder(run_dir, "run folder of eoe-oe train"):
+        cfg = ResolvedOEConfig.from_dict(read_json_file(run_dir / _CONFIG, "run configuration"))
+        names = list(read_json_file(run_dir / MANIFEST, "run manifest")["data_source"]["class_names"])
     recipe, device = cfg.recipe, get_device(device)
     model = build_model(cfg.model, rep_dim=len(names), in_channels=recipe.channels)
-    model.load_state_dict(Checkpoint.load(run_dir / FINAL).model)
+    load_weights(model, Checkpoint.load(run_dir / FINAL).model, run_dir / FINAL)
     return ClassifierRun(model.to(device).eval(), cfg, list(names), recipe, run_dir)
 
 def _recipe_of(run_or_cfg) -> OERecipe:

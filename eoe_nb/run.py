@@ -17,7 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .core import ConfigError, ConfigWarning, RunConfig, file_problem, get_device, resolve_data_root, seed_everything
-from .folders import read_json_file
+from .folders import read_json_file, reading_folder
 from .data import CACHE_DIR_NAME, ImageSet
 from .ad_data import ADData, ADDataSpec, make_ad_data
 from .transforms import ADTransform, data_fingerprint, get_transforms, normalization_stats
@@ -25,8 +25,8 @@ from .batches import BalancedBatches, TestBatches
 from .filters import DataFilters
 from .models import build_model, model_spec, weight_reset
 from .objectives import Objective, ObjectiveContext, get_objective, is_zero_shot
-from .train import (Checkpoint, FeatureCache, NonFiniteError, TrainSetup, build_optimizer, model_outputs,
-                          scores_from_outputs, train_epochs)
+from .train import (Checkpoint, FeatureCache, NonFiniteError, TrainSetup, build_optimizer, load_weights,
+                          model_outputs, scores_from_outputs, train_epochs)
 from .presets import ResolvedConfig, resolve_config
 
 # %% auto #0
@@ -128,7 +128,7 @@ def resume_run(run: Run, checkpoint: Path | None) -> int:
     ck = Checkpoint.load(checkpoint, run.device) if checkpoint is not None else None
     if ck is None or ck.attempt != run.attempt or ck.epoch + 1 > run.cfg.epochs: return 0
     if not ck.resumable and ck.epoch + 1 != run.cfg.epochs: return 0
-    ck.restore(run.setup)
+    ck.restore(run.setup, checkpoint)
     run.losses, run.epoch_seconds = list(ck.losses), list(ck.epoch_seconds)
     return ck.epoch + 1
 
@@ -216,24 +216,31 @@ def train_and_score(cfg: RunConfig, normal_class: int, seed: int, run_dir: str |
                          f"({last_error}); lower the learning rate")
 
 # %% ../nbs/04b_run.ipynb #c015
-def load_detector(run_dir: str | Path, device: str | None = None) -> Detector:
-    ("The detector of a finished run folder (`manifest.json` + final `checkpoint.pt`); a one-line error if it is not "
-     "finished.")
-    run_dir = Path(run_dir)
+def _stored_run(run_dir: Path) -> tuple[ResolvedConfig, tuple[int, ...], dict]:
+    "The configuration, normal classes and normalisation of a finished run folder, its checkpoint checked."
     manifest_path, ck_path = run_dir / "manifest.json", run_dir / "checkpoint.pt"
     if not manifest_path.is_file() or not (run_dir / "result.json").is_file():
         raise ConfigError(f"{run_dir} is not a finished run folder (no manifest.json/result.json): pass a folder like "
                           f"OUT/runs/cls0_seed0 of a finished eoe-train run")
-    m = read_json_file(manifest_path, "run manifest")
-    recorded = (read_json_file(run_dir / "result.json", "result") or {}).get("files", {}).get("checkpoint.pt")
-    problem = file_problem(ck_path, recorded) if recorded else None
-    if problem:
-        raise ConfigError(f"{ck_path} {problem} (result.json): the detector is not the one that was evaluated; "
-                          "restore the run folder or train the run again")
-    with warnings.catch_warnings():                  # scoring trains nothing: training advice is not shown
-        warnings.simplefilter("ignore", ConfigWarning)
-        cfg = resolve_config(m["config"]).replace(**({} if device is None else {"device": device}))
-    normal = tuple(int(c) for c in m["data_source"]["normal_classes"])
+    with reading_folder(run_dir, "finished run folder"):
+        m = read_json_file(manifest_path, "run manifest")
+        recorded = read_json_file(run_dir / "result.json", "result").get("files", {}).get("checkpoint.pt")
+        problem = file_problem(ck_path, recorded) if recorded else None
+        if problem:
+            raise ConfigError(f"{ck_path} {problem} (result.json): the detector is not the one that was evaluated; "
+                              "restore the run folder or train the run again")
+        with warnings.catch_warnings():              # scoring trains nothing: training advice is not shown
+            warnings.simplefilter("ignore", ConfigWarning)
+            cfg = resolve_config(dict(m["config"]))
+        return cfg, tuple(int(c) for c in m["data_source"]["normal_classes"]), dict(m["normalization"])
+
+def load_detector(run_dir: str | Path, device: str | None = None) -> Detector:
+    ("The detector of a finished run folder (`manifest.json` + final `checkpoint.pt`); a one-line error if it is not "
+     "finished.")
+    run_dir = Path(run_dir)
+    ck_path = run_dir / "checkpoint.pt"
+    cfg, normal, stats = _stored_run(run_dir)
+    cfg = cfg.replace(**({} if device is None else {"device": device}))
     names = tuple(cfg.info.classes)
     objective = get_objective(cfg.objective, cfg.objective_args, ObjectiveContext(names, normal, cfg.clean_class_names))
     model = build_run_model(cfg, objective).to(get_device(cfg.device))
@@ -242,7 +249,8 @@ def load_detector(run_dir: str | Path, device: str | None = None) -> Detector:
         raise ConfigError(f"{run_dir} has no checkpoint.pt: its model was not kept; rerun the configuration to train "
                           "it again")
     if ck is not None:
-        model.load_state_dict(ck.model); objective.load_extra_state(ck.objective or {})
+        load_weights(model, ck.model, ck_path)
+        with reading_folder(ck_path, "checkpoint"): objective.load_extra_state(ck.objective or {})
     else: objective.prepare(model, (), get_device(cfg.device))          # zero-shot: prompts from the frozen model
-    _, test_tf = run_transforms(cfg, m["normalization"], model)
+    _, test_tf = run_transforms(cfg, stats, model)
     return Detector(cfg, model, objective, test_tf, get_device(cfg.device))

@@ -22,7 +22,7 @@ from .core import ConfigError, EOEError, atomic_torch_save
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'build_optimizer', 'Precision', 'TrainSetup', 'NonFiniteError', 'train_epochs', 'model_outputs',
-           'scores_from_outputs', 'CheckpointError', 'Checkpoint', 'FeatureCache']
+           'scores_from_outputs', 'CheckpointError', 'load_weights', 'Checkpoint', 'FeatureCache']
 
 # %% ../nbs/04_train.ipynb #c005
 def build_optimizer(model: nn.Module, optimizer: str, lr: float, weight_decay: float, milestones: list[int]):
@@ -157,10 +157,20 @@ def scores_from_outputs(objective, outputs: torch.Tensor) -> np.ndarray:
         raise NonFiniteError(f"{int((~np.isfinite(scores)).sum())} non-finite anomaly scores")
     return scores
 
-# %% ../nbs/04_train.ipynb #c020
+# %% ../nbs/04_train.ipynb #c753dfe8
 class CheckpointError(EOEError):
-    "A checkpoint file that cannot be loaded safely: not a torch file, or holding more than tensors and plain data."
+    "A checkpoint that cannot be loaded safely: not a torch file, more than tensors and plain data, or not fitting."
 
+def load_weights(module: nn.Module, state: Any, path: str | Path) -> nn.Module:
+    "Load the state dict `state` (read from `path`) into `module`; a state that does not fit is one CheckpointError."
+    try: module.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, AttributeError) as e:
+        first = " ".join(str(e).split())[:200]
+        raise CheckpointError(f"{path} does not fit the model of its configuration ({first}); use the run folder the "
+                              "checkpoint was written in, or train the run again") from None
+    return module
+
+# %% ../nbs/04_train.ipynb #c020
 @dataclass
 class Checkpoint:
     ("A run's state after `epoch`: resumable (with optimiser, schedule and RNG) or final (model and objective state "
@@ -210,9 +220,10 @@ class Checkpoint:
             raise CheckpointError(f"{path} is a torch file but not a checkpoint of eoe_nb (no model state); {fix}")
         return cls(**{k: d.get(k) for k in cls.__dataclass_fields__ if k in d})
 
-    def restore(self, s: TrainSetup) -> None:
-        "Load the model and objective state into `s` (and, if resumable, the optimiser, schedule and RNG)."
-        s.model.load_state_dict(self.model)
+    def restore(self, s: TrainSetup, path: str | Path = "the checkpoint") -> None:
+        ("Load the model and objective state into `s` (and, if resumable, the optimiser, schedule and RNG); `path` "
+         "names the file in errors.")
+        load_weights(s.model, self.model, path)
         s.objective.load_extra_state(self.objective or {})
         if self.resumable:
             s.optimizer.load_state_dict(self.optimizer); s.scheduler.load_state_dict(self.scheduler)
