@@ -22,7 +22,7 @@ __all__ = ['CIFAR10_NAMES', 'MNIST_RAW', 'TINYIMAGES_BYTES', 'MADE_UP_DEVIATION'
            'write_fake_imagenet30', 'write_fake_mvtec', 'write_fake_cub', 'write_fake_dtd', 'write_fake_synset_tree',
            'write_fake_custom', 'write_fake_tinyimages', 'write_fake_rand300k', 'write_fake_svhn',
            'write_fake_tinyimagenet', 'write_fake_places365', 'write_fake_lsun_lmdb', 'capture_cli',
-           'made_up_loco_runs']
+           'write_finished_run', 'made_up_loco_runs']
 
 # %% ../nbs/00b_testing.ipynb #c005
 def write_fake_folder(root: str | Path, split: str, counts: dict[str, int], size: int = 8, channels: int = 3,
@@ -261,6 +261,15 @@ def capture_cli(cli: Callable[[Sequence[str]], int], argv: Sequence[str]) -> tup
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err): rc = cli(list(argv))
     return rc, out.getvalue(), err.getvalue()
+
+# %% ../nbs/00b_testing.ipynb #711f7a15
+def write_finished_run(run_dir: str | Path, row: dict | None = None) -> Path:
+    "A run folder that counts as finished: `scores.npz` (two made-up scores) and `result.json` (`row`, default {})."
+    import json
+    run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
+    np.savez(run_dir / "scores.npz", scores=np.zeros(2), labels=np.array([0, 1]))
+    (run_dir / "result.json").write_text(json.dumps(row or {}))
+    return run_dir
 
 # %% ../nbs/00b_testing.ipynb #47eb9e6d
 MADE_UP_DEVIATION = "CIFAR-10 read from the JPEG copy (not torchvision's pickles)"
