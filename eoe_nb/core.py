@@ -390,8 +390,12 @@ def os_error_message(e: OSError) -> str:
     fix = _OS_FIXES.get(e.errno, "check the path and try again")
     return f"{e.strerror or type(e).__name__}: {where}; {fix}; finished results are kept"
 
+_WARNED: set[str] = set()
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"warning: {message}", file=sys.stderr)            # once per message and place (the warnings registry)
+    if str(message) in _WARNED: return                         # once per command, however often it is raised
+    _WARNED.add(str(message))
+    print(f"warning: {message}", file=sys.stderr)
 
 def run_cli(main, argv=None) -> int:
     ("Call `main(argv)`; print an `EOEError` as `error: ...` on stderr and "

@@ -18,7 +18,7 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Protocol, Sequence, runtime_checkable
 
 import pandas as pd
 import torch
@@ -30,7 +30,7 @@ from .folders import LOCK_FILE, check_output_folder, folder_lock, remove_stale_t
 
 # %% auto #0
 __all__ = ['UnitFn', 'SUMMARY_COLUMNS', 'EXECUTORS', 'SUBMITIT_SHARED_PARAMETERS', 'EXECUTOR_FNS', 'expand_grid', 'config_slug',
-           'Unit', 'unit_classes', 'Experiment', 'write_experiment_manifest', 'read_experiment_manifest',
+           'Task', 'Unit', 'unit_classes', 'Experiment', 'write_experiment_manifest', 'read_experiment_manifest',
            'execute_unit', 'failure_record', 'pack_units', 'execute_units', 'experiment_table', 'load_experiment',
            'summary_table', 'ExperimentFailedError', 'submitit_parameters', 'ExecutorOptions', 'SlurmUnitTask',
            'run_experiment']
@@ -72,6 +72,20 @@ def config_slug(values: dict[str, Any], cfg: RunConfig, max_chars: int = 120) ->
     return f"{readable}__{config_fingerprint(cfg, 8)}"
 
 # %% ../nbs/06_experiments.ipynb #c013
+@runtime_checkable
+class Task(Protocol):
+    "One piece of work the executors run, in a folder it owns: what `run_experiment` and `run_oe_experiment` schedule."
+    folder: Path
+
+    @property
+    def label(self) -> str: ...                      # how progress and failure lines name it
+    @property
+    def pack_config(self) -> RunConfig | None: ...   # its configuration if it can be trained packed with others
+    def is_finished(self) -> bool: ...               # its results are stored and intact
+    def run(self, progress: bool = False, plots: bool = False) -> dict: ...   # do it (resuming); its result row
+    def with_device(self, device: str) -> "Task": ...
+    def describe(self) -> dict: ...                  # what failures.json records about it, besides folder and error
+
 class Unit(NamedTuple):
     ("One run of an experiment: a configuration, a normal class (held-out class in loco mode), a seed, "
      "and the configuration's folder.")
@@ -91,6 +105,19 @@ class Unit(NamedTuple):
         from eoe_nb.runner import ResultsStore                 # the training pipeline: imported where it is used
         return ResultsStore(self.folder).is_finished(self.run_id)
     def with_device(self, device: str) -> "Unit": return self._replace(config=self.config.replace(device=device))
+    @property
+    def label(self) -> str: return f"{self.folder.name} class {self.normal_class} seed {self.seed}"
+    @property
+    def pack_config(self) -> RunConfig: return self.config
+    def describe(self) -> dict:
+        return dict(normal_class=self.normal_class, seed=self.seed, run_id=self.run_id, config=self.config.to_dict())
+
+    def run(self, progress: bool = False, plots: bool = False) -> dict:
+        "Train and score the run (`eoe_nb.runner.run_unit`, resuming; plots for the first seed); its result row."
+        from eoe_nb.runner import run_unit
+        row = run_unit(self.config, self.normal_class, self.seed, self.folder, progress=progress,
+                       plots=plots and self.seed == self.config.seeds[0])
+        return dataclasses.asdict(row)
 
 def unit_classes(cfg: RunConfig) -> list[int]:
     ("The classes a configuration runs: `cfg.classes`, else every class of its data set (via "
@@ -180,44 +207,44 @@ def read_experiment_manifest(folder: str | Path) -> dict[str, Any]:
 # %% ../nbs/06_experiments.ipynb #c022
 UnitFn = Callable[..., dict]
 
-def execute_unit(unit: Unit, unit_fn: UnitFn | None = None, progress: bool = False,
+def execute_unit(task: Task, unit_fn: UnitFn | None = None, progress: bool = False,
                  plots: bool = False) -> dict[str, Any]:
-    "Run one unit; returns {'ok', 'row', 'error', 'traceback', 'seconds'} and never raises an `Exception` of the unit."
+    ("Run one task (`task.run`, or `unit_fn(config, class, seed, folder)` for a unit); returns {'ok', 'row', 'error', "
+     "'traceback', 'seconds'}, never raising its `Exception`.")
     start = time.perf_counter()
     try:
-        if unit_fn is None: from eoe_nb.runner import run_unit as unit_fn
-        row = unit_fn(unit.config, unit.normal_class, unit.seed, unit.folder, progress=progress, plots=plots)
-        if dataclasses.is_dataclass(row): row = dataclasses.asdict(row)     # the runner's typed RunResult
+        if unit_fn is None: row = task.run(progress=progress, plots=plots)
+        else: row = unit_fn(task.config, task.normal_class, task.seed, task.folder, progress=progress,
+                            plots=plots and task.seed == task.config.seeds[0])
         return dict(ok=True, row=row, error=None, traceback=None, seconds=time.perf_counter() - start)
     except Exception as e:
         return dict(ok=False, row=None, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(),
                     seconds=time.perf_counter() - start)
 
-def failure_record(unit: Unit, outcome: dict[str, Any]) -> dict[str, Any]:
-    "One entry of failures.json: where, what, and why."
-    return dict(folder=str(unit.folder), normal_class=unit.normal_class, seed=unit.seed, run_id=unit.run_id,
-                error=outcome["error"], traceback=outcome["traceback"], log=outcome.get("log"),
-                config=unit.config.to_dict())
+def failure_record(task: Task, outcome: dict[str, Any]) -> dict[str, Any]:
+    "One entry of failures.json, the same for every kind of task: where, which, what, and why."
+    return dict(folder=str(task.folder), task=task.label, **task.describe(), error=outcome["error"],
+                traceback=outcome.get("traceback"), log=outcome.get("log"))
 
 # %% ../nbs/06_experiments.ipynb #cdee45a0
-def pack_units(todo: Sequence[Unit], pack: int | str = 1) -> list[list[Unit]]:
+def pack_units(todo: Sequence[Task], pack: int | str = 1) -> list[list[Task]]:
     ("The units in groups trained as one: compatible units (one `pack_key`) K at a time, K from `resolve_pack`; "
      "others alone.")
     if pack == 1: return [[u] for u in todo]
     from eoe_nb.packed import pack_key, pack_refusal, resolve_pack
-    groups: dict[tuple, list[Unit]] = {}
-    alone: list[list[Unit]] = []
+    groups: dict[tuple, list[Task]] = {}
+    alone: list[list[Task]] = []
     for u in todo:
-        k = resolve_pack(pack, u.config)
-        if k > 1 and pack_refusal(u.config) is None: groups.setdefault((pack_key(u.config), k), []).append(u)
+        cfg = u.pack_config
+        k = 1 if cfg is None else resolve_pack(pack, cfg)
+        if k > 1 and pack_refusal(cfg) is None: groups.setdefault((pack_key(cfg), k), []).append(u)
         else: alone.append([u])
     return alone + [g[j:j + k] for (_, k), g in groups.items() for j in range(0, len(g), k)]
 
-def execute_units(units: Sequence[Unit], unit_fn: UnitFn | None = None, progress: bool = False,
+def execute_units(units: Sequence[Task], unit_fn: UnitFn | None = None, progress: bool = False,
                   plots: bool = False) -> list[dict[str, Any]]:
-    "Run a group of units (one alone, several trained as one); one outcome per unit, as `execute_unit` gives."
-    if len(units) == 1 or unit_fn is not None:
-        return [execute_unit(u, unit_fn, progress, plots and u.seed == u.config.seeds[0]) for u in units]
+    "Run a group of tasks (one alone, several units trained as one); one outcome per task, as `execute_unit` gives."
+    if len(units) == 1 or unit_fn is not None: return [execute_unit(u, unit_fn, progress, plots) for u in units]
     from eoe_nb.runner import run_units_packed
     start = time.perf_counter()
     try:
@@ -312,9 +339,6 @@ def submitit_parameters(options: dict[str, Any]) -> dict[str, Any]:
             for k, v in options.items()}
 
 # %% ../nbs/06_experiments.ipynb #c037
-# as eoe-train: first seed
-def _plots_for(unit: Unit, plots: bool) -> bool: return plots and unit.seed == unit.config.seeds[0]
-
 @dataclass
 class ExecutorOptions:
     "What every executor gets besides the units: the unit function, devices, workers, SLURM options, logging."
@@ -329,17 +353,15 @@ class ExecutorOptions:
     desc: str = ""
     pack: int | str = 1                  # runs trained as one (in-process and pool executors): K, or "auto"
 
-def _report(unit: Unit, outcome: dict, failures: list[dict], progress: bool, verbose: bool) -> None:
+def _report(task: Task, outcome: dict, failures: list[dict], progress: bool, verbose: bool) -> None:
     if not outcome["ok"]:
-        failures.append(failure_record(unit, outcome))
-        if progress:
-            tqdm.write(f"FAILED {unit.folder.name} class {unit.normal_class} seed {unit.seed}: {outcome['error']}")
+        failures.append(failure_record(task, outcome))
+        if progress: tqdm.write(f"FAILED {task.label}: {outcome['error']}")
     elif progress and verbose:
         auroc = (outcome["row"] or {}).get("auroc")
-        tqdm.write(f"{unit.folder.name} class {unit.normal_class} seed {unit.seed}: "
-                   + (f"AUROC {100 * auroc:.2f}" if isinstance(auroc, (int, float)) else "done"))
+        tqdm.write(f"{task.label}: " + (f"AUROC {100 * auroc:.2f}" if isinstance(auroc, (int, float)) else "done"))
 
-def _run_inprocess(todo: list[Unit], o: ExecutorOptions) -> Iterator[tuple[Unit, dict]]:
+def _run_inprocess(todo: list[Task], o: ExecutorOptions) -> Iterator[tuple[Task, dict]]:
     "Run the units (or packs of them, `o.pack`) one after the other in this process; yields (unit, outcome)."
     groups = pack_units([u.with_device(o.devices[0]) if o.devices else u for u in todo],
                         o.pack if o.unit_fn is None else 1)
@@ -354,11 +376,11 @@ def _init_pool_worker(device_queue, n_threads: int) -> None:
     torch.set_num_threads(n_threads)
     _WORKER_DEVICE = device_queue.get()
 
-def _pool_task(units: list[Unit], unit_fn: UnitFn | None, plots: bool) -> list[dict]:
+def _pool_task(units: list[Task], unit_fn: UnitFn | None, plots: bool) -> list[dict]:
     if _WORKER_DEVICE is not None: units = [u.with_device(_WORKER_DEVICE) for u in units]
     return execute_units(units, unit_fn, progress=False, plots=plots)
 
-def _run_pool(todo: list[Unit], o: ExecutorOptions) -> Iterator[tuple[Unit, dict]]:
+def _run_pool(todo: list[Task], o: ExecutorOptions) -> Iterator[tuple[Task, dict]]:
     "Run the units on a local pool of processes (one device each, if given); yields (unit, outcome) as they finish."
     devices = o.devices
     n_workers = max(1, min(o.max_workers or (len(devices) if devices else os.cpu_count() or 1), len(todo)))
@@ -389,10 +411,10 @@ class SlurmUnitTask:
     def __init__(self, unit_fn: UnitFn | None = None, progress: bool = True, plots: bool = False):
         self.unit_fn, self.progress, self.plots = unit_fn, progress, plots
 
-    def __call__(self, unit: Unit) -> dict:
-        return execute_unit(unit, self.unit_fn, progress=self.progress, plots=_plots_for(unit, self.plots))
+    def __call__(self, unit: Task) -> dict:
+        return execute_unit(unit, self.unit_fn, progress=self.progress, plots=self.plots)
 
-    def checkpoint(self, unit: Unit):
+    def checkpoint(self, unit: Task):
         "Requeue the same unit: the runner resumes it from its checkpoint.pt."
         from submitit.helpers import DelayedSubmission
         return DelayedSubmission(self, unit)
@@ -411,7 +433,7 @@ def _slurm_executor(log_folder: Path, options: dict[str, Any], job_name: str):
     except (NameError, AssertionError) as e: raise ConfigError(f"invalid slurm parameter: {e}") from None
     return executor
 
-def _run_slurm(todo: list[Unit], o: ExecutorOptions) -> Iterator[tuple[Unit, dict]]:
+def _run_slurm(todo: list[Task], o: ExecutorOptions) -> Iterator[tuple[Task, dict]]:
     "Run the units as one SLURM array job (submitit); yields (unit, outcome) as the tasks finish."
     from submitit.helpers import as_completed as jobs_as_completed
     options, log_folder, progress = dict(o.slurm or {}), o.log_folder, o.progress
@@ -473,7 +495,7 @@ def _refresh_configuration_folders(exp: Experiment, out: str | Path, plots: bool
             refresh_summary(store, cfg)
             if plots: plot_classes(store, unit_classes(cfg), cfg.seeds)
 
-EXECUTOR_FNS: dict[str, Callable[[list[Unit], ExecutorOptions], Iterator[tuple[Unit, dict]]]] = {
+EXECUTOR_FNS: dict[str, Callable[[list[Task], ExecutorOptions], Iterator[tuple[Task, dict]]]] = {
     "inprocess": _run_inprocess, "pool": _run_pool, "slurm": _run_slurm}
 
 def run_experiment(exp: Experiment, out: str | Path, executor: str = "inprocess", max_workers: int | None = None,

@@ -15,7 +15,7 @@ from .folders import read_json_file
 from .ad_data import missing_data
 from .packed import TEST_IMAGES, GpuRate, model_flops
 from .oe_runs import (CALIBRATION_JSON, CALIBRATION_METRICS, DETECTION_METRICS, OOD_RESULTS_JSON, OE_METHOD_LABELS,
-                           PHASE_METHOD, OEExperiment, OERun, OETestOptions, build_train_config,
+                           PHASE_METHOD, OEExperiment, OERun, OETask, OETestOptions, build_train_config,
                            experiment_runs, ood_specs, phase_changes, run_oe_experiment)
 from .paper_items import (PaperItem, PlanLine, ResultRow, RowStatus, check_scale, get_item, register_item,
                                 write_item_files)
@@ -24,8 +24,8 @@ from .paper_items import (PaperItem, PlanLine, ResultRow, RowStatus, check_scale
 __all__ = ['PUBLISHED_OOD_NAMES', 'OE_ITEMS', 'PROXY', 'CPU_TRAIN_LIMIT', 'CPU_TEST_LIMIT', 'CPU_MODEL', 'OE_SCALES',
            'OE_SCALE_NOTES', 'OE_TRAIN_IMAGES', 'OE_TEST_IMAGES', 'OERow', 'published_setting', 'published_values',
            'OEItem', 'get_oe_item', 'proxy_ood', 'OEItemPlan', 'oe_scale_setup', 'oe_phase_config', 'oe_item_plan',
-           'oe_run_seconds', 'OERunUnit', 'oe_units', 'oe_plan', 'run_oe_item', 'oe_results_table',
-           'write_oe_item_outputs', 'plot_oe_rows']
+           'oe_run_seconds', 'oe_units', 'oe_plan', 'run_oe_item', 'oe_results_table', 'write_oe_item_outputs',
+           'plot_oe_rows']
 
 # %% ../nbs/07b_oe_items.ipynb #c029
 _LABELS = dict(fpr95="FPR95", auroc="AUROC", aupr="AUPR", rms="RMS", mad="MAD", soft_f1="soft F1",
@@ -268,24 +268,15 @@ def oe_run_seconds(cfg, test: OETestOptions, rate: GpuRate) -> float:
     n_ood_sets = len(ood_specs(cfg.in_dist, test))
     return (cfg.epochs * n_train * passes * train_f + n_test * (1 + test.draws * n_ood_sets / 5) * test_f) / rate.flops
 
-# %% ../nbs/07b_oe_items.ipynb #i18ou1
-@dataclass(frozen=True)
-class OERunUnit:
-    "One OE run of an item, as its progress counts it: finished once its OOD results (and calibration) are stored."
-    folder: Path
-    calibrate: bool = False
-
-    def is_finished(self) -> bool:
-        return (self.folder / OOD_RESULTS_JSON).is_file() and (not self.calibrate
-                                                               or (self.folder / CALIBRATION_JSON).is_file())
-
 # %% ../nbs/07b_oe_items.ipynb #i18ou4
-def oe_units(item: str, scale: str, params: dict) -> list[OERunUnit]:
+def oe_units(item: str, scale: str, params: dict) -> list[OETask]:
     ("The runs of an OE item's notebook with its parameters (`out_dir`, `data_root`), at their folders under "
      "`out_dir/runs/`; [] if none can run.")
     plan = oe_item_plan(item, scale, data_root=params.get("data_root"))
     if plan.experiment is None: return []
-    return [OERunUnit(r.folder, plan.item.calibrate) for r in experiment_runs(plan.experiment, params["out_dir"])]
+    test = plan.experiment.test_options()
+    return [OETask(r.config, test, r.folder, plan.item.calibrate)
+            for r in experiment_runs(plan.experiment, params["out_dir"])]
 
 # %% ../nbs/07b_oe_items.ipynb #i18oe5
 def oe_plan(item: str, scale: str, data_root: str | Path | None = None, rate: GpuRate | None = None) -> list[PlanLine]:

@@ -22,7 +22,7 @@ from .folders import check_output_folder, owned_folder, read_json_file
 # %% auto #0
 __all__ = ['PHASE_METHOD', 'OE_METHOD_LABELS', 'DETECTION_METRICS', 'CALIBRATION_METRICS', 'OOD_FOLDER', 'OOD_RESULTS_JSON',
            'CALIBRATION_JSON', 'OETestOptions', 'build_train_config', 'train_phase', 'ood_specs', 'evaluate_run',
-           'calibrate_run', 'format_summary', 'OEExperiment', 'OERun', 'phase_changes', 'experiment_runs',
+           'calibrate_run', 'format_summary', 'OEExperiment', 'OERun', 'phase_changes', 'experiment_runs', 'OETask',
            'run_oe_experiment']
 
 # %% ../nbs/06c_oe_runs.ipynb #c005
@@ -491,37 +491,37 @@ def experiment_runs(exp: OEExperiment, out: str | Path) -> list[OERun]:
     return runs
 
 # %% ../nbs/06c_oe_runs.ipynb #c026
-@dataclass
-class _OEJob:
-    "What one executor unit does: train a phase into its folder (resuming), then test it and, if asked, calibrate it."
-    train: Any                                   # OETrainConfig
+@dataclass(frozen=True)
+class OETask:
+    ("One run of an OE grid as the executors' `Task`: train a phase into its folder (resuming), then test it and, if "
+     "asked, calibrate it.")
+    train: Any                                   # the run's resolved OETrainConfig
     test: OETestOptions
+    folder: Path
     calibrate: bool = False
+    pack_config = None                           # a classifier of the OE paper is never trained packed
 
-    def to_dict(self) -> dict[str, Any]:
-        return dict(train=self.train.to_dict(), test=self.test.to_dict(), calibrate=self.calibrate)
-    def replace(self, device: str) -> "_OEJob":
-        "The same job on `device` (the pool executor's per-worker device)."
-        return dataclasses.replace(self, train=dataclasses.replace(self.train, device=device))
+    @property
+    def label(self) -> str: return f"{self.folder.parent.name}/{self.folder.name}"
+    def describe(self) -> dict[str, Any]:
+        return dict(phase=self.train.phase, seed=self.train.seed,
+                    config=dict(train=self.train.to_dict(), test=self.test.to_dict(), calibrate=self.calibrate))
+    def with_device(self, device: str) -> "OETask":
+        return dataclasses.replace(self, train=self.train.replace(device=device))
 
-def _job_finished(job: _OEJob, folder: str | Path) -> bool:
-    "True when the run's OOD results (and calibration, if asked) are stored for the job's test settings."
-    res = read_json_file(Path(folder) / OOD_RESULTS_JSON)
-    if res is None or res.get("options") != job.test.to_dict(): return False
-    return not job.calibrate or (Path(folder) / CALIBRATION_JSON).exists()
+    def is_finished(self) -> bool:
+        "True when the run's OOD results (and calibration, if asked) are stored for the task's test settings."
+        res = read_json_file(self.folder / OOD_RESULTS_JSON)
+        if res is None or res.get("options") != self.test.to_dict(): return False
+        return not self.calibrate or (self.folder / CALIBRATION_JSON).exists()
 
-def _run_oe_job(job: _OEJob, normal_class: int = 0, seed: int = 0, folder: str | Path = ".", progress: bool = False,
-               plots: bool = False) -> dict[str, Any]:
-    ("Executor unit function (`eoe_nb.experiments.execute_unit` signature): train, test, calibrate one run; returns "
-     "its summary.")
-    folder = Path(folder)
-    train_phase(job.train, folder, progress=progress)
-    evaluate_run(folder, job.test, device=job.train.device, data_root=job.train.data_root, progress=progress,
-                 echo=False)
-    if job.calibrate:
-        calibrate_run(folder, job.test, device=job.train.device, data_root=job.train.data_root, progress=progress,
-                      echo=False)
-    return _run_summary(folder)
+    def run(self, progress: bool = False, plots: bool = False) -> dict[str, Any]:
+        "Train, test and (if asked) calibrate the run; its line of the grid's runs.csv."
+        train_phase(self.train, self.folder, progress=progress)
+        where = dict(device=self.train.device, data_root=self.train.data_root, progress=progress, echo=False)
+        evaluate_run(self.folder, self.test, **where)
+        if self.calibrate: calibrate_run(self.folder, self.test, **where)
+        return _run_summary(self.folder)
 
 # %% ../nbs/06c_oe_runs.ipynb #c027
 _WAVES = (("baseline", "oe_scratch"), ("oe_tune",))   # an oe_tune run starts from a finished baseline
@@ -531,7 +531,7 @@ def run_oe_experiment(exp: OEExperiment, out: str | Path, executor: str = "inpro
                       wait: bool = False) -> tuple[list[dict], list[dict]]:
     ("Run every unfinished run of `exp` in waves (baselines first) with `executor`; returns (summaries, failures), "
      "also on disk.")
-    from eoe_nb.experiments import EXECUTOR_FNS, EXECUTORS, ExecutorOptions, Unit, failure_record
+    from eoe_nb.experiments import EXECUTOR_FNS, EXECUTORS, ExecutorOptions, failure_record
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     if max_workers is not None and max_workers < 1: raise ConfigError(f"max_workers must be >= 1, got {max_workers}")
@@ -540,19 +540,18 @@ def run_oe_experiment(exp: OEExperiment, out: str | Path, executor: str = "inpro
         atomic_write_json(root / "oe_experiment.json", run_manifest(exp.to_dict(), seed=None, experiment=exp.name,
                                                                     runs=[str(r.folder.relative_to(root))
                                                                           for r in runs]))
-        options = ExecutorOptions(_run_oe_job, list(devices) if devices else None, max_workers, slurm,
+        options = ExecutorOptions(None, list(devices) if devices else None, max_workers, slurm,
                                   root / "slurm_logs", f"eoe_oe_{exp.name}", progress, False, exp.name)
         failures, failed = [], set()
         try:
             for wave in _WAVES:
                 todo = []
                 for r in (r for r in runs if r.phase in wave):
-                    job = _OEJob(r.config, test, exp.calibrate)
+                    task = OETask(r.config, test, r.folder, exp.calibrate)
                     if r.after in failed:
-                        failures.append(dict(folder=str(r.folder), error=f"not run: its baseline {r.after} failed",
-                                             config=job.to_dict()))
+                        failures.append(failure_record(task, dict(error=f"not run: its baseline {r.after} failed")))
                         failed.add(r.folder)
-                    elif not _job_finished(job, r.folder): todo.append(Unit(job, 0, r.seed, r.folder))
+                    elif not task.is_finished(): todo.append(task)
                 if progress and todo:
                     print(f"{exp.name}: {'/'.join(wave)}: {len(todo)} run(s) to do ({executor})", file=sys.stderr)
                 for unit, outcome in (EXECUTOR_FNS[executor](todo, options) if todo else ()):
@@ -561,7 +560,7 @@ def run_oe_experiment(exp: OEExperiment, out: str | Path, executor: str = "inpro
                         if progress: print(f"FAILED {unit.folder}: {outcome['error']}", file=sys.stderr)
         finally:                                            # also on an interrupt: keep the table of what finished
             summaries = [_run_summary(r.folder) for r in runs if (r.folder / OOD_RESULTS_JSON).exists()]
-            _write_table(root / "runs.csv", summaries)
+            _write_table(root / "runs.csv", [{"experiment": exp.name, **s} for s in summaries])   # as run_experiment
             if failures: atomic_write_json(root / "failures.json", failures)
             else: (root / "failures.json").unlink(missing_ok=True)
         return summaries, failures
