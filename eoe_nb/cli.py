@@ -10,7 +10,6 @@ import json
 import signal
 import sys
 import threading
-import warnings
 from pathlib import Path
 
 from .core import PRESET_FIELDS, ConfigError, RunConfig, run_cli
@@ -100,10 +99,7 @@ def eoe_train_main(argv: list[str] | None = None, prog: str = "eoe-train") -> in
     "Entry point of `eoe-train` (returns the exit status)."
     args = _parser(prog).parse_args(argv)
     from eoe_nb.runner import default_classes, run_configuration   # here: `--help` and flag errors answer at once
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        cfg = config_from_args(args)
-    for w in caught: print(f"warning: {w.message}", file=sys.stderr)
+    cfg = config_from_args(args)                 # its warnings: one line each, once (run_cli)
     p = PRESETS[cfg.preset]
     print(f"preset {p.name} ({p.runner}): {cfg.dataset}, {cfg.objective} {cfg.objective_args or ''}, {cfg.model}, "
           f"OE {cfg.oe}, {cfg.epochs} epochs, lr {cfg.lr}, batch {cfg.batch_size}, transform {cfg.transform}")
