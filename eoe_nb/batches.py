@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import random
 import weakref
 from typing import Iterator
 
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .core import ConfigError, seed_worker
+from .core import ConfigError
 from .data import ImageSet, pil_to_uint8
 from .filters import DATA_PARTS, DataFilters
 from .transforms import ADTransform
@@ -47,6 +48,12 @@ def transform_with_redraw(pipeline, img: Image.Image, redraw: bool, max_redraws:
     return x
 
 # %% ../nbs/01e_batches.ipynb #c008
+def _seed_worker(worker_id: int) -> None:
+    "`worker_init_fn` of the loaders: derive numpy's and python's seeds from the worker's torch seed."
+    worker_seed = torch.initial_seed() % 2**32
+    np.random.seed(worker_seed)
+    random.seed(worker_seed)
+
 class _KeyedItems(torch.utils.data.Dataset):
     "Item (part, i, seed): image i of set `part`, decoded (uint8) or through its per-image pipeline under `seed`."
     def __init__(self, sets: list[ImageSet], pipelines: list, redraw: list[bool]):
@@ -73,7 +80,7 @@ class _PlanSampler(torch.utils.data.Sampler):
 def _make_loader(sets, pipelines, redraw, workers, seed, device) -> tuple[torch.utils.data.DataLoader, _PlanSampler]:
     sampler = _PlanSampler()
     loader = torch.utils.data.DataLoader(_KeyedItems(sets, pipelines, redraw), batch_sampler=sampler,
-                                         num_workers=workers, collate_fn=_collate_parts, worker_init_fn=seed_worker,
+                                         num_workers=workers, collate_fn=_collate_parts, worker_init_fn=_seed_worker,
                                          persistent_workers=workers > 0, generator=torch.Generator().manual_seed(seed),
                                          pin_memory=torch.device(device).type == "cuda")
     return loader, sampler

@@ -31,11 +31,10 @@ import torch
 
 # %% auto #0
 __all__ = ['PRESET_FIELDS', 'OE_PHASES', 'REMOVED_FIELDS', 'RESULT_INVARIANT_FIELDS', 'LATER_FIELDS', 'EOEError',
-           'DataMissingError', 'ConfigError', 'DiskFullError', 'ConfigWarning', 'Registry', 'RunConfig',
-           'seed_everything', 'seed_worker', 'get_device', 'resolve_data_root', 'writer_tag', 'atomic_write',
-           'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'sha256_tensor',
-           'git_commit', 'run_manifest', 'file_record', 'file_problem', 'run_id', 'fingerprint', 'config_fingerprint',
-           'check_finite', 'os_error_message', 'run_cli']
+           'DataMissingError', 'ConfigError', 'DiskFullError', 'ConfigWarning', 'Registry', 'Settings', 'RunConfig',
+           'seed_everything', 'get_device', 'resolve_data_root', 'writer_tag', 'atomic_write', 'atomic_write_bytes',
+           'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'sha256_tensor', 'git_commit', 'run_manifest',
+           'run_id', 'fingerprint', 'config_fingerprint', 'check_finite', 'run_cli']
 
 # %% ../nbs/00_core.ipynb #c005
 class EOEError(Exception):
@@ -85,6 +84,21 @@ class Registry(dict):
         if k is None: raise ConfigError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self))}{self.hint}")
         return self[k]
 
+# %% ../nbs/00_core.ipynb #2ab870bd
+class Settings:
+    ("Mixin of the configuration dataclasses: `to_dict` (the settings: fields given to `__init__`), equality by them, "
+     "`replace`.")
+    def to_dict(self) -> dict[str, Any]:
+        "The settings, deep-copied (not what a resolved configuration derives from them)."
+        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(self) if f.init}
+
+    def _kind(self) -> type: return next(c for c in type(self).__mro__ if Settings in c.__bases__)
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Settings) and self._kind() is other._kind() and self.to_dict() == other.to_dict()
+    __hash__ = None
+
+    def replace(self, **changes): return dataclasses.replace(self, **changes)
+
 # %% ../nbs/00_core.ipynb #c009
 PRESET_FIELDS = ("dataset", "objective", "model", "oe", "epochs", "milestones", "lr", "weight_decay", "batch_size",
                  "seeds", "transform", "optimizer", "clip_model", "clip_pretrained")
@@ -95,7 +109,7 @@ REMOVED_FIELDS = dict(amp=False)
 _REMOVED_FIX = dict(amp="precision='bf16'")   # what each removed field's other values became
 
 @dataclass(eq=False)
-class RunConfig:
+class RunConfig(Settings):
     ("All settings of one configuration, run over `classes` x `seeds`; "
      "`None` in a `PRESET_FIELDS` field: the preset's value.")
     dataset: str | None = None            # data set name, optionally with a class subset: "cifar10[0-4]"
@@ -141,14 +155,6 @@ class RunConfig:
     device: str = "auto"                  # cpu, cuda, cuda:1, mps or auto (CUDA when there is one)
     data_root: str | None = None          # where the data sets lie; None: $EOE_DATA, else ~/.cache/eoe_nb/data
 
-    def to_dict(self) -> dict[str, Any]:
-        "The settings (the fields of RunConfig, not what a subclass derives from them), deep-copied."
-        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(RunConfig)}
-
-    def __eq__(self, other) -> bool: return isinstance(other, RunConfig) and self.to_dict() == other.to_dict()
-
-    __hash__ = None
-
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
         bad = [k for k, v in REMOVED_FIELDS.items() if k in d and d[k] != v]
@@ -158,8 +164,6 @@ class RunConfig:
         unknown = sorted(set(d) - names)
         if unknown: raise ConfigError(f"unknown RunConfig field(s) {unknown}; valid fields: {sorted(names)}")
         return cls(**d)
-
-    def replace(self, **changes) -> "RunConfig": return dataclasses.replace(self, **changes)
 
     @property
     def resolved(self) -> bool:
@@ -181,11 +185,6 @@ def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
         torch.backends.cudnn.benchmark = False
     return torch.Generator().manual_seed(seed)
 
-def seed_worker(worker_id: int) -> None:
-    "`worker_init_fn` for DataLoaders: derive numpy's and python's seeds from the worker's torch seed."
-    worker_seed = torch.initial_seed() % 2**32
-    np.random.seed(worker_seed)
-    random.seed(worker_seed)
 
 # %% ../nbs/00_core.ipynb #c017
 def get_device(device: str | torch.device = "auto") -> torch.device:
@@ -315,25 +314,6 @@ def run_manifest(config: Any, seed: int | None = None, data_source: dict | None 
                 python=sys.version.split()[0], platform=platform.platform(), cuda_device=cuda,
                 data_source=data_source or {}, **extra)
 
-# %% ../nbs/00_core.ipynb #34b3c81a
-def file_record(path: str | Path) -> dict[str, Any]:
-    "The size and sha256 of the file at `path`, as a result records the files it relies on."
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
-    return dict(bytes=Path(path).stat().st_size, sha256=h.hexdigest())
-
-def file_problem(path: str | Path, record: dict[str, Any] | None = None) -> str | None:
-    "What is wrong with the file at `path` against its `record` (missing, empty, changed); None if nothing."
-    path = Path(path)
-    if not path.is_file(): return "is missing"
-    size = path.stat().st_size
-    if size == 0: return "is empty"
-    if record is None: return None                            # a result written before records were kept
-    if size != record.get("bytes") or file_record(path)["sha256"] != record.get("sha256"):
-        return "differs from the checksum recorded when the result was written"
-    return None
-
 # %% ../nbs/00_core.ipynb #c030
 RESULT_INVARIANT_FIELDS = ("classes", "seeds", "device", "workers", "data_root")
 # fields added after results were first stored: left out of the fingerprint at their default,
@@ -384,7 +364,7 @@ _OS_FIXES = {errno.ENOSPC: "free space there or choose another folder",
              errno.EEXIST: "a file of that name is in the way: choose another path",
              errno.EISDIR: "a folder of that name is in the way: choose another path"}
 
-def os_error_message(e: OSError) -> str:
+def _os_error_message(e: OSError) -> str:
     "One line for an error of the operating system: what happened, the path, the fix."
     where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None) or "(no path)"
     fix = _OS_FIXES.get(e.errno, "check the path and try again")
@@ -409,7 +389,7 @@ def run_cli(main, argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
-        print(f"error: {os_error_message(e)}", file=sys.stderr)
+        print(f"error: {_os_error_message(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -18,7 +19,7 @@ from .core import ConfigError, EOEError, writer_tag
 # %% auto #0
 __all__ = ['LOCK_FILE', 'FolderBusyError', 'folder_lock', 'refuse_if_busy', 'check_output_folder', 'make_output_folder',
            'remove_stale_temporaries', 'owned_folder', 'config_difference', 'refuse_other_config', 'read_json_file',
-           'reading_folder']
+           'reading_folder', 'file_record', 'file_problem']
 
 # %% ../nbs/00c_folders.ipynb #f006
 class FolderBusyError(EOEError):
@@ -159,3 +160,22 @@ def reading_folder(folder: str | Path, what: str = "run folder") -> Iterator[Non
     except (KeyError, TypeError, AttributeError, IndexError, ValueError) as e:
         raise ConfigError(f"{folder} is not a {what} this package wrote ({type(e).__name__}: {e}); pass a folder the "
                           "command wrote, or restore this one") from None
+
+# %% ../nbs/00c_folders.ipynb #34b3c81a
+def file_record(path: str | Path) -> dict[str, Any]:
+    "The size and sha256 of the file at `path`, as a result records the files it relies on."
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
+    return dict(bytes=Path(path).stat().st_size, sha256=h.hexdigest())
+
+def file_problem(path: str | Path, record: dict[str, Any] | None = None) -> str | None:
+    "What is wrong with the file at `path` against its `record` (missing, empty, changed); None if nothing."
+    path = Path(path)
+    if not path.is_file(): return "is missing"
+    size = path.stat().st_size
+    if size == 0: return "is empty"
+    if record is None: return None                            # a result written before records were kept
+    if size != record.get("bytes") or file_record(path)["sha256"] != record.get("sha256"):
+        return "differs from the checksum recorded when the result was written"
+    return None

@@ -5,7 +5,6 @@
 # %% ../nbs/06a_oe_train.ipynb #c002
 from __future__ import annotations
 
-import copy
 import csv
 import dataclasses
 import io
@@ -22,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import (OE_PHASES, ConfigError, DataMissingError, atomic_write_json, atomic_write_text, check_finite,
-                         get_device, run_manifest, seed_everything)
+from .core import (OE_PHASES, ConfigError, DataMissingError, Settings, atomic_write_json, atomic_write_text,
+                         check_finite, get_device, run_manifest, seed_everything)
 from .folders import (check_output_folder, owned_folder, read_json_file, reading_folder, refuse_if_busy,
                             refuse_other_config)
 from .data import ImageSet, dataset_info, load_split, pil_to_uint8
@@ -169,7 +168,7 @@ RESUME_INVARIANT = ("device", "data_root")      # may change between a run and i
 REMOVED_FIELDS = ("workers",)                   # fields of older config.json files, ignored when they are read
 
 @dataclass(eq=False)
-class OETrainConfig:
+class OETrainConfig(Settings):
     ("One training phase of a classifier: data, OE, model, phase and the official hyper-parameters (None: "
      "the official value).")
     # in-distribution data set spec; a class subset `cifar10[0-4]` is relabelled 0..K-1
@@ -199,14 +198,6 @@ class OETrainConfig:
     device: str = "auto"                 # cpu, cuda, cuda:1, mps or auto (CUDA when there is one)
     data_root: str | None = None          # where the data sets lie; None: $EOE_DATA, else ~/.cache/eoe_nb/data
 
-    def to_dict(self) -> dict[str, Any]:
-        "The settings (the fields of OETrainConfig, not what a subclass derives from them), deep-copied."
-        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(OETrainConfig)}
-
-    def __eq__(self, other) -> bool: return isinstance(other, OETrainConfig) and self.to_dict() == other.to_dict()
-
-    __hash__ = None
-
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "OETrainConfig":
         names = {f.name for f in dataclasses.fields(cls)}
@@ -215,7 +206,6 @@ class OETrainConfig:
         if unknown: raise ConfigError(f"unknown OETrainConfig field(s) {unknown}; valid fields: {sorted(names)}")
         return cls(**d)
 
-    def replace(self, **changes) -> "OETrainConfig": return dataclasses.replace(self, **changes)
 
 # %% ../nbs/06a_oe_train.ipynb #4a57c37e
 @dataclass(eq=False)

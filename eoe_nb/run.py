@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import ConfigError, ConfigWarning, RunConfig, file_problem, get_device, resolve_data_root, seed_everything
-from .folders import read_json_file, reading_folder
+from .core import ConfigError, ConfigWarning, RunConfig, get_device, resolve_data_root, seed_everything
+from .folders import file_problem, read_json_file, reading_folder
 from .data import CACHE_DIR_NAME, ImageSet
 from .ad_data import ADData, ADDataSpec, make_ad_data
 from .transforms import ADTransform, data_fingerprint, get_transforms, normalization_stats

@@ -23,10 +23,10 @@ import torch
 from tqdm.auto import tqdm
 
 from .core import (LATER_FIELDS, RESULT_INVARIANT_FIELDS, ConfigError, RunConfig, atomic_write_bytes,
-                         atomic_write_json, atomic_write_text, config_fingerprint, file_problem, file_record, run_id,
-                         run_manifest)
-from .folders import (check_output_folder, folder_lock, make_output_folder, owned_folder, read_json_file,
-                            refuse_if_busy, refuse_other_config, remove_stale_temporaries)
+                         atomic_write_json, atomic_write_text, config_fingerprint, run_id, run_manifest)
+from .folders import (check_output_folder, file_problem, file_record, folder_lock, make_output_folder,
+                            owned_folder, read_json_file, refuse_if_busy, refuse_other_config,
+                            remove_stale_temporaries)
 from .data import pil_to_uint8
 from .ad_data import ADDataSpec, make_ad_data
 from .objectives import is_zero_shot

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from eoe_nb.core import RunConfig, file_record
+from eoe_nb.core import RunConfig
+from eoe_nb.folders import file_record
 from eoe_nb.testing import write_fake_cifar10_folder
 
 BIN = Path(sys.executable).parent
