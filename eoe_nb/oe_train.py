@@ -10,6 +10,7 @@ import dataclasses
 import io
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +24,8 @@ from tqdm.auto import tqdm
 
 from .core import (OE_PHASES, ConfigError, DataMissingError, Settings, atomic_write_json, atomic_write_text,
                          check_finite, get_device, run_manifest, seed_everything)
-from .folders import (check_output_folder, owned_folder, read_json_file, reading_folder, refuse_if_busy,
-                            refuse_other_config)
+from .folders import (check_output_folder, file_problem, file_record, owned_folder, read_json_file,
+                            reading_folder, refuse_if_busy, refuse_other_config)
 from .data import ImageSet, dataset_info, load_split, pil_to_uint8
 from .ad_data import DatasetSpec, is_none_spec, load_spec, parse_dataset_spec
 from .transforms import CenterCrop, HorizontalFlip, RandomCrop, Resize, apply_op, draw_params, gray_l
@@ -459,9 +460,15 @@ def _oe_deviations(cfg: OETrainConfig, data: ClassifierData) -> list[str]:
 FINAL, CHECKPOINT, LOG, _CONFIG, MANIFEST = "final.pt", "checkpoint.pt", "train_log.csv", "config.json", "manifest.json"
 _LOG_FIELDS = ("epoch", "loss", "loss_ema", "lr", "seconds", "test_error")
 
+def _final_problem(run_dir: Path) -> str | None:
+    "What is wrong with the final weights of `run_dir` against the size and sha256 its manifest records; None if intact."
+    try: recorded = (read_json_file(run_dir / MANIFEST, "run manifest") or {}).get("files", {}).get(FINAL)
+    except (ConfigError, AttributeError): return "has no readable manifest.json"
+    return file_problem(run_dir / FINAL, recorded)
+
 def run_finished(run_dir: str | Path) -> bool:
-    "Whether `run_dir` holds a finished classifier (its final weights)."
-    return (Path(run_dir) / FINAL).is_file()
+    "Whether `run_dir` holds a finished classifier: its final weights, intact (as its manifest records them)."
+    return (Path(run_dir) / FINAL).is_file() and _final_problem(Path(run_dir)) is None
 
 def _check_run_dir(cfg: OETrainConfig, run_dir: Path) -> None:
     "Refuse a folder holding weights of another configuration than `cfg` (up to `RESUME_INVARIANT`), in one line."
@@ -570,7 +577,8 @@ def _save_final(cfg: OETrainConfig, run_dir: Path, model: nn.Module, data: Class
                seconds).save(run_dir / FINAL)
     atomic_write_json(run_dir / MANIFEST, run_manifest(cfg, cfg.seed, data.describe(), status="finished",
                                                        phase=cfg.phase, test_error=err, train_seconds=sum(seconds),
-                                                       deviations=_oe_deviations(cfg, data)))
+                                                       deviations=_oe_deviations(cfg, data),
+                                                       files={FINAL: file_record(run_dir / FINAL)}))
     (run_dir / CHECKPOINT).unlink(missing_ok=True)
 
 # %% ../nbs/06a_oe_train.ipynb #c048
@@ -582,6 +590,8 @@ def train_classifier(cfg: OETrainConfig, run_dir: str | Path, progress: bool = T
     if not wait: refuse_if_busy(run_dir, f"run folder {run_dir}")         # its owner named first
     _check_run_dir(cfg, run_dir)
     if run_finished(run_dir): return run_dir
+    if (run_dir / FINAL).is_file():                  # final weights that are damaged: the phase is trained again
+        print(f"notice: {run_dir / FINAL} {_final_problem(run_dir)}; the phase is trained again", file=sys.stderr)
     start_weights = _baseline_weights(cfg) if cfg.phase == "oe_tune" else None
     # all checked and loaded before the folder is made
     data, device = _run_data(cfg, data), get_device(cfg.device)
@@ -637,6 +647,9 @@ class ClassifierRun:
 def load_classifier(run_dir: str | Path, device: str | torch.device = "cpu") -> ClassifierRun:
     "The finished classifier in `run_dir` on `device`, in eval mode."
     run_dir = Path(run_dir)
+    if (run_dir / FINAL).is_file() and not run_finished(run_dir):
+        raise ConfigError(f"{run_dir / FINAL} {_final_problem(run_dir)}: train the phase again (eoe-oe train) or "
+                          "restore the run folder")
     if not run_finished(run_dir):
         raise DataMissingError(f"no finished classifier in {run_dir}: "
                                "train it first (train_classifier) or fix the path")

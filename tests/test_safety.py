@@ -3,6 +3,7 @@ run a shell command is refused in one line at every place a checkpoint is read (
 eoe-oe train resume, an OE tune's baseline), with real processes, and the command never runs; a figure that cannot be drawn
 is one warning line, never a failed run or a stopped grid; eoe-score on one image writes its results."""
 import errno
+import io
 import json
 import os
 import shutil
@@ -105,11 +106,22 @@ def test_oe_paper_checkpoints_are_loaded_as_weights_only(data, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     final = next(base.rglob("final.pt"))
     good = final.read_bytes()
-    plant(final, marker)
+    (final.parent / "final.pt").write_bytes(good[:-1])               # changed after training: refused, trained again
+    r = run(BIN / "eoe-oe", "test", final.parent, "--device", "cpu", "--data-root", data, "--quiet")
+    assert r.returncode == 2 and "final.pt differs from the checksum" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    plant(final, marker)                       # a hostile folder: the planted weights with a manifest that records them
+    manifest = json.loads((final.parent / "manifest.json").read_text())
+    manifest["files"]["final.pt"] = file_record(final)
+    (final.parent / "manifest.json").write_text(json.dumps(manifest))
     refused(run(BIN / "eoe-oe", "test", final.parent, "--device", "cpu", "--data-root", data, "--quiet"), final, marker)
     tune = oe_cmd(data, tmp_path / "tune", "--phase", "oe_tune", "--oe", "cifar10[5-9]", "--baseline", final.parent)
     refused(run(*tune), final, marker)
-    final.write_bytes(good)
+    final.write_bytes(b"")                     # an empty final.pt is not a finished run: the phase is trained again
+    r = run(*oe_cmd(data, base))
+    assert r.returncode == 0 and f"notice: {final} is empty; the phase is trained again" in r.stderr, r.stderr[-3000:]
+    retrained = torch.load(final, weights_only=True)["model"]
+    original = torch.load(io.BytesIO(good), weights_only=True)["model"]
+    assert all(torch.equal(retrained[k], original[k]) for k in original)   # seeded: the same weights
     # an unfinished run whose resumable checkpoint is planted: the resume refuses it
     resumed = tmp_path / "resumed"
     r = run(*oe_cmd(data, resumed, "--epochs", "2"), timeout=300)
