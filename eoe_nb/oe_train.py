@@ -461,7 +461,7 @@ FINAL, CHECKPOINT, LOG, _CONFIG, MANIFEST = "final.pt", "checkpoint.pt", "train_
 _LOG_FIELDS = ("epoch", "loss", "loss_ema", "lr", "seconds", "test_error")
 
 def _final_problem(run_dir: Path) -> str | None:
-    "What is wrong with the final weights of `run_dir` against the size and sha256 its manifest records; None if intact."
+    "What is wrong with the final weights of `run_dir` against their record in its manifest; None if intact."
     try: recorded = (read_json_file(run_dir / MANIFEST, "run manifest") or {}).get("files", {}).get(FINAL)
     except (ConfigError, AttributeError): return "has no readable manifest.json"
     return file_problem(run_dir / FINAL, recorded)
