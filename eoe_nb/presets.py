@@ -66,7 +66,8 @@ for _p in [
                  "train_fmnist.py", "clip-fmnist"),
     RunnerPreset("mnist", dict(_BASE, dataset="mnist", oe="emnist", model="cnn28", epochs=200, milestones=[100, 150],
                                transform="mnist"), "train_mnist.py", "clip-mnist"),
-    RunnerPreset("custom", dict(_IN, dataset="custom", transform="imagenet"), "train_custom.py"),
+    # train_custom.py jitters colours (transform "custom"); `--transform imagenet`: no jitter (not official)
+    RunnerPreset("custom", dict(_IN, dataset="custom", transform="custom"), "train_custom.py"),
     RunnerPreset("clip-cifar10", dict(_CLIP, dataset="cifar10", oe="tinyimages", transform="clip_cifar10"),
                  "train_clip_cifar.py"),
     RunnerPreset("clip-imagenet",

@@ -138,6 +138,8 @@ _TRANSFORM_PIPELINES: dict[str, TransformPipeline] = {p.name: p for p in [
                       _IN_STATS, True, "train_cub.py"),
     TransformPipeline("dtd", (Resize(256), _JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "meanstd",
                       _IN_STATS, True, "train_dtd.py"),
+    TransformPipeline("custom", (Resize(256), _JITTER, HorizontalFlip(), RandomCrop(224)), _IN_TEST, 0.0, "meanstd",
+                      _IN_STATS, True, "train_custom.py"),
     TransformPipeline("fmnist", (Grayscale(), HorizontalFlip(), RandomCrop(28, 3)), (), 0.001, "meanstd", (Resize(28),),
                       False, "train_fmnist.py"),
     TransformPipeline("mnist", (), (), 0.0, "none", (), False, "train_mnist.py"),
