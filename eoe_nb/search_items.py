@@ -22,8 +22,8 @@ from .paper_items import (PaperItem, PlanLine, ResultRow, RowStatus, check_scale
                                 published_number, register_item)
 
 # %% auto #0
-__all__ = ['FILTER_PARTS', 'SEARCH_ITEMS', 'ITEM_SEARCHES', 'SCALE_NOTES', 'ITEM_COLUMNS', 'ABSTRACT_LOOKUP', 'SearchPlan',
-           'search_item_plan', 'max_fitness_runs', 'SearchGeneration', 'search_units', 'search_plan',
+__all__ = ['FILTER_PARTS', 'SEARCH_ITEMS', 'ITEM_SEARCHES', 'SCALE_NOTES', 'ITEM_COLUMNS', 'EXTREMES', 'ABSTRACT_LOOKUP',
+           'SearchPlan', 'search_item_plan', 'max_fitness_runs', 'SearchGeneration', 'search_units', 'search_plan',
            'search_item_rows', 'run_search_item', 'describe_search_plans', 'search_results_table']
 
 # %% ../nbs/07c_search_items.ipynb #c052
@@ -163,7 +163,18 @@ def _published(lookup: dict | None, numbers) -> dict[str, float]:
 
 def _pct(v): return None if v is None else 100 * float(v)
 
-def _group_rows(group: list[SearchPlan], results: dict, errors: dict, scale: str, published: dict) -> list[ResultRow]:
+EXTREMES = ("official", "any")   # where the best and worst image of a class come from (see `search_item_rows`)
+
+def _extreme_tables(done: list, c: int, extremes: str) -> tuple[list, list]:
+    "The class-`c` table rows the best image may come from and those the worst may come from."
+    tables = [(r.config, search_table(r).set_index("normal_class").loc[c]) for r in done if r.generation >= 0]
+    if extremes == "any": return [t for _, t in tables], [t for _, t in tables]
+    # official: the best from a search for the best (maximising, or random), the worst from one for the worst
+    return ([t for cfg, t in tables if not cfg.minimize],
+            [t for cfg, t in tables if cfg.minimize or cfg.method == "random"])
+
+def _group_rows(group: list[SearchPlan], results: dict, errors: dict, scale: str, published: dict,
+                extremes: str = "official") -> list[ResultRow]:
     p0 = group[0]
     base = dict(scale=scale, deviations=list(p0.deviations))
     missing = {k: v for p in group for k, v in p.missing.items()}
@@ -173,14 +184,18 @@ def _group_rows(group: list[SearchPlan], results: dict, errors: dict, scale: str
               else "done" if done and all(r.done for r in done) and len(done) == len(group) else "partial")
     rows, bests = [], []
     for c in p0.config.classes:
-        tables = [search_table(r).set_index("normal_class").loc[c] for r in done if r.generation >= 0]
+        for_best, for_worst = _extreme_tables(done, c, extremes)
         vals = {}
-        if tables:
-            b, w = max(tables, key=lambda t: t.best_auroc), min(tables, key=lambda t: t.worst_auroc)
-            vals = dict(fitness=p0.config.fitness, best_auroc=_pct(b.best_auroc), worst_auroc=_pct(w.worst_auroc),
-                        best_test_auroc=_pct(b.best_test_auroc), worst_test_auroc=_pct(w.worst_test_auroc),
-                        best_oe=list(b.best_oe), worst_oe=list(w.worst_oe),
-                        n_evaluated=int(sum(t.n_evaluated for t in tables)))
+        if for_best or for_worst:
+            b = max(for_best, key=lambda t: t.best_auroc) if for_best else None
+            w = min(for_worst, key=lambda t: t.worst_auroc) if for_worst else None
+            vals = dict(fitness=p0.config.fitness, best_auroc=_pct(b.best_auroc) if b is not None else None,
+                        worst_auroc=_pct(w.worst_auroc) if w is not None else None,
+                        best_test_auroc=_pct(b.best_test_auroc) if b is not None else None,
+                        worst_test_auroc=_pct(w.worst_test_auroc) if w is not None else None,
+                        best_oe=list(b.best_oe) if b is not None else None,
+                        worst_oe=list(w.worst_oe) if w is not None else None,
+                        n_evaluated=int(sum(t.n_evaluated for t in {id(t): t for t in for_best + for_worst}.values())))
             bests.append(vals)
         rows.append(ResultRow(f"{p0.dataset} class {c}", RowStatus(status if vals or status != "done" else "partial"),
                               vals, missing=dict(missing), error=err, **base))
@@ -199,14 +214,16 @@ def _group_rows(group: list[SearchPlan], results: dict, errors: dict, scale: str
 ABSTRACT_LOOKUP = dict(setting="ovr", dataset="imagenet30", method="single_best_oe", column="best_auroc")
 
 def search_item_rows(item: str, plans: Sequence[SearchPlan], results: dict, errors: dict,
-                     scale: str) -> list[ResultRow]:
+                     scale: str, extremes: str = "official") -> list[ResultRow]:
     ("The rows of a search item from its plans, the finished or stopped searches (`results`: label -> SearchResult) "
-     "and `errors`.")
+     "and `errors`; `extremes='any'`: best and worst over every search (not official).")
     groups: dict[str, list[SearchPlan]] = {}
     for p in plans: groups.setdefault(p.dataset, []).append(p)
     numbers = load_paper_numbers()
+    if extremes not in EXTREMES: raise ConfigError(f"extremes must be one of {EXTREMES}, got {extremes!r}")
     return [r for ds, g in groups.items() for r in _group_rows(g, results, errors, scale,
-            _published(ABSTRACT_LOOKUP if item == "single_outlier" and ds == "imagenet30" else None, numbers))]
+            _published(ABSTRACT_LOOKUP if item == "single_outlier" and ds == "imagenet30" else None, numbers),
+            extremes)]
 
 def run_search_item(item: str, plans: Sequence[SearchPlan], out_dir: str | Path, scale: str,
                     executor: str = "inprocess", progress: bool = True,
