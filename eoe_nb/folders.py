@@ -162,12 +162,18 @@ def reading_folder(folder: str | Path, what: str = "run folder") -> Iterator[Non
                           "command wrote, or restore this one") from None
 
 # %% ../nbs/00c_folders.ipynb #34b3c81a
+_SHA256: dict[tuple, str] = {}     # (path, size, mtime, ctime, inode) -> sha256: each file version hashed once
+
 def file_record(path: str | Path) -> dict[str, Any]:
     "The size and sha256 of the file at `path`, as a result records the files it relies on."
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
-    return dict(bytes=Path(path).stat().st_size, sha256=h.hexdigest())
+    st = os.stat(path)
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    if key not in _SHA256:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
+        _SHA256[key] = h.hexdigest()
+    return dict(bytes=st.st_size, sha256=_SHA256[key])
 
 def file_problem(path: str | Path, record: dict[str, Any] | None = None) -> str | None:
     "What is wrong with the file at `path` against its `record` (missing, empty, changed); None if nothing."
