@@ -29,6 +29,7 @@ from .runner import config_deviations
 from .experiments import Experiment, unit_classes
 from .evaluate import save_figure
 from .packed import GpuRate, estimate_gpu_seconds
+from .claims import Claim, ClaimSpec
 
 # %% auto #0
 __all__ = ['METHOD_LABELS', 'TABLE_METHODS', 'SCALES', 'TINY_CLIP_NAME', 'ITEMS', 'ROW_TYPES', 'GRID_KEY_ORDER',
@@ -193,6 +194,8 @@ class PaperItem:
     # (item name, scale, notebook parameters) -> the runs of its notebook, each with `is_finished()`;
     # None: `grid_units` for a grid (`build` set)
     unit_lister: Callable[[str, str, dict], list] | None = field(default=None, compare=False, repr=False)
+    # the paper's findings this item bears on, each judged on the item's rows (eoe_nb.claims)
+    claims: tuple[ClaimSpec, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def notebook(self) -> str: return f"{self.name}.ipynb"
@@ -534,9 +537,11 @@ def write_item_files(out_dir: str | Path, item: PaperItem, scale: str, rows: Seq
                      data_root: str | Path | None = None, params: dict | None = None, started: float | None = None,
                      scale_note: str | None = None, metric: str = "auroc", spread: str = "",
                      columns: Sequence[str] = (), kind: str | None = None, runs: pd.DataFrame | None = None,
-                     n_runs: int | None = None, train_seconds: float | None = None, extra: dict | None = None) -> dict:
+                     n_runs: int | None = None, train_seconds: float | None = None, extra: dict | None = None,
+                     claims: Sequence[Claim] = ()) -> dict:
     """Write the tables (CSV + MD with their deviation legend), figures (PNG + PDF), `runs` (tables/runs.csv) and
-    result.json of `item` at `scale` into `out_dir`; returns the result (`kind`: its row_kind, else from the rows)."""
+    result.json (with the judged `claims`) of `item` at `scale` into `out_dir`; returns the result (`kind`: its
+    row_kind, else from the rows)."""
     out, written_tables, written_figures = Path(out_dir), [], []
     for name, df in tables.items():
         atomic_write_text(out / "tables" / f"{name}.csv", df.to_csv(index=False))
@@ -558,7 +563,7 @@ def write_item_files(out_dir: str | Path, item: PaperItem, scale: str, rows: Seq
                   unit="percent", spread=spread, row_kind=kind or row_kind(rows), columns=list(columns),
                   rows=[r.to_dict() for r in rows], tables=written_tables, figures=written_figures,
                   wall_seconds=None if started is None else round(time.time() - started, 1),
-                  n_runs=n_runs, train_seconds=train_seconds,
+                  n_runs=n_runs, train_seconds=train_seconds, claims=[c.to_dict() for c in claims],
                   finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), git_commit=git_commit(),
                   eoe_nb_version=getattr(eoe_nb, "__version__", None), **(extra or {}))
     atomic_write_json(out / "result.json", result)
