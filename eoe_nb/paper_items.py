@@ -46,11 +46,14 @@ def _repo_root() -> Path:
     return Path(eoe_nb.__file__).resolve().parents[1]
 
 def default_notebooks_dir() -> Path:
-    "The folder of the item notebooks: `papers_figures/` of the checkout."
-    return _repo_root() / "papers_figures"
+    ("The folder of the item notebooks: `eoe_nb/papers_figures` where the package was installed from a wheel (setup.py "
+     "ships `papers_figures/` there), else `papers_figures/` of the checkout.")
+    from importlib.resources import files
+    shipped = Path(str(files("eoe_nb") / "papers_figures"))
+    return shipped if shipped.is_dir() else _repo_root() / "papers_figures"
 
 def _paper_numbers_path() -> Path:
-    "`$EOE_PAPER_NUMBERS` if set, else `papers_figures/paper_numbers.csv` of the checkout."
+    "`$EOE_PAPER_NUMBERS` if set, else `paper_numbers.csv` in `default_notebooks_dir()` (the wheel's or the checkout's)."
     return Path(os.environ.get("EOE_PAPER_NUMBERS") or default_notebooks_dir() / "paper_numbers.csv")
 
 def load_paper_numbers(path: str | Path | None = None) -> pd.DataFrame:
