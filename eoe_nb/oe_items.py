@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
 
+from .claims import ClaimSpec, judge_claims
 from .core import OE_PHASES, ConfigError, EOEError
 from .folders import read_json_file
 from .ad_data import missing_data
@@ -21,15 +23,18 @@ from .paper_items import (PaperItem, PlanLine, ResultRow, RowStatus, check_scale
                                 write_item_files)
 
 # %% auto #0
-__all__ = ['PUBLISHED_OOD_NAMES', 'OE_ITEMS', 'PROXY', 'CPU_TRAIN_LIMIT', 'CPU_TEST_LIMIT', 'CPU_MODEL', 'OE_SCALES',
-           'OE_SCALE_NOTES', 'OE_TRAIN_IMAGES', 'OE_TEST_IMAGES', 'OERow', 'published_setting', 'published_values',
-           'OEItem', 'get_oe_item', 'proxy_ood', 'OEItemPlan', 'oe_scale_setup', 'oe_phase_config', 'oe_item_plan',
-           'oe_run_seconds', 'oe_units', 'oe_plan', 'run_oe_item', 'oe_results_table', 'write_oe_item_outputs',
-           'plot_oe_rows']
+__all__ = ['PAPER_SCORE', 'PUBLISHED_OOD_NAMES', 'OE_ITEMS', 'PROXY', 'CPU_TRAIN_LIMIT', 'CPU_TEST_LIMIT', 'CPU_MODEL',
+           'OE_SCALES', 'OE_SCALE_NOTES', 'OE_TRAIN_IMAGES', 'OE_TEST_IMAGES', 'OERow', 'published_setting',
+           'published_values', 'OEItem', 'get_oe_item', 'proxy_ood', 'OEItemPlan', 'oe_scale_setup', 'oe_phase_config',
+           'oe_item_plan', 'oe_run_seconds', 'oe_units', 'oe_plan', 'run_oe_item', 'oe_results_table',
+           'write_oe_item_outputs', 'plot_oe_rows']
 
 # %% ../nbs/07b_oe_items.ipynb #c029
 _LABELS = dict(fpr95="FPR95", auroc="AUROC", aupr="AUPR", rms="RMS", mad="MAD", soft_f1="soft F1",
                temperature="temperature", test_error="test error")
+PAPER_SCORE = "msp"     # the OOD score of the paper's tables; the other scores of eoe_nb.oe_eval.OOD_SCORES are extras
+_SCORE_LABELS = dict(msp="MSP", xent="cross-entropy to uniform", energy="energy")
+_EXTRA = "extra: not in the paper"
 
 @dataclass
 class OERow:
@@ -41,7 +46,7 @@ class OERow:
     method: str                                            # msp, oe_finetune, oe_scratch
     ood: str                                               # OOD set, or 'mean' (the plain mean over the sets)
     status: RowStatus = RowStatus.missing
-    score: str = "msp"
+    score: str = PAPER_SCORE                               # OOD score (a name of OOD_SCORES); others than msp: extras
     fpr95: float | None = None
     auroc: float | None = None
     aupr: float | None = None
@@ -63,11 +68,21 @@ class OERow:
     run: str | None = None                                 # run folder, relative to the item's out_dir
 
     @property
-    def method_label(self) -> str: return OE_METHOD_LABELS.get(self.method, self.method)
+    def method_label(self) -> str:
+        "The method's label; with an extra score, the baseline is 'baseline classifier' (its MSP is not scored)."
+        if self.extra and self.method == PHASE_METHOD["baseline"]: return "baseline classifier"
+        return OE_METHOD_LABELS.get(self.method, self.method)
     @property
     def comparable(self) -> bool: return not self.deviations
     @property
-    def label(self) -> str: return f"{self.dataset_spec} {self.method_label} vs {self.ood}"
+    def extra(self) -> bool: return self.score != PAPER_SCORE        # a score the paper's tables do not report
+    @property
+    def score_label(self) -> str:
+        return _SCORE_LABELS.get(self.score, self.score) + (f" ({_EXTRA})" if self.extra else "")
+    @property
+    def label(self) -> str:
+        score = f", {_SCORE_LABELS.get(self.score, self.score)} score ({_EXTRA})" if self.extra else ""
+        return f"{self.dataset_spec} {self.method_label} vs {self.ood}{score}"
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "status": self.status.value, "comparable": self.comparable}
     def columns(self) -> list[str]:
@@ -109,6 +124,58 @@ def published_values(numbers, dataset: str, method: str, ood: str, metrics: Sequ
         if hit is not None: out["test_error"] = hit["value"]
     return out
 
+# %% ../nbs/07b_oe_items.ipynb #48a18c73
+def _oe_gains(rows: Sequence[OERow], metric: str, per_set: bool) -> dict[str, list[float]] | str:
+    ("{ID set: [`metric` of the MSP baseline minus `metric` of +OE fine-tune]} over the finished MSP-score rows: one "
+     "value per OOD set (`per_set`) or one on the mean over the OOD sets; a str saying why if no pair finished.")
+    base, oe = PHASE_METHOD["baseline"], PHASE_METHOD["oe_tune"]
+    done = {(r.dataset_spec, r.method, r.ood): getattr(r, metric) for r in rows
+            if r.status == RowStatus.done and r.score == PAPER_SCORE and getattr(r, metric) is not None
+            and (r.ood != "mean") == per_set}
+    gains: dict[str, list[float]] = {}
+    for (ds, method, ood), v in done.items():
+        if method == base and (ds, oe, ood) in done: gains.setdefault(ds, []).append(v - done[ds, oe, ood])
+    if gains: return gains
+    return (f"no finished pair of {OE_METHOD_LABELS[base]} and {OE_METHOD_LABELS[oe]} rows (MSP) on the same "
+            f"{'OOD set' if per_set else 'mean over the OOD sets'}: run both phases")
+
+# %% ../nbs/07b_oe_items.ipynb #606ac365
+def _mean_gain(rows: Sequence[OERow], metric: str) -> float | str:
+    "Mean over the ID sets of the baseline's minus +OE fine-tune's `metric` on the mean over the OOD sets (points)."
+    gains = _oe_gains(rows, metric, per_set=False)
+    return gains if isinstance(gains, str) else float(sum(g[0] for g in gains.values()) / len(gains))
+
+# %% ../nbs/07b_oe_items.ipynb #6f30ec4d
+def _share_lowered(rows: Sequence[OERow], metric: str) -> float | str:
+    "The share of (ID set, OOD set) pairs where +OE fine-tune has a lower `metric` than the MSP baseline."
+    gains = _oe_gains(rows, metric, per_set=True)
+    if isinstance(gains, str): return gains
+    per_pair = [g for gs in gains.values() for g in gs]
+    return sum(g > 0 for g in per_pair) / len(per_pair)
+
+# %% ../nbs/07b_oe_items.ipynb #3eda48cd
+_TABLE_CLAIMS = (
+    ClaimSpec("fpr95_drop", "OE lowers FPR95 on held-out OOD sets, by large margins on average",
+              "mean over the in-distribution sets of FPR95 (MSP baseline) - FPR95 (+OE fine-tune), both on the mean "
+              "over the OOD test sets, MSP score, in points", 2.0, partial(_mean_gain, metric="fpr95"),
+              source="Table 1 (means over the OOD sets): FPR95 falls by 25.4 (CIFAR-10), 24.2 (CIFAR-100), 6.2 "
+                     "(SVHN), 52.3 (Tiny ImageNet) and 2.3 (MNIST) points; the threshold is the smallest, rounded "
+                     "down"),
+    ClaimSpec("fpr95_sets", "OE lowers FPR95 on (nearly) every held-out OOD set",
+              "share of (in-distribution set, OOD test set) pairs where +OE fine-tune has a lower FPR95 than the MSP "
+              "baseline, MSP score", 0.75, partial(_share_lowered, metric="fpr95"),
+              source="Table 1's expanded per-set results (appendix; the official result files): lower on every "
+                     "OOD set (CIFAR-10 and CIFAR-100: 16 of 16); the threshold allows one set in four to go the "
+                     "other way through the noise of few draws"))
+_CALIBRATION_CLAIMS = (
+    ClaimSpec("rms_drop", "OE improves calibration (OOD images counted as incorrect)",
+              "mean over the in-distribution sets of the RMS calibration error (temperature-tuned baseline) - RMS "
+              "calibration error (temperature-tuned +OE fine-tune), both on the mean over the OOD test sets, in "
+              "points", 5.0, partial(_mean_gain, metric="rms"),
+              source="the paper's calibration results (temperature-tuned WRN-40-2, the official result files): RMS "
+                     "calibration error falls by 17.5 (SVHN), 10.1 (CIFAR-10), 6.5 (CIFAR-100) and 5.1 (Tiny "
+                     "ImageNet) points; the threshold is the smallest, rounded down"),)
+
 # %% ../nbs/07b_oe_items.ipynb #c034
 @dataclass(frozen=True)
 class OEItem:
@@ -120,6 +187,8 @@ class OEItem:
     metrics: tuple[str, ...]
     calibrate: bool
     paper_sets: dict[str, tuple[str, ...]]
+    # the paper's findings this item bears on, judged on its rows (eoe_nb.claims)
+    claims: tuple[ClaimSpec, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def notebook(self) -> str: return f"{self.name}.ipynb"
@@ -129,12 +198,14 @@ OE_ITEMS: dict[str, OEItem] = {i.name: i for i in [
     OEItem("oe_table", "OE paper, Table 1: MSP vs OE fine-tune vs OE from scratch",
            "Hendrycks et al. (ICLR 2019) Table 1: OOD detection of the MSP baseline, OE fine-tuning and OE from "
            "scratch per OOD set and on average (FPR95 / AUROC / AUPR, OOD positive, 1:5 draws) and the test error",
-           DETECTION_METRICS, False, dict(cifar10=_ALL, cifar100=_ALL, svhn=_TUNE, tinyimagenet=_TUNE, mnist=_TUNE)),
+           DETECTION_METRICS, False, dict(cifar10=_ALL, cifar100=_ALL, svhn=_TUNE, tinyimagenet=_TUNE, mnist=_TUNE),
+           _TABLE_CLAIMS),
     OEItem("oe_calibration", "OE paper: calibration, baseline vs OE",
            "Hendrycks et al. (ICLR 2019) calibration table: RMS and MAD calibration error and soft F1 of "
            "temperature-tuned classifiers trained with a 10% held-out split, OOD images counted as incorrect, baseline "
            "vs OE",
-           CALIBRATION_METRICS, True, dict(svhn=_ALL, cifar10=_ALL, cifar100=_ALL, tinyimagenet=_TUNE)),
+           CALIBRATION_METRICS, True, dict(svhn=_ALL, cifar10=_ALL, cifar100=_ALL, tinyimagenet=_TUNE),
+           _CALIBRATION_CLAIMS),
 ]}
 
 def get_oe_item(item: str | OEItem) -> OEItem:
@@ -298,7 +369,7 @@ def oe_plan(item: str, scale: str, data_root: str | Path | None = None, rate: Gp
 
 for _it in OE_ITEMS.values():          # the report and eoe-figures find them in eoe_nb.paper_items.ITEMS
     register_item(PaperItem(_it.name, _it.title, _it.reproduces, None, {}, paper="oe", planner=oe_plan,
-                            unit_lister=oe_units))
+                            unit_lister=oe_units, claims=_it.claims))
 
 # %% ../nbs/07b_oe_items.ipynb #c038
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -322,18 +393,24 @@ def _run_rows(plan: OEItemPlan, ds: str, phase: str, runs: Sequence[OERun], fail
         return [OERow(**base, ood="mean", status=RowStatus.partial, deviations=devs,
                       error="not finished: run the item again to resume")]
     devs += [d for d in done[0][0].get("deviations", []) if d not in devs]
-    pick = lambda res, cal: [e for e in (cal if it.calibrate else res)["results"]
-                             if e.get("score", "msp") == "msp" and (it.calibrate or e["row"] in ("ood", "mean"))]
-    rows, first = [], pick(*done[0])
-    for name in [e["ood"] for e in first]:
-        per_seed = [next(e for e in pick(res, cal) if e["ood"] == name) for res, cal in done]
-        vals = {m: _mean([e.get(m) for e in per_seed])
-                for m in (*it.metrics, *(f"{m}_std" for m in DETECTION_METRICS if not it.calibrate))}
-        rows.append(OERow(**base, ood=name, status=RowStatus.done, **vals,
-                          test_error=_mean([res.get("test_error") for res, _ in done]),
-                          temperature=_mean([cal.get("temperature") for _, cal in done]) if it.calibrate else None,
-                          draws=done[0][0]["options"]["draws"], n_seeds=len(done), deviations=list(devs),
-                          published=published_values(numbers, ds, method, name, it.metrics)))
+    # calibration: the MSP confidence's rows; detection: every stored score, the paper's first, then the extras
+    scores = [PAPER_SCORE] if it.calibrate else sorted(
+        dict.fromkeys(e.get("score", PAPER_SCORE) for e in done[0][0]["results"]), key=lambda s: s != PAPER_SCORE)
+    pick = lambda res, cal, score: [e for e in (cal if it.calibrate else res)["results"]
+                                    if it.calibrate or (e.get("score", PAPER_SCORE) == score
+                                                        and e["row"] in ("ood", "mean"))]
+    rows = []
+    for score in scores:
+        for name in [e["ood"] for e in pick(*done[0], score)]:
+            per_seed = [next(e for e in pick(res, cal, score) if e["ood"] == name) for res, cal in done]
+            vals = {m: _mean([e.get(m) for e in per_seed])
+                    for m in (*it.metrics, *(f"{m}_std" for m in DETECTION_METRICS if not it.calibrate))}
+            rows.append(OERow(**base, ood=name, status=RowStatus.done, score=score, **vals,
+                              test_error=_mean([res.get("test_error") for res, _ in done]),
+                              temperature=_mean([cal.get("temperature") for _, cal in done]) if it.calibrate else None,
+                              draws=done[0][0]["options"]["draws"], n_seeds=len(done), deviations=list(devs),
+                              published={} if score != PAPER_SCORE else published_values(numbers, ds, method, name,
+                                                                                          it.metrics)))
     for name, why in done[0][1 if it.calibrate else 0].get("missing", {}).items():
         rows.append(OERow(**base, ood=name, status=RowStatus.missing, missing={name: why}, deviations=list(devs)))
     return rows
@@ -352,18 +429,20 @@ def run_oe_item(plan: OEItemPlan, out_dir: str | Path, executor: str = "inproces
     runs = experiment_runs(plan.experiment, out)
     for key in dict.fromkeys((r.dataset, r.phase) for r in runs):
         rows += _run_rows(plan, *key, [r for r in runs if (r.dataset, r.phase) == key], failed, numbers, out)
-    return rows
+    return sorted(rows, key=lambda r: r.extra)     # the paper's table (MSP) first, then the extra scores' rows
 
 # %% ../nbs/07b_oe_items.ipynb #c040
 def oe_results_table(rows: Sequence[OERow], means_only: bool = False) -> "pd.DataFrame":
-    "The item's table: ID set, OOD set, method, status, each metric (percent) beside its published value, deviations."
+    ("The item's table: ID set, OOD set, method, score (Table 1: MSP, then the extra scores), status, each metric "
+     "(percent) beside its published value (MSP only), deviations.")
     import pandas as pd
     metrics = CALIBRATION_METRICS if rows and rows[0].item == "oe_calibration" else DETECTION_METRICS
     legend = {d: f"D{i + 1}" for i, d in enumerate(dict.fromkeys(d for r in rows for d in r.deviations))}
     out = []
     for r in rows:
         if means_only and r.ood != "mean": continue
-        row = {"ID set": r.dataset_spec, "OOD set": r.ood, "method": r.method_label, "status": r.status.value}
+        row = {"ID set": r.dataset_spec, "OOD set": r.ood, "method": r.method_label,
+               **({} if r.item == "oe_calibration" else {"score": r.score_label}), "status": r.status.value}
         for m in metrics: row[_LABELS[m]], row[f"{_LABELS[m]} paper"] = getattr(r, m), r.published.get(m)
         if r.item == "oe_calibration": row["temperature"] = r.temperature
         row["test error"], row["test error paper"] = r.test_error, r.published.get("test_error")
@@ -385,7 +464,7 @@ def _train_seconds(out: Path, rows: Sequence[OERow]) -> float | None:
 def write_oe_item_outputs(plan: OEItemPlan, out_dir: str | Path, rows: Sequence[OERow],
                           tables: dict[str, "pd.DataFrame"], figures: dict[str, Any] | None = None) -> dict[str, Any]:
     ("Write the tables, figures and result.json of an OE item into `out_dir` (`write_item_files`: its rows as "
-     "`ResultRow`s, the `OERow`s beside them as `oe_rows`); returns the result.")
+     "`ResultRow`s, the `OERow`s beside them as `oe_rows`, its claims judged on the rows); returns the result.")
     out, it = Path(out_dir), plan.item
     return write_item_files(out, get_item(it.name), plan.scale, [r.to_result_row() for r in rows], tables, figures,
                             data_root=plan.data_root, params=plan.params, started=plan.started,
@@ -393,14 +472,15 @@ def write_oe_item_outputs(plan: OEItemPlan, out_dir: str | Path, rows: Sequence[
                             spread="std over the seeded 1:5 OOD draws (mean over seeds where several)",
                             columns=rows[0].columns() if rows else [], kind="result",
                             n_runs=len({r.run for r in rows if r.run}), train_seconds=_train_seconds(out, rows),
+                            claims=judge_claims(it.claims, rows, it.name, plan.scale),
                             extra=dict(oe_rows=[r.to_dict() for r in rows],
                                        runs_table="runs/runs.csv" if (out / "runs" / "runs.csv").exists() else None))
 
 # %% ../nbs/07b_oe_items.ipynb #c042
-def plot_oe_rows(rows: Sequence[OERow], metric: str = "fpr95", title: str = ""):
-    ("Bars of `metric` per OOD set (and the mean), one group per OOD set, one bar per method, a panel per ID set; None "
-     "if no row is done.")
-    done = [r for r in rows if r.status == RowStatus.done and getattr(r, metric) is not None]
+def plot_oe_rows(rows: Sequence[OERow], metric: str = "fpr95", title: str = "", score: str = PAPER_SCORE):
+    ("Bars of `metric` of `score` per OOD set (and the mean), one group per OOD set, one bar per method, a panel per "
+     "ID set; None if no row is done.")
+    done = [r for r in rows if r.status == RowStatus.done and r.score == score and getattr(r, metric) is not None]
     if not done: return None
     import matplotlib.pyplot as plt
     sets = list(dict.fromkeys(r.dataset_spec for r in done))
