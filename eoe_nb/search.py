@@ -29,13 +29,15 @@ from .batches import derive_seed
 from .experiments import EXECUTORS, Experiment, run_experiment
 
 # %% auto #0
-__all__ = ['SEARCH_METHODS', 'FITNESS_KINDS', 'STATE_FILE', 'SearchConfig', 'CandidateSpace', 'SyntheticFitness', 'ClassSearch',
-           'candidate_space', 'SearchResult', 'check_search_folder', 'run_search', 'search_table', 'plot_fitness',
-           'write_search_outputs']
+__all__ = ['SEARCH_METHODS', 'FITNESS_KINDS', 'DISTANCE_SPACES', 'STATE_FILE', 'SearchConfig', 'CandidateSpace',
+           'SyntheticFitness', 'ClassSearch', 'candidate_space', 'SearchResult', 'check_search_folder', 'run_search',
+           'search_table', 'plot_fitness', 'write_search_outputs']
 
 # %% ../nbs/06d_search.ipynb #c005
 SEARCH_METHODS = ("evolve", "random")
 FITNESS_KINDS = ("test", "validation")
+# where mutation and mating measure image distances (see `CandidateSpace`); "pixels" is official
+DISTANCE_SPACES = ("pixels", "network")
 
 # %% ../nbs/06d_search.ipynb #c007
 @dataclass
@@ -64,6 +66,9 @@ class SearchConfig:
     # official: the aspirants of a tournament are distinct; True: DEAP's selTournament
     tournament_replacement: bool = False
     seed: int = 0                          # the search's seed (candidates, selection, mating, mutation)
+    # image distances of mutation and mating: "pixels" (official: the OE training pipeline's CPU part, [0, 1], not
+    # normalised, no lpf/hpf/blur) or "network" (the normalised, filtered test view; not official)
+    distances: str = "pixels"
 
     def __post_init__(self):
         check_finite(self)
@@ -71,6 +76,8 @@ class SearchConfig:
             raise ConfigError(f"method must be one of {SEARCH_METHODS}, got {self.method!r}")
         if self.fitness not in FITNESS_KINDS:
             raise ConfigError(f"fitness must be one of {FITNESS_KINDS}, got {self.fitness!r}")
+        if self.distances not in DISTANCE_SPACES:
+            raise ConfigError(f"distances must be one of {DISTANCE_SPACES}, got {self.distances!r}")
         if not self.classes: raise ConfigError("a search needs at least one normal class (classes=[0, ...])")
         bad = [k for k in ("oe_size", "population", "candidates", "mutation_pool", "mutation_k", "tournament_size")
                if getattr(self, k) < 1]
@@ -83,6 +90,13 @@ class SearchConfig:
 
     @property
     def direction(self) -> str: return "minimize" if self.minimize else "maximize"
+
+    def deviations(self) -> list[str]:
+        "How the search's own settings depart from the official runners (the fitness run records its own)."
+        return ((["search distances on the normalised, filtered test view (distances='network'; official: [0, 1] "
+                  "pixels of the OE training pipeline's CPU part)"] if self.distances == "network" else [])
+                + (["tournament aspirants drawn with replacement (official: distinct)"]
+                   if self.tournament_replacement else []))
 
     def fitness_config(self, normal_class: int, oe_indices: Sequence[int] | None = None,
                        eval_split: str | None = None) -> RunConfig:
@@ -102,39 +116,65 @@ class SearchConfig:
 
 # %% ../nbs/06d_search.ipynb #c011
 class CandidateSpace:
-    ("The OE pool as the network sees it: `features(positions)` gives the flattened transformed (and filtered) images, "
-     "in batches on `device`.")
+    ("The OE pool for mutation and mating: `features(positions, generator)` flattens the images in the distance "
+     "space `distances` (`pixel_view` or `network_view`), in batches on `device`.")
     def __init__(self, pool: ImageSet, transform: Callable | None = None, device="cpu", batch_size: int = 512,
-                 filters=None):
+                 filters=None, pixel_transform=None, distances: str = "pixels"):
+        from eoe_nb.transforms import ADTransform
         self.pool, self.transform, self.device, self.batch_size = pool, transform, get_device(device), int(batch_size)
         # the train_oe filters (eoe_nb.filters)
         self.filters = filters if filters is not None and filters.kinds("train_oe") else None
+        # the training transform without normalisation (None: ToTensor only)
+        self.pixel_transform = pixel_transform or ADTransform("pixels", (), 0.0, "none")
+        if distances not in DISTANCE_SPACES:
+            raise ConfigError(f"distances must be one of {DISTANCE_SPACES}, got {distances!r}")
+        self.distances = distances
 
     def __len__(self) -> int: return len(self.pool)
+
+    @property
+    def random(self) -> bool: return self.distances == "pixels" and self.pixel_transform.random
 
     def raw(self, positions: Sequence[int]) -> torch.Tensor:
         "The uint8 images (N, C, H, W) at `positions` (decoded one by one for sets on disk; same-size images only)."
         if self.pool.in_memory: return self.pool.images[torch.as_tensor(list(positions), dtype=torch.long)]
         return torch.stack([pil_to_uint8(self.pool.pil(int(i))) for i in positions])
 
+    def _rows(self, n: int, bytes_only: bool = False):
+        from eoe_nb.filters import DATA_PARTS
+        f = None if self.filters is None else self.filters.bytes_only() if bytes_only else self.filters
+        return None if f is None else f.rows(torch.full((n,), DATA_PARTS.index("train_oe")))
+
+    def pixel_view(self, positions: Sequence[int], generator: torch.Generator | None = None) -> torch.Tensor:
+        ("The images at `positions` as the official search compares them: the training transform's image ops (random "
+         "ones from `generator`), sharpen, [0, 1].")
+        tf = self.pixel_transform
+        if self.pool.in_memory:
+            return tf(self.raw(positions).to(self.device), generator, self._rows(len(positions), True))
+        one = self._rows(1, True)                 # sets on disk: decoded and transformed one by one (any size)
+        return torch.cat([tf(pil_to_uint8(self.pool.pil(int(i)))[None].to(self.device), generator, one)
+                          for i in positions])
+
     def network_view(self, positions: Sequence[int]) -> torch.Tensor:
-        "The images at `positions` after the transform (float, on the device); without a transform: pixels / 255."
+        "The images at `positions` after the (test) transform and the train_oe filters; no transform: pixels / 255."
         if self.transform is None: return self.raw(positions).to(self.device).float() / 255
         if self.pool.in_memory:
-            from eoe_nb.filters import DATA_PARTS
-            rows = (None if self.filters is None
-                    else self.filters.rows(torch.full((len(positions),), DATA_PARTS.index("train_oe"))))
-            return self.transform(self.raw(positions).to(self.device), None, rows)
+            return self.transform(self.raw(positions).to(self.device), None, self._rows(len(positions)))
         # sets on disk: decoded per image (their train_oe filters are not shown)
         from eoe_nb.batches import TestBatches
         sub = self.pool.subset(list(positions))
         return torch.cat([x for x, _ in TestBatches(sub, self.transform, self.batch_size, self.device, workers=0)])
 
-    def features(self, positions: Sequence[int]) -> torch.Tensor:
-        "Flattened network inputs (N, D) of the images at `positions`."
+    def features(self, positions: Sequence[int], generator: torch.Generator | None = None) -> torch.Tensor:
+        "Flattened images (N, D) at `positions` in the distance space (`generator`: the random ops of `pixel_view`)."
         positions = list(positions)
-        return torch.cat([self.network_view(positions[s:s + self.batch_size]).flatten(1)
+        view = ((lambda p: self.pixel_view(p, generator)) if self.distances == "pixels" else self.network_view)
+        return torch.cat([view(positions[s:s + self.batch_size]).flatten(1)
                           for s in range(0, len(positions), self.batch_size)])
+
+    def generator(self, rng: random.Random) -> torch.Generator | None:
+        "A torch generator seeded from `rng` for a view with random ops (one draw); None (no draw) for a fixed view."
+        return torch.Generator().manual_seed(rng.randrange(2 ** 63)) if self.random else None
 
 def _squared_distances(queries: torch.Tensor, candidates: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
     "Squared L2 distances (M, N) between the rows of `queries` (M, D) and `candidates` (N, D), in chunks of candidates."
@@ -163,8 +203,9 @@ def _mutate_individual(ind: list, space: CandidateSpace, rng: random.Random, poo
     ("Replace each OE image of `ind` (chance `indp`) by one of the `k` nearest non-duplicate of `pool_size` random "
      "candidates (in place).")
     cands = _draw_candidates(rng, len(space), pool_size)
-    feats, own = space.features(cands), space.features(list(ind))
-    dist = _squared_distances(own, feats)
+    gen = space.generator(rng)                    # random views: the images' crops (as officially, fresh ones)
+    own = space.features(list(ind), gen)
+    dist = _squared_distances(own, space.features(cands, gen))
     for n in range(len(ind)):
         if rng.random() < indp:
             j = _pick_near(dist[n], k, duplicate_distance, rng)
@@ -179,11 +220,13 @@ def _mate_individuals(ind1: list, ind2: list, space: CandidateSpace, rng: random
         from deap import tools
         with _rng_as_global(rng): tools.cxUniform(ind1, ind2, indp)
         return ind1, ind2
-    parents = space.features([ind1[0], ind2[0]])
     pools = [_draw_candidates(rng, len(space), pool_size) for _ in range(2)]      # both pools first, as officially
-    for child, cands in zip((ind1, ind2), pools):
+    gen = space.generator(rng)
+    parents = space.features([ind1[0], ind2[0]], gen)
+    feats = [space.features(cands, gen) for cands in pools]
+    for child, cands, f in zip((ind1, ind2), pools, feats):
         if rng.random() < indp:
-            j = _pick_near(_squared_distances(parents, space.features(cands)).sum(0), k, duplicate_distance, rng)
+            j = _pick_near(_squared_distances(parents, f).sum(0), k, duplicate_distance, rng)
             if j is not None: child[0] = cands[j]
     return ind1, ind2
 
@@ -357,8 +400,8 @@ def _record_generation(cs: ClassSearch, generation: int, fitness: dict, nevals: 
 STATE_FILE = "search_state.json"
 
 def candidate_space(cfg: SearchConfig, normal_class: int) -> CandidateSpace:
-    ("The OE pool of `normal_class` as its fitness runs' network sees it (test transform, statistics of the first "
-     "seed's training images).")
+    ("The OE pool of `normal_class` in the search's distance space (official: the fitness run's training transform "
+     "without normalisation); plots show the network's view.")
     from eoe_nb.presets import resolve_config
     from eoe_nb.run import run_stats
     from eoe_nb.transforms import get_transforms
@@ -368,21 +411,28 @@ def candidate_space(cfg: SearchConfig, normal_class: int) -> CandidateSpace:
         raise ConfigError("a single-outlier search needs an OE set: set run['oe'] (e.g. 'tinyimages' or "
                           "'cifar10[5-9]')")
     from eoe_nb.filters import DataFilters
-    _, test_tf = get_transforms(rc.transform, run_stats(rc, ad.train))
-    return CandidateSpace(ad.oe, test_tf, rc.device, filters=DataFilters.from_config(rc))
+    train_tf, test_tf = get_transforms(rc.transform, run_stats(rc, ad.train))
+    return CandidateSpace(ad.oe, test_tf, rc.device, filters=DataFilters.from_config(rc),
+                          pixel_transform=train_tf.without_normalisation(), distances=cfg.distances)
 
 def _class_rng(cfg: SearchConfig, normal_class: int) -> random.Random:
     "The generator of one class's search, derived from the search seed and the class."
     return random.Random(derive_seed(cfg.seed, normal_class, 7103))
 
+# SearchConfig fields added after search states were first stored: the value those states were made with
+_EARLIER_STATES = dict(distances="network")
+
 def _comparable(d: dict) -> dict:
-    "A search config dict without the run fields that do not change results (device, workers, data root)."
-    return {**d, "run": {k: v for k, v in d.get("run", {}).items() if k not in ("device", "workers", "data_root")}}
+    ("A search config dict without the run fields that do not change results (device, workers, data root); a field "
+     "it lacks has its `_EARLIER_STATES` value.")
+    return {**_EARLIER_STATES, **d,
+            "run": {k: v for k, v in d.get("run", {}).items() if k not in ("device", "workers", "data_root")}}
 
 def _check_state(state: dict, cfg: SearchConfig, path: Path) -> None:
     "Refuse a search folder whose state belongs to another search (the differences named)."
     refuse_other_config(path.parent, _comparable(state.get("config", {})), _comparable(cfg.to_dict()),
-                        fix="use another --out, or delete it to start over")
+                        fix="give the settings it was made with (a search from before the official distances: "
+                            "--distances network), use another --out, or delete it to start over")
 
 def _write_state(path: Path, cfg: SearchConfig, searches: dict, generation: int, done: bool, seconds: float,
                  picked_test: list[dict]) -> None:
@@ -563,6 +613,6 @@ def write_search_outputs(res: SearchResult, spaces: dict | None = None, out: str
     summary = run_manifest(res.config, seed=res.config.seed, kind="single_outlier_search", done=res.done,
                            generation=res.generation,
                            seconds=res.seconds, fitness=res.config.fitness, table=table.to_dict("records"),
-                           picked_test=res.picked_test)
+                           picked_test=res.picked_test, deviations=res.config.deviations())
     atomic_write_json(out / "search.json", summary)
     return summary

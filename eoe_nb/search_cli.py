@@ -15,8 +15,8 @@ from .flags import ConfigParser, add_config_flags, field_help, given_fields
 from .folders import owned_folder
 from .experiments import EXECUTORS
 from .presets import official_fitness_run, resolve_config
-from .search import (FITNESS_KINDS, SEARCH_METHODS, SearchConfig, candidate_space, check_search_folder, run_search,
-                           search_table, write_search_outputs)
+from .search import (DISTANCE_SPACES, FITNESS_KINDS, SEARCH_METHODS, SearchConfig, candidate_space,
+                           check_search_folder, run_search, search_table, write_search_outputs)
 
 # %% auto #0
 __all__ = ['search_config_from_args', 'eoe_search_main', 'eoe_search_cli']
@@ -34,7 +34,7 @@ def _search_parser(prog: str = "eoe-search") -> ConfigParser:
     s.add_argument("--classes", type=int, nargs="+", required=True, metavar="CLASS",
                    help=field_help(SearchConfig)["classes"])
     add_config_flags(s, SearchConfig, skip=("run", "classes"),
-                     choices=dict(method=SEARCH_METHODS, fitness=FITNESS_KINDS))
+                     choices=dict(method=SEARCH_METHODS, fitness=FITNESS_KINDS, distances=DISTANCE_SPACES))
     r = p.add_argument_group("the fitness runs (fields of eoe_nb.core.RunConfig; not given: the official search "
                              "runner's, else the data set's preset)")
     add_config_flags(r, RunConfig, only=_RUN_FIELDS, nargs=dict(milestones="*"))

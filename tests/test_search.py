@@ -80,3 +80,23 @@ def test_test_fitness_cli(fake_set, tmp_path):
     assert "random" in table and ",test," in table and TEST_READS
     rc, out, err = capture_cli(lambda a: run_cli(eoe_search_main, a), argv[:-2] + ["--mutation-k", "0", "--out", str(tmp_path / "u")])
     assert rc == 2 and err.startswith("error:") and not (tmp_path / "u").exists()
+
+
+
+def test_candidate_space_distances_official_pixels(fake_set):
+    """Issue 20: the search's distances are on [0, 1] pixels of the OE training pipeline's CPU part (official), unchanged by
+    the lpf/hpf filters and the normalisation; distances="network" keeps the normalised, filtered test view (not official)."""
+    from eoe_nb.filters import dft_filter
+    from eoe_nb.search import _squared_distances, candidate_space
+    run = {**_cfg("test").run, "filters": ["lpf+train_oe", "lpf+train_nominal"], "filter_magnitude": 4.0}
+    cfg = SearchConfig(run, classes=[0])
+    space = candidate_space(cfg, 0)
+    raw = space.raw([0, 3]).float()
+    assert torch.equal(space.features([0, 3]), raw.flatten(1) / 255)
+    d = ((raw[0] - raw[1]) / 255).pow(2).sum()                       # by hand
+    assert torch.allclose(_squared_distances(space.features([0]), space.features([3]))[0, 0], d)
+    net_cfg = SearchConfig(run, classes=[0], distances="network")
+    net = candidate_space(net_cfg, 0)
+    mean, std = net.transform.mean.view(1, -1, 1, 1), net.transform.std.view(1, -1, 1, 1)
+    assert torch.allclose(net.features([0, 3]), ((dft_filter(raw / 255, "lpf", 4) - mean) / std).flatten(1), atol=1e-5)
+    assert cfg.deviations() == [] and "distances='network'" in net_cfg.deviations()[0]
