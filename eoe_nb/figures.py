@@ -25,6 +25,8 @@ from .models import model_spec
 from .presets import resolve_config
 from .evaluate import aggregate_runs, plot_curve_with_band
 from .experiments import Experiment, ExperimentFailedError, load_experiment, run_experiment, unit_classes
+from .runner import ResultsStore
+from .claims import judge_claims
 from .paper_items import (METHOD_LABELS, ItemRow, PaperItem, ResultRow, RowStatus, check_scale, config_missing,
                                 get_item, item_row, load_paper_numbers, published_number, write_item_files)
 # an item's experiment (eoe_nb.paper_items, where `PaperItem.units` lists a grid's runs), still importable from here
@@ -34,8 +36,9 @@ from .paper_items import _fmt, item_status, markdown_table  # noqa: F401
 
 # %% auto #0
 __all__ = ['CIFAR10_TRAIN_PER_CLASS', 'SCALE_THREADS', 'SPREAD', 'describe_plan', 'estimate_minutes', 'ItemSpec',
-           'run_item_experiment', 'set_torch_threads', 'run_deviations', 'collect_rows', 'lookup_setting',
-           'compare_row', 'row_note', 'results_table', 'plot_table_rows', 'plot_fewshot', 'write_item_outputs']
+           'run_item_experiment', 'set_torch_threads', 'split_notes', 'run_deviations', 'collect_rows',
+           'lookup_setting', 'compare_row', 'row_note', 'results_table', 'plot_table_rows', 'plot_fewshot',
+           'write_item_outputs']
 
 # %% ../nbs/08_figures.ipynb #c031
 def describe_plan(exp: Experiment | None, missing: Sequence[ItemRow]) -> str:
@@ -90,13 +93,17 @@ class ItemSpec:
 def run_item_experiment(exp: Experiment | None, out_dir: str | Path, executor: str = "inprocess",
                         max_workers: int | None = None, progress: bool = True,
                         **kwargs) -> tuple[pd.DataFrame, list[dict]]:
-    "Run (or resume) `exp` into `out_dir/runs`; returns (runs table, failure records of failed runs)."
+    ("Run (or resume) `exp` into `out_dir/runs`; returns (runs table, failure records of failed runs). The table's "
+     "`deviations` are each run's list from its result.json (runs.csv joins them with '; ').")
     if exp is None: return pd.DataFrame(), []
     runs = Path(out_dir) / "runs"
     try: df = run_experiment(exp, runs, executor=executor, max_workers=max_workers, progress=progress, **kwargs)
     except ExperimentFailedError as e:
         if progress: print(f"some runs failed: {e}", file=sys.stderr)
         df = load_experiment(exp.root(runs), refresh=True)
+    if len(df) and {"config", "run_id"} <= set(df.columns):
+        df = df.assign(deviations=[ResultsStore(exp.root(runs) / c).result(r).deviations
+                                   for c, r in zip(df["config"], df["run_id"])])
     failures_path = exp.root(runs) / "failures.json"
     failures = json.loads(failures_path.read_text()) if failures_path.exists() else []
     return df, failures
@@ -115,14 +122,25 @@ def set_torch_threads(threads: int | None, scale: str) -> int:
     return torch.get_num_threads()
 
 # %% ../nbs/08_figures.ipynb #c006
+def split_notes(text: str) -> list[str]:
+    ("The notes of a runs.csv cell (joined by '; '), each whole: a '; ' inside parentheses or brackets belongs to its "
+     "note.")
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += (ch in "([") - (ch in ")]")
+        if depth == 0 and text.startswith("; ", i):
+            out.append(text[start:i]); start = i + 2
+    return [s for s in [*out, text[start:]] if s]
+
 def run_deviations(runs: pd.DataFrame) -> list[str]:
-    "The distinct deviations recorded by the runs of a table (a list per run, or its text in runs.csv)."
+    ("The distinct deviations recorded by the runs of a table (a list per run, as `run_item_experiment` gives, or its "
+     "text in runs.csv).")
     out: list[str] = []
     for v in runs["deviations"] if "deviations" in runs.columns else []:
         if isinstance(v, str) and v.startswith("["):
             try: v = ast.literal_eval(v)
             except (ValueError, SyntaxError): pass
-        if isinstance(v, str): v = [s for s in v.split("; ") if s]
+        if isinstance(v, str): v = split_notes(v)
         if isinstance(v, (list, tuple, np.ndarray)): out += [str(s) for s in v]
     return list(dict.fromkeys(out))
 
@@ -249,10 +267,11 @@ def write_item_outputs(spec: ItemSpec, out_dir: str | Path, rows: Sequence[ItemR
                        runs: pd.DataFrame | None = None, columns: Sequence[str] = (), metric: str = "auroc",
                        extra: dict | None = None) -> dict:
     """Write tables (CSV + MD), figures (PNG + PDF), runs.csv and result.json of the item of `spec` into `out_dir`
-    (`write_item_files`, the spread `SPREAD`); returns the result. `ResultRow` items name the `columns` of their rows'
-    values (the report's columns) and their `metric`; `extra` adds keys."""
+    (`write_item_files`, the spread `SPREAD`, the item's claims judged on `rows`); returns the result. `ResultRow` items
+    name the `columns` of their rows' values (the report's columns) and their `metric`; `extra` adds keys."""
     return write_item_files(out_dir, spec.item, spec.scale, rows, tables, figures, data_root=spec.data_root,
                             params=spec.params, started=spec.started, metric=metric, spread=SPREAD, columns=columns,
                             runs=runs, n_runs=None if runs is None else int(len(runs)),
                             train_seconds=(None if runs is None or "train_seconds" not in runs
-                                           else round(float(runs["train_seconds"].sum()), 1)), extra=extra)
+                                           else round(float(runs["train_seconds"].sum()), 1)), extra=extra,
+                            claims=judge_claims(spec.item.claims, rows, spec.item.name, spec.scale))

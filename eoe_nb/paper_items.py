@@ -53,7 +53,8 @@ def default_notebooks_dir() -> Path:
     return shipped if shipped.is_dir() else _repo_root() / "papers_figures"
 
 def _paper_numbers_path() -> Path:
-    "`$EOE_PAPER_NUMBERS` if set, else `paper_numbers.csv` in `default_notebooks_dir()` (the wheel's or the checkout's)."
+    ("`$EOE_PAPER_NUMBERS` if set, else `paper_numbers.csv` in `default_notebooks_dir()` (the wheel's or the "
+     "checkout's).")
     return Path(os.environ.get("EOE_PAPER_NUMBERS") or default_notebooks_dir() / "paper_numbers.csv")
 
 def load_paper_numbers(path: str | Path | None = None) -> pd.DataFrame:
@@ -312,30 +313,207 @@ def _frequency(scale, filters=None, magnitudes=None, oe_size=_FREQUENCY_OE_SIZE)
                 out.append(cfg)
     return out
 
+# %% ../nbs/07_paper_items.ipynb #bee0c519
+_CLIP_OTHER_WEIGHTS = "instead of the paper's ViT-B-32-quickgelu (openai)"   # the deviation of a CLIP row's weights
+_OE_OBJECTIVES = ("hsc", "bce", "focal", "dsad")             # trained with OE
+_TRAINED = (*_OE_OBJECTIVES, "dsvdd")                         # trained on the data set (no CLIP)
+_FEW_OE = 16                                                 # "a few" OE images: at most this many per class and seed
+
+def _ran(rows) -> list:
+    "The AUROC rows (`ItemRow`s) whose runs all finished."
+    return [r for r in rows if isinstance(r, ItemRow) and r.status == RowStatus.done and r.mean is not None]
+
+def _by_dataset(rows, per_dataset, needs: str):
+    "`per_dataset(rows of one data set)` (a value or None) for each data set; the list, or `needs` if none had one."
+    vals = [v for ds in dict.fromkeys(r.dataset for r in rows)
+            if (v := per_dataset([r for r in rows if r.dataset == ds])) is not None]
+    return vals or f"cannot be computed: {needs}"
+
+def _clip_weights_other(rows) -> str | None:
+    "Why CLIP claims cannot be tested: a CLIP row that ran with weights other than the paper's (None if none did)."
+    other = [r for r in _ran(rows) if r.method in _CLIP_METHODS and any(_CLIP_OTHER_WEIGHTS in d for d in r.deviations)]
+    return (f"the CLIP rows ran with other weights than the paper's CLIP ({other[0].method_label}: random or other "
+            "weights at this scale; pass --clip-model ViT-B-32-quickgelu --clip-pretrained openai)") if other else None
+
+def _mean_of(rows, method: str, **match) -> float | None:
+    hit = [r.mean for r in rows if r.method == method and all(getattr(r, k) == v for k, v in match.items())]
+    return hit[0] if hit else None
+
+# %% ../nbs/07_paper_items.ipynb #dd134e92
+def _zs_margin(rows) -> float | str:
+    "CLIP zero-shot minus the best trained method (pp), worst data set."
+    if why := _clip_weights_other(rows): return why
+    def one(rs):
+        zs, tr = _mean_of(rs, "clip_zeroshot"), [r.mean for r in rs if r.method in _TRAINED]
+        return None if zs is None or not tr else zs - max(tr)
+    v = _by_dataset(_ran(rows), one, "no data set has a CLIP zero-shot row and a trained method's row that ran")
+    return v if isinstance(v, str) else min(v)
+
+def _oe_margin(rows) -> float | str:
+    "The worst OE objective minus Deep SVDD (no OE) (pp), worst data set."
+    def one(rs):
+        base, oe = _mean_of(rs, "dsvdd"), [r.mean for r in rs if r.method in _OE_OBJECTIVES]
+        return None if base is None or not oe else min(oe) - base
+    v = _by_dataset(_ran(rows), one, "no data set has a Deep SVDD row and an OE objective's row that ran")
+    return v if isinstance(v, str) else min(v)
+
+def _bce_clip_margin(rows) -> float | str:
+    "BCE-CLIP minus the best other method (pp), worst data set."
+    if why := _clip_weights_other(rows): return why
+    def one(rs):
+        ft, other = _mean_of(rs, "bce_clip"), [r.mean for r in rs if r.method != "bce_clip"]
+        return None if ft is None or not other else ft - max(other)
+    v = _by_dataset(_ran(rows), one, "no data set has a BCE-CLIP row and another method's row that ran")
+    return v if isinstance(v, str) else min(v)
+
+def _dsvdd_worst(rows) -> float | str:
+    "Deep SVDD's highest mean AUROC over the data sets (%)."
+    v = _by_dataset(_ran(rows), lambda rs: _mean_of(rs, "dsvdd"), "no Deep SVDD row ran")
+    return v if isinstance(v, str) else max(v)
+
+# %% ../nbs/07_paper_items.ipynb #e9520de8
+def _curve(rs, method: str) -> dict:
+    "{OE size: mean AUROC} of one objective's few-shot curve (None: all OE images)."
+    return {r.oe_size: r.mean for r in rs if r.method == method and r.oe_size != 0}
+
+def _few_share(rows) -> float | str:
+    ("Share (%) of the full-OE gain over chance reached with a few OE images, best objective, worst data set: "
+     "100 (A_few - 50) / (A_full - 50), few = the most OE images <= _FEW_OE that ran.")
+    def one(rs):
+        shares = []
+        for m in _OE_OBJECTIVES:
+            c = _curve(rs, m)
+            few = max((n for n in c if n is not None and n <= _FEW_OE), default=None)
+            if None in c and few is not None and c[None] > 50: shares.append(100 * (c[few] - 50) / (c[None] - 50))
+        return max(shares) if shares else None
+    v = _by_dataset(_ran(rows), one, f"no objective ran with all OE images (above chance) and with 1 to {_FEW_OE}")
+    return v if isinstance(v, str) else min(v)
+
+def _hsc_robust(rows) -> float | str:
+    ("BCE's loss from all OE images to the fewest minus HSC's (pp), worst data set: positive when HSC loses less.")
+    def one(rs):
+        h, b = _curve(rs, "hsc"), _curve(rs, "bce")
+        few = min((n for n in h if n is not None and n in b), default=None)
+        if None not in h or None not in b or few is None: return None
+        return (b[None] - b[few]) - (h[None] - h[few])
+    v = _by_dataset(_ran(rows), one, "HSC and BCE need a point with all OE images and one with the same few")
+    return v if isinstance(v, str) else min(v)
+
+def _zs_lowest(rows) -> float | str:
+    "The lowest mean AUROC of CLIP zero-shot over the data sets and settings (%)."
+    if why := _clip_weights_other(rows): return why
+    ran = [r.mean for r in _ran(rows) if r.method == "clip_zeroshot"]
+    return min(ran) if ran else "cannot be computed: no CLIP zero-shot row ran"
+
+def _ovr_minus_loco(rows) -> float | str:
+    "CLIP zero-shot one-vs-rest minus leave-one-class-out (pp), smallest over the data sets."
+    if why := _clip_weights_other(rows): return why
+    def one(rs):
+        o, l = _mean_of(rs, "clip_zeroshot", setting="ovr"), _mean_of(rs, "clip_zeroshot", setting="loco")
+        return None if o is None or l is None else o - l
+    v = _by_dataset(_ran(rows), one, "no data set has both settings of CLIP zero-shot")
+    return v if isinstance(v, str) else min(v)
+
+def _mvtec_gap(rows) -> float | str:
+    "HSC's mean AUROC on MVTec-AD minus its mean over the other data sets that ran (pp)."
+    hsc = {r.dataset: r.mean for r in _ran(rows) if r.method == "hsc"}
+    if "mvtec" not in hsc or len(hsc) < 2: return "cannot be computed: HSC needs MVTec-AD and another data set"
+    return hsc["mvtec"] - float(np.mean([v for k, v in hsc.items() if k != "mvtec"]))
+
+# %% ../nbs/07_paper_items.ipynb #66ac5fbb
+def _frequency_points(rows) -> dict:
+    "{(data set, filter, magnitude): mean AUROC} of the frequency item's rows that ran."
+    return {(r.values["dataset"], r.values["filter"], float(r.values["magnitude"])): r.values["mean"] for r in rows
+            if r.status == RowStatus.done and r.values.get("mean") is not None}
+
+def _lpf_minus_hpf(rows) -> float | str:
+    "Mean over data sets and magnitudes > 0 run with both filters of AUROC(low-pass) - AUROC(high-pass) (pp)."
+    p = _frequency_points(rows)
+    d = [v - p[(ds, "hpf", m)] for (ds, k, m), v in p.items() if k == "lpf" and (ds, "hpf", m) in p]
+    return float(np.mean(d)) if d else "cannot be computed: no magnitude ran with both filters"
+
+def _lpf_cost(rows) -> float | str:
+    "Mean over data sets and magnitudes > 0 of AUROC(unfiltered) - AUROC(low-pass) (pp)."
+    p = _frequency_points(rows)
+    d = [p[(ds, "none", 0.0)] - v for (ds, k, m), v in p.items() if k == "lpf" and (ds, "none", 0.0) in p]
+    return float(np.mean(d)) if d else "cannot be computed: the unfiltered run and a low-pass run are both needed"
+
+# %% ../nbs/07_paper_items.ipynb #42b43bc9
+_ZS_CLAIM = ClaimSpec(
+    "clip_zeroshot_beats_trained", "CLIP zero-shot, without any training image, beats every method trained on the data "
+    "set (HSC, BCE, focal, Deep SAD, Deep SVDD)",
+    "CLIP zero-shot minus the best trained method, mean AUROC in percentage points, worst data set", 0.0, _zs_margin,
+    source="abstract: CLIP 'achieves state-of-the-art AD results on CIFAR-10 and ImageNet in a zero-shot setting'")
+_OVR_CLAIMS = (
+    _ZS_CLAIM,
+    ClaimSpec("oe_beats_no_oe", "Outlier exposure helps: every objective trained with OE beats Deep SVDD, which "
+              "trains without it", "worst OE objective (HSC, BCE, focal, Deep SAD) minus Deep SVDD, mean AUROC in "
+              "percentage points, worst data set", 0.0, _oe_margin,
+              source="abstract (OE 'drastically improves' image AD); one-vs-rest table"),
+    ClaimSpec("bce_clip_best", "CLIP fine-tuned with OE (BCE-CLIP) is the best method", "BCE-CLIP minus the best "
+              "other method, mean AUROC in percentage points, worst data set", 0.0, _bce_clip_margin,
+              source="one-vs-rest table (CIFAR-10 99.6 vs 98.5 zero-shot; ImageNet-30 99.9 vs 99.88)"))
+_LOCO_CLAIMS = (
+    _ZS_CLAIM,
+    ClaimSpec("dsvdd_near_chance", "Without OE, Deep SVDD is near chance when the normal data hold several classes",
+              "highest mean AUROC of Deep SVDD over the data sets, percent", 60.0, _dsvdd_worst, higher_holds=False,
+              source="leave-one-class-out table (Deep SVDD 52.2 on CIFAR-10, 49.7 on ImageNet-30)"))
+_FEWSHOT_CLAIMS = (
+    ClaimSpec("few_oe_most_of_full", f"A few OE images (at most {_FEW_OE} per class and seed) already give most of "
+              "the full-OE AUROC", f"share of the full-OE AUROC gain over chance reached with the most OE images <= "
+              f"{_FEW_OE} that ran, 100 (A_few - 50) / (A_full - 50), best objective, worst data set, percent", 50.0,
+              _few_share, source="abstract: 'strong performance with just a small collection of OE data'"),
+    ClaimSpec("hsc_more_robust_than_bce", "One-class objectives (HSC) are more robust than BCE to having few OE "
+              "images", "BCE's AUROC loss from all OE images to the fewest minus HSC's, percentage points, worst data "
+              "set", 0.0, _hsc_robust,
+              source="abstract: 'one-class methods are more robust to the choice of training outliers' (tested here "
+                     "on the number of OE images)"))
+_ZEROSHOT_CLAIMS = (
+    ClaimSpec("clip_zeroshot_strong", "CLIP zero-shot reaches state-of-the-art AUROC without any training image",
+              "lowest mean AUROC of CLIP zero-shot over data sets and settings, percent", 90.0, _zs_lowest,
+              source="abstract; tables (98.5, 99.88 one-vs-rest; 92.2, 97.8 leave-one-class-out)"),
+    ClaimSpec("clip_zeroshot_ovr_above_loco", "Leave-one-class-out is harder than one-vs-rest for CLIP zero-shot",
+              "one-vs-rest minus leave-one-class-out mean AUROC, percentage points, smallest over data sets", 0.0,
+              _ovr_minus_loco, source="tables (CIFAR-10 98.5 vs 92.2, ImageNet-30 99.88 vs 97.8)"))
+_OTHER_CLAIMS = (
+    ClaimSpec("mvtec_is_harder", "The natural-image OE results hold less on industrial defects (MVTec-AD) than on "
+              "semantic anomalies", "HSC's mean AUROC on MVTec-AD minus its mean over the other data sets, percentage "
+              "points", 0.0, _mvtec_gap, higher_holds=False,
+              source="[inferred] the paper's experiments that 'delineate the scenarios where our results hold'"),)
+_FREQUENCY_CLAIMS = (
+    ClaimSpec("lowpass_above_highpass", "Removing high frequencies (low-pass) costs less than keeping only them "
+              "(high-pass)", "mean over magnitudes of AUROC(low-pass) - AUROC(high-pass), percentage points", 0.0,
+              _lpf_minus_hpf, source="Appendix C (frequency analysis), as issue 20 states it"),
+    ClaimSpec("lowpass_costs_little", "Removing high frequencies (low-pass) costs little AUROC",
+              "mean over magnitudes of AUROC(unfiltered) - AUROC(low-pass), percentage points", 5.0, _lpf_cost,
+              higher_holds=False, source="Appendix C (frequency analysis), as issue 20 states it"))
+
 # %% ../nbs/07_paper_items.ipynb #c019e
 _CLIP_PARAMS = dict(clip_model=None, clip_pretrained=None)      # None: the scale's CLIP model and weights
 ITEMS: dict[str, PaperItem] = {i.name: i for i in [
     PaperItem("ovr_table", "One-vs-rest AUROC: CIFAR-10 and ImageNet-30",
               "the main one-vs-rest table: HSC, BCE, focal, Deep SAD (with OE), Deep SVDD (no OE), CLIP zero-shot and "
-              "BCE-CLIP (CLIP fine-tuned with OE); mean AUROC over classes", _table("ovr"), dict(_CLIP_PARAMS)),
+              "BCE-CLIP (CLIP fine-tuned with OE); mean AUROC over classes", _table("ovr"), dict(_CLIP_PARAMS),
+              claims=_OVR_CLAIMS),
     PaperItem("loco_table", "Leave-one-class-out AUROC: CIFAR-10 and ImageNet-30",
               "the leave-one-class-out table: the same methods with all classes but one normal", _table("loco"),
-              dict(_CLIP_PARAMS)),
+              dict(_CLIP_PARAMS), claims=_LOCO_CLAIMS),
     PaperItem("fewshot", "Mean AUROC against the number of OE images",
               "the few-shot OE curves: mean AUROC (± std over class means) against the number of OE images drawn per "
               "class and seed (1, 2, 4, ..., full), one curve per objective; 0 OE images for the methods without OE",
-              _fewshot, dict(objectives=None, oe_sizes=None, **_CLIP_PARAMS), kind="curve"),
+              _fewshot, dict(objectives=None, oe_sizes=None, **_CLIP_PARAMS), kind="curve", claims=_FEWSHOT_CLAIMS),
     PaperItem("zeroshot_clip", "Zero-shot CLIP, one-vs-rest and leave-one-class-out",
               "CLIP zero-shot ('zero outlier images'): prompts 'a photo of a {class}' against 'a photo of something'",
-              _zeroshot, dict(_CLIP_PARAMS)),
+              _zeroshot, dict(_CLIP_PARAMS), claims=_ZEROSHOT_CLAIMS),
     PaperItem("other_datasets", "Other data sets: MNIST, Fashion-MNIST, MVTec-AD, CUB, DTD",
               "HSC, BCE, CLIP zero-shot and BCE-CLIP with the official runners of the other data sets", _other,
-              dict(_CLIP_PARAMS)),
+              dict(_CLIP_PARAMS), claims=_OTHER_CLAIMS),
     PaperItem("frequency", "Mean AUROC against the frequency-filter magnitude (Appendix C)",
               "the frequency analysis: HSC with 16 OE images, every data part (normal and OE training images, normal "
               "and anomalous test images) low-pass or high-pass filtered (official DFT filters), mean AUROC against "
               "the magnitude",
-              _frequency, dict(filters=None, magnitudes=None, oe_size=_FREQUENCY_OE_SIZE), kind="curve"),
+              _frequency, dict(filters=None, magnitudes=None, oe_size=_FREQUENCY_OE_SIZE), kind="curve",
+              claims=_FREQUENCY_CLAIMS),
 ]}
 
 def register_item(item: PaperItem) -> PaperItem:
@@ -459,8 +637,7 @@ def _row_deviations(cfg: dict, scale: str) -> list[str]:
     out = [] if s.comparable else [s.note + (f"; {c.train_limit} normal training images"
                                              if c.train_limit and scale == "cpu" else "")]
     if model_spec(c.model).text_encoder and (c.clip_model, c.clip_pretrained) != _OFFICIAL_CLIP:
-        out.append(f"CLIP {c.clip_model} with weights {c.clip_pretrained} instead of the paper's ViT-B-32-quickgelu "
-                   "(openai)")
+        out.append(f"CLIP {c.clip_model} with weights {c.clip_pretrained} {_CLIP_OTHER_WEIGHTS}")
     return out + config_deviations(c)
 
 def expected_runs(cfg: dict) -> int | None:
