@@ -31,11 +31,13 @@ from .paper_items import (ITEMS, ROW_TYPES, SCALES, ItemRow, ResultRow, RowStatu
                                 default_notebooks_dir, get_item)
 from .figures import SPREAD, _numbers, compare_row
 from .paper_items import _fmt, markdown_table
+from .claims import Claim, Verdict
 
 # %% auto #0
-__all__ = ['Block', 'read_run_status', 'read_item_result', 'summary_blocks', 'result_rows_table', 'item_blocks', 'report_blocks',
-           'render_markdown', 'render_html', 'write_report', 'image_sources', 'notebook_parameters', 'item_is_complete',
-           'item_units', 'RunProgress', 'execute_item', 'dry_run', 'eoe_figures_main', 'eoe_figures_cli']
+__all__ = ['CLAIM_COLUMNS', 'Block', 'read_run_status', 'read_item_result', 'summary_blocks', 'claims_block', 'result_rows_table',
+           'item_blocks', 'report_blocks', 'render_markdown', 'render_html', 'write_report', 'image_sources',
+           'notebook_parameters', 'item_is_complete', 'item_units', 'RunProgress', 'execute_item', 'dry_run',
+           'eoe_figures_main', 'eoe_figures_cli']
 
 # %% ../nbs/08b_report.ipynb #c017
 @dataclass
@@ -110,6 +112,29 @@ def summary_blocks(results: dict[str, dict | None], status: dict[str, dict]) -> 
             f"{', '.join(dict.fromkeys(n for n, r in rows if d in r.deviations))})" for d, code in legend.items()])]
     return blocks, legend
 
+# %% ../nbs/08b_report.ipynb #c5d019b5
+CLAIM_COLUMNS = ["item", "scale", "claim", "statistic", "value", "rule", "verdict", "why"]
+
+def claims_block(results: dict[str, dict | None], status: dict[str, dict]) -> list[Block]:
+    ("The table the report opens with: every claim of every item, judged at the scale its result.json was written "
+     "(`result['claims']`), or its `ClaimSpec` as 'not run' where the item has no result.")
+    lines = []
+    for n, res in results.items():
+        if res is not None and "claims" in res:
+            lines += [[n, c.scale, c.claim, c.statistic, _fmt(c.value), c.rule, c.verdict.value, c.why]
+                      for c in map(Claim.from_dict, res["claims"])]
+        elif n in ITEMS:
+            why = ("the notebook failed" if status.get(n, {}).get("status") == "failed" else "no result.json yet"
+                   if res is None else "its result.json predates the claims: run the item again")
+            lines += [[n, "", s.claim, s.statistic, "", s.rule, "not run", why] for s in ITEMS[n].claims]
+    if not lines: return []
+    counts = {v: sum(l[6] == v for l in lines) for v in [*(v.value for v in Verdict), "not run"]}
+    return [Block("h2", "The papers' claims"),
+            Block("p", "Each item tests the findings of the paper it bears on with a statistic of its own runs and a "
+                       "threshold fixed before any result was seen: " + ", ".join(f"{c} {v}" for v, c in counts.items()
+                                                                                  if c) + "."),
+            Block("table", items=lines, header=list(CLAIM_COLUMNS))]
+
 # %% ../nbs/08b_report.ipynb #c017e
 def _table_line(r: ItemRow, numbers: pd.DataFrame | None, legend: dict[str, str], curve: bool) -> list[str]:
     c = compare_row(r, numbers)
@@ -182,7 +207,8 @@ def item_blocks(name: str, res: dict | None, st: dict, numbers: pd.DataFrame | N
 # %% ../nbs/08b_report.ipynb #c017g
 def report_blocks(out: str | Path, names: Sequence[str] | None = None,
                   numbers: pd.DataFrame | None = None) -> list[Block]:
-    "The report as blocks: title, summary (reproduced, missing data, deviations), then each item's section."
+    ("The report as blocks: title, the claims table, the summary (reproduced, missing data, deviations), then each "
+     "item's section.")
     out, numbers, status = Path(out), _numbers(numbers), read_run_status(out)
     names = list(ITEMS) if names is None else list(names)
     results = {n: read_item_result(out, n) for n in names}
@@ -196,7 +222,7 @@ def report_blocks(out: str | Path, names: Sequence[str] | None = None,
                          "that deviate from the official setting (cpu/smoke scales, other data or weights) are "
                          "expected to differ.")]
     summary, legend = summary_blocks(results, status)
-    blocks += summary
+    blocks += claims_block(results, status) + summary
     for n in names: blocks += item_blocks(n, results[n], status.get(n, {}), numbers, legend, out)
     return blocks
 
