@@ -429,7 +429,8 @@ def run_oe_item(plan: OEItemPlan, out_dir: str | Path, executor: str = "inproces
     runs = experiment_runs(plan.experiment, out)
     for key in dict.fromkeys((r.dataset, r.phase) for r in runs):
         rows += _run_rows(plan, *key, [r for r in runs if (r.dataset, r.phase) == key], failed, numbers, out)
-    return sorted(rows, key=lambda r: r.extra)     # the paper's table (MSP) first, then the extra scores' rows
+    order = {s: i for i, s in enumerate(dict.fromkeys(r.score for r in rows))}
+    return sorted(rows, key=lambda r: (r.extra, order[r.score]))   # the paper's table (MSP), then each extra score
 
 # %% ../nbs/07b_oe_items.ipynb #c040
 def oe_results_table(rows: Sequence[OERow], means_only: bool = False) -> "pd.DataFrame":
