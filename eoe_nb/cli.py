@@ -16,7 +16,7 @@ from .core import PRESET_FIELDS, ConfigError, RunConfig, run_cli
 from .flags import ConfigParser, add_config_flags, field_help, finite_float, given_fields, read_config_file
 from .models import MODELS
 from .objectives import OBJECTIVES
-from .presets import EVAL_SPLITS, PRECISIONS, PRESETS, resolve_config
+from .presets import EVAL_SPLITS, PRESETS, RUN_PRECISIONS, resolve_config
 
 # %% auto #0
 __all__ = ['parse_objective_args', 'config_help', 'config_from_args', 'eoe_train_main', 'eoe_train_cli']
@@ -56,7 +56,7 @@ def _parser(prog: str = "eoe-train") -> ConfigParser:
     g = p.add_argument_group("configuration (the fields of eoe_nb.core.RunConfig)")
     add_config_flags(g, RunConfig, nargs=dict(milestones="*"), help_overrides=config_help(),
                      choices=dict(preset=sorted(PRESETS), objective=sorted(OBJECTIVES), model=sorted(MODELS),
-                                  precision=PRECISIONS, eval_split=EVAL_SPLITS))
+                                  precision=RUN_PRECISIONS, eval_split=EVAL_SPLITS))
     g.add_argument("--wd", dest="weight_decay", type=finite_float, default=None, metavar="WEIGHT_DECAY",
                    help="--weight-decay")
     g.add_argument("--objective-arg", action="append", metavar="NAME=VALUE",

@@ -32,9 +32,9 @@ import torch
 # %% auto #0
 __all__ = ['PRESET_FIELDS', 'OE_PHASES', 'REMOVED_FIELDS', 'RESULT_INVARIANT_FIELDS', 'LATER_FIELDS', 'EOEError',
            'DataMissingError', 'ConfigError', 'DiskFullError', 'ConfigWarning', 'Registry', 'Settings', 'RunConfig',
-           'seed_everything', 'get_device', 'resolve_data_root', 'writer_tag', 'atomic_write', 'atomic_write_bytes',
-           'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'sha256_tensor', 'git_commit', 'run_manifest',
-           'run_id', 'fingerprint', 'config_fingerprint', 'check_finite', 'run_cli']
+           'seed_everything', 'get_device', 'device_type', 'resolve_data_root', 'writer_tag', 'atomic_write',
+           'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'sha256_tensor',
+           'git_commit', 'run_manifest', 'run_id', 'fingerprint', 'config_fingerprint', 'check_finite', 'run_cli']
 
 # %% ../nbs/00_core.ipynb #c005
 class EOEError(Exception):
@@ -132,8 +132,8 @@ class RunConfig(Settings):
     rep_dim: int | None = None            # representation size; None: the model's official default
     weight_reset: bool = True             # official: reset all Conv/Linear/BN parameters before each (class, seed)
     nan_retries: int = 5                  # official: rebuild data and retrain up to 5 times on NaN scores
-    # "fp32" (official numerics) or "bf16" (autocast; not official, recorded as a deviation)
-    precision: str = "fp32"
+    # "official" (fp16 weights for CLIP on CUDA, fp32 otherwise), "fp32", "fp16" (CLIP only) or "bf16" (autocast)
+    precision: str = "official"
     channels_last: bool = False           # not official: channels_last memory format for convolutional models
     compile: bool = False                 # not official: torch.compile the model
     clip_model: str | None = None         # open_clip model name
@@ -200,6 +200,15 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ConfigError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
     return dev
+
+# %% ../nbs/00_core.ipynb #d4af2f1e
+def device_type(device: str | torch.device = "auto") -> str:
+    "The device type ('cpu', 'cuda', 'mps') that `device` names; 'auto': 'cuda' if CUDA is available here, else 'cpu'."
+    if isinstance(device, torch.device): return device.type
+    if device == "auto": return "cuda" if torch.cuda.is_available() else "cpu"
+    try: return torch.device(device).type
+    except RuntimeError as e:
+        raise ConfigError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from e
 
 # %% ../nbs/00_core.ipynb #c020
 _DEFAULT_DATA_ROOT = Path("~/.cache/eoe_nb/data")

@@ -362,8 +362,8 @@ class _DropOpenClipNoise(logging.Filter):
 
 # %% ../nbs/02_models.ipynb #c024
 class ClipModel(nn.Module):
-    ("An open_clip CLIP whose `forward(images)` is `encode_image` (unnormalised features, fp32) and whose "
-     "`encode_text` takes strings.")
+    ("An open_clip CLIP whose `forward(images)` is `encode_image` (unnormalised features in the model's dtype) and "
+     "whose `encode_text` takes strings.")
     def __init__(self, model: nn.Module, tokenizer: Callable, model_name: str, pretrained: str | None,
                  preprocess_cfg: dict):
         super().__init__()
@@ -383,7 +383,7 @@ class ClipModel(nn.Module):
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         "Unnormalised image features `(N, embed_dim)` of preprocessed images `(N, 3, image_size, image_size)`."
-        return self.model.encode_image(images.to(self.dtype)).float()
+        return self.model.encode_image(images.to(self.dtype))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor: return self.encode_image(images)
 
@@ -444,6 +444,7 @@ class ModelArgs:
     in_channels: int | None = None
     arch: str | None = None                # pretrained models: the architecture name (e.g. an open_clip model)
     weights: str | None = None             # pretrained models: a weights tag, a local file, or "none" (random weights)
+    precision: str = "fp32"                # "fp16": half-precision weights (models whose official numerics are fp16)
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -458,6 +459,7 @@ class ModelSpec:
     pretrained: bool = False               # keeps its own weights: no per-run weight reset
     norm: str = "dataset"                  # input normalisation it expects: "dataset" (the pipeline's own) or "clip"
     multiclass: bool = False               # a K-class classifier (Hendrycks' OE), not an anomaly-detection network
+    official_precision: str = "fp32"       # the official numerics on CUDA: "fp32", or "fp16" weights (CLIP)
     aliases: tuple[str, ...] = ()
 
 MODELS = Registry("model")
@@ -478,7 +480,7 @@ def _build_clip(a: ModelArgs) -> nn.Module:
     _no_head("clip", a)
     if a.rep_dim is not None: raise ConfigError("clip has a fixed feature size; leave rep_dim unset")
     weights = None if a.weights in (None, "none") else a.weights
-    return load_clip(a.arch or "ViT-B-32-quickgelu", pretrained=weights)
+    return load_clip(a.arch or "ViT-B-32-quickgelu", pretrained=weights, precision=a.precision)
 
 def _build_wrn40_2(a: ModelArgs) -> nn.Module:
     _no_head("wrn40_2", a)
@@ -495,12 +497,13 @@ for _spec in [
     ModelSpec("wrn40_2", _build_wrn40_2, "Hendrycks' WRN-40-2 classifier (dropout 0.3)", image_size=32, clf_head=False,
               multiclass=True),
     ModelSpec("clip", _build_clip, "CLIP image and text encoders (open_clip)", clf_head=False, text_encoder=True,
-              pretrained=True, norm="clip"),
+              pretrained=True, norm="clip", official_precision="fp16"),
 ]: register_model(_spec)
 
 def build_model(name: str, clf: bool = False, rep_dim: int | None = None, in_channels: int | None = None,
-                arch: str | None = None, weights: str | None = None) -> nn.Module:
-    "Build the registered model `name` with the official defaults; `clf` adds the one-logit head."
+                arch: str | None = None, weights: str | None = None, precision: str = "fp32") -> nn.Module:
+    ("Build the registered model `name` with the official defaults; `clf` adds the one-logit head, `precision='fp16'` "
+     "half-precision weights (models whose official numerics are fp16).")
     spec = model_spec(name)
     if clf and not spec.clf_head:
         raise ConfigError(f"{spec.name} has no one-logit head (clf=True); use an objective without it (e.g. hsc)")
@@ -509,7 +512,10 @@ def build_model(name: str, clf: bool = False, rep_dim: int | None = None, in_cha
                           f"{in_channels}")
     if (arch or weights) and not spec.pretrained:
         raise ConfigError(f"{spec.name} has no pretrained weights: drop arch/weights")
-    return spec.build(ModelArgs(clf, rep_dim, in_channels, arch, weights))
+    if precision not in ("fp32", spec.official_precision):
+        raise ConfigError(f"{spec.name} builds with {precision} weights only where the official code does (CLIP: "
+                          f"fp16); use precision 'fp32' (or 'bf16' autocast in training)")
+    return spec.build(ModelArgs(clf, rep_dim, in_channels, arch, weights, precision))
 
 # %% ../nbs/02_models.ipynb #c036
 def weight_reset(model: nn.Module) -> nn.Module:

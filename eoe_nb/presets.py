@@ -9,14 +9,14 @@ import copy
 import warnings
 from dataclasses import dataclass, field
 
-from .core import PRESET_FIELDS, ConfigError, ConfigWarning, Registry, RunConfig
+from .core import PRESET_FIELDS, ConfigError, ConfigWarning, Registry, RunConfig, device_type
 from .data import DatasetInfo, dataset_info
 from .ad_data import DatasetSpec, is_none_spec, parse_dataset_spec
 from .filters import check_filters
 from .transforms import get_pipeline
 from .models import model_spec
 from .objectives import is_zero_shot, objective_class
-from .train import PRECISIONS
+from .train import RUN_PRECISIONS, Precision, resolve_precision
 
 # %% auto #0
 __all__ = ['PRESETS', 'EVAL_SPLITS', 'SEARCH_PIPELINES', 'RunnerPreset', 'register_preset', 'get_preset', 'preset_for',
@@ -119,8 +119,9 @@ def _check_ranges(cfg: RunConfig) -> None:
         raise ConfigError(f"OE size must be >= 1 or unset (all), got --oe-size {cfg.oe_size}; for no OE use --oe none")
     if cfg.optimizer not in ("adam", "sgd"):
         raise ConfigError(f"optimizer must be 'adam' or 'sgd', got {cfg.optimizer!r}")
-    if cfg.precision not in PRECISIONS:
-        raise ConfigError(f"precision must be one of {PRECISIONS}, got {cfg.precision!r}")
+    if cfg.precision not in RUN_PRECISIONS:
+        raise ConfigError(f"precision must be one of {RUN_PRECISIONS}, got {cfg.precision!r}")
+    Precision.of(cfg)                    # fp16 weights only for models whose official numerics are fp16 (CLIP)
     if cfg.eval_split not in EVAL_SPLITS:
         raise ConfigError(f"eval_split must be one of {EVAL_SPLITS}, got {cfg.eval_split!r}")
     if cfg.oe_indices is not None:
@@ -182,11 +183,14 @@ class ResolvedConfig(RunConfig):
 
 # %% ../nbs/04a_presets.ipynb #c014
 def resolve_config(cfg: RunConfig | dict) -> ResolvedConfig:
-    ("`cfg` with every preset field set (explicit values win over the preset's), `preset` named and the data sets "
-     "parsed, checked by `check_config`.")
+    ("`cfg` with every preset field set (explicit values win over the preset's), `preset` named, precision 'official' "
+     "resolved for the model and device, the data sets parsed, checked by `check_config`.")
     if isinstance(cfg, dict): cfg = RunConfig.from_dict(copy.deepcopy(cfg))
     p = preset_for(cfg)
     values = {k: copy.deepcopy(p.settings[k]) for k in PRESET_FIELDS if getattr(cfg, k) is None}
+    model = values.get("model", cfg.model)
+    official = model_spec(model).official_precision
+    values["precision"] = resolve_precision(cfg.precision, official, device_type(cfg.device))
     return check_config(ResolvedConfig(**{**cfg.to_dict(), **values, "preset": p.name}))
 
 # %% ../nbs/04a_presets.ipynb #dc63a4bb

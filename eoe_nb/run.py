@@ -25,8 +25,8 @@ from .batches import BalancedBatches, TestBatches
 from .filters import DataFilters
 from .models import build_model, model_spec, weight_reset
 from .objectives import Objective, ObjectiveContext, get_objective, is_zero_shot
-from .train import (Checkpoint, FeatureCache, NonFiniteError, TrainSetup, build_optimizer, load_weights,
-                          model_outputs, scores_from_outputs, train_epochs)
+from .train import (Checkpoint, FeatureCache, NonFiniteError, Precision, TrainSetup, build_optimizer,
+                          load_weights, model_outputs, scores_from_outputs, train_epochs)
 from .presets import ResolvedConfig, resolve_config
 
 # %% auto #0
@@ -46,7 +46,9 @@ def build_run_model(cfg: ResolvedConfig, objective: Objective) -> nn.Module:
      "unless pretrained.")
     spec = model_spec(cfg.model)
     channels = cfg.info.channels
-    if spec.pretrained: model = build_model(cfg.model, arch=cfg.clip_model, weights=cfg.clip_pretrained)
+    if spec.pretrained:
+        model = build_model(cfg.model, arch=cfg.clip_model, weights=cfg.clip_pretrained,
+                            precision=Precision.of(cfg).weights)
     else: model = build_model(cfg.model, clf=objective.clf_head, rep_dim=cfg.rep_dim, in_channels=channels)
     if cfg.weight_reset and not spec.pretrained: weight_reset(model)
     return model
@@ -164,8 +166,9 @@ def feature_key(cfg: RunConfig, images: ImageSet) -> str:
     ("What frozen features depend on: the model and its weights, the transform, the test filters, and the images "
      "(bytes, or files' names, sizes, times).")
     filters = DataFilters.from_config(cfg)
+    weights = Precision.of(cfg).weights
     return (f"{cfg.model}|{cfg.clip_model}|{cfg.clip_pretrained}|{cfg.transform}|{data_fingerprint(images)}"
-            + (f"|{filters}" if filters.filters_test() else ""))
+            + (f"|{filters}" if filters.filters_test() else "") + (f"|{weights}" if weights != "fp32" else ""))
 
 def score_images(det: Detector, images: ImageSet, feature_cache: FeatureCache | None = None, labels=None) -> np.ndarray:
     ("Anomaly scores (higher = more anomalous) of `images` with the detector's model, objective and test transform; "

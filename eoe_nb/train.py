@@ -18,11 +18,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import ConfigError, EOEError, atomic_torch_save
+from .core import ConfigError, EOEError, atomic_torch_save, device_type
+from .models import model_spec
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'build_optimizer', 'Precision', 'TrainSetup', 'NonFiniteError', 'train_epochs', 'model_outputs',
-           'scores_from_outputs', 'CheckpointError', 'load_weights', 'Checkpoint', 'FeatureCache']
+__all__ = ['PRECISIONS', 'RUN_PRECISIONS', 'build_optimizer', 'resolve_precision', 'Precision', 'TrainSetup', 'NonFiniteError',
+           'train_epochs', 'model_outputs', 'scores_from_outputs', 'CheckpointError', 'load_weights', 'Checkpoint',
+           'FeatureCache']
 
 # %% ../nbs/04_train.ipynb #c005
 def build_optimizer(model: nn.Module, optimizer: str, lr: float, weight_decay: float, milestones: list[int]):
@@ -35,35 +37,58 @@ def build_optimizer(model: nn.Module, optimizer: str, lr: float, weight_decay: f
     return opt, torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=0.1)
 
 # %% ../nbs/04_train.ipynb #c009
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16")                          # the autocast choices of every model (OE training's too)
+RUN_PRECISIONS = ("official", "fp32", "fp16", "bf16")  # RunConfig.precision: "official" resolves per model and device
+
+def resolve_precision(precision: str, official: str = "fp32", device_type: str = "cuda") -> str:
+    ("The numerics a run uses: 'official' is the model's official precision (`ModelSpec.official_precision`: fp16 "
+     "weights for CLIP) on CUDA and fp32 elsewhere; an explicit fp32, fp16 or bf16 stays.")
+    if precision not in RUN_PRECISIONS:
+        raise ConfigError(f"precision must be one of {RUN_PRECISIONS}, got {precision!r}")
+    if precision != "official": return precision
+    return official if device_type == "cuda" else "fp32"
 
 @dataclass(frozen=True)
 class Precision:
-    "The numerics of training and scoring: autocast dtype ('fp32' = none, official), channels_last, torch.compile."
-    precision: str = "fp32"
+    ("The numerics of training and scoring: fp32, fp16 weights (CLIP, as officially) or bf16 autocast; channels_last, "
+     "torch.compile.")
+    precision: str = "fp32"                # resolved: "fp32", "fp16" (half weights, activations) or "bf16" (autocast)
     channels_last: bool = False
     compile: bool = False
+    official_precision: str = "fp32"       # the model's official numerics on CUDA ("fp16": CLIP)
+    device_type: str = ""                  # where it runs ("cpu", "cuda"; "": not known)
 
     def __post_init__(self):
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        resolve_precision(self.precision)
+        if self.precision == "official": raise ConfigError("Precision needs a resolved precision: use Precision.of")
+        if self.precision == "fp16" and self.official_precision != "fp16":
+            raise ConfigError("precision fp16 (half-precision weights) is for models the official code runs in fp16 "
+                              "(CLIP); use bf16 (autocast) or fp32")
 
     @classmethod
     def of(cls, options: Any = None) -> "Precision":
-        "The precision of `options`: a Precision, a RunConfig (or anything with its fields) or None (fp32)."
+        ("The precision of `options`: a Precision, a RunConfig (or anything with its fields; 'official' resolved for "
+         "its model and device) or None (fp32).")
         if options is None or isinstance(options, Precision): return options or cls()
-        return cls(getattr(options, "precision", "fp32"), bool(getattr(options, "channels_last", False)),
-                   bool(getattr(options, "compile", False)))
+        model = getattr(options, "model", None)
+        official = model_spec(model).official_precision if model is not None else "fp32"
+        dev = device_type(getattr(options, "device", "auto"))
+        return cls(resolve_precision(getattr(options, "precision", "fp32"), official, dev),
+                   bool(getattr(options, "channels_last", False)), bool(getattr(options, "compile", False)),
+                   official, dev)
 
     @property
-    def official(self) -> bool: return self == Precision()
+    def official(self) -> bool: return not self.deviations()
+
+    @property
+    def weights(self) -> str: return "fp16" if self.precision == "fp16" else "fp32"
 
     def dtype(self, device: torch.device) -> torch.dtype | None:
-        "The autocast dtype on `device` (None: fp32)."
+        "The autocast dtype on `device` (None: none; fp16 models compute in fp16 through their weights)."
         return torch.bfloat16 if self.precision == "bf16" else None
 
     def autocast(self, device: torch.device):
-        "The autocast context of this precision on `device` (disabled for fp32)."
+        "The autocast context of this precision on `device` (disabled for fp32 and fp16 weights)."
         dtype = self.dtype(device)
         return torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
@@ -71,14 +96,21 @@ class Precision:
         "`x` in the memory format of the model (channels_last for image batches when asked)."
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x
 
+    def outputs(self, out: torch.Tensor) -> torch.Tensor:
+        "Outputs as the loss and scores take them: an fp16 model's in fp16 (as officially), others' in fp32."
+        return out if self.precision == "fp16" else out.float()
+
     def prepare(self, model: nn.Module) -> Callable:
         "Put `model` in this memory format (in place) and return its forward (compiled when asked)."
         if self.channels_last: model.to(memory_format=torch.channels_last)
         return torch.compile(model) if self.compile else model
 
     def deviations(self) -> list[str]:
-        "What differs from the official fp32 numerics, one phrase each (for manifests and reports)."
-        return ([f"{self.precision} autocast: not the official fp32"] * (self.precision != "fp32")
+        "What differs from the official numerics, one phrase each (for manifests and reports)."
+        lost = self.official_precision == "fp16" and self.precision == "fp32"
+        where = " on the CPU" * (self.device_type == "cpu")
+        return ([f"{self.precision} autocast: not the official {self.official_precision}"] * (self.precision == "bf16")
+                + [f"fp32 CLIP{where}: not the official fp16"] * lost
                 + ["channels_last memory format"] * self.channels_last + ["torch.compile"] * self.compile)
 
 # %% ../nbs/04_train.ipynb #c012
@@ -113,7 +145,7 @@ def _epoch(s: TrainSetup) -> float:
     total, count = torch.zeros((), dtype=torch.float64, device=s.device), 0
     for x, y in s.batches:
         with s.precision.autocast(s.device): out = s.forward(s.precision.inputs(x))
-        loss = s.objective.loss(out.float(), y)          # the loss in fp32 (a no-op at the official fp32)
+        loss = s.objective.loss(s.precision.outputs(out), y)     # fp32, or fp16 for fp16 models (as officially)
         s.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         s.optimizer.step()
@@ -139,15 +171,15 @@ def train_epochs(s: TrainSetup, start_epoch: int = 0, on_epoch_end: Callable[[in
 # %% ../nbs/04_train.ipynb #c016
 @torch.no_grad()
 def model_outputs(model: nn.Module, batches: Iterable, device: torch.device, precision: Any = None) -> torch.Tensor:
-    ("Concatenated model outputs (in eval mode, in the order of `batches`, on the CPU as float32) at `precision` (see "
-     "`Precision.of`; never compiled).")
+    ("Concatenated model outputs (in eval mode, in the order of `batches`, on the CPU; float32, fp16 models' float16) "
+     "at `precision` (see `Precision.of`; never compiled).")
     model.eval()
     # one pass over a test set: compiling would cost more than it saves
     p = replace(Precision.of(precision), compile=False)
     forward = p.prepare(model)
     outs = []
     for x, _ in batches:
-        with p.autocast(device): outs.append(forward(p.inputs(x)).float().cpu())
+        with p.autocast(device): outs.append(p.outputs(forward(p.inputs(x))).cpu())
     return torch.cat(outs) if outs else torch.empty(0)
 
 def scores_from_outputs(objective, outputs: torch.Tensor) -> np.ndarray:
