@@ -37,8 +37,8 @@ from .paper_items import _fmt, item_status, markdown_table  # noqa: F401
 # %% auto #0
 __all__ = ['CIFAR10_TRAIN_PER_CLASS', 'SCALE_THREADS', 'SPREAD', 'describe_plan', 'estimate_minutes', 'ItemSpec',
            'run_item_experiment', 'set_torch_threads', 'split_notes', 'run_deviations', 'collect_rows',
-           'lookup_setting', 'compare_row', 'row_note', 'results_table', 'plot_table_rows', 'plot_fewshot',
-           'write_item_outputs']
+           'lookup_setting', 'compare_row', 'published_note', 'row_note', 'results_table', 'plot_table_rows',
+           'plot_fewshot', 'write_item_outputs']
 
 # %% ../nbs/08_figures.ipynb #c031
 def describe_plan(exp: Experiment | None, missing: Sequence[ItemRow]) -> str:
@@ -182,6 +182,15 @@ def compare_row(row: ItemRow, numbers: pd.DataFrame | None, metric: str = "auroc
         out["diff"] = row.mean - pub["value"]
         out["flag"] = bool(abs(out["diff"]) > (row.std or 0.0))
     return out
+
+def published_note(numbers: pd.DataFrame | None, item: str, row: ItemRow | None = None) -> str | None:
+    ("Why item `item` (its row `row`) has no published number: the note of its paper_numbers.csv row without a value "
+     "(setting, dataset, method empty or the row's); None if there is none.")
+    if numbers is None: return None
+    hit = numbers[(numbers["item"] == item) & numbers["value"].isna()]
+    for k in ("setting", "dataset", "method") if row is not None else ():
+        hit = hit[hit[k].isna() | (hit[k] == getattr(row, k))]
+    return None if hit.empty else str(hit.iloc[0]["note"])
 
 def _numbers(numbers: pd.DataFrame | None) -> pd.DataFrame | None:
     if numbers is not None: return numbers

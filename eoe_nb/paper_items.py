@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import math
 import os
 import time
@@ -58,12 +59,14 @@ def _paper_numbers_path() -> Path:
     return Path(os.environ.get("EOE_PAPER_NUMBERS") or default_notebooks_dir() / "paper_numbers.csv")
 
 def load_paper_numbers(path: str | Path | None = None) -> pd.DataFrame:
-    "The published numbers (`paper_numbers.csv`) as a DataFrame; `value` and `std` are floats (NaN where not given)."
+    ("The published numbers (`paper_numbers.csv`, its '#' lines skipped) as a DataFrame; `value` and `std` are floats "
+     "(NaN where not given: a row without a value says why in its note).")
     path = Path(path) if path is not None else _paper_numbers_path()
     if not path.exists():
         raise DataMissingError(f"the published numbers {path} are missing: run from a checkout of eoe_nb "
                                f"(papers_figures/paper_numbers.csv) or point $EOE_PAPER_NUMBERS to a copy")
-    df = pd.read_csv(path,
+    text = "".join(l for l in path.read_text().splitlines(keepends=True) if not l.startswith("#"))   # the comments
+    df = pd.read_csv(io.StringIO(text),
                      dtype={"paper": str, "item": str, "setting": str, "dataset": str, "method": str, "metric": str})
     missing = [c for c in _PAPER_NUMBERS_COLUMNS[:8] if c not in df.columns]
     if missing: raise ConfigError(f"{path} lacks the column(s) {missing}; it needs {_PAPER_NUMBERS_COLUMNS[:8]}")
@@ -74,9 +77,9 @@ def load_paper_numbers(path: str | Path | None = None) -> pd.DataFrame:
 
 def published_number(numbers: pd.DataFrame, setting: str, dataset: str, method: str, metric: str = "auroc",
                      paper: str = "eoe") -> dict | None:
-    "The published row matching the key, as a dict (value, std, source, note, item), or None."
+    "The published row with a value matching the key, as a dict (value, std, source, note, item), or None."
     hit = numbers[(numbers["paper"] == paper) & (numbers["setting"] == setting) & (numbers["dataset"] == dataset)
-                  & (numbers["method"] == method) & (numbers["metric"] == metric)]
+                  & (numbers["method"] == method) & (numbers["metric"] == metric) & numbers["value"].notna()]
     if hit.empty: return None
     r = hit.iloc[0]
     return dict(value=float(r["value"]), std=None if pd.isna(r["std"]) else float(r["std"]), source=r["source"],

@@ -29,7 +29,7 @@ from .experiments import EXECUTORS
 import eoe_nb.plan  # noqa: F401  (every item registered: the planner imports each item module once)
 from .paper_items import (ITEMS, ROW_TYPES, SCALES, ItemRow, ResultRow, RowStatus, check_scale,
                                 default_notebooks_dir, get_item)
-from .figures import SPREAD, _numbers, compare_row
+from .figures import SPREAD, _numbers, compare_row, published_note
 from .paper_items import _fmt, markdown_table
 from .claims import Claim, Verdict
 
@@ -136,10 +136,12 @@ def claims_block(results: dict[str, dict | None], status: dict[str, dict]) -> li
             Block("table", items=lines, header=list(CLAIM_COLUMNS))]
 
 # %% ../nbs/08b_report.ipynb #c017e
-def _table_line(r: ItemRow, numbers: pd.DataFrame | None, legend: dict[str, str], curve: bool) -> list[str]:
+def _table_line(r: ItemRow, numbers: pd.DataFrame | None, legend: dict[str, str], curve: bool,
+                item: str = "") -> list[str]:
     c = compare_row(r, numbers)
     return [r.setting, r.dataset, r.method_label, *([r.oe_text] if curve else []), r.status.value,
-            "" if r.mean is None else f"{r.mean:.2f} ± {r.std:.2f}", _fmt(c["published"]),
+            "" if r.mean is None else f"{r.mean:.2f} ± {r.std:.2f}",
+            _fmt(c["published"]) or published_note(numbers, item, r) or "",
             "" if c["diff"] is None else f"{c['diff']:+.2f}",
             "!" if c["flag"] else "", f"{r.n_classes} × {r.n_seeds}" if r.status != RowStatus.missing else "",
             " ".join(legend.get(d, d) for d in r.deviations) or "none"]
@@ -175,10 +177,13 @@ def item_blocks(name: str, res: dict | None, st: dict, numbers: pd.DataFrame | N
     figures = [p for p in res.get("figures", []) if p.endswith(".png")]
     if figures: blocks.append(Block("img", items=[(f"{name}: {Path(p).stem}", f"{name}/{p}") for p in figures]))
     rows = res["rows"]
-    if res.get("row_kind", "ad") == "result": blocks.append(result_rows_table(rows, res.get("columns", []), legend))
+    if res.get("row_kind", "ad") == "result":
+        why = None if any(r.published for r in rows) else published_note(numbers, name)
+        if why: blocks.append(Block("p", f"Published numbers: none to compare with ({why})."))
+        blocks.append(result_rows_table(rows, res.get("columns", []), legend))
     else:
         curve = any(r.curve for r in rows)
-        blocks.append(Block("table", items=[_table_line(r, numbers, legend, curve) for r in rows], header=[
+        blocks.append(Block("table", items=[_table_line(r, numbers, legend, curve, name) for r in rows], header=[
             "setting", "dataset", "method", *(["OE images"] if curve
                                               else []), "status", "reproduced", "published", "diff", "flag",
             "classes × seeds", "deviations"]))
