@@ -15,7 +15,7 @@ from typing import Sequence
 from .core import OE_PHASES, ConfigError, RunConfig, run_cli
 from .flags import ConfigParser, add_config_flags, field_help, finite_float, given_fields
 from .oe_runs import (OEExperiment, OETestOptions, build_train_config, calibrate_run, evaluate_run,
-                            format_summary, run_oe_experiment, train_phase)
+                            evaluate_weights, format_summary, run_oe_experiment, train_phase)
 
 # %% auto #0
 __all__ = ['OE_COMMANDS', 'load_experiment_file', 'eoe_oe_main', 'eoe_oe_cli']
@@ -63,11 +63,26 @@ def _train_parser(prog: str = "eoe-oe train") -> ConfigParser:
     _run_flags(r, shared=False)                    # --device, --data-root: OETrainConfig's
     return p
 
+# %% ../nbs/06ca_oe_cli.ipynb #c9c43d86
+def _weights_flags(p: ConfigParser) -> None:
+    "The flags of `eoe-oe test --weights`: a state dict trained elsewhere (an official OE snapshot) and what it holds."
+    w = p.add_argument_group("weights trained elsewhere (the official OE snapshots' format: "
+                             "torch.save(net.state_dict()))")
+    w.add_argument("--weights", metavar="FILE", help="test this state dict (read weights-only) instead of a run folder "
+                   "of eoe-oe train, e.g. hendrycks/outlier-exposure's cifar10_wrn_oe_tune_epoch_9.pt")
+    w.add_argument("--model", help="the classifier --weights holds: wrn40_2 (WideResNet(40, 2, dropout 0.3)) or "
+                   "allconv (AllConvNet)")
+    w.add_argument("--dataset", metavar="DATASET", help="its in-distribution set; not given: the one of an official "
+                   "file name (cifar10_..., cifar100_...), else cifar10")
+    w.add_argument("--phase", choices=OE_PHASES, help="how it was trained (labels the results); not given: the one of "
+                   "an official file name (..._oe_tune_epoch_9.pt)")
+
 # %% ../nbs/06ca_oe_cli.ipynb #c044l
 def _test_parser(command: str = "test", prog: str = "eoe-oe test") -> ConfigParser:
     "The parser of `eoe-oe test` and `eoe-oe calibrate`: a flag per field of `OETestOptions`, the run's flags."
     p = ConfigParser(prog=prog, description=OE_COMMANDS[command])
-    p.add_argument("run", help="a run folder written by eoe-oe train")
+    p.add_argument("run", help="a run folder written by eoe-oe train" + (
+        "; with --weights: the folder the results go to" if command == "test" else ""))
     g = p.add_argument_group("the OOD evaluation (the fields of OETestOptions)")
     add_config_flags(g, OETestOptions, skip=("validation",))
     next(a for a in g._group_actions if a.dest == "ood").metavar = "SPEC"
@@ -77,8 +92,27 @@ def _test_parser(command: str = "test", prog: str = "eoe-oe test") -> ConfigPars
         g.add_argument("--temperature", type=finite_float, help="not official: a fixed softmax temperature instead of "
                        "tuning it (1: the untuned classifier; works for runs trained without --val-share); writes "
                        "calibration_T<t>.json")
+    if command == "test": _weights_flags(p)
     _run_flags(p.add_argument_group("the run"), "run folder")
     return p
+
+# %% ../nbs/06ca_oe_cli.ipynb #f46b16fb
+def _test_weights(a: argparse.Namespace, opts: OETestOptions) -> dict:
+    "`eoe-oe test OUT --weights FILE --model M`: the state dict tested as a run, into the folder OUT."
+    if not a.weights:
+        raise ConfigError("--model, --dataset and --phase describe --weights FILE: give it, or drop them to test a run "
+                          "folder")
+    if not a.model:
+        raise ConfigError(f"--weights {a.weights} needs --model: the classifier it holds, wrn40_2 or allconv")
+    from eoe_nb.oe_eval import load_official_classifier, snapshot_name_fields
+    named = snapshot_name_fields(a.weights)
+    phase = a.phase or named.get("phase")
+    if phase is None:
+        raise ConfigError(f"--weights {a.weights}: give --phase (baseline, oe_tune or oe_scratch); only an official "
+                          "snapshot's file name says it")
+    run = load_official_classifier(a.weights, a.model, a.dataset or named.get("in_dist", "cifar10"), phase, a.run,
+                                   a.device or "auto")
+    return evaluate_weights(run, a.weights, opts, data_root=a.data_root, progress=not a.quiet, wait=a.wait)
 
 # %% ../nbs/06ca_oe_cli.ipynb #c045
 def load_experiment_file(path: str | Path) -> OEExperiment:
@@ -122,7 +156,9 @@ def eoe_oe_main(argv: Sequence[str] | None = None, prog: str = "eoe-oe") -> int:
     if command == "train": return _train(_train_parser(prog).parse_args(argv[1:]))
     a = _test_parser(command, prog).parse_args(argv[1:])
     opts = OETestOptions(**given_fields(a, OETestOptions))
-    if command == "test":
+    if command == "test" and any(getattr(a, k) for k in ("weights", "model", "dataset", "phase")):
+        _test_weights(a, opts)
+    elif command == "test":
         evaluate_run(a.run, opts, device=a.device, data_root=a.data_root, progress=not a.quiet, wait=a.wait)
     else: calibrate_run(a.run, opts, device=a.device, data_root=a.data_root, progress=not a.quiet,
                         temperature=a.temperature, wait=a.wait)

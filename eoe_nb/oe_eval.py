@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import io
+import pickle
+import re
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -17,21 +19,24 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .core import ConfigError, DataMissingError, Registry, atomic_write_bytes
-from .data import DATASETS, ImageSet
+from .core import OE_PHASES, ConfigError, DataMissingError, Registry, atomic_write_bytes, get_device
+from .data import DATASETS, ImageSet, dataset_info
 from .ad_data import load_spec, parse_dataset_spec
 from .evaluate import calibration_metrics, fpr_at_tpr, ood_metrics, FPR_CONVENTIONS
 from .objectives import ce_to_uniform_score, msp_score
-from .oe_train import CIFAR_MEAN, CIFAR_STD
+from .models import build_model
+from .oe_train import CIFAR_MEAN, CIFAR_STD, ClassifierRun, ResolvedOEConfig
+from .train import CheckpointError, load_weights
 import eoe_nb.ood_datasets  # noqa: F401  (registers svhn, tinyimagenet, places69, places365, lsun, lsun_resize, ...)
 
 if TYPE_CHECKING: import pandas as pd
 
 # %% auto #0
-__all__ = ['OOD_SCORES', 'jigsaw', 'rgb_shift', 'invert', 'pixelate', 'corrupt', 'OODSetSpec', 'ood_set', 'official_ood_sets',
-           'OODProtocol', 'draw_positions', 'OODSource', 'resolve_ood_sets', 'OODLogits', 'ood_logits', 'OODScore',
-           'register_ood_score', 'ood_score', 'OODResult', 'OODReport', 'evaluate_ood', 'tune_temperature',
-           'CalibrationResult', 'confidence', 'evaluate_calibration', 'calibration_table']
+__all__ = ['OOD_SCORES', 'OFFICIAL_CLASSIFIERS', 'jigsaw', 'rgb_shift', 'invert', 'pixelate', 'corrupt', 'OODSetSpec', 'ood_set',
+           'official_ood_sets', 'OODProtocol', 'draw_positions', 'OODSource', 'resolve_ood_sets', 'OODLogits',
+           'ood_logits', 'OODScore', 'register_ood_score', 'ood_score', 'OODResult', 'OODReport', 'evaluate_ood',
+           'tune_temperature', 'CalibrationResult', 'confidence', 'evaluate_calibration', 'calibration_table',
+           'read_state_dict', 'state_dict_problem', 'load_official_classifier', 'snapshot_name_fields']
 
 # %% ../nbs/06b_oe_eval.ipynb #c005
 _NOISE_KINDS = ("gaussian", "rademacher", "blobs", "uniform")
@@ -613,3 +618,82 @@ def evaluate_calibration(val_logits: Any, val_targets: Any, test_logits: Any, te
 def calibration_table(rows: Sequence[CalibrationResult], percent: bool = True) -> pd.DataFrame:
     "The calibration rows as a table: RMS, MAD, soft F1 and their stds (percent by default), temperature."
     return _table(rows, {"rms": "RMS", "mad": "MAD", "soft_f1": "SoftF1"}, percent)
+
+# %% ../nbs/06b_oe_eval.ipynb #c42cf8d6
+OFFICIAL_CLASSIFIERS = ("wrn40_2", "allconv")   # the models of the official OE snapshots (same state-dict names)
+_DATA_PARALLEL = "module."                      # the prefix of a state dict saved from nn.DataParallel
+_WEIGHTS_FIX = "give a state dict saved with torch.save(net.state_dict()), such as an official OE snapshot"
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    ("The tensors of a `torch.save(net.state_dict())` file, read with `weights_only=True` (a `DataParallel` "
+     "'module.' prefix removed); a file that is missing, not torch or more than tensors is one line naming it.")
+    path = Path(path)
+    if not path.is_file(): raise ConfigError(f"--weights {path}: no such file; {_WEIGHTS_FIX}")
+    try: d = torch.load(path, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as e:
+        called = re.search(r"GLOBAL (\S+)", str(e))        # a pickle that names a function to call when loaded
+        what = "is not a torch file" if called is None else (
+            f"holds more than tensors and plain data: loading it would call {called.group(1)}, so it was not loaded")
+        raise CheckpointError(f"{path} {what}; {_WEIGHTS_FIX}") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path} is not a torch file ({type(e).__name__}); {_WEIGHTS_FIX}") from None
+    if not (isinstance(d, dict) and d and all(isinstance(k, str) and torch.is_tensor(v) for k, v in d.items())):
+        checkpoint = isinstance(d, dict) and "model" in d
+        hint = " (an eoe_nb checkpoint: give its run folder to eoe-oe test)" if checkpoint else ""
+        raise CheckpointError(f"{path} is a torch file but not a state dict of names and tensors{hint}; {_WEIGHTS_FIX}")
+    if all(k.startswith(_DATA_PARALLEL) for k in d): d = {k[len(_DATA_PARALLEL):]: v for k, v in d.items()}
+    return dict(d)
+
+# %% ../nbs/06b_oe_eval.ipynb #2e7e8d14
+def _shown(keys: list[str]) -> str: return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
+
+def state_dict_problem(state: Mapping[str, torch.Tensor], model: torch.nn.Module, shapes: bool = True) -> str | None:
+    ("Why `state` does not load into `model`: its missing and unexpected names (BatchNorm counters may be missing), "
+     "then (`shapes`) the first tensor of another shape; None when it loads.")
+    ours = model.state_dict()
+    missing = [k for k in ours if k not in state and not k.endswith("num_batches_tracked")]
+    extra = [k for k in state if k not in ours]
+    if missing or extra:
+        return "; ".join(p for p in (missing and f"missing keys {_shown(missing)}",
+                                     extra and f"unexpected keys {_shown(extra)}") if p)
+    other = [k for k in state if tuple(state[k].shape) != tuple(ours[k].shape)] if shapes else []
+    return (f"{len(other)} tensor(s) of other shapes: {other[0]} is {tuple(state[other[0]].shape)}, the model's "
+            f"{tuple(ours[other[0]].shape)}") if other else None
+
+# %% ../nbs/06b_oe_eval.ipynb #0af93602
+def load_official_classifier(weights: str | Path, model: str, in_dist: str = "cifar10", phase: str = "baseline",
+                             out_dir: str | Path | None = None, device: str = "cpu") -> ClassifierRun:
+    ("The classifier of a state dict in the official OE snapshots' format (`model`: wrn40_2 or allconv) as a "
+     "`ClassifierRun` of `in_dist` with the official test transform of that set (CIFAR: ToTensor, then Normalize with "
+     "CIFAR_MEAN and CIFAR_STD, as CIFAR/test.py); `phase` labels the results; `out_dir` (default: the file's folder) "
+     "is where they go. A file of another model or data set is one line naming the fix.")
+    if model not in OFFICIAL_CLASSIFIERS:
+        raise ConfigError(f"--model {model!r}: the official format holds {' or '.join(OFFICIAL_CLASSIFIERS)}")
+    if phase not in OE_PHASES: raise ConfigError(f"--phase {phase!r}: choose one of {', '.join(OE_PHASES)}")
+    oe = None if phase == "baseline" else "tinyimages"      # the OE set of the official OE phases
+    cfg = ResolvedOEConfig(in_dist=in_dist, model=model, phase=phase, oe=oe)
+    info = dataset_info(cfg.in_data.name)
+    names = [info.classes[c] if c < len(info.classes) else str(c) for c in cfg.in_data.universe()]
+    build = lambda m: build_model(m, rep_dim=len(names), in_channels=cfg.recipe.channels)
+    state, net = read_state_dict(weights), build(model)
+    problem = state_dict_problem(state, net)
+    if problem:
+        fits = [m for m in OFFICIAL_CLASSIFIERS if state_dict_problem(state, build(m), shapes=False) is None]
+        fix = (f"pick --model {fits[0]}" if fits and fits[0] != model else
+               f"a classifier of another data set? pick its --dataset (not {in_dist})" if fits else
+               f"give a state dict of {' or '.join(OFFICIAL_CLASSIFIERS)}")
+        raise CheckpointError(f"{weights} does not hold a {model} state dict of {in_dist} ({problem}): {fix}")
+    counters = {k: v for k, v in net.state_dict().items() if k.endswith("num_batches_tracked")}
+    load_weights(net, {**counters, **state}, weights)
+    return ClassifierRun(net.to(get_device(device)).eval(), cfg, names, cfg.recipe,
+                         Path(out_dir) if out_dir is not None else Path(weights).parent)
+
+# %% ../nbs/06b_oe_eval.ipynb #cbe49301
+_SNAPSHOT_NAME = re.compile(r"(?P<in_dist>cifar10|cifar100)(?:_calib)?_(?:wrn|allconv)_"
+                            r"(?P<phase>baseline|oe_tune|oe_scratch)_epoch_\d+\.pt")
+
+def snapshot_name_fields(path: str | Path) -> dict[str, str]:
+    ("The in-distribution set and phase that an official snapshot's file name gives (CIFAR/test.py reads them from "
+     "`--method_name`: `cifar10_wrn_oe_tune_epoch_9.pt`); {} for another name.")
+    m = _SNAPSHOT_NAME.fullmatch(Path(path).name)
+    return m.groupdict() if m else {}

@@ -21,9 +21,9 @@ from .folders import check_output_folder, owned_folder, read_json_file
 
 # %% auto #0
 __all__ = ['PHASE_METHOD', 'OE_METHOD_LABELS', 'DETECTION_METRICS', 'CALIBRATION_METRICS', 'OOD_FOLDER', 'OOD_RESULTS_JSON',
-           'CALIBRATION_JSON', 'OETestOptions', 'build_train_config', 'train_phase', 'ood_specs', 'evaluate_run',
-           'calibrate_run', 'format_summary', 'OEExperiment', 'OERun', 'phase_changes', 'experiment_runs', 'OETask',
-           'run_oe_experiment']
+           'CALIBRATION_JSON', 'WEIGHTS_JSON', 'OETestOptions', 'build_train_config', 'train_phase', 'ood_specs',
+           'evaluate_run', 'calibrate_run', 'format_summary', 'OEExperiment', 'OERun', 'phase_changes',
+           'experiment_runs', 'OETask', 'run_oe_experiment', 'evaluate_weights']
 
 # %% ../nbs/06c_oe_runs.ipynb #c005
 PHASE_METHOD = {"baseline": "msp", "oe_tune": "oe_finetune", "oe_scratch": "oe_scratch"}
@@ -564,3 +564,29 @@ def run_oe_experiment(exp: OEExperiment, out: str | Path, executor: str = "inpro
             if failures: atomic_write_json(root / "failures.json", failures)
             else: (root / "failures.json").unlink(missing_ok=True)
         return summaries, failures
+
+# %% ../nbs/06c_oe_runs.ipynb #72ed3c55
+WEIGHTS_JSON = "weights.json"
+
+def evaluate_weights(run: Any, weights: str | Path, opts: OETestOptions = OETestOptions(), data_root=None,
+                     progress: bool = True, echo: bool = True, wait: bool = False) -> dict[str, Any]:
+    ("`evaluate_run` for a classifier trained elsewhere: `run` is its `eoe_nb.oe_train.ClassifierRun` (its `run_dir` "
+     "the results folder), `weights` the file it was read from; absent data or a bad folder: one line, nothing "
+     "written.")
+    import hashlib
+    from eoe_nb.ad_data import missing_data
+    from eoe_nb.oe_train import FINAL
+    start, folder, weights = time.time(), Path(run.run_dir), Path(weights)
+    if (folder / FINAL).exists():
+        raise ConfigError(f"{folder} is a run folder of eoe-oe train; give another folder for the results of --weights")
+    check_output_folder(folder, "OUT")
+    missing = missing_data({"in-distribution set": run.cfg.in_data}, data_root or run.cfg.data_root)
+    if missing: raise DataMissingError(" ".join(missing.values()))
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    loaded = _LoadedRun(folder, run, run.cfg, digest[:12])
+    with owned_folder(folder, wait=wait, what=f"results folder {folder}", flag="OUT"):
+        r = run.recipe
+        atomic_write_json(folder / WEIGHTS_JSON, dict(weights=str(weights.resolve()), sha256=digest,
+                                                      model=run.cfg.model, in_dist=run.cfg.in_dist, phase=run.cfg.phase,
+                                                      size=r.size, mean=list(r.mean), std=list(r.std)))
+        return _evaluate_loaded(loaded, opts, data_root, progress, echo, start)
