@@ -29,7 +29,7 @@ from .batches import derive_seed
 from .experiments import EXECUTORS, Experiment, run_experiment
 
 # %% auto #0
-__all__ = ['SEARCH_METHODS', 'FITNESS_KINDS', 'DISTANCE_SPACES', 'STATE_FILE', 'SearchConfig', 'CandidateSpace',
+__all__ = ['SEARCH_METHODS', 'FITNESS_KINDS', 'DISTANCE_SPACES', 'STATE_FILE', 'SearchConfig', 'CandidateSpace', 'seed_aurocs',
            'SyntheticFitness', 'ClassSearch', 'candidate_space', 'SearchResult', 'check_search_folder', 'run_search',
            'search_table', 'plot_fitness', 'write_search_outputs']
 
@@ -284,11 +284,11 @@ def _fitness_experiment(cfg: SearchConfig, todo: dict[int, list[tuple[int, ...]]
             for c, inds in todo.items() if inds]
     return Experiment(name or f"fitness_{split}", base=base, grid=grid or {})
 
-def _evaluate_sets(cfg: SearchConfig, todo: dict[int, list[tuple[int, ...]]], out: str | Path,
-                  executor: str = "inprocess",
-                  eval_split: str | None = None, name: str | None = None, progress: bool = True,
-                  **executor_args) -> dict:
-    "Mean AUROC over seeds of each (class, OE set) of `todo`, run through `run_experiment` (finished runs are reused)."
+def seed_aurocs(cfg: SearchConfig, todo: dict[int, list[tuple[int, ...]]], out: str | Path,
+                executor: str = "inprocess", eval_split: str | None = None, name: str | None = None,
+                progress: bool = True, **executor_args) -> dict[tuple[int, tuple[int, ...]], list[float]]:
+    ("The AUROC of each seed of each (class, OE set) of `todo` ({class: [OE sets]}), run as `cfg`'s fitness runs "
+     "through `run_experiment` (finished runs are reused).")
     if not any(todo.values()): return {}
     exp = _fitness_experiment(cfg, todo, eval_split, name)
     run_experiment(exp, out, executor=executor, progress=progress, **executor_args)
@@ -296,7 +296,14 @@ def _evaluate_sets(cfg: SearchConfig, todo: dict[int, list[tuple[int, ...]]], ou
     for u in exp.units(out):
         row = json.loads(u.result_path().read_text())
         scores.setdefault((u.normal_class, tuple(u.config.oe_indices)), []).append(float(row["auroc"]))
-    return {key: float(np.mean(v)) for key, v in scores.items()}
+    return scores
+
+def _evaluate_sets(cfg: SearchConfig, todo: dict[int, list[tuple[int, ...]]], out: str | Path,
+                  executor: str = "inprocess", eval_split: str | None = None, name: str | None = None,
+                  progress: bool = True, **executor_args) -> dict:
+    "Mean AUROC over seeds of each (class, OE set) of `todo` (the fitness of an individual)."
+    return {key: float(np.mean(v)) for key, v in seed_aurocs(cfg, todo, out, executor, eval_split, name, progress,
+                                                              **executor_args).items()}
 
 @dataclass
 class SyntheticFitness:
@@ -526,11 +533,10 @@ def _extremes(cs: ClassSearch) -> tuple[dict, dict]:
 
 def _score_picked_on_test(cfg: SearchConfig, searches: dict, out: Path, executor: str, progress: bool,
                          **executor_args) -> list[dict]:
-    ("The test AUROC of the best and the worst OE images a validation search found (runs `picked_test`, scored on the "
-     "test set).")
+    ("The test AUROC of the best and the worst OE images a validation search found: test-fitness runs (shared with "
+     "a test-fitness search of the same runs).")
     todo = {c: [tuple(n["oe_indices"]) for n in _extremes(cs)] for c, cs in searches.items()}
-    scores = _evaluate_sets(cfg, todo, out, executor, eval_split="test", name="picked_test", progress=progress,
-                           **executor_args)
+    scores = _evaluate_sets(cfg, todo, out, executor, eval_split="test", progress=progress, **executor_args)
     return [dict(normal_class=c, oe_indices=list(k), test_auroc=v) for (c, k), v in sorted(scores.items())]
 
 # %% ../nbs/06d_search.ipynb #c042

@@ -16,16 +16,17 @@ from .folders import read_json_file
 from .ad_data import missing_data
 from .presets import official_fitness_run, resolve_config
 from .packed import GpuRate, estimate_gpu_seconds
-from .search import (FITNESS_KINDS, STATE_FILE, SearchConfig, candidate_space, run_search,
-                           search_table, write_search_outputs)
+from .search import (FITNESS_KINDS, STATE_FILE, SearchConfig, candidate_space, run_search, search_table,
+                           seed_aurocs, write_search_outputs)
 from .paper_items import (PaperItem, PlanLine, ResultRow, RowStatus, check_scale, load_paper_numbers,
                                 published_number, register_item)
 from .claims import ClaimSpec
 
 # %% auto #0
-__all__ = ['SINGLE_OUTLIER_CLAIMS', 'FILTER_PARTS', 'SEARCH_ITEMS', 'ITEM_SEARCHES', 'SCALE_NOTES', 'ITEM_COLUMNS', 'EXTREMES',
-           'ABSTRACT_LOOKUP', 'SearchPlan', 'search_item_plan', 'max_fitness_runs', 'SearchGeneration', 'search_units',
-           'search_plan', 'search_item_rows', 'run_search_item', 'describe_search_plans', 'search_results_table']
+__all__ = ['SINGLE_OUTLIER_CLAIMS', 'FILTER_PARTS', 'SEARCH_ITEMS', 'ITEM_SEARCHES', 'VALIDATION_SEARCHES', 'RETRAIN',
+           'SCALE_NOTES', 'ITEM_COLUMNS', 'EXTREMES', 'ABSTRACT_LOOKUP', 'SearchPlan', 'search_item_plan',
+           'max_fitness_runs', 'max_retrain_runs', 'SearchGeneration', 'search_units', 'search_plan',
+           'search_item_rows', 'retrain_extremes', 'run_search_item', 'describe_search_plans', 'search_results_table']
 
 # %% ../nbs/07c_search_items.ipynb #97d0f0c1
 def _finished(rows: Sequence[ResultRow], mean: bool) -> list[ResultRow]:
@@ -67,7 +68,7 @@ SEARCH_ITEMS = [PaperItem(
     "single_outlier", "Best and worst single OE image per class: CIFAR-10 and ImageNet-30",
     "the table of the best and worst single OE image per class (evolutionary search, fitness: mean test AUROC, an "
     "oracle) and the abstract's 79.3 mean AUROC on ImageNet-30 with one well-chosen outlier image", None,
-    dict(fitness="test"), claims=SINGLE_OUTLIER_CLAIMS),
+    dict(fitness=list(FITNESS_KINDS), retrain=True), claims=SINGLE_OUTLIER_CLAIMS),
   PaperItem(
     "filtered_search", "Single-outlier search with low- and high-pass filtered data (Appendix B)",
     "Appendix B: the single-outlier search with the official frequency filters on every data part (--ms-mode lpf+... / "
@@ -84,6 +85,13 @@ ITEM_SEARCHES = {   # scale: (fitness-run changes, classes, [(label, SearchConfi
                                    ("evolve_max", dict(method="evolve", population=2, generations=2, mutation_pool=50,
                                                        mutation_k=5, tournament_size=2))]),
 }
+# the searches of a scale that also run with the validation fitness (None: all; smoke: the random one, whose
+# picked images' test runs are the test-fitness random search's own)
+VALIDATION_SEARCHES = {"paper": None, "cpu": None, "smoke": ("random",)}
+# fitness-run changes that retrain the best and worst images with the scale's full protocol: all normal training
+# images (cpu: also every test image), several seeds; smoke: tiny (its runs, 2 seeds)
+RETRAIN = {"paper": dict(seeds=[0, 1, 2, 3, 4]), "cpu": dict(train_limit=None, test_limit=None, seeds=[0, 1, 2]),
+           "smoke": dict(seeds=[0, 1])}
 SCALE_NOTES = {"paper": None,
                "cpu": "NOT COMPARABLE: cpu scale: CIFAR-10 classes 0-4 with classes 5-9 as OE (in place of 80MTI), "
                       "classes 0 and 1, HSC 2 epochs, 1 seed, 500 training and 500 test images, tiny searches (4 "
@@ -100,17 +108,37 @@ class SearchPlan:
     config: SearchConfig
     missing: dict[str, str] = field(default_factory=dict)
     deviations: list[str] = field(default_factory=list)
+    search: str = ""                  # the scale's search it runs (ITEM_SEARCHES: random, evolve_max, ...)
+    # fitness-run changes that retrain its best and worst images (RETRAIN); None: not retrained
+    retrain: dict | None = None
 
 # %% ../nbs/07c_search_items.ipynb #c053
-def search_item_plan(item: str, scale: str, data_root: str | Path | None = None, fitness: str = "test",
-                     magnitude: float = 14, filters: Sequence[str] = ("lpf", "hpf")) -> list[SearchPlan]:
-    ("The searches of paper item `item` (single_outlier, filtered_search) at `scale` (paper, cpu, smoke), with their "
-     "missing data.")
+def search_item_plan(item: str, scale: str, data_root: str | Path | None = None,
+                     fitness: str | Sequence[str] | None = None, magnitude: float = 14,
+                     filters: Sequence[str] = ("lpf", "hpf"), retrain: bool | None = None) -> list[SearchPlan]:
+    ("The searches of paper item `item` (single_outlier, filtered_search) at `scale` (paper, cpu, smoke) for each "
+     "fitness kind, with their missing data; `retrain`: the first kind's are retrained (None: the item's choice).")
     if item not in [i.name for i in SEARCH_ITEMS]:
         raise ConfigError(f"unknown search item {item!r}; search items: {', '.join(i.name for i in SEARCH_ITEMS)}")
     if scale not in ITEM_SEARCHES:
         raise ConfigError(f"unknown scale {scale!r}; choose one of {', '.join(ITEM_SEARCHES)}")
-    if fitness not in FITNESS_KINDS: raise ConfigError(f"fitness must be one of {FITNESS_KINDS}, got {fitness!r}")
+    kinds = _fitness_kinds(item, fitness)
+    if retrain is None: retrain = next(i for i in SEARCH_ITEMS if i.name == item).params.get("retrain", False)
+    return [replace(p, retrain=dict(RETRAIN[scale]) if retrain and f == kinds[0] else None)
+            for f in kinds for p in _plans_of_kind(item, scale, data_root, f, magnitude, filters)
+            if f == kinds[0] or VALIDATION_SEARCHES[scale] is None or p.search in VALIDATION_SEARCHES[scale]]
+
+def _fitness_kinds(item: str, fitness: str | Sequence[str] | None) -> list[str]:
+    "The fitness kinds of an item's searches, the first giving its table's main columns (None: the item's default)."
+    if fitness is None: fitness = next(i for i in SEARCH_ITEMS if i.name == item).params["fitness"]
+    kinds = [fitness] if isinstance(fitness, str) else list(dict.fromkeys(fitness))
+    bad = [f for f in kinds if f not in FITNESS_KINDS]
+    if bad or not kinds: raise ConfigError(f"fitness must be one or more of {FITNESS_KINDS}, got {fitness!r}")
+    return kinds
+
+def _plans_of_kind(item: str, scale: str, data_root, fitness: str, magnitude: float,
+                   filters: Sequence[str]) -> list[SearchPlan]:
+    "The searches of `item` at `scale` with one fitness kind."
     changes, classes, searches = ITEM_SEARCHES[scale]
     # (data set name, spec, OE spec, classes)
     sets = ([("cifar10", "cifar10", "tinyimages", list(range(10))),
@@ -133,10 +161,10 @@ def search_item_plan(item: str, scale: str, data_root: str | Path | None = None,
                                        **changes, **vrun)
             for label, sch in searches:
                 name = "_".join(x for x in (ds_name, vname, label, fitness) if x)
-                plans.append(SearchPlan(name, ds_name + (f" {vname}" if vname else ""),
-                                        SearchConfig(run, classes=cs, fitness=fitness, **sch),
+                cfg = SearchConfig(run, classes=cs, fitness=fitness, **sch)
+                plans.append(SearchPlan(name, ds_name + (f" {vname}" if vname else ""), cfg,
                                         missing_data({"dataset": ds, "oe": oe}, data_root),
-                                        list(notes)))
+                                        list(notes) + cfg.deviations(), label))
     return plans
 
 # %% ../nbs/07c_search_items.ipynb #c055
@@ -149,6 +177,12 @@ def max_fitness_runs(plans: Sequence[SearchPlan]) -> int:
         per_class = c.candidates if c.method == "random" else c.population * c.generations
         n += len(c.classes) * seeds * (per_class + (2 if c.fitness == "validation" else 0))
     return n
+
+def max_retrain_runs(plans: Sequence[SearchPlan]) -> int:
+    "An upper bound of the retraining runs of `plans`: per data set and class a best and a worst image x its seeds."
+    groups = {p.dataset: p for p in plans if p.retrain is not None}
+    return sum(len(p.config.classes) * 2 * len(p.retrain.get("seeds") or p.config.run.get("seeds") or [0, 1])
+               for p in groups.values())
 
 # %% ../nbs/07c_search_items.ipynb #i18su1
 @dataclass(frozen=True)
@@ -175,21 +209,32 @@ def search_units(item: str, scale: str, params: dict) -> list[SearchGeneration]:
 # %% ../nbs/07c_search_items.ipynb #i18sp2
 def search_plan(item: str, scale: str, data_root: str | Path | None = None,
                 rate: GpuRate | None = None) -> list[PlanLine]:
-    "The lines of a search item at `scale`: one per search, its fitness runs counted as an upper bound."
+    ("The lines of a search item at `scale`: one per search and one per retrained data set, their runs counted as an "
+     "upper bound.")
     rate, lines = rate or GpuRate.from_benchmark(None), []
-    for p in search_item_plan(item, scale, data_root=data_root):
-        c = resolve_config(p.config.run)
-        one = estimate_gpu_seconds(resolve_config({**c.to_dict(), "classes": [p.config.classes[0]],
-                                                   "seeds": [c.seeds[0]]}), rate)
+    def one_run(run: dict, c: int) -> float:
+        r = resolve_config(run)
+        return estimate_gpu_seconds(resolve_config({**r.to_dict(), "classes": [c], "seeds": [r.seeds[0]]}), rate)
+    plans = search_item_plan(item, scale, data_root=data_root)
+    for p in plans:
         n = max_fitness_runs([p])
-        lines.append(PlanLine(item, f"{p.label} (at most)", n, n * one, "; ".join(p.missing)))
+        lines.append(PlanLine(item, f"{p.label} (at most)", n, n * one_run(p.config.run, p.config.classes[0]),
+                              "; ".join(p.missing)))
+    for p in {p.dataset: p for p in plans if p.retrain is not None}.values():
+        n = max_retrain_runs([p])
+        lines.append(PlanLine(item, f"{p.dataset} best and worst retrained (at most)", n,
+                              n * one_run({**p.config.run, **p.retrain}, p.config.classes[0]), "; ".join(p.missing)))
     return lines
 
 for _item in SEARCH_ITEMS: register_item(replace(_item, planner=search_plan, unit_lister=search_units))
 
 # %% ../nbs/07c_search_items.ipynb #c058
-ITEM_COLUMNS = ["fitness", "best_auroc", "worst_auroc", "best_test_auroc", "worst_test_auroc", "best_oe", "worst_oe",
-                "n_evaluated"]
+ITEM_COLUMNS = ["fitness", "best_auroc", "worst_auroc", "best_test_auroc", "worst_test_auroc", "random_auroc",
+                "retrained_best", "retrained_best_std", "retrained_worst", "retrained_worst_std", "retrained_seeds",
+                "val_best_test_auroc", "val_worst_test_auroc", "best_oe", "worst_oe", "val_best_oe", "val_worst_oe",
+                "n_random", "n_evaluated"]
+_MEAN_COLUMNS = ("best_auroc", "worst_auroc", "best_test_auroc", "worst_test_auroc", "random_auroc", "retrained_best",
+                 "retrained_worst", "val_best_test_auroc", "val_worst_test_auroc")
 
 def _published(lookup: dict | None, numbers) -> dict[str, float]:
     hit = published_number(numbers, lookup["setting"], lookup["dataset"], lookup["method"]) if lookup else None
@@ -199,71 +244,125 @@ def _pct(v): return None if v is None else 100 * float(v)
 
 EXTREMES = ("official", "any")   # where the best and worst image of a class come from (see `search_item_rows`)
 
-def _extreme_tables(done: list, c: int, extremes: str) -> tuple[list, list]:
-    "The class-`c` table rows the best image may come from and those the worst may come from."
+def _class_extremes(done: list, c: int, extremes: str) -> tuple[Any, Any]:
+    ("The class-`c` table rows (`search_table`) of the best and the worst image over the finished or stopped searches "
+     "`done`; None where none ran.")
     tables = [(r.config, search_table(r).set_index("normal_class").loc[c]) for r in done if r.generation >= 0]
-    if extremes == "any": return [t for _, t in tables], [t for _, t in tables]
+    for_best = [t for cfg, t in tables if extremes == "any" or not cfg.minimize]
     # official: the best from a search for the best (maximising, or random), the worst from one for the worst
-    return ([t for cfg, t in tables if not cfg.minimize],
-            [t for cfg, t in tables if cfg.minimize or cfg.method == "random"])
+    for_worst = [t for cfg, t in tables if extremes == "any" or cfg.minimize or cfg.method == "random"]
+    return (max(for_best, key=lambda t: t.best_auroc) if for_best else None,
+            min(for_worst, key=lambda t: t.worst_auroc) if for_worst else None)
+
+def _random_images(done: list, c: int) -> list[float]:
+    "The fitness of the uniformly drawn images of class `c` (generation 0 of every search), each image once."
+    drawn = {tuple(n["oe_indices"]): n["fitness"] for r in done if c in r.searches
+             for n in r.searches[c].evaluated() if n["generation"] == 0}
+    return list(drawn.values())
+
+# %% ../nbs/07c_search_items.ipynb #s20grp0b
+def _retrain_key(dataset: str) -> str: return f"{dataset} retraining"     # its key in the errors of an item
+
+def _class_values(main: list, val: list, c: int, extremes: str, retrained: dict, key: str) -> dict:
+    "The values of class `c`: its searches of the first fitness kind (`main`), the validation ones (`val`), retraining."
+    b, w = _class_extremes(main, c, extremes)
+    if b is None and w is None: return {}
+    fitness = main[0].config.fitness
+    rnd = _random_images(main, c) if fitness == "test" else []
+    vals = dict(fitness=fitness, best_auroc=_pct(b.best_auroc) if b is not None else None,
+                worst_auroc=_pct(w.worst_auroc) if w is not None else None,
+                best_test_auroc=_pct(b.best_test_auroc) if b is not None else None,
+                worst_test_auroc=_pct(w.worst_test_auroc) if w is not None else None,
+                random_auroc=_pct(np.mean(rnd)) if rnd else None, n_random=len(rnd) or None,
+                best_oe=list(b.best_oe) if b is not None else None,
+                worst_oe=list(w.worst_oe) if w is not None else None,
+                n_evaluated=int(sum(len({tuple(n["oe_indices"]) for n in r.searches[c].evaluated()}) for r in main)))
+    for what, t, oe in (("best", b, "best_oe"), ("worst", w, "worst_oe")):
+        seeds = retrained.get((key, c, tuple(t[oe]))) if t is not None else None
+        if seeds: vals.update({f"retrained_{what}": _pct(np.mean(seeds)), f"retrained_{what}_std": _pct(np.std(seeds)),
+                               "retrained_seeds": len(seeds)})
+    vb, vw = _class_extremes(val, c, extremes) if val else (None, None)
+    if vb is not None: vals.update(val_best_test_auroc=_pct(vb.best_test_auroc), val_best_oe=list(vb.best_oe))
+    if vw is not None: vals.update(val_worst_test_auroc=_pct(vw.worst_test_auroc), val_worst_oe=list(vw.worst_oe))
+    return vals
+
+def _mean_values(vals: list[dict], fitness: str) -> dict:
+    "The mean row's values: each column's mean over the classes (None unless every class has it)."
+    return dict(fitness=fitness, n_classes=len(vals),
+                **{k: float(np.mean([v[k] for v in vals])) if all(v.get(k) is not None for v in vals) else None
+                   for k in _MEAN_COLUMNS})
 
 def _group_rows(group: list[SearchPlan], results: dict, errors: dict, scale: str, published: dict,
-                extremes: str = "official") -> list[ResultRow]:
+                extremes: str = "official", retrained: dict | None = None) -> list[ResultRow]:
+    "The rows of the searches of one data set (and filter): one per class and a mean row."
     p0 = group[0]
     base = dict(scale=scale, deviations=list(p0.deviations))
     missing = {k: v for p in group for k, v in p.missing.items()}
-    err = "; ".join(f"{p.label}: {errors[p.label]}" for p in group if p.label in errors) or None
+    err = "; ".join(f"{k}: {errors[k]}" for k in [p.label for p in group] + [_retrain_key(p0.dataset)]
+                    if k in errors) or None
     done = [results[p.label] for p in group if p.label in results]
     status = ("missing" if missing else "failed" if err
               else "done" if done and all(r.done for r in done) and len(done) == len(group) else "partial")
-    rows, bests = [], []
+    main = [results[p.label] for p in group if p.label in results and p.config.fitness == p0.config.fitness]
+    val = [results[p.label] for p in group if p.label in results and p.config.fitness == "validation"
+           and p0.config.fitness != "validation"]
+    rows, vals = [], []
     for c in p0.config.classes:
-        for_best, for_worst = _extreme_tables(done, c, extremes)
-        vals = {}
-        if for_best or for_worst:
-            b = max(for_best, key=lambda t: t.best_auroc) if for_best else None
-            w = min(for_worst, key=lambda t: t.worst_auroc) if for_worst else None
-            vals = dict(fitness=p0.config.fitness, best_auroc=_pct(b.best_auroc) if b is not None else None,
-                        worst_auroc=_pct(w.worst_auroc) if w is not None else None,
-                        best_test_auroc=_pct(b.best_test_auroc) if b is not None else None,
-                        worst_test_auroc=_pct(w.worst_test_auroc) if w is not None else None,
-                        best_oe=list(b.best_oe) if b is not None else None,
-                        worst_oe=list(w.worst_oe) if w is not None else None,
-                        n_evaluated=int(sum(t.n_evaluated for t in {id(t): t for t in for_best + for_worst}.values())))
-            bests.append(vals)
-        rows.append(ResultRow(f"{p0.dataset} class {c}", RowStatus(status if vals or status != "done" else "partial"),
-                              vals, missing=dict(missing), error=err, **base))
-    mean = {}
-    if bests:
-        mean = dict(fitness=p0.config.fitness, n_classes=len(bests),
-                    **{k: float(np.mean([b[k] for b in bests])) if all(b[k] is not None for b in bests) else None
-                       for k in ("best_auroc", "worst_auroc", "best_test_auroc", "worst_test_auroc")})
-    full = status == "done" and len(bests) == len(p0.config.classes)
+        v = _class_values(main, val, c, extremes, retrained or {}, p0.dataset) if main else {}
+        if v: vals.append(v)
+        rows.append(ResultRow(f"{p0.dataset} class {c}", RowStatus(status if v or status != "done" else "partial"),
+                              v, missing=dict(missing), error=err, **base))
+    full = status == "done" and len(vals) == len(p0.config.classes)
     rows.append(ResultRow(f"{p0.dataset} mean over classes",
-                          RowStatus(status if full or status != "done" else "partial"), mean, dict(published),
+                          RowStatus(status if full or status != "done" else "partial"),
+                          _mean_values(vals, p0.config.fitness) if vals else {}, dict(published),
                           missing=dict(missing), error=err, **base))
     return rows
 
+# %% ../nbs/07c_search_items.ipynb #s20rows1
 # the abstract's 79.3
 ABSTRACT_LOOKUP = dict(setting="ovr", dataset="imagenet30", method="single_best_oe", column="best_auroc")
 
 def search_item_rows(item: str, plans: Sequence[SearchPlan], results: dict, errors: dict,
-                     scale: str, extremes: str = "official") -> list[ResultRow]:
-    ("The rows of a search item from its plans, the finished or stopped searches (`results`: label -> SearchResult) "
-     "and `errors`; `extremes='any'`: best and worst over every search (not official).")
+                     scale: str, extremes: str = "official", retrained: dict | None = None) -> list[ResultRow]:
+    ("The rows of a search item from its plans, the finished or stopped searches (`results`: label -> SearchResult), "
+     "`errors` and the `retrained` AUROCs; `extremes='any'`: best and worst over every search (not official).")
     groups: dict[str, list[SearchPlan]] = {}
     for p in plans: groups.setdefault(p.dataset, []).append(p)
     numbers = load_paper_numbers()
     if extremes not in EXTREMES: raise ConfigError(f"extremes must be one of {EXTREMES}, got {extremes!r}")
     return [r for ds, g in groups.items() for r in _group_rows(g, results, errors, scale,
             _published(ABSTRACT_LOOKUP if item == "single_outlier" and ds == "imagenet30" else None, numbers),
-            extremes)]
+            extremes, retrained)]
+
+def retrain_extremes(plans: Sequence[SearchPlan], results: dict, out_dir: str | Path, executor: str = "inprocess",
+                     progress: bool = True, extremes: str = "official", **executor_args) -> tuple[dict, dict]:
+    ("Retrain the best and worst image of each class of the finished plans with `retrain` (their fitness run with "
+     "those changes, on the test set) in `out_dir/fitness`: ({(data set, class, OE set): [AUROC per seed]}, errors).")
+    groups: dict[str, list[SearchPlan]] = {}
+    for p in plans:
+        if p.retrain is not None: groups.setdefault(p.dataset, []).append(p)
+    out, errors = {}, {}
+    for ds, g in groups.items():
+        done = [results[p.label] for p in g if p.label in results]
+        if len(done) < len(g) or not all(r.done for r in done): continue            # only finished searches
+        todo = {}
+        for c in g[0].config.classes:
+            todo[c] = [tuple(t[k]) for t, k in zip(_class_extremes(done, c, extremes), ("best_oe", "worst_oe"))
+                       if t is not None]
+        cfg = replace(g[0].config, run={**g[0].config.run, **g[0].retrain})
+        try:
+            scores = seed_aurocs(cfg, todo, Path(out_dir) / "fitness", executor, eval_split="test", progress=progress,
+                                 **executor_args)
+            out.update({(ds, c, oe): v for (c, oe), v in scores.items()})
+        except EOEError as e: errors[_retrain_key(ds)] = str(e)
+    return out, errors
 
 def run_search_item(item: str, plans: Sequence[SearchPlan], out_dir: str | Path, scale: str,
                     executor: str = "inprocess", progress: bool = True,
                     **executor_args) -> tuple[list[ResultRow], dict]:
-    ("Run (or resume) the searches of `plans` into `out_dir/searches/<label>`; returns the item's rows and the results "
-     "by label.")
+    ("Run (or resume) the searches of `plans` into `out_dir/searches/<label>` and retrain their extremes "
+     "(`retrain_extremes`); returns the item's rows and the results by label.")
     results, errors = {}, {}
     for p in plans:
         if p.missing: continue
@@ -274,7 +373,8 @@ def run_search_item(item: str, plans: Sequence[SearchPlan], out_dir: str | Path,
             write_search_outputs(res, spaces)
             results[p.label] = res
         except EOEError as e: errors[p.label] = str(e)
-    return search_item_rows(item, plans, results, errors, scale), results
+    retrained, failed = retrain_extremes(plans, results, out_dir, executor, progress, **executor_args)
+    return search_item_rows(item, plans, results, {**errors, **failed}, scale, retrained=retrained), results
 
 # %% ../nbs/07c_search_items.ipynb #087b5761
 def describe_search_plans(plans: Sequence[SearchPlan]) -> str:
@@ -284,7 +384,8 @@ def describe_search_plans(plans: Sequence[SearchPlan]) -> str:
         size = (f"population {c.population} x {c.generations} generations" if c.method == "evolve"
                 else f"{c.candidates} candidates")
         return (f"{p.label}: {c.method} ({c.direction}), classes {c.classes}, {c.fitness} fitness, {size}"
-                + (f"; missing: {'; '.join(p.missing.values())}" if p.missing else ""))
+                + (f"; missing: {'; '.join(p.missing.values())}" if p.missing else "")
+                + (f"; best and worst retrained with {p.retrain}" if p.retrain is not None else ""))
     return "\n".join(map(line, plans))
 
 def search_results_table(rows: Sequence[ResultRow]):
@@ -293,5 +394,6 @@ def search_results_table(rows: Sequence[ResultRow]):
     table = pd.DataFrame([dict(row=r.label, status=r.status.value, **{k: r.values.get(k) for k in ITEM_COLUMNS},
                                published_best_auroc=r.published.get("best_auroc")) for r in rows])
     # blank on mean rows
-    if len(table): table["n_evaluated"] = pd.Series([r.values.get("n_evaluated") for r in rows], dtype=object)
+    for k in ("n_evaluated", "n_random", "retrained_seeds"):
+        if len(table): table[k] = pd.Series([r.values.get(k) for r in rows], dtype=object)
     return table
