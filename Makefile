@@ -1,4 +1,5 @@
-# eoe_nb: `make reproduce` (set up + run the main job) and `make test` (the whole test suite).
+# eoe_nb: `make reproduce` (set up + run the main job) and `make test` (the whole test suite); `make docs` (HTML pages
+# of the notebooks in _docs/), `make index` (nbs/index.ipynb from README.md), `make lab` (JupyterLab with the venv's kernel).
 SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ OUT ?= $(CURDIR)/outputs
 export EOE_DATA
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install data reproduce test test-notebooks test-pytest test-long sync clean-venv
+.PHONY: install data reproduce test test-notebooks test-pytest test-long sync clean-venv index docs kernel lab
 
 install: $(VENV)/.installed
 
@@ -51,3 +52,20 @@ test: test-notebooks test-pytest
 
 clean-venv:
 	rm -rf $(VENV)
+
+# README.md is the file to edit; nbs/index.ipynb repeats it (nbdev's readme_nb, the docs' front page).
+index: install
+	$(BIN)/python tools/docs.py index
+
+# Every notebook of nbs/ and papers_figures/ as HTML (not executed), offline: open $(DOCS)/index.html.
+DOCS ?= $(CURDIR)/_docs
+docs: install
+	$(BIN)/python tools/docs.py html "$(DOCS)"
+
+# The venv as a Jupyter kernel named eoe_nb; KERNEL_FLAGS="--prefix DIR" registers it elsewhere than the user's folder.
+KERNEL_FLAGS ?= --user
+kernel: install
+	$(BIN)/python -m ipykernel install $(KERNEL_FLAGS) --name eoe_nb --display-name "eoe_nb (.venv)"
+
+lab: kernel
+	$(BIN)/jupyter lab --notebook-dir="$(CURDIR)"
