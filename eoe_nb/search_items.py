@@ -231,8 +231,8 @@ for _item in SEARCH_ITEMS: register_item(replace(_item, planner=search_plan, uni
 # %% ../nbs/07c_search_items.ipynb #c058
 ITEM_COLUMNS = ["fitness", "best_auroc", "worst_auroc", "best_test_auroc", "worst_test_auroc", "random_auroc",
                 "retrained_best", "retrained_best_std", "retrained_worst", "retrained_worst_std", "retrained_seeds",
-                "val_best_test_auroc", "val_worst_test_auroc", "best_oe", "worst_oe", "val_best_oe", "val_worst_oe",
-                "n_random", "n_evaluated"]
+                "retrained_best_wins", "val_best_test_auroc", "val_worst_test_auroc", "best_oe", "worst_oe",
+                "val_best_oe", "val_worst_oe", "n_random", "n_evaluated"]
 _MEAN_COLUMNS = ("best_auroc", "worst_auroc", "best_test_auroc", "worst_test_auroc", "random_auroc", "retrained_best",
                  "retrained_worst", "val_best_test_auroc", "val_worst_test_auroc")
 
@@ -281,6 +281,8 @@ def _class_values(main: list, val: list, c: int, extremes: str, retrained: dict,
         seeds = retrained.get((key, c, tuple(t[oe]))) if t is not None else None
         if seeds: vals.update({f"retrained_{what}": _pct(np.mean(seeds)), f"retrained_{what}_std": _pct(np.std(seeds)),
                                "retrained_seeds": len(seeds)})
+    if "retrained_best" in vals and "retrained_worst" in vals:
+        vals["retrained_best_wins"] = bool(vals["retrained_best"] > vals["retrained_worst"])
     vb, vw = _class_extremes(val, c, extremes) if val else (None, None)
     if vb is not None: vals.update(val_best_test_auroc=_pct(vb.best_test_auroc), val_best_oe=list(vb.best_oe))
     if vw is not None: vals.update(val_worst_test_auroc=_pct(vw.worst_test_auroc), val_worst_oe=list(vw.worst_oe))
@@ -394,6 +396,6 @@ def search_results_table(rows: Sequence[ResultRow]):
     table = pd.DataFrame([dict(row=r.label, status=r.status.value, **{k: r.values.get(k) for k in ITEM_COLUMNS},
                                published_best_auroc=r.published.get("best_auroc")) for r in rows])
     # blank on mean rows
-    for k in ("n_evaluated", "n_random", "retrained_seeds"):
+    for k in ("n_evaluated", "n_random", "retrained_seeds", "retrained_best_wins"):
         if len(table): table[k] = pd.Series([r.values.get(k) for r in rows], dtype=object)
     return table

@@ -1,6 +1,7 @@
 """Single-outlier search (issue 12): the OE-image tiling, a tiny end-to-end search through real training on fake data with both
 fitness kinds (the validation fitness never reads a test image), and the `eoe-search` command."""
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -100,3 +101,95 @@ def test_candidate_space_distances_official_pixels(fake_set):
     mean, std = net.transform.mean.view(1, -1, 1, 1), net.transform.std.view(1, -1, 1, 1)
     assert torch.allclose(net.features([0, 3]), ((dft_filter(raw / 255, "lpf", 4) - mean) / std).flatten(1), atol=1e-5)
     assert cfg.deviations() == [] and "distances='network'" in net_cfg.deviations()[0]
+
+
+class _CountingRuns:
+    "A unit function that trains each run for real (`eoe_nb.runner.run_unit`) and records (class, OE images, seed)."
+    def __init__(self): self.calls = []
+
+    def __call__(self, cfg, normal_class, seed, folder, progress=False, plots=False):
+        import dataclasses
+        from eoe_nb.runner import run_unit
+        self.calls.append((normal_class, tuple(cfg.oe_indices), seed, cfg.train_limit))
+        return dataclasses.asdict(run_unit(cfg, normal_class, seed, folder, progress=False, plots=False))
+
+
+def _runs_on_disk(fitness_dir, split):
+    "{(OE images, train_limit): {seed: AUROC}} of class 0, read from the runs' own config.json and result.json files."
+    out = {}
+    for cfg_file in (fitness_dir / f"fitness_{split}").glob("*/config.json"):
+        cfg = json.loads(cfg_file.read_text())["config"]
+        for res in cfg_file.parent.glob("runs/cls0_seed*/result.json"):
+            r = json.loads(res.read_text())
+            out.setdefault((tuple(cfg["oe_indices"]), cfg.get("train_limit")), {})[r["seed"]] = 100 * r["auroc"]
+    return out
+
+
+def _mixed_test_images(root, seed=0):
+    "Every test image of the fake CIFAR-10 rewritten with a random brightness, so that AUROCs are neither 0 nor 1."
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    for png in sorted((root / "cifar10-jpg" / "test").glob("*/*.png")):
+        Image.fromarray(np.clip(rng.normal(rng.uniform(40, 200), 25, (32, 32, 3)), 0, 255).astype(np.uint8)).save(png)
+
+
+def test_single_outlier_smoke_both_fitness_kinds_retrained_and_claims(tmp_path):
+    "The smoke single_outlier item on a fake CIFAR-10, real training: both fitness kinds, the retraining, the claims."
+    from eoe_nb.claims import judge_claims
+    from eoe_nb.search_items import RETRAIN, SINGLE_OUTLIER_CLAIMS, run_search_item, search_item_plan
+    from eoe_nb.testing import write_fake_cifar10_folder
+    torch.set_num_threads(1)
+    _mixed_test_images(write_fake_cifar10_folder(tmp_path / "data", n_train=20, n_test=8))
+    plans = search_item_plan("single_outlier", "smoke", data_root=tmp_path / "data")
+    assert [(p.config.fitness, p.retrain) for p in plans] == [("test", RETRAIN["smoke"])] * 2 + [("validation", None)]
+    runs = _CountingRuns()
+    rows, results = run_search_item("single_outlier", plans, tmp_path / "out", "smoke", progress=False, unit_fn=runs)
+    assert [(r.label, r.status.value) for r in rows] == [("cifar10 class 0", "done"),
+                                                         ("cifar10 mean over classes", "done")]
+    v, mean = rows[0].values, rows[1].values
+    assert {r.config.fitness for r in results.values()} == {"test", "validation"}
+
+    # by hand from the runs on disk: every test-fitness run (seed 0 is the search's, seed 1 the retraining's)
+    disk = _runs_on_disk(tmp_path / "out" / "fitness", "test")
+    drawn = {tuple(n["oe_indices"]) for n in results["cifar10_random_test"].searches[0].nodes}
+    gen0 = {tuple(n["oe_indices"]) for r in (results["cifar10_random_test"], results["cifar10_evolve_max_test"])
+            for n in r.searches[0].nodes if n["generation"] == 0}
+    assert drawn == gen0 and v["n_random"] == len(drawn)
+    assert v["random_auroc"] == pytest.approx(np.mean([disk[(oe, 64)][0] for oe in drawn]))
+    tested = {oe: s[0] for (oe, _), s in disk.items() if 0 in s}
+    best, worst = tuple(v["best_oe"]), tuple(v["worst_oe"])
+    # the best over the maximising and the random search; the worst from the random one (no minimising search here)
+    assert v["best_test_auroc"] == pytest.approx(tested[best]) == pytest.approx(max(tested.values()))
+    assert worst in drawn and v["worst_test_auroc"] == pytest.approx(tested[worst])
+    assert tested[worst] == pytest.approx(min(tested[d] for d in drawn))
+    assert v["best_test_auroc"] > v["worst_test_auroc"]                 # distinct values: the test can tell them apart
+    for what, oe in (("best", best), ("worst", worst)):
+        seeds = [disk[(oe, 64)][s] for s in RETRAIN["smoke"]["seeds"]]
+        assert v[f"retrained_{what}"] == pytest.approx(np.mean(seeds))
+        assert v[f"retrained_{what}_std"] == pytest.approx(np.std(seeds))
+    assert v["retrained_seeds"] == 2 and v["retrained_best_wins"] == (v["retrained_best"] > v["retrained_worst"])
+    # the validation search's picks, scored on the test set by the test-fitness runs
+    val = results["cifar10_random_validation"].searches[0]
+    on_val = {tuple(n["oe_indices"]): n["fitness"] for n in val.evaluated()}
+    vbest = tuple(v["val_best_oe"])
+    assert on_val[vbest] == max(on_val.values()) and v["val_best_test_auroc"] == pytest.approx(disk[(vbest, 64)][0])
+    assert v["fitness"] == "test" and mean["val_best_test_auroc"] == pytest.approx(v["val_best_test_auroc"])
+
+    # the claims, by hand from the runs on disk (one class: the mean over classes is the class's value)
+    claims = {c.key: c for c in judge_claims(SINGLE_OUTLIER_CLAIMS, rows)}
+    assert claims["one_image_beats_random"].value == pytest.approx(tested[best] - np.mean([tested[d] for d in drawn]))
+    retrained = {oe: np.mean(list(disk[(oe, 64)].values())) for oe in (best, worst)}
+    assert claims["best_beats_worst_retrained"].value == 100.0 * (retrained[best] > retrained[worst])
+    # the retraining ran seed 1 of the best and the worst image only (seed 0: the searches' own runs)
+    assert sorted(c for c in runs.calls if c[2] == 1) == sorted([(0, best, 1, 64), (0, worst, 1, 64)])
+
+    # resume: nothing is trained again; a lost retraining run is the only one redone
+    n = len(runs.calls)
+    assert (best, 1) in {(c[1], c[2]) for c in runs.calls}
+    rows2, _ = run_search_item("single_outlier", plans, tmp_path / "out", "smoke", progress=False, unit_fn=runs)
+    assert len(runs.calls) == n and [r.values for r in rows2] == [r.values for r in rows]
+    lost = next(p for p in (tmp_path / "out" / "fitness" / "fitness_test").glob("*/runs/cls0_seed1")
+                if tuple(json.loads((p.parents[1] / "config.json").read_text())["config"]["oe_indices"]) == best)
+    shutil.rmtree(lost)
+    rows3, _ = run_search_item("single_outlier", plans, tmp_path / "out", "smoke", progress=False, unit_fn=runs)
+    assert runs.calls[n:] == [(0, best, 1, 64)] and rows3[0].values == v
