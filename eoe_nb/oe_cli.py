@@ -48,12 +48,12 @@ def _run_flags(p, what: str = "folder", shared: bool = True) -> None:
 def _train_parser(prog: str = "eoe-oe train") -> ConfigParser:
     ("The parser of `eoe-oe train`: a flag per field of `eoe_nb.oe_train.OETrainConfig` (imported here), grid and run "
      "flags.")
-    from eoe_nb.oe_train import OETrainConfig
+    from eoe_nb.oe_train import OE_EPOCHS, OETrainConfig
     p = ConfigParser(prog=prog, description=OE_COMMANDS["train"])
     g = p.add_argument_group("configuration (the fields of eoe_nb.oe_train.OETrainConfig; not given: the official "
                              "value)")
     g.add_argument("--dataset", dest="in_dist", metavar="DATASET", help=field_help(OETrainConfig)["in_dist"])
-    add_config_flags(g, OETrainConfig, skip=("in_dist",), choices=dict(phase=OE_PHASES))
+    add_config_flags(g, OETrainConfig, skip=("in_dist",), choices=dict(phase=OE_PHASES, oe_epoch=OE_EPOCHS))
     r = p.add_argument_group("the run")
     r.add_argument("--out", required=True, help="run folder (one phase) or results folder (--grid)")
     r.add_argument("--grid", metavar="FILE.json",

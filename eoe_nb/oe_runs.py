@@ -469,9 +469,11 @@ def phase_changes(train: dict[str, Any], phase_train: dict[str, dict[str, Any]],
     return {**shared, **phase_train.get(phase, {})}
 
 def _run_folder_name(cfg: Any) -> str:
-    "`<phase>-seed<seed>-<key>`: the key hashes the configuration (device, workers, data root and baseline path aside)."
-    from eoe_nb.oe_train import RESUME_INVARIANT
-    key = fingerprint([{k: v for k, v in cfg.to_dict().items() if k not in (*RESUME_INVARIANT, "baseline")}], 8)
+    ("`<phase>-seed<seed>-<key>`: the key hashes the configuration (`RESUME_INVARIANT` settings, the baseline path and "
+     "`EARLIER_VALUES` aside).")
+    from eoe_nb.oe_train import EARLIER_VALUES, RESUME_INVARIANT
+    key = fingerprint([{k: v for k, v in cfg.to_dict().items()
+                        if k not in (*RESUME_INVARIANT, "baseline") and v not in EARLIER_VALUES.get(k, ())}], 8)
     return f"{cfg.phase}-seed{cfg.seed}-{key}"
 
 def experiment_runs(exp: OEExperiment, out: str | Path) -> list[OERun]:

@@ -5,9 +5,7 @@
 # %% ../nbs/06a_oe_train.ipynb #c002
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import math
 import sys
@@ -22,8 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import (OE_PHASES, ConfigError, DataMissingError, Settings, atomic_write_json, atomic_write_text,
-                         check_finite, get_device, run_manifest, seed_everything)
+from .core import (OE_PHASES, ConfigError, DataMissingError, Settings, atomic_write_json, check_finite,
+                         get_device, run_manifest, seed_everything)
 from .folders import (check_output_folder, file_problem, file_record, owned_folder, read_json_file,
                             reading_folder, refuse_if_busy, refuse_other_config)
 from .data import ImageSet, dataset_info, load_split, pil_to_uint8
@@ -33,13 +31,14 @@ from .batches import derive_seed
 from .models import CNN32, ModelSpec, build_model, model_spec, register_model
 from .objectives import oe_multiclass_loss
 from .train import PRECISIONS, Checkpoint, load_weights
+from .epoch_logs import LOG, TensorBoardLog, check_tensorboard, read_log, write_log
 
 # %% auto #0
-__all__ = ['CIFAR_MEAN', 'CIFAR_STD', 'RESUME_INVARIANT', 'REMOVED_FIELDS', 'FINAL', 'CHECKPOINT', 'LOG', 'MANIFEST',
-           'TinyClassifier', 'register_tiny_classifier', 'oe_preset', 'OERecipe', 'oe_recipe', 'OETrainConfig',
-           'ResolvedOEConfig', 'resolve_oe_config', 'ClassifierData', 'classifier_data', 'epoch_plan', 'oe_step',
-           'run_finished', 'train_classifier', 'ClassifierRun', 'load_classifier', 'normalise', 'predict_logits',
-           'test_error']
+__all__ = ['CIFAR_MEAN', 'CIFAR_STD', 'RESUME_INVARIANT', 'REMOVED_FIELDS', 'OE_EPOCHS', 'EARLIER_VALUES', 'FINAL', 'CHECKPOINT',
+           'MANIFEST', 'TinyClassifier', 'register_tiny_classifier', 'oe_preset', 'OERecipe', 'oe_recipe',
+           'OETrainConfig', 'stored_settings', 'ResolvedOEConfig', 'resolve_oe_config', 'ClassifierData',
+           'classifier_data', 'epoch_steps', 'epoch_plan', 'oe_step', 'run_finished', 'train_classifier',
+           'ClassifierRun', 'load_classifier', 'normalise', 'predict_logits', 'test_error']
 
 # %% ../nbs/06a_oe_train.ipynb #c005
 class _SigmoidGELU(nn.Module):
@@ -165,8 +164,12 @@ def oe_recipe(dataset_name: str) -> OERecipe:
                     (RandomCrop(size, max(1, size // 8)), HorizontalFlip()), official=False)
 
 # %% ../nbs/06a_oe_train.ipynb #c018
-RESUME_INVARIANT = ("device", "data_root")      # may change between a run and its resumption
+RESUME_INVARIANT = ("device", "data_root", "tensorboard")    # may change between a run and its resumption
 REMOVED_FIELDS = ("workers",)                   # fields of older config.json files, ignored when they are read
+OE_EPOCHS = ("official", "fill")                # what ends an epoch of an OE phase (OETrainConfig.oe_epoch)
+# fields added after run folders were first named (eoe_nb.oe_runs): the values at which they reproduce the runs from
+# before them; a folder's key leaves them out at these values, so those runs keep their folders
+EARLIER_VALUES = dict(oe_epoch=(None, "fill"))
 
 @dataclass(eq=False)
 class OETrainConfig(Settings):
@@ -191,6 +194,9 @@ class OETrainConfig(Settings):
     baseline: str | None = None           # run folder of the finished baseline that oe_tune starts from
     # "offset" (official 80MTI: consecutive from a random start) or "shuffle"; None: by set
     oe_order: str | None = None
+    # "official": an epoch ends when the in-distribution or the OE images run out (the official loop zips the two
+    # loaders); "fill": OE images repeated to fill every in-distribution epoch (not official); None: official
+    oe_epoch: str | None = None
     train_limit: int | None = None        # not official: at most this many ID training images (seeded subset)
     oe_limit: int | None = None           # not official: at most this many OE images (seeded subset)
     test_limit: int | None = None         # not official: at most this many ID test images (seeded subset)
@@ -198,15 +204,24 @@ class OETrainConfig(Settings):
     precision: str = "fp32"               # "fp32" (official) or "bf16" (autocast; not official)
     device: str = "auto"                 # cpu, cuda, cuda:1, mps or auto (CUDA when there is one)
     data_root: str | None = None          # where the data sets lie; None: $EOE_DATA, else ~/.cache/eoe_nb/data
+    tensorboard: bool = False             # also log each epoch to TensorBoard (RUN/tensorboard; needs tensorboard)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "OETrainConfig":
         names = {f.name for f in dataclasses.fields(cls)}
-        d = {k: v for k, v in d.items() if k not in REMOVED_FIELDS}
+        d = stored_settings(d)
         unknown = sorted(set(d) - names)
         if unknown: raise ConfigError(f"unknown OETrainConfig field(s) {unknown}; valid fields: {sorted(names)}")
         return cls(**d)
 
+
+# %% ../nbs/06a_oe_train.ipynb #20f9f04d
+def stored_settings(d: dict[str, Any]) -> dict[str, Any]:
+    ("A stored configuration (config.json) as today's fields read it: removed fields dropped, and `oe_epoch`, which "
+     "files written before it existed lack, at what those runs did: 'fill' with OE, None without.")
+    d = {k: v for k, v in d.items() if k not in REMOVED_FIELDS}
+    if "oe_epoch" not in d: d["oe_epoch"] = None if is_none_spec(d.get("oe")) else "fill"
+    return d
 
 # %% ../nbs/06a_oe_train.ipynb #4a57c37e
 @dataclass(eq=False)
@@ -265,6 +280,11 @@ def resolve_oe_config(cfg: OETrainConfig) -> OETrainConfig:
     if not is_none_spec(out.oe): _check_oe_set(out, id_spec)
     if out.oe_order is None and not is_none_spec(out.oe):
         out.oe_order = "offset" if parse_dataset_spec(out.oe).name == "tinyimages" else "shuffle"
+    if out.oe_epoch not in (None, *OE_EPOCHS):
+        raise ConfigError(f"oe_epoch must be one of {OE_EPOCHS} (or None: official), got {out.oe_epoch!r}")
+    # without OE there is nothing to fill: None
+    out.oe_epoch = None if is_none_spec(out.oe) else (out.oe_epoch or "official")
+    if out.tensorboard: check_tensorboard()
     for name in ("epochs", "batch_size", "oe_batch_size"):
         if int(getattr(out, name)) != getattr(out, name) or getattr(out, name) < 1:
             raise ConfigError(f"{name} must be a whole number >= 1, got {getattr(out, name)}")
@@ -356,20 +376,30 @@ def _make_optimizer(model: nn.Module, cfg: OETrainConfig, total_steps: int):
                           weight_decay=cfg.weight_decay)
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, _OfficialCosine(total_steps, cfg.lr))
 
+# %% ../nbs/06a_oe_train.ipynb #7bdc47f4
+def epoch_steps(n_id: int, n_oe: int, batch_size: int, oe_batch_size: int, oe_epoch: str | None = "official") -> int:
+    ("The steps of one epoch: the in-distribution batches, or fewer when the official epoch (a zip of the two "
+     "loaders) runs out of OE images first.")
+    steps = math.ceil(n_id / batch_size)
+    return min(steps, math.ceil(n_oe / oe_batch_size)) if n_oe and oe_epoch != "fill" else steps
+
 # %% ../nbs/06a_oe_train.ipynb #c031
-def epoch_plan(n_id: int, n_oe: int, batch_size: int, oe_batch_size: int, oe_order: str | None, seed: int, epoch: int
-               ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+def epoch_plan(n_id: int, n_oe: int, batch_size: int, oe_batch_size: int, oe_order: str | None, seed: int, epoch: int,
+               oe_epoch: str | None = "official") -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     ("The ID index batches and the OE index batches (one per ID batch; None without OE) of `epoch`, "
-     "from default_rng([seed, epoch, 5]).")
+     "from default_rng([seed, epoch, 5]); `oe_epoch` 'official' or 'fill' (see above).")
     rng = np.random.default_rng([seed, epoch, 5])
     perm = rng.permutation(n_id)
     id_batches = [perm[i:i + batch_size] for i in range(0, n_id, batch_size)]
     if not n_oe: return id_batches, None
     need = len(id_batches) * oe_batch_size
-    if oe_order == "offset": idx = (int(rng.integers(n_oe)) + np.arange(need)) % n_oe
+    # one pass over the OE set when it runs out first (official), else `need` images
+    take = n_oe if n_oe < need and oe_epoch != "fill" else need
+    if oe_order == "offset": idx = (int(rng.integers(n_oe)) + np.arange(take)) % n_oe
     elif n_oe >= need: idx = rng.choice(n_oe, need, replace=False)
-    else: idx = np.concatenate([rng.permutation(n_oe) for _ in range(math.ceil(need / n_oe))])[:need]
-    return id_batches, list(idx.reshape(len(id_batches), oe_batch_size))
+    else: idx = np.concatenate([rng.permutation(n_oe) for _ in range(math.ceil(take / n_oe))])[:take]
+    steps = epoch_steps(n_id, n_oe, batch_size, oe_batch_size, oe_epoch)
+    return id_batches[:steps], [idx[i:i + oe_batch_size] for i in range(0, steps * oe_batch_size, oe_batch_size)]
 
 # %% ../nbs/06a_oe_train.ipynb #c034
 def _normalise_float(x255: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -454,11 +484,17 @@ def _oe_deviations(cfg: OETrainConfig, data: ClassifierData) -> list[str]:
         out.append(f"OE {cfg.oe} drawn as seeded permutations "
                    "(official 80MTI loader: consecutive from a random offset)")
     if cfg.precision != "fp32": out.append(f"precision {cfg.precision} (official fp32)")
+    n_oe = 0 if data.oe is None else len(data.oe)
+    steps = [epoch_steps(len(data.train), n_oe, cfg.batch_size, cfg.oe_batch_size, e) for e in OE_EPOCHS]
+    if cfg.oe_epoch == "fill" and steps[0] != steps[1]:
+        out.append(f"oe_epoch=fill: the {n_oe} OE images repeated to fill {steps[1]} steps per epoch (official: the "
+                   f"epoch ends when they run out, after {steps[0]} steps)")
     return out
 
 # %% ../nbs/06a_oe_train.ipynb #c043
-FINAL, CHECKPOINT, LOG, _CONFIG, MANIFEST = "final.pt", "checkpoint.pt", "train_log.csv", "config.json", "manifest.json"
-_LOG_FIELDS = ("epoch", "loss", "loss_ema", "lr", "seconds", "test_error")
+FINAL, CHECKPOINT, _CONFIG, MANIFEST = "final.pt", "checkpoint.pt", "config.json", "manifest.json"
+# train_log.csv (eoe_nb.epoch_logs.LOG); call: the eoe-oe train call that trained the epoch (1, then 2 after a resume..)
+_LOG_FIELDS = ("epoch", "loss", "loss_ema", "lr", "seconds", "test_error", "steps", "call")
 
 def _final_problem(run_dir: Path) -> str | None:
     "What is wrong with the final weights of `run_dir` against their record in its manifest; None if intact."
@@ -475,7 +511,11 @@ def _check_run_dir(cfg: OETrainConfig, run_dir: Path) -> None:
     if not ((run_dir / CHECKPOINT).is_file() or run_finished(run_dir)): return   # a failed start: no weights to keep
     stored = read_json_file(run_dir / _CONFIG, "configuration")
     if stored is None: raise ConfigError(f"{run_dir} holds weights without their config.json; use another run folder")
-    refuse_other_config(run_dir, stored, cfg.to_dict(), RESUME_INVARIANT, "use another run folder, or delete this one")
+    with reading_folder(run_dir, "run folder of eoe-oe train"): stored = stored_settings(stored)
+    fix = "use another run folder, or delete this one"
+    if stored["oe_epoch"] != cfg.oe_epoch and stored["oe_epoch"] is not None:
+        fix += f" (or resume it with oe_epoch={stored['oe_epoch']!r}, as it was trained)"
+    refuse_other_config(run_dir, stored, cfg.to_dict(), RESUME_INVARIANT, fix)
 
 def _baseline_weights(cfg: OETrainConfig) -> dict:
     ("The final weights of `cfg.baseline`, checked to be a finished baseline of the same data, "
@@ -495,13 +535,8 @@ def _baseline_weights(cfg: OETrainConfig) -> dict:
 
 # %% ../nbs/06a_oe_train.ipynb #c044
 def _read_log(path: Path, upto: int) -> list[dict]:
-    if not path.exists(): return []
-    return [r for r in csv.DictReader(io.StringIO(path.read_text())) if int(r["epoch"]) <= upto]
-
-def _write_log(path: Path, rows: list[dict]) -> None:
-    out = io.StringIO()
-    w = csv.DictWriter(out, _LOG_FIELDS); w.writeheader(); w.writerows(rows)
-    atomic_write_text(path, out.getvalue())
+    "The log rows of the epochs up to `upto` (those the checkpoint holds; a later one was never checkpointed)."
+    return [r for r in read_log(path) if int(r["epoch"]) <= upto]
 
 @dataclass
 class _Feed:
@@ -533,7 +568,7 @@ def _train_epoch(model, opt, sched, feed: _Feed, cfg: OETrainConfig, epoch: int,
     gen = torch.Generator().manual_seed(derive_seed(cfg.seed, epoch, 7))     # augmentation
     n_oe = 0 if feed.data.oe is None else len(feed.data.oe)
     id_batches, oe_batches = epoch_plan(len(feed.data.train), n_oe, cfg.batch_size, cfg.oe_batch_size, cfg.oe_order,
-                                        cfg.seed, epoch)
+                                        cfg.seed, epoch, cfg.oe_epoch)
     total = ema = torch.zeros((), dtype=torch.float64, device=feed.device)
     for k, id_idx in enumerate(id_batches):
         x_in, y, x_oe = feed.batch(id_idx, None if oe_batches is None else oe_batches[k], gen)
@@ -548,6 +583,11 @@ def _train_epoch(model, opt, sched, feed: _Feed, cfg: OETrainConfig, epoch: int,
     return total.item() / len(id_batches), ema.item()
 
 # %% ../nbs/06a_oe_train.ipynb #c046
+def _steps(cfg: OETrainConfig, data: ClassifierData) -> int:
+    "The steps of one epoch of `cfg` on `data`."
+    return epoch_steps(len(data.train), 0 if data.oe is None else len(data.oe), cfg.batch_size, cfg.oe_batch_size,
+                       cfg.oe_epoch)
+
 def _run_data(cfg: OETrainConfig, data: ClassifierData | None) -> ClassifierData:
     "The data of `cfg` (loaded, or `data` with its OE images only if `cfg` has OE)."
     data = classifier_data(cfg) if data is None else data
@@ -577,6 +617,7 @@ def _save_final(cfg: OETrainConfig, run_dir: Path, model: nn.Module, data: Class
                seconds).save(run_dir / FINAL)
     atomic_write_json(run_dir / MANIFEST, run_manifest(cfg, cfg.seed, data.describe(), status="finished",
                                                        phase=cfg.phase, test_error=err, train_seconds=sum(seconds),
+                                                       steps_per_epoch=_steps(cfg, data),
                                                        deviations=_oe_deviations(cfg, data),
                                                        files={FINAL: file_record(run_dir / FINAL)}))
     (run_dir / CHECKPOINT).unlink(missing_ok=True)
@@ -607,26 +648,38 @@ def _fit(cfg: OETrainConfig, run_dir: Path, data: ClassifierData, device: torch.
      "save the final weights.")
     model, opt, sched, start, rows, seconds = _restore(cfg, run_dir, data, device, start_weights)
     atomic_write_json(run_dir / _CONFIG, cfg.to_dict())
+    steps = _steps(cfg, data)
     atomic_write_json(run_dir / MANIFEST, run_manifest(cfg, cfg.seed, data.describe(), status="running",
-                                                       phase=cfg.phase, deviations=_oe_deviations(cfg, data)))
+                                                       phase=cfg.phase, steps_per_epoch=steps,
+                                                       deviations=_oe_deviations(cfg, data)))
     feed, dtype = _Feed(data, device), torch.bfloat16 if cfg.precision == "bf16" else None
     end = cfg.epochs if stop_after is None else min(cfg.epochs, start + stop_after)
-    steps = math.ceil(len(data.train) / cfg.batch_size)
     bar = tqdm(total=(end - start) * steps, desc=f"{cfg.phase} {cfg.in_dist}", disable=not progress, leave=False)
-    for epoch in range(start, end):
+    call = 1 + max((int(r.get("call") or 1) for r in rows), default=0)            # rows of earlier calls: 1, 2, ..
+    tb = TensorBoardLog(run_dir, cfg.tensorboard)
+    try: _epochs(cfg, run_dir, (model, opt, sched), feed, dtype, range(start, end), rows, seconds,
+                 dict(steps=steps, call=call), bar, tb)
+    finally: tb.close(); bar.close()
+    if end == cfg.epochs: _save_final(cfg, run_dir, model, data, rows, seconds)
+
+def _epochs(cfg: OETrainConfig, run_dir: Path, state: tuple, feed: _Feed, dtype, epochs: range, rows: list[dict],
+            seconds: list[float], columns: dict, bar, tb: TensorBoardLog) -> None:
+    "Train `epochs`; after each: its log row (train_log.csv, TensorBoard), then the checkpoint."
+    (model, opt, sched), data, device = state, feed.data, feed.device
+    for epoch in epochs:
         t0, lr = time.time(), opt.param_groups[0]["lr"]
         loss, ema = _train_epoch(model, opt, sched, feed, cfg, epoch, dtype, bar)
         if not math.isfinite(loss): raise ConfigError(f"non-finite training loss in epoch {epoch}; lower lr")
         err = _test_error_model(model, data, device) if cfg.test_each_epoch and len(data.test) else float("nan")
         seconds.append(time.time() - t0)
         rows.append(dict(epoch=epoch, loss=f"{loss:.6f}", loss_ema=f"{ema:.6f}", lr=f"{lr:.6g}",
-                         seconds=f"{seconds[-1]:.1f}", test_error=f"{err:.2f}"))
+                         seconds=f"{seconds[-1]:.1f}", test_error=f"{err:.2f}", **columns))
         bar.set_postfix(loss=f"{loss:.3f}", test_error=f"{err:.2f}")
-        _write_log(run_dir / LOG, rows)
+        write_log(run_dir / LOG, _LOG_FIELDS, rows)
+        tb.log(epoch, {k: float(rows[-1][k]) for k in ("loss", "loss_ema", "lr", "seconds", "test_error")
+                       if math.isfinite(float(rows[-1][k]))})
         Checkpoint(model.state_dict(), {}, epoch, 0, [float(r["loss"]) for r in rows], seconds, opt.state_dict(),
                    sched.state_dict(), torch.get_rng_state()).save(run_dir / CHECKPOINT)
-    bar.close()
-    if end == cfg.epochs: _save_final(cfg, run_dir, model, data, rows, seconds)
 
 # %% ../nbs/06a_oe_train.ipynb #c053
 @dataclass

@@ -44,7 +44,7 @@ def _one_thread():
     torch.set_num_threads(n)
 
 
-def _data(n_id=24, n_oe=20, k=3) -> ClassifierData:
+def _data(n_id=24, n_oe=48, k=3) -> ClassifierData:   # 48 OE images: enough for 3 steps of 16
     g = torch.Generator().manual_seed(0)
     img = lambda n, y: (torch.rand(n, 3, 32, 32, generator=g) * 60 + 60 * y.view(-1, 1, 1, 1)).to(torch.uint8)
     names = [f"c{i}" for i in range(k)]
@@ -68,6 +68,44 @@ def test_one_forward_pass_per_step_over_id_and_oe(tmp_path):
     PROBE["sizes"].clear()
     train_classifier(CFG.replace(epochs=1, phase="baseline", oe="none"), tmp_path / "b", progress=False, data=_data())
     assert PROBE["sizes"] == [8] * 3
+
+
+def test_a_small_oe_set_ends_the_epoch_as_the_official_zip_of_the_loaders(tmp_path):
+    # 24 ID images at 8 per step (3 batches), 20 OE images at 16 per step: zip(loader_in, loader_out) stops after
+    # ceil(20 / 16) = 2 steps, the second with the 4 OE images left; the cosine stays sized for 2 epochs x 3 steps
+    run = train_classifier(CFG.replace(epochs=2), tmp_path / "r", progress=False, data=_data(n_oe=20))
+    assert PROBE["sizes"] == [8 + 16, 8 + 4] * 2
+    rows = list(csv.DictReader(open(run / LOG)))
+    assert [r["steps"] for r in rows] == ["2", "2"]
+    assert json.loads((run / "manifest.json").read_text())["steps_per_epoch"] == 2
+    total, lr = 2 * 3, 0.05                             # epochs * len(train_loader_in), not epochs * 2
+    expected = lr * (1e-6 / lr + (1 - 1e-6 / lr) * 0.5 * (1 + math.cos(math.pi * (2 + 1) / total)))
+    assert float(rows[1]["lr"]) == pytest.approx(expected, rel=1e-5)   # epoch 1 starts at iteration 2
+    assert json.loads((run / "config.json").read_text())["oe_epoch"] == "official"
+    assert not any("oe_epoch" in d for d in json.loads((run / "manifest.json").read_text())["deviations"])
+
+
+def test_fill_repeats_oe_images_for_every_id_batch_and_is_flagged(tmp_path):
+    run = train_classifier(CFG.replace(epochs=1, oe_epoch="fill"), tmp_path / "r", progress=False, data=_data(n_oe=20))
+    assert PROBE["sizes"] == [8 + 16] * 3               # the step count before oe_epoch existed
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["steps_per_epoch"] == 3 and manifest["config"]["oe_epoch"] == "fill"
+    assert any(d.startswith("oe_epoch=fill") and "after 2 steps" in d for d in manifest["deviations"])
+
+
+def test_a_run_folder_from_before_oe_epoch_resumes_as_fill_or_is_refused_in_one_line(tmp_path):
+    PROBE["raise_at"] = 4                               # killed in epoch 1 of a "fill" run (3 steps per epoch)
+    with pytest.raises(_Killed):
+        train_classifier(CFG.replace(oe_epoch="fill"), tmp_path / "r", progress=False, data=_data(n_oe=20))
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    del config["oe_epoch"], config["tensorboard"]       # as this package wrote it before the fields existed
+    (tmp_path / "r" / "config.json").write_text(json.dumps(config))
+    PROBE.update(sizes=[], raise_at=None)
+    with pytest.raises(ConfigError, match="oe_epoch: 'fill' there, 'official' here") as e:
+        train_classifier(CFG, tmp_path / "r", progress=False, data=_data(n_oe=20))
+    assert "\n" not in str(e.value) and "oe_epoch='fill'" in str(e.value)
+    train_classifier(CFG.replace(oe_epoch="fill"), tmp_path / "r", progress=False, data=_data(n_oe=20))
+    assert PROBE["sizes"] == [8 + 16] * 6 and run_finished(tmp_path / "r")
 
 
 def test_step_loss_is_ce_plus_lam_oe_term_of_the_joint_pass():
@@ -137,7 +175,7 @@ def test_oe_scratch_on_fake_cifar_with_file_backed_80mti(tmp_path):
     data = classifier_data(cfg)
     assert (len(data.train), len(data.test), len(data.oe), data.oe.in_memory) == (12, 6, 10, False)   # 2 CIFAR ids excluded
     run = train_classifier(cfg, tmp_path / "run", progress=False)
-    assert PROBE["sizes"] == [4 + 5] * 3
+    assert PROBE["sizes"] == [4 + 5] * 2                # 10 fake 80MTI images, 5 per step: the official epoch ends
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["config"]["oe"] == "tinyimages" and manifest["config"]["oe_order"] == "offset"
     assert 0 <= test_error(load_classifier(run), data) <= 100
