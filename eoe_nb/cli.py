@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .core import PRESET_FIELDS, ConfigError, RunConfig, run_cli
 from .flags import ConfigParser, add_config_flags, field_help, finite_float, given_fields, read_config_file
+from .epoch_logs import check_tensorboard
 from .models import MODELS
 from .objectives import OBJECTIVES
 from .presets import EVAL_SPLITS, PRESETS, RUN_PRECISIONS, resolve_config
@@ -69,6 +70,8 @@ def _parser(prog: str = "eoe-train") -> ConfigParser:
     r.add_argument("--pack", type=_pack_arg, default=1, metavar="K|auto", help="train K runs of the configuration as "
                    "one stacked model (CNN28/CNN32; for GPUs); auto: 1 on a CPU, from free memory on CUDA (default: 1)")
     r.add_argument("--no-plots", dest="plots", action="store_false", help="write no plots")
+    r.add_argument("--tensorboard", action="store_true", help="also log each run's epochs to TensorBoard "
+                   "(OUT/runs/*/tensorboard; needs the tensorboard package); train_log.csv is always written")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -98,6 +101,7 @@ def _terminate(signum, frame): raise KeyboardInterrupt
 def eoe_train_main(argv: list[str] | None = None, prog: str = "eoe-train") -> int:
     "Entry point of `eoe-train` (returns the exit status)."
     args = _parser(prog).parse_args(argv)
+    if args.tensorboard: check_tensorboard()                       # before anything runs
     from eoe_nb.runner import default_classes, run_configuration   # here: `--help` and flag errors answer at once
     cfg = config_from_args(args)                 # its warnings: one line each, once (run_cli)
     p = PRESETS[cfg.preset]
@@ -107,7 +111,7 @@ def eoe_train_main(argv: list[str] | None = None, prog: str = "eoe-train") -> in
     # SIGTERM ends as SIGINT does: finished runs are kept, runs.csv and summary.json written
     old = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try: df = run_configuration(cfg, Path(args.out), progress=not args.quiet, plots=args.plots,
-                                wait=args.wait, overwrite=args.overwrite, pack=args.pack)
+                                wait=args.wait, overwrite=args.overwrite, pack=args.pack, tensorboard=args.tensorboard)
     finally:
         if main_thread: signal.signal(signal.SIGTERM, old)
     df = df[df["normal_class"].isin(default_classes(cfg)) & df["seed"].isin(cfg.seeds)]   # this command's runs

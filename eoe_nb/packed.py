@@ -26,7 +26,7 @@ from .ad_data import is_none_spec
 from .models import CNN28, CNN32, build_model, model_spec
 from .objectives import objective_class
 from .train import Checkpoint, FeatureCache, NonFiniteError, Precision, build_optimizer
-from .run import Run, RunOutput, build_run, prepare_objective, resume_run, score_images, train_run
+from .run import EpochHook, Run, RunOutput, build_run, prepare_objective, resume_run, score_images, train_run
 from .presets import resolve_config
 
 # %% auto #0
@@ -105,8 +105,8 @@ def _write_back(run: Run, packed: PackedModel, opt_state: dict, sched, k: int) -
     run.setup.scheduler.load_state_dict(sched.state_dict())
 
 # %% ../nbs/04c_packed.ipynb #c017
-def _train_pack(runs: list[Run], start: int, checkpoints: list[Path | None],
-                progress: bool) -> list[NonFiniteError | None]:
+def _train_pack(runs: list[Run], start: int, checkpoints: list[Path | None], progress: bool,
+                on_epoch: Sequence[EpochHook | None] | None = None) -> list[NonFiniteError | None]:
     ("Train runs that start at epoch `start` and share their batch shapes as one stacked model; one error (or None) "
      "per run.")
     cfg, dev, prec, K = runs[0].cfg, runs[0].device, runs[0].setup.precision, len(runs)
@@ -139,11 +139,13 @@ def _train_pack(runs: list[Run], start: int, checkpoints: list[Path | None],
             if checkpoints[k] is not None:
                 Checkpoint.capture(r.setup, epoch, r.attempt, r.losses, r.epoch_seconds,
                                    final=epoch == cfg.epochs - 1).save(checkpoints[k])
+            if on_epoch is not None and on_epoch[k] is not None: on_epoch[k](r, epoch, means[k])
     return errors
 
 # %% ../nbs/04c_packed.ipynb #c018
 def train_packed(runs: Sequence[Run], checkpoints: Sequence[str | Path | None] | None = None,
-                 progress: bool = True) -> list[NonFiniteError | None]:
+                 progress: bool = True, on_epoch: Sequence[EpochHook | None] | None = None
+                 ) -> list[NonFiniteError | None]:
     "Train built runs together (resuming each from its checkpoint); one NonFiniteError or None per run."
     checkpoints = [None if c is None else Path(c) for c in (checkpoints or [None] * len(runs))]
     for r in runs:
@@ -157,7 +159,9 @@ def train_packed(runs: Sequence[Run], checkpoints: Sequence[str | Path | None] |
     errors: list[NonFiniteError | None] = [None] * len(runs)
     for (start, *_), idx in groups.items():
         if start >= runs[idx[0]].cfg.epochs: continue               # finished runs (final checkpoints)
-        for i, e in zip(idx, _train_pack([runs[i] for i in idx], start, [checkpoints[i] for i in idx], progress)):
+        hooks = None if on_epoch is None else [on_epoch[i] for i in idx]
+        for i, e in zip(idx, _train_pack([runs[i] for i in idx], start, [checkpoints[i] for i in idx], progress,
+                                         hooks)):
             errors[i] = e
     return errors
 
@@ -169,7 +173,8 @@ def _output(run: Run, scores: np.ndarray, keep_run: bool) -> RunOutput:
 
 def train_and_score_packed(units: Sequence[tuple[RunConfig, int, int]],
                            run_dirs: Sequence[str | Path | None] | None = None,
-                           progress: bool = True, keep_run: bool = False) -> list[RunOutput | NonFiniteError]:
+                           progress: bool = True, keep_run: bool = False,
+                           on_epoch: Sequence[EpochHook | None] | None = None) -> list[RunOutput | NonFiniteError]:
     ("Train and score the (config, class, seed) `units` packed, each resuming from `run_dir/checkpoint.pt`; an output "
      "or error per unit.")
     units = [(resolve_config(cfg), int(c), int(s)) for cfg, c, s in units]
@@ -181,7 +186,8 @@ def train_and_score_packed(units: Sequence[tuple[RunConfig, int, int]],
         if not pending: break
         runs = [build_run(*units[i], attempt) for i in pending]
         failed = []
-        for i, run, err in zip(pending, runs, train_packed(runs, [ckpts[i] for i in pending], progress)):
+        hooks = None if on_epoch is None else [on_epoch[i] for i in pending]
+        for i, run, err in zip(pending, runs, train_packed(runs, [ckpts[i] for i in pending], progress, hooks)):
             if err is None:
                 try:
                     outputs[i] = _output(run, (score_images(run.detector, run.ad.test) if run.ad.has_test

@@ -10,6 +10,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -30,7 +31,7 @@ from .train import (Checkpoint, FeatureCache, NonFiniteError, Precision, TrainSe
 from .presets import ResolvedConfig, resolve_config
 
 # %% auto #0
-__all__ = ['build_objective', 'build_run_model', 'run_stats', 'run_transforms', 'Run', 'train_seed_for', 'build_run',
+__all__ = ['EpochHook', 'build_objective', 'build_run_model', 'run_stats', 'run_transforms', 'Run', 'train_seed_for', 'build_run',
            'prepare_objective', 'resume_run', 'train_run', 'Detector', 'feature_key', 'score_images', 'RunOutput',
            'train_and_score', 'load_detector']
 
@@ -134,9 +135,13 @@ def resume_run(run: Run, checkpoint: Path | None) -> int:
     run.losses, run.epoch_seconds = list(ck.losses), list(ck.epoch_seconds)
     return ck.epoch + 1
 
-def train_run(run: Run, checkpoint: str | Path | None = None, progress: bool = True) -> Run:
-    ("Train `run` to `cfg.epochs`, resuming from and writing `checkpoint` (a path, or None for no checkpoints); "
-     "returns `run`.")
+# called after each epoch (its checkpoint saved) with the run, the epoch and its mean loss: e.g. a per-epoch log
+EpochHook = Callable[["Run", int, float], None]
+
+def train_run(run: Run, checkpoint: str | Path | None = None, progress: bool = True,
+              on_epoch: EpochHook | None = None) -> Run:
+    ("Train `run` to `cfg.epochs`, resuming from and writing `checkpoint` (a path, or None for no checkpoints), "
+     "calling `on_epoch` after each epoch; returns `run`.")
     checkpoint = None if checkpoint is None else Path(checkpoint)
     start = resume_run(run, checkpoint)
     if start == 0: prepare_objective(run)
@@ -145,6 +150,7 @@ def train_run(run: Run, checkpoint: str | Path | None = None, progress: bool = T
         run.losses.append(loss); run.epoch_seconds.append(time.perf_counter() - t0[0])
         if checkpoint is not None:
             Checkpoint.capture(run.setup, epoch, run.attempt, run.losses, run.epoch_seconds).save(checkpoint)
+        if on_epoch is not None: on_epoch(run, epoch, loss)
         t0[0] = time.perf_counter()
     train_epochs(run.setup, start, on_epoch_end, progress, desc=f"class {run.normal_class} seed {run.seed}")
     if checkpoint is not None and run.cfg.epochs > 0 and start < run.cfg.epochs:
@@ -197,14 +203,14 @@ class RunOutput:
 
 def train_and_score(cfg: RunConfig, normal_class: int, seed: int, run_dir: str | Path | None = None,
                     feature_cache: FeatureCache | None = None, progress: bool = True,
-                    keep_run: bool = False) -> RunOutput:
+                    keep_run: bool = False, on_epoch: EpochHook | None = None) -> RunOutput:
     ("Train `cfg` for one normal class and seed and score the test set; retries on NaN (official), resumes from "
-     "`run_dir/checkpoint.pt`.")
+     "`run_dir/checkpoint.pt`; `on_epoch` as in `train_run`.")
     cfg = resolve_config(cfg)
     checkpoint, last_error = (None if run_dir is None else Path(run_dir) / "checkpoint.pt"), None
     for attempt in range(max(1, cfg.nan_retries)):
         try:
-            run = train_run(build_run(cfg, normal_class, seed, attempt), checkpoint, progress)
+            run = train_run(build_run(cfg, normal_class, seed, attempt), checkpoint, progress, on_epoch)
             scores = (score_images(run.detector, run.ad.test, feature_cache, run.ad.test_labels) if run.ad.has_test
                       else np.empty(0))
         except NonFiniteError as e:

@@ -31,7 +31,8 @@ from .data import pil_to_uint8
 from .ad_data import ADDataSpec, make_ad_data
 from .objectives import is_zero_shot
 from .train import FeatureCache, Precision
-from .run import RunOutput, train_and_score
+from .run import Run, RunOutput, train_and_score
+from .epoch_logs import LOG, TensorBoardLog, check_tensorboard, read_log, write_log
 from .packed import pack_refusal, resolve_pack, train_and_score_packed
 from .presets import resolve_config
 from .evaluate import (draw_figure, evaluate_scores, plot_extreme_images, plot_roc_pr, plot_score_histogram,
@@ -40,8 +41,8 @@ from .evaluate import (draw_figure, evaluate_scores, plot_extreme_images, plot_r
 # %% auto #0
 __all__ = ['RUN_COLUMNS', 'RunStatus', 'config_deviations', 'RunResult', 'ResultsStore', 'load_runs', 'data_identity',
            'check_folder_data', 'default_classes', 'check_folder_config', 'prepare_results_folder',
-           'clear_results_folder', 'run_unit', 'run_units_packed', 'run_configuration', 'refresh_summary',
-           'plot_classes']
+           'clear_results_folder', 'epoch_lr', 'EpochRecorder', 'run_unit', 'run_units_packed', 'run_configuration',
+           'refresh_summary', 'plot_classes']
 
 # %% ../nbs/05b_runner.ipynb #c005
 class RunStatus(str, enum.Enum):
@@ -235,6 +236,42 @@ def _feature_cache(cfg: RunConfig, store: ResultsStore, cache: FeatureCache | No
     "Frozen-model features are cached in the folder (shared by the classes and modes that run there)."
     return cache if cache is not None or not is_zero_shot(cfg) else FeatureCache(store.root / "feature_cache")
 
+# %% ../nbs/05b_runner.ipynb #712920a6
+def epoch_lr(run: Run, epoch: int) -> float:
+    "The learning rate of `epoch` under the run's MultiStepLR: its base lr times gamma per milestone passed."
+    s = run.setup.scheduler
+    return s.base_lrs[0] * s.gamma ** sum(n for m, n in s.milestones.items() if m <= epoch)
+
+# %% ../nbs/05b_runner.ipynb #42ad0a6f
+@dataclass
+class EpochRecorder:
+    "The `on_epoch` hook of one run folder: its train_log.csv after every epoch and, if asked, TensorBoard scalars."
+    run_dir: Path
+    tensorboard: bool = False
+    attempt: int | None = None            # the attempt its TensorBoard writer holds
+    FIELDS = ("attempt", "epoch", "loss", "lr", "seconds")     # the columns of train_log.csv
+
+    def __post_init__(self): self.tb = TensorBoardLog(Path(self.run_dir), self.tensorboard)
+
+    def __call__(self, run: Run, epoch: int, loss: float) -> None:
+        attempt, path = run.attempt + 1, Path(self.run_dir) / LOG
+        rows = [r for r in read_log(path) if int(r.get("attempt") or 1) < attempt]
+        rows += [dict(attempt=attempt, epoch=e, loss=f"{v:.6g}", lr=f"{epoch_lr(run, e):.6g}", seconds=f"{t:.2f}")
+                 for e, (v, t) in enumerate(zip(run.losses, run.epoch_seconds))]
+        write_log(path, self.FIELDS, rows)
+        if attempt != self.attempt: self.tb.close(); self.attempt = attempt     # a retry starts its steps again
+        self.tb.log(epoch, dict(loss=loss, lr=epoch_lr(run, epoch), seconds=run.epoch_seconds[-1]))
+
+    def close(self) -> None: self.tb.close()
+
+# %% ../nbs/05b_runner.ipynb #df690fe1
+def _final_log(run_dir: Path, result: RunOutput) -> None:
+    "The per-epoch log of a run that has none, from its result (no lr)."
+    if not (run_dir / LOG).exists():
+        write_log(run_dir / LOG, EpochRecorder.FIELDS,
+                  [dict(attempt=result.attempts, epoch=e, loss=f"{v:.6g}", seconds=f"{t:.2f}")
+                   for e, (v, t) in enumerate(zip(result.losses, result.epoch_seconds))])
+
 # %% ../nbs/05b_runner.ipynb #c013
 def _store_run(store: ResultsStore, cfg: RunConfig, normal_class: int, seed: int, result: RunOutput,
                packed: int = 1) -> RunResult:
@@ -248,6 +285,7 @@ def _store_run(store: ResultsStore, cfg: RunConfig, normal_class: int, seed: int
                             deviations=row.deviations, numerics={**dataclasses.asdict(Precision.of(cfg)),
                                                                  "packed_runs": packed})
     _write_config(store.root, cfg)
+    _final_log(store.run_dir(row.run_id), result)
     store.write_run(row, dict(scores=result.scores, labels=result.labels, test_targets=result.test_targets), manifest)
     return row
 
@@ -265,8 +303,10 @@ def _announce(root: Path, row: RunResult, result: RunOutput | None, plots: bool,
                    f"AUROC {100 * row.auroc:.2f}  AP {100 * row.ap:.2f}") + f"  ({row.seconds_per_epoch:.1f} s/epoch)")
 
 def run_unit(cfg: RunConfig, normal_class: int, seed: int, out: str | Path, progress: bool = True, plots: bool = True,
-             feature_cache: FeatureCache | None = None, wait: bool = False) -> RunResult:
-    "Run one (class, seed) of `cfg` into the results folder `out` unless it is finished; returns its result row."
+             feature_cache: FeatureCache | None = None, wait: bool = False, tensorboard: bool = False) -> RunResult:
+    ("Run one (class, seed) of `cfg` into the results folder `out` unless it is finished (its epochs logged, to "
+     "TensorBoard too with `tensorboard`); returns its result row.")
+    if tensorboard: check_tensorboard()
     cfg = resolve_config(cfg)
     store = prepare_results_folder(cfg, out, write=False)
     rid = run_id(normal_class, seed)
@@ -275,18 +315,21 @@ def run_unit(cfg: RunConfig, normal_class: int, seed: int, out: str | Path, prog
         _reopen(store, rid)
         if store.is_finished(rid): return store.result(rid)
         remove_stale_temporaries(store.run_dir(rid), owner=True)
-        result = train_and_score(cfg, normal_class, seed, run_dir=store.run_dir(rid),
-                                 feature_cache=_feature_cache(cfg, store, feature_cache), progress=progress,
-                                 keep_run=plots)
+        recorder = EpochRecorder(store.run_dir(rid), tensorboard)
+        try: result = train_and_score(cfg, normal_class, seed, run_dir=store.run_dir(rid),
+                                      feature_cache=_feature_cache(cfg, store, feature_cache), progress=progress,
+                                      keep_run=plots, on_epoch=recorder)
+        finally: recorder.close()
         row = _store_run(store, cfg, normal_class, seed, result)
     _announce(store.root, row, result, plots, progress)
     return row
 
 # %% ../nbs/05b_runner.ipynb #f2a4b1ef
 def run_units_packed(units: Sequence[tuple[RunConfig, int, int, str | Path]], progress: bool = True, plots: bool = True,
-                     wait: bool = False) -> list[RunResult | Exception]:
-    ("Run the (config, class, seed, folder) `units` trained as one (finished ones skipped); "
-     "a row or the run's error per unit.")
+                     wait: bool = False, tensorboard: bool = False) -> list[RunResult | Exception]:
+    ("Run the (config, class, seed, folder) `units` trained as one (finished ones skipped; epochs logged as by "
+     "`run_unit`); a row or the run's error per unit.")
+    if tensorboard: check_tensorboard()
     units = [(resolve_config(cfg), int(c), int(s), Path(out)) for cfg, c, s, out in units]
     stores = [prepare_results_folder(cfg, out, write=False) for cfg, _, _, out in units]
     rids = [run_id(c, s) for _, c, s, _ in units]
@@ -299,8 +342,11 @@ def run_units_packed(units: Sequence[tuple[RunConfig, int, int, str | Path]], pr
         todo = [i for i, (store, rid) in enumerate(zip(stores, rids)) if not store.is_finished(rid)]
         for i in set(range(len(units))) - set(todo): results[i] = stores[i].result(rids[i])
         for i in todo: remove_stale_temporaries(stores[i].run_dir(rids[i]), owner=True)
-        outputs = train_and_score_packed([units[i][:3] for i in todo], [stores[i].run_dir(rids[i]) for i in todo],
-                                         progress, keep_run=plots)
+        recorders = [EpochRecorder(stores[i].run_dir(rids[i]), tensorboard) for i in todo]
+        try: outputs = train_and_score_packed([units[i][:3] for i in todo], [stores[i].run_dir(rids[i]) for i in todo],
+                                              progress, keep_run=plots, on_epoch=recorders)
+        finally:
+            for r in recorders: r.close()
         for i, out in zip(todo, outputs):
             results[i] = out if isinstance(out, Exception) else _store_run(stores[i], *units[i][:3], out,
                                                                            packed=len(todo))
@@ -328,9 +374,11 @@ def _first_todo(cfg: RunConfig, root: Path, classes: list[int], seeds: list[int]
 
 def run_configuration(cfg: RunConfig, out: str | Path, progress: bool = True, plots: bool = True,
                       feature_cache: FeatureCache | None = None, wait: bool = False, overwrite: bool = False,
-                      pack: int | str = 1) -> pd.DataFrame:
+                      pack: int | str = 1, tensorboard: bool = False) -> pd.DataFrame:
     ("Run `cfg` over its classes x seeds into `out` (one owner: the folder is locked), skipping finished runs, "
-     "`pack` runs trained as one; returns the table of all finished runs.")
+     "`pack` runs trained as one, epochs also logged to TensorBoard with `tensorboard`; returns the table of all "
+     "finished runs.")
+    if tensorboard: check_tensorboard()                  # before anything runs
     cfg = resolve_config(cfg)
     k = _pack_size(cfg, pack, progress)
     classes, seeds = default_classes(cfg), list(cfg.seeds)
@@ -356,10 +404,10 @@ def run_configuration(cfg: RunConfig, out: str | Path, progress: bool = True, pl
                           disable=not progress):
                 if k == 1:
                     run_unit(cfg, *todo[i], store.root, progress=progress, plots=plots and todo[i][1] == seeds[0],
-                             feature_cache=feature_cache)
+                             feature_cache=feature_cache, tensorboard=tensorboard)
                 else:
                     failed = [r for r in run_units_packed([(cfg, c, s, store.root) for c, s in todo[i:i + k]], progress,
-                                                          plots)
+                                                          plots, tensorboard=tensorboard)
                               if isinstance(r, Exception)]
                     if failed: raise failed[0]
                 refresh_summary(store, cfg)
