@@ -5,18 +5,29 @@
 # %% ../nbs/08a_plan.ipynb #p002
 from __future__ import annotations
 
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
 
-from .packed import GpuRate
+from .core import ConfigError, atomic_write_json
+from .models import build_model, model_spec
+from .objectives import objective_class
+from .packed import CLIP_VIT_B32_FORWARD_FLOPS, GpuRate, estimate_gpu_seconds, model_flops
+from .presets import resolve_config
+from .figures import SCALE_THREADS
 from .paper_items import PlanLine, get_item
 import eoe_nb.oe_items  # noqa: F401  registers the OE paper's items (oe_table, oe_calibration) with their planner
 import eoe_nb.search_items  # noqa: F401  registers the search items (single_outlier, filtered_search) with theirs
 
 # %% auto #0
-__all__ = ['item_plan', 'plan_table', 'format_plan']
+__all__ = ['CPU_RATE_PATH', 'REFERENCE_CPU_MODEL', 'item_plan', 'plan_table', 'format_plan', 'CpuModel', 'CpuRate',
+           'calibrate_cpu', 'plan_models', 'plan_cpu_seconds', 'PlanRates', 'plan_text', 'item_seconds', 'eta_seconds']
 
 # %% ../nbs/08a_plan.ipynb #p016
 def item_plan(name: str, scale: str, data_root: str | Path | None = None,
@@ -24,27 +35,232 @@ def item_plan(name: str, scale: str, data_root: str | Path | None = None,
     "The plan lines of item `name` at `scale`: what its planner (`PaperItem.plan`) answers."
     return get_item(name).plan(scale, data_root, rate)
 
-def plan_table(lines: Sequence[PlanLine]) -> pd.DataFrame:
-    "The plan lines as a table, GPU time in hours."
+def plan_table(lines: Sequence[PlanLine], cpu: Sequence[float | None] | None = None) -> pd.DataFrame:
+    "The plan lines as a table, GPU time (and, given `cpu` seconds per line, CPU time) in hours."
     df = pd.DataFrame([l.to_dict() for l in lines], columns=["item", "what", "runs", "gpu_seconds", "missing"])
-    return df.assign(gpu_hours=df.gpu_seconds / 3600).drop(columns="gpu_seconds")
+    df = df.assign(gpu_hours=df.gpu_seconds / 3600).drop(columns="gpu_seconds")
+    return df if cpu is None else df.assign(cpu_hours=[None if s is None else s / 3600 for s in cpu])
 
-def format_plan(lines: Sequence[PlanLine], rate: GpuRate, scale: str, detail: bool = True) -> str:
-    ("The dry-run printout: per item its lines (if `detail`) and its total, then the grand total and where the rate "
-     "comes from.")
-    h = lambda s: f"{s / 3600:9.2f} h"
+def _hours(s: float | None) -> str: return "       -  " if s is None else f"{s / 3600:8.2f} h"
+
+def _totals(pairs: Sequence[tuple[PlanLine, float | None]]) -> str:
+    "'N run(s), GPU x h  CPU y h' of plan lines with their CPU seconds (CPU left out where none is known)."
+    gpu, cpu = [l.gpu_seconds for l, _ in pairs if l.gpu_seconds is not None], [c for _, c in pairs if c is not None]
+    return f"{sum(l.runs for l, _ in pairs)} run(s), GPU {_hours(sum(gpu))}" + (f"  CPU {_hours(sum(cpu))}" * bool(cpu))
+
+def format_plan(lines: Sequence[PlanLine], rate: GpuRate, scale: str, detail: bool = True,
+                cpu: Sequence[float | None] | None = None, cpu_rate: CpuRate | None = None) -> str:
+    ("The dry-run printout: per item its lines (if `detail`) and its total, GPU time and, given `cpu` seconds per "
+     "line, CPU time, and the part whose data are here; then the grand total and where the rates come from.")
+    cpu = [None] * len(lines) if cpu is None else list(cpu)
     out = [f"plan at scale {scale}: GPU time estimated at {rate.flops / 1e12:.1f} TFLOP/s, {rate.source}"]
+    if cpu_rate is not None:
+        out.append(f"CPU time at the seconds per training image {cpu_rate.source}: " + ", ".join(
+            f"{k} {s * 1e3:.3g} ms" for k, s in cpu_rate.seconds_per_image.items()) + "; data loading not counted")
+    here = lambda ps: (f"; with the data here: {_totals([p for p in ps if not p[0].missing])}"
+                       if any(l.missing for l, _ in ps) else "")
+    pairs = list(zip(lines, cpu))
     for item in dict.fromkeys(l.item for l in lines):
-        its = [l for l in lines if l.item == item]
-        known = [l.gpu_seconds for l in its if l.gpu_seconds is not None]
-        out.append(f"{item}: {len(its)} configuration(s), {sum(l.runs for l in its)} run(s), {h(sum(known))}")
-        for l in its if detail else []:
-            out.append(f"    {l.what[:60]:<60} {l.runs:>8} runs "
-                       + (h(l.gpu_seconds) if l.gpu_seconds is not None else "        -  ")
+        its = [(l, c) for l, c in pairs if l.item == item]
+        out.append(f"{item}: {len(its)} configuration(s), {_totals(its)}{here(its)}")
+        for l, c in its if detail else []:
+            out.append(f"    {l.what[:60]:<60} {l.runs:>8} runs  GPU {_hours(l.gpu_seconds)}"
+                       + (f"  CPU {_hours(c)}" if c is not None else "")
                        + (f"  missing: {l.missing[:80]}" if l.missing else ""))
-    known = [l.gpu_seconds for l in lines if l.gpu_seconds is not None]
     n_missing = sum(bool(l.missing) for l in lines)
-    out.append(f"total: {sum(l.runs for l in lines)} run(s), {h(sum(known))}"
+    out.append(f"total: {_totals(pairs)}{here(pairs)}"
                + (f"; {n_missing} configuration(s) need data or code that is not here (marked 'missing')"
                   if n_missing else ""))
     return "\n".join(out)
+
+# %% ../nbs/08a_plan.ipynb #6fca1330
+CPU_RATE_PATH = Path("~/.cache/eoe_nb/cpu_rate.json")   # this machine's CPU calibrations, by machine and network
+
+@dataclass(frozen=True)
+class CpuModel:
+    "A network as a configuration trains it, for the CPU calibration: model, CLIP arch, input channels and side, head."
+    model: str
+    arch: str | None
+    channels: int
+    side: int
+    clf: bool = False
+
+    @classmethod
+    def of(cls, cfg) -> "CpuModel":
+        "The network configuration `cfg` trains."
+        c = resolve_config(cfg)
+        spec = model_spec(c.model)
+        if spec.text_encoder: return cls(c.model, c.clip_model, 3, 0)
+        return cls(c.model, None, c.info.channels, spec.image_size or (28 if c.info.channels == 1 else 32),
+                   objective_class(c.objective).clf_head)
+
+    @property
+    def key(self) -> str:
+        "Its name in a calibration file: `cnn32 3x32`, `cnn32 3x32 clf`, `clip:ViT-B-32 3x0`."
+        return f"{self.model}{f':{self.arch}' if self.arch else ''} {self.channels}x{self.side}{' clf' * self.clf}"
+
+    @property
+    def planned_flops(self) -> float:
+        "Training FLOPs per image as the planner counts them (`eoe_nb.packed.estimate_gpu_seconds`)."
+        if model_spec(self.model).pretrained: return 3 * CLIP_VIT_B32_FORWARD_FLOPS
+        return model_flops(self.model, self.channels, self.side, self.clf)[0]
+
+    def measure(self, seconds: float = 0.5) -> float:
+        "Seconds per training image on this CPU: steps (forward, backward, SGD) on random images for about `seconds`."
+        import torch
+        net = build_model(self.model, clf=self.clf, in_channels=self.channels, arch=self.arch)
+        side, batch = getattr(net, "image_size", None) or self.side, 16 if model_spec(self.model).text_encoder else 32
+        x, opt = torch.randn(batch, self.channels, side, side), torch.optim.SGD(net.parameters(), lr=1e-6)
+        def step():
+            opt.zero_grad(); net(x).float().pow(2).mean().backward(); opt.step()
+        step()                                                          # the first step allocates
+        n, start = 0, time.perf_counter()
+        while n < 2 or time.perf_counter() - start < seconds: step(); n += 1
+        return (time.perf_counter() - start) / (n * batch)
+
+REFERENCE_CPU_MODEL = CpuModel("cnn32", None, 3, 32)   # CIFAR-10's CNN32 of HSC: what other networks scale from
+
+# %% ../nbs/08a_plan.ipynb #7ade2b08
+def _seconds_table(d, what: str) -> dict[str, float]:
+    "`d` checked as {network key: seconds per image > 0} holding the reference CNN32 (else a ConfigError on `what`)."
+    good = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+    ok = isinstance(d, dict) and REFERENCE_CPU_MODEL.key in d and all(good(v) for v in d.values())
+    if not ok:
+        raise ConfigError(f"{what}: expected {{machine: {{network: seconds per training image > 0}}}} with one machine "
+                          f"and the network {REFERENCE_CPU_MODEL.key!r}, as eoe-figures stores in {CPU_RATE_PATH}")
+    return {str(k): float(v) for k, v in d.items()}
+
+@dataclass
+class CpuRate:
+    "Seconds per training image of networks on a CPU (measured, or from a benchmark file), and where they come from."
+    seconds_per_image: dict[str, float]     # CpuModel.key -> seconds; holds REFERENCE_CPU_MODEL's
+    source: str
+
+    def image_seconds(self, m: CpuModel) -> float:
+        "Seconds per training image of `m`: measured, else the reference CNN32's scaled by the planned FLOPs."
+        if m.key in self.seconds_per_image: return self.seconds_per_image[m.key]
+        return self.seconds_per_image[REFERENCE_CPU_MODEL.key] * m.planned_flops / REFERENCE_CPU_MODEL.planned_flops
+
+    def flops(self, m: CpuModel) -> float:
+        "The effective rate of network `m`: the planner's FLOPs of a training image per second."
+        return m.planned_flops / self.image_seconds(m)
+
+    def seconds(self, cfg) -> float:
+        "CPU seconds of all runs of `cfg` (classes x seeds): the planner's estimate at its network's rate."
+        return estimate_gpu_seconds(cfg, GpuRate(self.flops(CpuModel.of(cfg)), self.source))
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "CpuRate":
+        "The rate in a benchmark file (`--cpu-benchmark`): {machine: {network: seconds}} with one machine."
+        what = f"--cpu-benchmark {path}"
+        try: d = json.loads(Path(path).expanduser().read_text())
+        except OSError as e: raise ConfigError(f"{what}: cannot read it ({e.strerror or e})") from None
+        except ValueError as e: raise ConfigError(f"{what}: not a JSON file ({type(e).__name__})") from None
+        if not isinstance(d, dict) or len(d) != 1: _seconds_table(None, what)
+        (machine, table), = d.items()
+        return cls(_seconds_table(table, what), f"of {machine} ({path})")
+
+def _machine(threads: int) -> str:
+    import platform, torch
+    cpu = platform.processor() or platform.machine()
+    try: cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), cpu)
+    except OSError: pass
+    return f"{cpu}, {os.cpu_count()} cores, {threads} torch thread(s), torch {torch.__version__}"
+
+# %% ../nbs/08a_plan.ipynb #f7d76059
+def calibrate_cpu(models: Sequence[CpuModel] = (), path: str | Path | None = None, seconds: float = 0.5,
+                  threads: int | None = None) -> CpuRate:
+    ("This machine's `CpuRate` for `models` and the reference CNN32 with `threads` torch threads (None: torch's now): "
+     "the seconds stored in `path` (default `CPU_RATE_PATH`) for this machine, the others measured now and stored.")
+    import torch
+    before = torch.get_num_threads()
+    if threads is not None: torch.set_num_threads(threads)
+    try:
+        path, machine = Path(path or CPU_RATE_PATH).expanduser(), _machine(torch.get_num_threads())
+        try: stored = json.loads(path.read_text())
+        except (OSError, ValueError): stored = {}
+        stored = stored if isinstance(stored, dict) else {}
+        try: known = _seconds_table(stored.get(machine), str(path))
+        except ConfigError: known = {}                                  # none stored, or damaged: measured again
+        todo = [m for m in dict.fromkeys([REFERENCE_CPU_MODEL, *models]) if m.key not in known]
+        for m in todo: known[m.key] = m.measure(seconds)
+    finally: torch.set_num_threads(before)
+    if todo:
+        try: atomic_write_json(path, {**stored, machine: known})
+        except OSError: pass                                            # a read-only home: measured again next time
+    return CpuRate(known, f"measured on this CPU ({machine}; stored in {path})")
+
+def plan_models(names: Sequence[str], scale: str, data_root: str | Path | None = None) -> list[CpuModel]:
+    "The networks that the grid items `names` train at `scale` in configurations whose data are here."
+    out = []
+    for n in names:
+        if get_item(n).build is None: continue
+        lines, cfgs = item_plan(n, scale, data_root), get_item(n).configs(scale, data_root=data_root)
+        out += [CpuModel.of(c) for c, l in zip(cfgs, lines) if not l.missing]
+    return list(dict.fromkeys(out))
+
+# %% ../nbs/08a_plan.ipynb #7c474876
+def plan_cpu_seconds(name: str, scale: str, lines: Sequence[PlanLine], gpu_rate: GpuRate, cpu: CpuRate,
+                     data_root: str | Path | None = None) -> list[float | None]:
+    ("CPU seconds of each plan line of item `name`: a grid's configurations at their network's rate, the "
+     "lines of other planners (CNN classifiers and searches) scaled from their GPU time at the reference CNN32's rate.")
+    item = get_item(name)
+    if item.build is not None:
+        cfgs = item.configs(scale, data_root=data_root)
+        if len(cfgs) == len(lines): return [cpu.seconds(c) for c in cfgs]
+    ratio = gpu_rate.flops / cpu.flops(REFERENCE_CPU_MODEL)
+    return [None if l.gpu_seconds is None else l.gpu_seconds * ratio for l in lines]
+
+@dataclass(frozen=True)
+class PlanRates:
+    "Where the plan's rates come from: benchmark files, else the assumed GPU rate and a calibration of this CPU."
+    gpu_benchmark: str | None = None     # the JSON of benchmarks/gpu_bench.py (None: the assumed GPU rate)
+    cpu_benchmark: str | None = None     # {machine: {network: seconds per image}} (None: measure this CPU)
+    threads: int | None = None           # torch threads of the runs (None: the scale's default)
+    cpu_path: str | Path | None = None   # where calibrations are stored (None: CPU_RATE_PATH)
+
+    def gpu(self) -> GpuRate:
+        "The GPU rate (a bad benchmark file is a one-line ConfigError)."
+        if self.gpu_benchmark is None: return GpuRate.from_benchmark(None)
+        what = f"--gpu-benchmark {self.gpu_benchmark}"
+        if not Path(self.gpu_benchmark).is_file():
+            raise ConfigError(f"{what}: no such file; run benchmarks/gpu.sh on the GPU machine, which writes it")
+        try: return GpuRate.from_benchmark(self.gpu_benchmark)
+        except (ValueError, KeyError, TypeError, AttributeError, OSError) as e:
+            raise ConfigError(f"{what}: not a benchmarks/gpu_bench.py JSON ({type(e).__name__}: {e})"[:300]) from None
+
+    def cpu(self, names: Sequence[str], scale: str, data_root: str | Path | None = None) -> CpuRate:
+        "The CPU rate for the items `names` at `scale`: the benchmark file's, else measured here (stored)."
+        if self.cpu_benchmark is not None: return CpuRate.from_json(self.cpu_benchmark)
+        threads = self.threads if self.threads is not None else SCALE_THREADS.get(scale)
+        return calibrate_cpu(plan_models(names, scale, data_root), self.cpu_path, threads=threads)
+
+def plan_text(names: Sequence[str], scale: str, data_root: str | Path | None = None,
+              rates: PlanRates = PlanRates(), detail: bool = True) -> str:
+    "The dry run of items `names` at `scale`: every line with its GPU and CPU time (`format_plan`)."
+    gpu = rates.gpu()
+    cpu_rate = rates.cpu(names, scale, data_root)
+    lines = {n: item_plan(n, scale, data_root, gpu) for n in names}
+    cpu = [c for n in names for c in plan_cpu_seconds(n, scale, lines[n], gpu, cpu_rate, data_root)]
+    return format_plan([l for n in names for l in lines[n]], gpu, scale, detail, cpu, cpu_rate)
+
+# %% ../nbs/08a_plan.ipynb #20d6807b
+def item_seconds(name: str, scale: str, data_root: str | Path | None = None, rates: PlanRates = PlanRates(),
+                 cuda: bool | None = None) -> float:
+    ("The estimated seconds of item `name` at `scale` on this machine (its configurations whose data are here): GPU "
+     "time where CUDA is (`cuda`, default: torch's answer), else CPU time.")
+    import torch
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    gpu = rates.gpu()
+    lines = item_plan(name, scale, data_root, gpu)
+    if cuda or all(l.missing for l in lines):
+        return sum(l.gpu_seconds for l in lines if l.gpu_seconds is not None and not l.missing)
+    cpu = plan_cpu_seconds(name, scale, lines, gpu, rates.cpu([name], scale, data_root), data_root)
+    return sum(c for l, c in zip(lines, cpu) if c is not None and not l.missing)
+
+def eta_seconds(elapsed: float, done: int, todo: int, estimate: float | None) -> float | None:
+    ("Seconds left of `todo` units after `elapsed` seconds with `done` of them finished: the plan's `estimate` (of the "
+     "`todo` units) less the time spent until one finishes, then the measured time per unit.")
+    if done >= todo: return 0.0
+    if done == 0: return None if estimate is None else max(0.0, estimate - elapsed)
+    return elapsed / done * (todo - done)

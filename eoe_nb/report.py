@@ -26,7 +26,7 @@ from .core import (ConfigError, DataMissingError, EOEError, atomic_write_json, a
 from .flags import ConfigParser
 from .folders import check_output_folder, owned_folder
 from .experiments import EXECUTORS
-import eoe_nb.plan  # noqa: F401  (every item registered: the planner imports each item module once)
+from .plan import PlanRates, eta_seconds, item_seconds, plan_text  # (and every item registered)
 from .paper_items import (ITEMS, ROW_TYPES, SCALES, ItemRow, ResultRow, RowStatus, check_scale,
                                 default_notebooks_dir, get_item)
 from .figures import SPREAD, _numbers, compare_row, published_note
@@ -36,8 +36,8 @@ from .claims import Claim, Verdict
 # %% auto #0
 __all__ = ['CLAIM_COLUMNS', 'Block', 'read_run_status', 'read_item_result', 'summary_blocks', 'claims_block', 'result_rows_table',
            'item_blocks', 'report_blocks', 'render_markdown', 'render_html', 'write_report', 'image_sources',
-           'notebook_parameters', 'item_is_complete', 'item_units', 'RunProgress', 'execute_item', 'dry_run',
-           'eoe_figures_main', 'eoe_figures_cli']
+           'notebook_parameters', 'item_is_complete', 'item_units', 'duration', 'RunProgress', 'execute_item',
+           'dry_run', 'eoe_figures_main', 'eoe_figures_cli']
 
 # %% ../nbs/08b_report.ipynb #c017
 @dataclass
@@ -307,9 +307,12 @@ def _parser(prog: str = "eoe-figures") -> ConfigParser:
     p.add_argument("--wait", action="store_true",
                    help="wait for another eoe-figures that holds --out, instead of stopping")
     p.add_argument("--dry-run", action="store_true",
-                   help="run nothing: list every item's runs at --scale with an estimate of their GPU time")
+                   help="run nothing: list every item's runs at --scale with estimates of their GPU and CPU time")
     p.add_argument("--gpu-benchmark", metavar="JSON",
-                   help="--dry-run: the GPU rate measured by benchmarks/gpu_bench.py (default: an assumed rate)")
+                   help="the GPU rate that benchmarks/gpu_bench.py measured, for the estimates (default: assumed)")
+    p.add_argument("--cpu-benchmark", metavar="JSON",
+                   help="CPU seconds per training image of each network, {machine: {network: seconds}} as stored in "
+                   "~/.cache/eoe_nb/cpu_rate.json (default: measured on this machine, about a second per network)")
     p.add_argument("--verbose", action="store_true", help="stream the notebooks' output and papermill's cell progress")
     return p
 
@@ -337,12 +340,21 @@ def item_units(name: str, params: dict) -> list:
      "`is_finished()`: the item's `PaperItem.units`; [] if none can run.")
     return ITEMS[name].units(params["scale"], params)
 
+def duration(seconds: float) -> str:
+    "`seconds` for a person: '45 s', '12 min', '3 h 05 min'."
+    s = round(seconds)
+    return f"{s} s" if s < 60 else f"{s // 60} min" if s < 3600 else f"{s // 3600} h {s % 3600 // 60:02d} min"
+
 class RunProgress:
-    ("A tqdm bar of an item's finished runs, updated from the results folder by a background thread while the notebook "
-     "runs.")
-    def __init__(self, name: str, units: Sequence, interval: float = 5.0, disable: bool = False):
+    ("A tqdm bar of an item's finished runs with its ETA, updated from the results folder by a background thread "
+     "while the notebook runs; `estimate`: the plan's seconds of all the item's runs.")
+    def __init__(self, name: str, units: Sequence, interval: float = 5.0, disable: bool = False,
+                 estimate: float | None = None):
         self.units, self.interval = list(units), interval
         self.done = self.finished()            # finished runs seen so far (a resumed item starts there)
+        self.first, self.start = self.done, time.time()
+        left = len(self.units) - self.done     # the estimate of the runs left (a resumed item: their share)
+        self.estimate = None if estimate is None or not self.units else estimate * left / len(self.units)
         self.bar = tqdm(total=len(self.units), initial=self.done, desc=f"{name} runs", unit="run", leave=False,
                         disable=disable or not self.units)
         self._stop = threading.Event()
@@ -354,6 +366,13 @@ class RunProgress:
         "Count the finished runs and move the bar."
         done = self.finished()
         self.bar.update(done - self.done); self.done = done
+        eta = self.eta()
+        if eta is not None: self.bar.set_postfix_str(f"ETA {duration(eta)}")
+
+    def eta(self) -> float | None:
+        "Seconds left (`eoe_nb.plan.eta_seconds`): the estimate until a run finishes, then the measured time per run."
+        return eta_seconds(time.time() - self.start, self.done - self.first, len(self.units) - self.first,
+                           self.estimate)
 
     def _watch(self):
         while True:
@@ -376,9 +395,9 @@ def _one_line(e: BaseException) -> str:
     return f"{name}: {' '.join(str(value).split())[:400]}"
 
 def execute_item(name: str, nb_dir: Path, out: Path, params: dict, kernel: str = "python3",
-                 verbose: bool = False) -> dict:
-    ("Execute one item's notebook into OUT/executed/<name>.ipynb, with a bar of its finished runs; returns {status: "
-     "ok|failed, executed, error, seconds}.")
+                 verbose: bool = False, estimate: float | None = None) -> dict:
+    ("Execute one item's notebook into OUT/executed/<name>.ipynb, with a bar of its finished runs and their ETA from "
+     "the plan's `estimate` (seconds); returns {status: ok|failed, executed, error, seconds}.")
     import papermill
     executed = out / "executed" / f"{name}.ipynb"
     executed.parent.mkdir(parents=True, exist_ok=True)
@@ -386,7 +405,7 @@ def execute_item(name: str, nb_dir: Path, out: Path, params: dict, kernel: str =
     try: units = item_units(name, params)
     except EOEError: units = []           # the notebook itself reports what is wrong
     try:
-        with RunProgress(name, units, disable=verbose):
+        with RunProgress(name, units, disable=verbose, estimate=estimate):
             papermill.execute_notebook(str(nb_dir / f"{name}.ipynb"), str(executed), parameters=params,
                                        kernel_name=kernel, progress_bar=verbose, log_output=verbose, cwd=str(nb_dir))
         return dict(status="ok", executed=str(executed), error=None, seconds=round(time.time() - start, 1))
@@ -394,18 +413,26 @@ def execute_item(name: str, nb_dir: Path, out: Path, params: dict, kernel: str =
         return dict(status="failed", executed=str(executed), error=_one_line(e), seconds=round(time.time() - start, 1))
 
 # %% ../nbs/08b_report.ipynb #c021e
-def dry_run(names: Sequence[str], scale: str, data_root: str | None = None, gpu_benchmark: str | None = None) -> int:
-    ("`eoe-figures --dry-run`: print every run of the items at `scale` with its estimated GPU time; runs and writes "
-     "nothing.")
-    from eoe_nb.packed import GpuRate
-    from eoe_nb.plan import format_plan, item_plan
-    if gpu_benchmark and not Path(gpu_benchmark).is_file():
-        raise ConfigError(f"--gpu-benchmark {gpu_benchmark}: no such file; run benchmarks/gpu.sh on the GPU machine, "
-                          "which writes it")
-    rate = GpuRate.from_benchmark(gpu_benchmark)
-    root = str(resolve_data_root(data_root))
-    print(format_plan([l for n in names for l in item_plan(n, scale, root, rate)], rate, scale))
+def dry_run(names: Sequence[str], scale: str, data_root: str | None = None, rates: PlanRates = PlanRates()) -> int:
+    ("`eoe-figures --dry-run`: print every run of the items at `scale` with its estimated GPU and CPU time "
+     "(`eoe_nb.plan.plan_text`); runs nothing and writes nothing but this machine's CPU calibration.")
+    print(plan_text(names, scale, str(resolve_data_root(data_root)), rates))
     return 0
+
+def _rates(args: argparse.Namespace) -> PlanRates:
+    "The plan's rates from the command line, benchmark files checked (a bad one is a one-line error)."
+    rates = PlanRates(args.gpu_benchmark, args.cpu_benchmark, args.threads)
+    rates.gpu()
+    if args.cpu_benchmark is not None: rates.cpu([], args.scale)
+    return rates
+
+def _estimate(name: str, args: argparse.Namespace, data_root: str) -> float | None:
+    "The plan's seconds of item `name` on this machine, printed; None (and why) if there is none."
+    try: seconds = item_seconds(name, args.scale, data_root, _rates(args))
+    except Exception as e:            # an estimate must not stop a run
+        tqdm.write(f"{name}: no time estimate ({_one_line(e)})"); return None
+    if seconds: tqdm.write(f"{name}: estimated {duration(seconds)} on this machine (eoe-figures --dry-run: the plan)")
+    return seconds or None
 
 def eoe_figures_main(argv: list[str] | None = None, prog: str = "eoe-figures") -> int:
     "Entry point of `eoe-figures`; returns the exit status (1 if a notebook or a row failed)."
@@ -418,7 +445,8 @@ def eoe_figures_main(argv: list[str] | None = None, prog: str = "eoe-figures") -
     if args.max_workers is not None and args.max_workers < 1:
         raise ConfigError(f"--max-workers must be >= 1, got {args.max_workers}")
     if args.threads is not None and args.threads < 1: raise ConfigError(f"--threads must be >= 1, got {args.threads}")
-    if args.dry_run: return dry_run(names, args.scale, args.data_root, args.gpu_benchmark)
+    rates = _rates(args)
+    if args.dry_run: return dry_run(names, args.scale, args.data_root, rates)
     nb_dir = Path(args.notebooks).expanduser().resolve() if args.notebooks else default_notebooks_dir()
     absent = [f"{n}.ipynb" for n in names if not (nb_dir / f"{n}.ipynb").is_file()]
     if absent:
@@ -444,7 +472,8 @@ def _run_items(args, names: list[str], nb_dir: Path, out: Path, data_root: str) 
                                 seconds=0.0)
             tqdm.write(f"{name}: complete for scale {args.scale}, kept (pass --force to rerun)")
         else:
-            status[name] = execute_item(name, nb_dir, out, params, kernel=args.kernel, verbose=args.verbose)
+            status[name] = execute_item(name, nb_dir, out, params, kernel=args.kernel, verbose=args.verbose,
+                                        estimate=_estimate(name, args, data_root))
             res = read_item_result(out, name)
             if status[name]["status"] == "failed":
                 tqdm.write(f"{name}: FAILED after {status[name]['seconds']:.0f} s: {status[name]['error']}; see "
