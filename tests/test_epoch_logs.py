@@ -4,6 +4,7 @@ missing, TensorBoard events when it is installed."""
 import json
 import math
 import sys
+import time
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ import torch
 import eoe_nb.train as train_mod
 from eoe_nb.cli import eoe_train_main
 from eoe_nb.core import run_cli
-from eoe_nb.epoch_logs import LOG, TENSORBOARD, read_log, tensorboard_available
+from eoe_nb.epoch_logs import LOG, TENSORBOARD, TensorBoardLog, read_log, tensorboard_available
 from eoe_nb.oe_cli import eoe_oe_main
 from eoe_nb.testing import capture_cli, write_fake_cifar_pickles
 from eoe_nb.train import Checkpoint
@@ -147,9 +148,30 @@ def test_tensorboard_without_the_package_is_one_line_before_anything_runs(comman
     assert err.count("\n") == 1 and not (tmp_path / "out").exists()
 
 
+def _scalars(folder, tag):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(folder / TENSORBOARD)); acc.Reload()
+    return [(s.step, s.value) for s in acc.Scalars(tag)]
+
+
 @pytest.mark.skipif(not tensorboard_available(), reason="the tensorboard package is not installed")
 def test_tensorboard_events_beside_the_log(fake_data_root, oe_root, tmp_path):
     assert capture_cli(train, train_args(fake_data_root, tmp_path / "ad", "--tensorboard"))[0] == 0
-    assert list((tmp_path / "ad" / RUN / TENSORBOARD).glob("events.out.tfevents.*"))
+    rows = read_log(tmp_path / "ad" / RUN / LOG)
+    assert _scalars(tmp_path / "ad" / RUN, "loss") == [(i, pytest.approx(float(r["loss"]), rel=1e-5))
+                                                       for i, r in enumerate(rows)]
     assert capture_cli(oe, oe_args(oe_root, tmp_path / "oe", "--tensorboard"))[0] == 0
-    assert list((tmp_path / "oe" / TENSORBOARD).glob("events.out.tfevents.*"))
+    rows = read_log(tmp_path / "oe" / LOG)
+    assert _scalars(tmp_path / "oe", "lr") == [(i, pytest.approx(float(r["lr"]), rel=1e-5)) for i, r in enumerate(rows)]
+
+
+@pytest.mark.skipif(not tensorboard_available(), reason="the tensorboard package is not installed")
+def test_tensorboard_events_of_a_resumed_run_hold_each_epoch_once(tmp_path):
+    first = TensorBoardLog(tmp_path)
+    for epoch in range(3): first.log(epoch, dict(loss=10 + epoch))            # killed after epoch 2, checkpoint at 0
+    first.close()
+    time.sleep(1.1)                                       # another second: another events file
+    resumed = TensorBoardLog(tmp_path)
+    for epoch in (1, 2, 3): resumed.log(epoch, dict(loss=20 + epoch))
+    resumed.close()
+    assert _scalars(tmp_path, "loss") == [(0, 10.0), (1, 21.0), (2, 22.0), (3, 23.0)]
