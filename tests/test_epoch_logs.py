@@ -54,11 +54,12 @@ def test_eoe_train_logs_each_epoch_of_each_run(fake_data_root, tmp_path):
     ck = Checkpoint.load(tmp_path / "seq" / RUN / "checkpoint.pt")          # the losses and times the run holds
     assert [float(r["loss"]) for r in rows] == pytest.approx(ck.losses, rel=1e-5)
     assert [float(r["seconds"]) for r in rows] == pytest.approx(ck.epoch_seconds, abs=0.006)
-    rc, _, err = capture_cli(train, train_args(fake_data_root, tmp_path / "packed", "--pack", "2"))   # one stacked model
+    rc, _, err = capture_cli(train, train_args(fake_data_root, tmp_path / "packed", "--pack", "2"))   # stacked model
     assert rc == 0, err
     for run in (RUN, "runs/cls1_seed0"): assert ad_rows(tmp_path / "packed", run) == expected
     packed = Checkpoint.load(tmp_path / "packed" / RUN / "checkpoint.pt")
-    assert [float(r["loss"]) for r in read_log(tmp_path / "packed" / RUN / LOG)] == pytest.approx(packed.losses, rel=1e-5)
+    packed_rows = read_log(tmp_path / "packed" / RUN / LOG)
+    assert [float(r["loss"]) for r in packed_rows] == pytest.approx(packed.losses, rel=1e-5)
     assert packed.losses == pytest.approx(ck.losses, rel=0.02)        # the same training, up to the stacked numerics
 
 
@@ -68,7 +69,8 @@ def test_an_interrupted_eoe_train_run_resumes_with_one_row_per_epoch(fake_data_r
         real_save(obj, path); saves.append(obj.get("epoch"))
         if len(saves) == 2: raise KeyboardInterrupt
     monkeypatch.setattr(train_mod, "atomic_torch_save", save_then_die)
-    with pytest.raises(KeyboardInterrupt): eoe_train_main(train_args(fake_data_root, tmp_path / "out", "--classes", "0"))
+    with pytest.raises(KeyboardInterrupt):
+        eoe_train_main(train_args(fake_data_root, tmp_path / "out", "--classes", "0"))
     first = read_log(tmp_path / "out" / RUN / LOG)
     assert [r["epoch"] for r in first] == ["0"]             # epoch 1 was checkpointed, not yet logged
     rc, _, err = capture_cli(train, train_args(fake_data_root, tmp_path / "out", "--classes", "0"))
