@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from eoe_nb.report import image_sources
 
@@ -18,10 +19,10 @@ RESULT_ITEMS = ["frequency", "single_outlier", "filtered_search", "oe_table", "o
 ITEMS = AD_ITEMS + RESULT_ITEMS
 
 
-def eoe_figures(*args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+def eoe_figures(*args: str, timeout: int = 1800, **env_vars: str) -> subprocess.CompletedProcess:
     script = Path(sys.executable).parent / "eoe-figures"
     cmd = [str(script)] if script.exists() else [sys.executable, "-c", "from eoe_nb.report import eoe_figures_cli; eoe_figures_cli()"]
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", **env_vars)
     return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=timeout)
 
 
@@ -129,3 +130,38 @@ def test_bad_arguments_print_one_line(tmp_path):
     r = eoe_figures("--scale", "huge", "--out", str(tmp_path / "x"), timeout=300)
     assert (r.returncode, r.stderr) == (2, "error: unknown scale 'huge'; choose one of paper, cpu, smoke\n")
     assert not (tmp_path / "x").exists()
+
+
+def test_dry_run_prints_gpu_and_cpu_time_per_item(tmp_path):
+    "The plan's CPU time scales with the seconds per image of a --cpu-benchmark file; a bad file is one line."
+    bench, totals = tmp_path / "cpu.json", []
+    for seconds in (0.002, 0.004):
+        bench.write_text(json.dumps({"some CPU": {"cnn32 3x32": seconds}}))
+        r = eoe_figures("--scale", "cpu", "--dry-run", "--cpu-benchmark", str(bench), "--data-root", str(tmp_path),
+                        timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        items = [l for l in r.stdout.splitlines() if l.split(":")[0] in ITEMS]
+        assert sorted(l.split(":")[0] for l in items) == sorted(ITEMS) and all("GPU" in l and "CPU" in l for l in items), r.stdout
+        totals.append(float(r.stdout.splitlines()[-1].split("CPU")[1].split("h")[0]))
+    assert totals[0] > 1 and abs(totals[1] / totals[0] - 2) < 0.01, totals
+    bench.write_text('{"some CPU": {"cnn32 3x32": "fast"}}')
+    r = eoe_figures("--scale", "cpu", "--dry-run", "--cpu-benchmark", str(bench), timeout=300)
+    assert r.returncode == 2 and r.stderr.startswith(f"error: --cpu-benchmark {bench}: expected") and r.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("scale", ["cpu", "paper"])
+def test_commented_paper_numbers_at_every_scale(tmp_path, scale):
+    "paper_numbers.csv with '#' lines (at the top and between rows) is read by the notebooks and the report."
+    lines = (NOTEBOOKS / "paper_numbers.csv").read_text().splitlines(keepends=True)
+    header = next(i for i, l in enumerate(lines) if l.startswith("paper,"))
+    lines.insert(header + 3, "# a comment between rows, with, more, commas, than, a, row, has, fields\n")
+    numbers, empty, out = tmp_path / "numbers.csv", tmp_path / "empty", tmp_path / "figs"
+    numbers.write_text("".join(lines))
+    empty.mkdir()
+    r = eoe_figures("--scale", scale, "--only", "ovr_table", "oe_table", "--out", str(out), "--data-root", str(empty),
+                    EOE_PAPER_NUMBERS=str(numbers))
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = (out / "report.md").read_text()
+    assert {k: v for k, v in summary_status(report).items() if v != "not run"} == {"ovr_table": "missing",
+                                                                                   "oe_table": "missing"}
+    assert "| ovr | cifar10 | BCE-CLIP | missing |  | 99.60 |" in report, report          # its published number
