@@ -233,6 +233,7 @@ class PlanRates:
         "The CPU rate for the items `names` at `scale`: the benchmark file's, else measured here (stored)."
         if self.cpu_benchmark is not None: return CpuRate.from_json(self.cpu_benchmark)
         threads = self.threads if self.threads is not None else SCALE_THREADS.get(scale)
+        threads = None if threads is None else min(threads, os.cpu_count() or 1)     # more threads than cores: cores
         return calibrate_cpu(plan_models(names, scale, data_root), self.cpu_path, threads=threads)
 
 def plan_text(names: Sequence[str], scale: str, data_root: str | Path | None = None,
