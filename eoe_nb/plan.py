@@ -5,6 +5,7 @@
 # %% ../nbs/08a_plan.ipynb #p002
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -105,6 +106,17 @@ class CpuModel:
         if model_spec(self.model).pretrained: return 3 * CLIP_VIT_B32_FORWARD_FLOPS
         return model_flops(self.model, self.channels, self.side, self.clf)[0]
 
+    @functools.cached_property
+    def flops(self) -> float:
+        "Training FLOPs per image of the network itself (CLIP: counted on its own arch, not the planner's ViT-B/32)."
+        if not model_spec(self.model).pretrained: return self.planned_flops
+        import torch
+        from torch.utils.flop_counter import FlopCounterMode
+        net = build_model(self.model, arch=self.arch)
+        with FlopCounterMode(display=False) as count:
+            net(torch.zeros(1, 3, net.image_size, net.image_size)).float().sum().backward()
+        return float(count.get_total_flops())
+
     def measure(self, seconds: float = 0.5) -> float:
         "Seconds per training image on this CPU: steps (forward, backward, SGD) on random images for about `seconds`."
         import torch
@@ -137,9 +149,9 @@ class CpuRate:
     source: str
 
     def image_seconds(self, m: CpuModel) -> float:
-        "Seconds per training image of `m`: measured, else the reference CNN32's scaled by the planned FLOPs."
+        "Seconds per training image of `m`: measured, else the reference CNN32's scaled by the networks' FLOPs."
         if m.key in self.seconds_per_image: return self.seconds_per_image[m.key]
-        return self.seconds_per_image[REFERENCE_CPU_MODEL.key] * m.planned_flops / REFERENCE_CPU_MODEL.planned_flops
+        return self.seconds_per_image[REFERENCE_CPU_MODEL.key] * m.flops / REFERENCE_CPU_MODEL.flops
 
     def flops(self, m: CpuModel) -> float:
         "The effective rate of network `m`: the planner's FLOPs of a training image per second."
