@@ -29,9 +29,9 @@ from .batches import derive_seed
 from .experiments import EXECUTORS, Experiment, run_experiment
 
 # %% auto #0
-__all__ = ['SEARCH_METHODS', 'FITNESS_KINDS', 'DISTANCE_SPACES', 'STATE_FILE', 'SearchConfig', 'CandidateSpace', 'seed_aurocs',
-           'SyntheticFitness', 'ClassSearch', 'candidate_space', 'SearchResult', 'check_search_folder', 'run_search',
-           'search_table', 'plot_fitness', 'write_search_outputs']
+__all__ = ['SEARCH_METHODS', 'FITNESS_KINDS', 'DISTANCE_SPACES', 'STATE_FILE', 'SearchConfig', 'CandidateSpace',
+           'fitness_experiment', 'seed_aurocs', 'SyntheticFitness', 'ClassSearch', 'candidate_space', 'SearchResult',
+           'check_search_folder', 'run_search', 'search_table', 'plot_fitness', 'write_search_outputs']
 
 # %% ../nbs/06d_search.ipynb #c005
 SEARCH_METHODS = ("evolve", "random")
@@ -275,9 +275,10 @@ def _make_toolbox(cfg: SearchConfig, space: CandidateSpace, rng: random.Random):
     return tb
 
 # %% ../nbs/06d_search.ipynb #c024
-def _fitness_experiment(cfg: SearchConfig, todo: dict[int, list[tuple[int, ...]]], eval_split: str | None = None,
+def fitness_experiment(cfg: SearchConfig, todo: dict[int, list[tuple[int, ...]]], eval_split: str | None = None,
                        name: str | None = None) -> Experiment:
-    "The experiment that scores the OE sets `todo` ({class: [pool positions, ...]}) of `cfg`."
+    ("The experiment that scores the OE sets `todo` ({class: [pool positions, ...]}) of `cfg` (its `units(out)`: the "
+     "runs it trains).")
     split = eval_split or cfg.fitness
     base = {**copy.deepcopy(cfg.run), "eval_split": split}
     grid = [{"classes": [[int(c)]], "oe_indices": [list(map(int, ind)) for ind in sorted(set(inds))]}
@@ -290,7 +291,7 @@ def seed_aurocs(cfg: SearchConfig, todo: dict[int, list[tuple[int, ...]]], out: 
     ("The AUROC of each seed of each (class, OE set) of `todo` ({class: [OE sets]}), run as `cfg`'s fitness runs "
      "through `run_experiment` (finished runs are reused).")
     if not any(todo.values()): return {}
-    exp = _fitness_experiment(cfg, todo, eval_split, name)
+    exp = fitness_experiment(cfg, todo, eval_split, name)
     run_experiment(exp, out, executor=executor, progress=progress, **executor_args)
     scores: dict[tuple[int, tuple[int, ...]], list[float]] = {}
     for u in exp.units(out):

@@ -11,13 +11,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .core import ConfigError, EOEError
+from .core import ConfigError, EOEError, atomic_write_json, run_id
 from .folders import read_json_file
 from .ad_data import missing_data
 from .presets import official_fitness_run, resolve_config
 from .packed import GpuRate, estimate_gpu_seconds
-from .search import (FITNESS_KINDS, STATE_FILE, SearchConfig, candidate_space, run_search, search_table,
-                           seed_aurocs, write_search_outputs)
+from .search import (FITNESS_KINDS, STATE_FILE, SearchConfig, candidate_space, fitness_experiment, run_search,
+                           search_table, seed_aurocs, write_search_outputs)
 from .paper_items import (PaperItem, PlanLine, ResultRow, RowStatus, check_scale, load_paper_numbers,
                                 published_number, register_item)
 from .claims import ClaimSpec
@@ -25,7 +25,7 @@ from .claims import ClaimSpec
 # %% auto #0
 __all__ = ['SINGLE_OUTLIER_CLAIMS', 'FILTER_PARTS', 'SEARCH_ITEMS', 'ITEM_SEARCHES', 'VALIDATION_SEARCHES', 'RETRAIN',
            'SCALE_NOTES', 'ITEM_COLUMNS', 'EXTREMES', 'ABSTRACT_LOOKUP', 'SearchPlan', 'search_item_plan',
-           'max_fitness_runs', 'max_retrain_runs', 'SearchGeneration', 'search_units', 'search_plan',
+           'max_fitness_runs', 'max_retrain_runs', 'SearchGeneration', 'RetrainRun', 'search_units', 'search_plan',
            'search_item_rows', 'retrain_extremes', 'run_search_item', 'describe_search_plans', 'search_results_table']
 
 # %% ../nbs/07c_search_items.ipynb #97d0f0c1
@@ -196,15 +196,37 @@ class SearchGeneration:
         except EOEError: return False          # not valid (yet): counted once it is
         return state is not None and state.get("generation", -1) >= self.generation
 
+# %% ../nbs/07c_search_items.ipynb #d3c4dff1
+def _retrain_listing(out_dir: str | Path, dataset: str) -> Path:
+    "The file that lists the retraining runs of `dataset` (written by `retrain_extremes` when its searches are done)."
+    return Path(out_dir) / "retrained" / f"{dataset.replace(' ', '_')}.json"
+
+@dataclass(frozen=True)
+class RetrainRun:
+    "The `k`-th retraining run of a data set of a search item: finished once the listed run (`listing`) is finished."
+    listing: Path
+    k: int
+
+    def is_finished(self) -> bool:
+        try: listed = read_json_file(self.listing, "retraining list")
+        except EOEError: return False          # not valid (yet): counted once it is
+        if listed is None: return False
+        from eoe_nb.runner import ResultsStore          # the training pipeline: imported where it is used
+        runs = listed["runs"][self.k:self.k + 1] or listed["runs"]
+        return all(ResultsStore(Path(folder)).is_finished(run_id(c, s)) for folder, c, s in runs)
+
 # %% ../nbs/07c_search_items.ipynb #i18su4
 def search_units(item: str, scale: str, params: dict) -> list[SearchGeneration]:
     ("The generations of a search item's notebook with its parameters (`out_dir`, `data_root`, `fitness`, ...), "
-     "one per (search, generation) of its searches that can run.")
+     "one per (search, generation) of its searches that can run, then its retraining runs (`RetrainRun`).")
     defaults = next(i for i in SEARCH_ITEMS if i.name == item).params
     plans = search_item_plan(item, scale, params.get("data_root"),
                              **{k: params.get(k, v) for k, v in defaults.items()})
-    return [SearchGeneration(Path(params["out_dir"]) / "searches" / p.label, g) for p in plans if not p.missing
-            for g in range(1 if p.config.method == "random" else p.config.generations)]
+    retrained = {p.dataset: p for p in plans if p.retrain is not None and not p.missing}
+    return ([SearchGeneration(Path(params["out_dir"]) / "searches" / p.label, g) for p in plans if not p.missing
+             for g in range(1 if p.config.method == "random" else p.config.generations)]
+            + [RetrainRun(_retrain_listing(params["out_dir"], ds), k) for ds, p in retrained.items()
+               for k in range(max_retrain_runs([p]))])
 
 # %% ../nbs/07c_search_items.ipynb #i18sp2
 def search_plan(item: str, scale: str, data_root: str | Path | None = None,
@@ -340,7 +362,8 @@ def search_item_rows(item: str, plans: Sequence[SearchPlan], results: dict, erro
 def retrain_extremes(plans: Sequence[SearchPlan], results: dict, out_dir: str | Path, executor: str = "inprocess",
                      progress: bool = True, extremes: str = "official", **executor_args) -> tuple[dict, dict]:
     ("Retrain the best and worst image of each class of the finished plans with `retrain` (their fitness run with "
-     "those changes, on the test set) in `out_dir/fitness`: ({(data set, class, OE set): [AUROC per seed]}, errors).")
+     "those changes, on the test set) in `out_dir/fitness`, its runs listed first in `out_dir/retrained/` "
+     "(`RetrainRun`): ({(data set, class, OE set): [AUROC per seed]}, errors).")
     groups: dict[str, list[SearchPlan]] = {}
     for p in plans:
         if p.retrain is not None: groups.setdefault(p.dataset, []).append(p)
@@ -353,6 +376,9 @@ def retrain_extremes(plans: Sequence[SearchPlan], results: dict, out_dir: str | 
             todo[c] = [tuple(t[k]) for t, k in zip(_class_extremes(done, c, extremes), ("best_oe", "worst_oe"))
                        if t is not None]
         cfg = replace(g[0].config, run={**g[0].config.run, **g[0].retrain})
+        units = fitness_experiment(cfg, todo, "test").units(Path(out_dir) / "fitness") if any(todo.values()) else []
+        atomic_write_json(_retrain_listing(out_dir, ds), dict(runs=[[str(u.folder), u.normal_class, u.seed]
+                                                                    for u in units]))
         try:
             scores = seed_aurocs(cfg, todo, Path(out_dir) / "fitness", executor, eval_split="test", progress=progress,
                                  **executor_args)

@@ -191,5 +191,8 @@ def test_single_outlier_smoke_both_fitness_kinds_retrained_and_claims(tmp_path):
     lost = next(p for p in (tmp_path / "out" / "fitness" / "fitness_test").glob("*/runs/cls0_seed1")
                 if tuple(json.loads((p.parents[1] / "config.json").read_text())["config"]["oe_indices"]) == best)
     shutil.rmtree(lost)
+    from eoe_nb.paper_items import ITEMS
+    units = ITEMS["single_outlier"].units("smoke", dict(out_dir=str(tmp_path / "out"), data_root=str(tmp_path / "data")))
+    assert len(units) == 8 and sum(not u.is_finished() for u in units) == 1     # the progress bar counts it
     rows3, _ = run_search_item("single_outlier", plans, tmp_path / "out", "smoke", progress=False, unit_fn=runs)
-    assert runs.calls[n:] == [(0, best, 1, 64)] and rows3[0].values == v
+    assert runs.calls[n:] == [(0, best, 1, 64)] and rows3[0].values == v and all(u.is_finished() for u in units)
