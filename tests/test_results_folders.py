@@ -44,9 +44,15 @@ def cli(capsys, args):
     return rc, out, err
 
 
+def _sigint_default():
+    # a shell's background job (`make test &`) ignores SIGINT, and a Python started with SIGINT ignored never raises
+    # KeyboardInterrupt: the commands under test get the default disposition, as in a terminal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def spawn(args):
     return subprocess.Popen([str(BIN / "eoe-train"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, HF_HUB_OFFLINE="1"))
+                            env=dict(os.environ, HF_HUB_OFFLINE="1"), preexec_fn=_sigint_default)
 
 
 def wait_for(cond, timeout=90.0):
