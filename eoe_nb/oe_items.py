@@ -16,6 +16,7 @@ from .core import OE_PHASES, ConfigError, EOEError
 from .folders import read_json_file
 from .ad_data import missing_data
 from .packed import TEST_IMAGES, GpuRate, model_flops
+from .oe_train import epoch_steps
 from .oe_runs import (CALIBRATION_JSON, CALIBRATION_METRICS, DETECTION_METRICS, OOD_RESULTS_JSON, OE_METHOD_LABELS,
                            PHASE_METHOD, OEExperiment, OERun, OETask, OETestOptions, build_train_config,
                            experiment_runs, ood_specs, phase_changes, run_oe_experiment)
@@ -327,11 +328,18 @@ OE_TRAIN_IMAGES = dict(cifar10=50000, cifar100=50000, svhn=604388, tinyimagenet=
 OE_TEST_IMAGES = dict(TEST_IMAGES, svhn=26032, tinyimagenet=10000)
 
 def oe_run_seconds(cfg, test: OETestOptions, rate: GpuRate) -> float:
-    "Estimated GPU seconds of one OE run (`OETrainConfig`): its training phase and its OOD test."
+    ("Estimated GPU seconds of one OE run (`OETrainConfig`): its training phase (the official epoch ends with the "
+     "OE images: `oe_train.epoch_steps`) and its OOD test.")
     spec, recipe = cfg.in_data, cfg.recipe
     n_total = spec.n_classes
     n_train = OE_TRAIN_IMAGES.get(spec.name, 50000) * len(spec.universe()) / n_total * (1 - cfg.val_share)
     if cfg.train_limit: n_train = min(n_train, cfg.train_limit)
+    if cfg.oe_data is not None and cfg.oe_data.name in OE_TRAIN_IMAGES:   # 80MTI, 300K: never fewer OE than ID batches
+        o = cfg.oe_data
+        n_oe = OE_TRAIN_IMAGES[o.name] * len(o.universe()) / o.n_classes
+        if cfg.oe_limit: n_oe = min(n_oe, cfg.oe_limit)
+        full = epoch_steps(int(n_train), 0, cfg.batch_size, cfg.oe_batch_size)
+        n_train *= epoch_steps(int(n_train), int(n_oe), cfg.batch_size, cfg.oe_batch_size, cfg.oe_epoch) / full
     n_test = OE_TEST_IMAGES.get(spec.name, 10000) * len(spec.universe()) / n_total
     if test.test_limit: n_test = min(n_test, test.test_limit)
     train_f, test_f = model_flops(cfg.model, recipe.channels, recipe.size)
