@@ -32,9 +32,9 @@ import torch
 # %% auto #0
 __all__ = ['PRESET_FIELDS', 'OE_PHASES', 'REMOVED_FIELDS', 'RESULT_INVARIANT_FIELDS', 'LATER_FIELDS', 'EOEError',
            'DataMissingError', 'ConfigError', 'DiskFullError', 'ConfigWarning', 'Registry', 'Settings', 'RunConfig',
-           'seed_everything', 'get_device', 'device_type', 'resolve_data_root', 'writer_tag', 'atomic_write',
-           'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'sha256_tensor',
-           'git_commit', 'run_manifest', 'run_id', 'fingerprint', 'config_fingerprint', 'check_finite', 'run_cli']
+           'seed_everything', 'get_device', 'resolve_data_root', 'writer_tag', 'atomic_write', 'atomic_write_bytes',
+           'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'sha256_tensor', 'git_commit', 'run_manifest',
+           'run_id', 'fingerprint', 'config_fingerprint', 'check_finite', 'run_cli']
 
 # %% ../nbs/00_core.ipynb #c005
 class EOEError(Exception):
@@ -187,28 +187,20 @@ def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
 
 
 # %% ../nbs/00_core.ipynb #c017
-def get_device(device: str | torch.device = "auto") -> torch.device:
-    "The torch device for `device` ('auto', 'cpu', 'cuda', 'cuda:1', 'mps'); 'auto' prefers CUDA."
+def get_device(device: str | torch.device = "auto", check: bool = True) -> torch.device:
+    ("The torch device for `device` ('auto', 'cpu', 'cuda', 'cuda:1', 'mps'); 'auto' prefers CUDA. `check=False` "
+     "only reads the name, for a device that need not be here (a run's numerics: `get_device(d, False).type`).")
     if isinstance(device, torch.device): return device
     if device == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try: dev = torch.device(device)
     except RuntimeError as e:
         raise ConfigError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from e
-    if dev.type == "cuda":
+    if dev.type == "cuda" and check:
         if not torch.cuda.is_available():
             raise ConfigError(f"device {device!r} requested but CUDA is not available here; use --device cpu or auto")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ConfigError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
     return dev
-
-# %% ../nbs/00_core.ipynb #d4af2f1e
-def device_type(device: str | torch.device = "auto") -> str:
-    "The device type ('cpu', 'cuda', 'mps') that `device` names; 'auto': 'cuda' if CUDA is available here, else 'cpu'."
-    if isinstance(device, torch.device): return device.type
-    if device == "auto": return "cuda" if torch.cuda.is_available() else "cpu"
-    try: return torch.device(device).type
-    except RuntimeError as e:
-        raise ConfigError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from e
 
 # %% ../nbs/00_core.ipynb #c020
 _DEFAULT_DATA_ROOT = Path("~/.cache/eoe_nb/data")

@@ -36,7 +36,7 @@ __all__ = ['OOD_SCORES', 'OFFICIAL_CLASSIFIERS', 'jigsaw', 'rgb_shift', 'invert'
            'official_ood_sets', 'OODProtocol', 'draw_positions', 'OODSource', 'resolve_ood_sets', 'OODLogits',
            'ood_logits', 'OODScore', 'register_ood_score', 'ood_score', 'OODResult', 'OODReport', 'evaluate_ood',
            'tune_temperature', 'CalibrationResult', 'confidence', 'evaluate_calibration', 'calibration_table',
-           'read_state_dict', 'state_dict_problem', 'load_official_classifier', 'snapshot_name_fields']
+           'load_official_classifier', 'snapshot_name_fields']
 
 # %% ../nbs/06b_oe_eval.ipynb #c005
 _NOISE_KINDS = ("gaussian", "rademacher", "blobs", "uniform")
@@ -624,7 +624,7 @@ OFFICIAL_CLASSIFIERS = ("wrn40_2", "allconv")   # the models of the official OE 
 _DATA_PARALLEL = "module."                      # the prefix of a state dict saved from nn.DataParallel
 _WEIGHTS_FIX = "give a state dict saved with torch.save(net.state_dict()), such as an official OE snapshot"
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+def _read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     ("The tensors of a `torch.save(net.state_dict())` file, read with `weights_only=True` (a `DataParallel` "
      "'module.' prefix removed); a file that is missing, not torch or more than tensors is one line naming it.")
     path = Path(path)
@@ -647,7 +647,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 # %% ../nbs/06b_oe_eval.ipynb #2e7e8d14
 def _shown(keys: list[str]) -> str: return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
 
-def state_dict_problem(state: Mapping[str, torch.Tensor], model: torch.nn.Module, shapes: bool = True) -> str | None:
+def _state_dict_problem(state: Mapping[str, torch.Tensor], model: torch.nn.Module, shapes: bool = True) -> str | None:
     ("Why `state` does not load into `model`: its missing and unexpected names (BatchNorm counters may be missing), "
      "then (`shapes`) the first tensor of another shape; None when it loads.")
     ours = model.state_dict()
@@ -675,10 +675,10 @@ def load_official_classifier(weights: str | Path, model: str, in_dist: str = "ci
     info = dataset_info(cfg.in_data.name)
     names = [info.classes[c] if c < len(info.classes) else str(c) for c in cfg.in_data.universe()]
     build = lambda m: build_model(m, rep_dim=len(names), in_channels=cfg.recipe.channels)
-    state, net = read_state_dict(weights), build(model)
-    problem = state_dict_problem(state, net)
+    state, net = _read_state_dict(weights), build(model)
+    problem = _state_dict_problem(state, net)
     if problem:
-        fits = [m for m in OFFICIAL_CLASSIFIERS if state_dict_problem(state, build(m), shapes=False) is None]
+        fits = [m for m in OFFICIAL_CLASSIFIERS if _state_dict_problem(state, build(m), shapes=False) is None]
         fix = (f"pick --model {fits[0]}" if fits and fits[0] != model else
                f"a classifier of another data set? pick its --dataset (not {in_dist})" if fits else
                f"give a state dict of {' or '.join(OFFICIAL_CLASSIFIERS)}")

@@ -9,7 +9,7 @@ import copy
 import warnings
 from dataclasses import dataclass, field
 
-from .core import PRESET_FIELDS, ConfigError, ConfigWarning, Registry, RunConfig, device_type
+from .core import PRESET_FIELDS, ConfigError, ConfigWarning, Registry, RunConfig, get_device
 from .data import DatasetInfo, dataset_info
 from .ad_data import DatasetSpec, is_none_spec, parse_dataset_spec
 from .filters import check_filters
@@ -190,7 +190,7 @@ def resolve_config(cfg: RunConfig | dict) -> ResolvedConfig:
     values = {k: copy.deepcopy(p.settings[k]) for k in PRESET_FIELDS if getattr(cfg, k) is None}
     model = values.get("model", cfg.model)
     official = model_spec(model).official_precision
-    values["precision"] = resolve_precision(cfg.precision, official, device_type(cfg.device))
+    values["precision"] = resolve_precision(cfg.precision, official, get_device(cfg.device, check=False).type)
     return check_config(ResolvedConfig(**{**cfg.to_dict(), **values, "preset": p.name}))
 
 # %% ../nbs/04a_presets.ipynb #dc63a4bb

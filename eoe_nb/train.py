@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import ConfigError, EOEError, atomic_torch_save, device_type
+from .core import ConfigError, EOEError, atomic_torch_save, get_device
 from .models import model_spec
 
 # %% auto #0
@@ -72,7 +72,7 @@ class Precision:
         if options is None or isinstance(options, Precision): return options or cls()
         model = getattr(options, "model", None)
         official = model_spec(model).official_precision if model is not None else "fp32"
-        dev = device_type(getattr(options, "device", "auto"))
+        dev = get_device(getattr(options, "device", "auto"), check=False).type
         return cls(resolve_precision(getattr(options, "precision", "fp32"), official, dev),
                    bool(getattr(options, "channels_last", False)), bool(getattr(options, "compile", False)),
                    official, dev)
