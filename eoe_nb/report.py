@@ -426,9 +426,9 @@ def _rates(args: argparse.Namespace) -> PlanRates:
     if args.cpu_benchmark is not None: rates.cpu([], args.scale)
     return rates
 
-def _estimate(name: str, args: argparse.Namespace, data_root: str) -> float | None:
-    "The plan's seconds of item `name` on this machine, printed; None (and why) if there is none."
-    try: seconds = item_seconds(name, args.scale, data_root, _rates(args))
+def _estimate(name: str, scale: str, data_root: str, rates: PlanRates) -> float | None:
+    "The plan's seconds of item `name` at `scale` on this machine, printed; None (and why) if there is none."
+    try: seconds = item_seconds(name, scale, data_root, rates)
     except Exception as e:            # an estimate must not stop a run
         tqdm.write(f"{name}: no time estimate ({_one_line(e)})"); return None
     if seconds: tqdm.write(f"{name}: estimated {duration(seconds)} on this machine (eoe-figures --dry-run: the plan)")
@@ -458,9 +458,9 @@ def eoe_figures_main(argv: list[str] | None = None, prog: str = "eoe-figures") -
         raise DataMissingError(f"data root {data_root} does not exist or is not a folder: pass --data-root DIR (the "
                                f"folder holding cifar10/, ...) or set $EOE_DATA; `eoe-data list` shows what is where")
     with owned_folder(out, wait=args.wait, what=f"figures folder {out}"):          # one eoe-figures per output folder
-        return _run_items(args, names, nb_dir, out, data_root)
+        return _run_items(args, names, nb_dir, out, data_root, rates)
 
-def _run_items(args, names: list[str], nb_dir: Path, out: Path, data_root: str) -> int:
+def _run_items(args, names: list[str], nb_dir: Path, out: Path, data_root: str, rates: PlanRates) -> int:
     "Run the item notebooks `names` into `out` (as its owner), then write the report; returns the exit status."
     status = read_run_status(out)
     print(f"eoe-figures: scale {args.scale}, {len(names)} item(s), data root {data_root}, output {out}",
@@ -473,7 +473,7 @@ def _run_items(args, names: list[str], nb_dir: Path, out: Path, data_root: str) 
             tqdm.write(f"{name}: complete for scale {args.scale}, kept (pass --force to rerun)")
         else:
             status[name] = execute_item(name, nb_dir, out, params, kernel=args.kernel, verbose=args.verbose,
-                                        estimate=_estimate(name, args, data_root))
+                                        estimate=_estimate(name, args.scale, data_root, rates))
             res = read_item_result(out, name)
             if status[name]["status"] == "failed":
                 tqdm.write(f"{name}: FAILED after {status[name]['seconds']:.0f} s: {status[name]['error']}; see "
